@@ -1,0 +1,50 @@
+# gridlake: two commands do everything on a fresh machine.
+#   make demo   generate the sample district and run every night through Airflow
+#   make test   run the test suite
+# Both create .venv and fetch the Delta jars on first use (`make setup` does only that).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+JAVA_HOME ?= $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-*))
+export JAVA_HOME
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
+export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+DATA ?= $(CURDIR)/data
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench airflow-ui clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (gridlake needs Python 3.11)"; exit 1; }
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+	$(BIN)/gridlake setup
+
+demo: setup
+	$(BIN)/gridlake demo --data $(DATA)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev,bench]'
+	$(BIN)/gridlake bench pipeline --scale street --data $(CURDIR)/data-bench
+
+airflow-ui: setup
+	$(BIN)/gridlake airflow-ui --data $(DATA)
+
+clean:
+	rm -rf data data-bench .pytest_cache .ruff_cache

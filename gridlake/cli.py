@@ -1,0 +1,137 @@
+"""The ``gridlake`` command line.
+
+Each subcommand's handler lives in its own module and is imported only when
+that subcommand runs, so ``gridlake --help`` starts fast and needs no JVM.
+Handlers take the parsed ``argparse.Namespace`` and return an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from gridlake.config import ConfigError
+
+log = logging.getLogger("gridlake")
+
+SCALES = ("tiny", "community", "street", "district")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="data root (default ./data or $GRIDLAKE_DATA)")
+    p.add_argument("--profile", help="configuration profile (default local or $GRIDLAKE_PROFILE)")
+
+
+def _add(sub, name: str, handler: str, help_: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_, description=help_)
+    p.set_defaults(handler=handler)
+    _common(p)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridlake", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add(sub, "setup", "gridlake.commands:cmd_setup", "fetch the Delta jars once and check Java")
+
+    p = _add(sub, "generate", "gridlake.generate.cli:cmd_generate", "write a synthetic district to DATA/landing")
+    p.add_argument("--scale", default="community", help=f"{'|'.join(SCALES)} or a number of houses")
+    p.add_argument("--days", type=int, default=3, help="number of nights to deliver")
+    p.add_argument("--start", default="2026-11-01", help="first delivery date (YYYY-MM-DD)")
+    p.add_argument("--seed", type=int, default=20141, help="random seed (same seed, same district)")
+    p.add_argument("--noise", default=None, help="YAML file overriding the noise rates of conf/generator.yaml")
+
+    p = _add(sub, "run", "gridlake.pipeline:cmd_run", "run one night outside Airflow")
+    p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
+    p.add_argument("--stages", default="all", help="comma list: bronze,silver,quality,matching,gold,exports,report")
+    p.add_argument("--run-id", default=None, help="run id (default: manual__<date>)")
+
+    p = _add(sub, "demo", "gridlake.demo:cmd_demo", "generate the sample district and run every night through Airflow")
+    p.add_argument("--scale", default="community")
+    p.add_argument("--days", type=int, default=3)
+    p.add_argument("--no-airflow", action="store_true", help="run the nights with `gridlake run` instead")
+
+    p = _add(sub, "resolve-addresses", "matching.cli:cmd_resolve", "resolve free-text addresses against a registry CSV")
+    p.add_argument("--registry", required=True, help="CSV with columns house_code,address")
+    p.add_argument("--input", required=True, help="CSV with columns id,address")
+    p.add_argument("--output", required=True, help="CSV with id,house_code,score,method,explanation")
+
+    p = _add(sub, "link", "matching.cli:cmd_link", "run a declarative linkage spec over two CSV/Parquet files")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--left", required=True)
+    p.add_argument("--right", required=True)
+    p.add_argument("--output", required=True)
+
+    p = _add(sub, "evaluate", "gridlake.evaluate:cmd_evaluate", "compare the lake with the generator's truth")
+    p.add_argument("--date", default=None, help="night to evaluate (default: the last one in the lake)")
+    p.add_argument("--output", default=None, help="JSON report path (default DATA/reports/evaluation.json)")
+
+    p = _add(sub, "bench", "gridlake.bench:cmd_bench", "benchmarks writing a JSON report")
+    p.add_argument("what", choices=["pipeline", "matching"])
+    p.add_argument("--scale", default="community", help="comma list of scales")
+    p.add_argument("--output", default=None)
+
+    p = _add(sub, "sql", "gridlake.analyst:cmd_sql", "run Spark SQL over the registered gold tables")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=50)
+
+    _add(sub, "airflow-ui", "gridlake.airflow_env:cmd_airflow_ui", "start the Airflow UI on 127.0.0.1")
+    return parser
+
+
+def _resolve(handler: str) -> Callable[[argparse.Namespace], int]:
+    module, func = handler.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False, console=_console())],
+        force=True,
+    )
+    for noisy in ("py4j", "great_expectations", "urllib3", "matplotlib", "airflow", "alembic", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if getattr(args, "data", None):
+        os.environ["GRIDLAKE_DATA"] = os.path.abspath(args.data)
+    if getattr(args, "profile", None):
+        os.environ["GRIDLAKE_PROFILE"] = args.profile
+    try:
+        return int(_resolve(args.handler)(args) or 0)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except Exception as exc:  # the message, not a JVM stack, for the user
+        from gridlake.errors import GridlakeError
+
+        if isinstance(exc, GridlakeError):
+            log.error("%s", exc)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

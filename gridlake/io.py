@@ -1,0 +1,198 @@
+"""The one place where tables are read, written and merged.
+
+Transforms never touch storage; runners call these functions. Tables are
+addressed as ``(layer, name)`` and live at ``Settings.table_path``.
+Every write is a single Delta commit, so a crash never leaves half a table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from gridlake.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+
+def table_exists(spark: SparkSession, settings: Settings, layer: str, name: str) -> bool:
+    """True when a Delta table exists at the table's path."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, settings.table_path(layer, name))
+
+
+def read_table(
+    spark: SparkSession, settings: Settings, layer: str, name: str, version: int | None = None
+) -> DataFrame:
+    """Read a Delta table (optionally at a version: time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(settings.table_path(layer, name))
+
+
+def read_table_or_empty(spark: SparkSession, settings: Settings, layer: str, name: str, schema) -> DataFrame:
+    """Read a table, or an empty frame of ``schema`` when it does not exist yet."""
+    if table_exists(spark, settings, layer, name):
+        return read_table(spark, settings, layer, name)
+    return spark.createDataFrame([], schema)
+
+
+def write_table(
+    df: DataFrame,
+    settings: Settings,
+    layer: str,
+    name: str,
+    mode: str = "append",
+    partition_by: Sequence[str] = (),
+    replace_where: str | None = None,
+) -> int:
+    """Append to or overwrite a Delta table in one commit; return the new version."""
+    writer = df.write.format("delta").mode(mode)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if replace_where:
+        writer = writer.option("replaceWhere", replace_where)
+    if mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true") if not replace_where else writer
+    writer.save(settings.table_path(layer, name))
+    version = table_version(df.sparkSession, settings, layer, name)
+    log.info("wrote %s.%s (%s) -> version %s", layer, name, mode, version)
+    return version
+
+
+def create_if_missing(spark: SparkSession, settings: Settings, layer: str, name: str, schema, partition_by=()) -> None:
+    """Create an empty Delta table with ``schema`` unless it exists."""
+    if not table_exists(spark, settings, layer, name):
+        write_table(spark.createDataFrame([], schema), settings, layer, name, "overwrite", partition_by)
+
+
+def merge_table(
+    source: DataFrame,
+    settings: Settings,
+    layer: str,
+    name: str,
+    keys: Sequence[str],
+    update_when: str | None = None,
+    update_set: dict[str, str] | None = None,
+    insert: bool = True,
+    delete_not_matched_by_source: str | None = None,
+) -> int:
+    """Delta MERGE ``source`` into the table on ``keys``; create the table if missing.
+
+    ``update_when`` restricts updates to changed rows (so an unchanged rerun writes
+    nothing new); ``update_set`` maps target columns to source expressions (default:
+    all columns). Returns the table version afterwards.
+    """
+    from delta.tables import DeltaTable
+
+    spark = source.sparkSession
+    path = settings.table_path(layer, name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return write_table(source, settings, layer, name, "overwrite")
+    target = DeltaTable.forPath(spark, path)
+    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    builder = target.alias("t").merge(source.alias("s"), cond)
+    if update_set is not None:
+        builder = builder.whenMatchedUpdate(condition=update_when, set=update_set)
+    elif update_when is not None or update_set is None:
+        builder = builder.whenMatchedUpdateAll(condition=update_when)
+    if insert:
+        builder = builder.whenNotMatchedInsertAll()
+    if delete_not_matched_by_source is not None:
+        builder = builder.whenNotMatchedBySourceDelete(condition=delete_not_matched_by_source or None)
+    builder.execute()
+    version = table_version(spark, settings, layer, name)
+    log.info("merged into %s.%s -> version %s", layer, name, version)
+    return version
+
+
+def table_version(spark: SparkSession, settings: Settings, layer: str, name: str) -> int:
+    """Current Delta version of a table, or -1 when it does not exist."""
+    from delta.tables import DeltaTable
+
+    path = settings.table_path(layer, name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return -1
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def table_versions(spark: SparkSession, settings: Settings, tables: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """``{"layer.name": version}`` for each table."""
+    return {f"{layer}.{name}": table_version(spark, settings, layer, name) for layer, name in tables}
+
+
+def register_tables(spark: SparkSession, settings: Settings, layer: str, names: Sequence[str]) -> None:
+    """Expose tables as temporary views ``<layer>_<name>`` and ``<name>`` for Spark SQL."""
+    for name in names:
+        if table_exists(spark, settings, layer, name):
+            df = read_table(spark, settings, layer, name)
+            df.createOrReplaceTempView(name)
+            df.createOrReplaceTempView(f"{layer}_{name}")
+
+
+def _row_hash(df: DataFrame, columns: Sequence[str]):
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(*[F.col(f"`{c}`") for c in columns])
+
+
+def changed_rows(source: DataFrame, target: DataFrame, keys: Sequence[str], columns: Sequence[str]) -> DataFrame:
+    """Rows of ``source`` that are new, or whose ``columns`` differ from ``target`` (by key)."""
+    src = source.withColumn("__h", _row_hash(source, columns))
+    tgt = target.select(*keys, _row_hash(target, columns).alias("__h"))
+    return src.join(tgt, on=[*keys, "__h"], how="left_anti").drop("__h")
+
+
+def upsert_changed(
+    source: DataFrame,
+    settings: Settings,
+    layer: str,
+    name: str,
+    keys: Sequence[str],
+    columns: Sequence[str] | None = None,
+) -> int:
+    """MERGE only the new or changed rows of ``source``; commit nothing when there are none.
+
+    This is what makes a rerun of a night leave the table at the same Delta version.
+    """
+    spark = source.sparkSession
+    if not table_exists(spark, settings, layer, name):
+        return write_table(source, settings, layer, name, "overwrite")
+    columns = list(columns or [c for c in source.columns if c not in keys])
+    target = read_table(spark, settings, layer, name)
+    delta = changed_rows(source, target, keys, columns).persist()
+    try:
+        if delta.isEmpty():
+            return table_version(spark, settings, layer, name)
+        return merge_table(delta, settings, layer, name, keys)
+    finally:
+        delta.unpersist()
+
+
+def overwrite_if_changed(
+    df: DataFrame, settings: Settings, layer: str, name: str, replace_where: str | None = None,
+    partition_by: Sequence[str] = (),
+) -> int:
+    """Overwrite a table (or the ``replace_where`` slice) unless its content is already identical."""
+    from pyspark.sql import functions as F
+
+    spark = df.sparkSession
+    if table_exists(spark, settings, layer, name):
+        current = read_table(spark, settings, layer, name)
+        if replace_where:
+            current = current.where(replace_where)
+        cols = sorted(df.columns)
+        if sorted(current.columns) == cols:
+            def fingerprint(frame: DataFrame):
+                return frame.select(F.count(F.lit(1)).alias("n"),
+                                    F.sum(F.xxhash64(*[F.col(f"`{c}`") for c in cols]).cast("decimal(38,0)")).alias("h")).first()
+
+            if tuple(fingerprint(current)) == tuple(fingerprint(df)):
+                return table_version(spark, settings, layer, name)
+    return write_table(df, settings, layer, name, "overwrite", partition_by=partition_by, replace_where=replace_where)

@@ -1,0 +1,218 @@
+"""The run manifest (``<lake>/_runs/<run_id>.json`` and the Delta table ``_runs.manifest``) and the night lock.
+
+A manifest records, per run: code version, input files and their hashes,
+per-file conservation counts, stage timings and statistics, quality results,
+Delta table versions and any failure. Stages add to it through the methods here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import subprocess
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gridlake import __version__
+from gridlake.config import REPO_ROOT, Settings
+from gridlake.errors import RunLockedError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+
+def code_version() -> str:
+    """Package version plus the git commit when run from a checkout."""
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def runs_dir(settings: Settings) -> Path:
+    """Local folder of the JSON manifests (the lake's ``_runs`` when the lake is local)."""
+    return Path(settings.runs_dir) if "://" not in settings.lake else settings.data / "_runs"
+
+
+@dataclass
+class Manifest:
+    """Everything one run did; written as JSON after each stage and appended to a Delta table at the end."""
+
+    settings: Settings
+    run_id: str
+    run_date: dt.date
+    doc: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        safe = self.run_id.replace("/", "_").replace(":", "_")
+        return runs_dir(self.settings) / f"{safe}.json"
+
+    @classmethod
+    def open(cls, settings: Settings, run_id: str, run_date: dt.date) -> Manifest:
+        """Start a manifest, keeping what an earlier attempt of the same run recorded."""
+        m = cls(settings, run_id, run_date)
+        previous: dict[str, Any] = {}
+        if m.path.exists():
+            try:
+                previous = json.loads(m.path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                previous = {}
+        attempts = int(previous.get("attempts", 0)) + 1
+        m.doc = {
+            "run_id": run_id,
+            "run_date": run_date.isoformat(),
+            "profile": settings.profile,
+            "code_version": code_version(),
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "attempts": attempts,
+            "status": "running",
+            "stages": previous.get("stages", {}),
+            "files": previous.get("files", []),
+            "conservation": previous.get("conservation", {}),
+            "quality": previous.get("quality", {}),
+            "table_versions": previous.get("table_versions", {}),
+            "row_counts": previous.get("row_counts", {}),
+            "links": previous.get("links", {}),
+            "failures": previous.get("failures", []),
+        }
+        return m
+
+    # --- recording ---------------------------------------------------------------
+    def record_stage(self, name: str, stats: dict[str, Any], seconds: float) -> None:
+        self.doc["stages"][name] = {"status": "success", "seconds": round(seconds, 2), **_jsonable(stats)}
+        self._write_json()
+
+    def record_failure(self, stage: str, exc: BaseException) -> None:
+        self.doc["status"] = "failed"
+        self.doc["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        self.doc["failures"].append({
+            "stage": stage,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "error": f"{type(exc).__name__}: {exc}"[:2000],
+            "where": "".join(traceback.format_tb(exc.__traceback__, limit=3))[-1500:],
+        })
+        self._write_json()
+
+    def record_quality(self, key: str, result: dict[str, Any]) -> None:
+        self.doc["quality"][key] = _jsonable(result)
+
+    def record_files(self, files: list[dict[str, Any]]) -> None:
+        known = {(f["source"], f["sha256"]) for f in self.doc["files"]}
+        self.doc["files"].extend(f for f in _jsonable(files) if (f["source"], f["sha256"]) not in known)
+
+    def set(self, key: str, value: Any) -> None:
+        self.doc[key] = _jsonable(value)
+
+    def record_tables(self, spark: SparkSession) -> None:
+        """Delta version and row count of every table in the lake."""
+        from gridlake import io
+
+        for layer in ("bronze", "silver", "gold", "quality"):
+            base = Path(self.settings.lake) / layer
+            if "://" in self.settings.lake or not base.exists():
+                continue
+            for table in sorted(p.name for p in base.iterdir() if (p / "_delta_log").exists()):
+                self.doc["table_versions"][f"{layer}.{table}"] = io.table_version(spark, self.settings, layer, table)
+
+    # --- writing -----------------------------------------------------------------
+    def _write_json(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.doc, ensure_ascii=False, indent=2, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def write(self, spark: SparkSession | None = None) -> None:
+        self._write_json()
+
+    def finish(self, spark: SparkSession) -> None:
+        """Mark success, record table versions, write JSON and one row in ``_runs.manifest``."""
+        self.record_tables(spark)
+        self.doc["status"] = "success" if self.doc["status"] != "failed" else "failed"
+        self.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self._write_json()
+        from gridlake import io
+
+        row = spark.createDataFrame(
+            [(self.run_id, self.run_date, self.doc["status"], self.doc["code_version"], self.doc["attempts"],
+              json.dumps(self.doc, ensure_ascii=False))],
+            "run_id string, run_date date, status string, code_version string, attempt int, manifest_json string",
+        )
+        io.write_table(row, self.settings, "_runs", "manifest", mode="append")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+@contextlib.contextmanager
+def night_lock(settings: Settings, run_date: dt.date, run_id: str) -> Iterator[Path]:
+    """Exclusive lock on one night: a second run of the same night is refused, changing nothing.
+
+    A lock left by a dead process (its pid no longer exists) is taken over.
+    """
+    lock_dir = settings.data / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / f"{run_date.isoformat()}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            holder = _read_lock(path)
+            if holder and _alive(holder.get("pid", -1)):
+                raise RunLockedError(
+                    f"night {run_date} is already running (run {holder.get('run_id')}, pid {holder.get('pid')}); "
+                    f"refusing to start a second run. Lock: {path}"
+                ) from None
+            log.warning("taking over a stale lock %s", path)
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "run_id": run_id}, fh)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    raise RunLockedError(f"could not take the lock {path}")
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

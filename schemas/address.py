@@ -1,0 +1,22 @@
+"""The parsed address: one struct shared by silver tables and the matching library."""
+
+from __future__ import annotations
+
+from pyspark.sql.types import StringType, StructField, StructType
+
+ADDRESS_COMPONENTS = (
+    "street",      # 街道, e.g. 沙头街道
+    "community",   # 社区, e.g. 上沙社区
+    "road",        # 道路, e.g. 福华路
+    "door_no",     # 门牌号 on the road, e.g. 18
+    "complex",     # 小区 / 花园 / 大厦, e.g. 福华花园
+    "village",     # 城中村, e.g. 上沙村
+    "lane",        # 坊 / 巷, e.g. 东村二坊
+    "lane_no",     # number within the lane, e.g. 12
+    "building",    # 栋/座/幢/号楼 -> number or letter, e.g. 3
+    "unit",        # 单元
+    "floor",       # 层 / 楼 (never 号楼)
+    "room",        # 室 / 房号, e.g. 501
+)
+
+ADDRESS_STRUCT = StructType([StructField(c, StringType(), True) for c in ADDRESS_COMPONENTS])

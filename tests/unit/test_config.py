@@ -1,0 +1,70 @@
+"""Typed configuration: profiles, overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridlake.config import ConfigError, load_settings
+from gridlake.sources import load_sources
+
+
+def test_local_profile_defaults(tmp_path):
+    s = load_settings("local", data_root=tmp_path, env={})
+    assert s.profile == "local"
+    assert s.spark.master == "local[2]"
+    assert s.lake == str(tmp_path / "lake")
+    assert s.table_path("silver", "housing") == f"{tmp_path}/lake/silver/housing"
+    assert s.landing == tmp_path / "landing" and s.truth == tmp_path / "truth"
+    assert s.privacy.allow_local_key is True
+
+
+def test_cluster_profile_and_env_override(tmp_path):
+    env = {"GRIDLAKE_SPARK__MASTER": "spark://10.0.0.1:7077", "GRIDLAKE_LAKE_ROOT": "s3a://bucket/lake"}
+    s = load_settings("cluster", data_root=tmp_path, env=env)
+    assert s.spark.master == "spark://10.0.0.1:7077"
+    assert s.table_path("gold", "followups") == "s3a://bucket/lake/gold/followups"
+    assert s.privacy.allow_local_key is False
+
+
+def test_data_root_from_env(tmp_path):
+    s = load_settings("local", env={"GRIDLAKE_DATA": str(tmp_path / "x")})
+    assert s.data_root == str(tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"GRIDLAKE_SPARK__MASTR": "x"}, "mastr"),
+        ({"GRIDLAKE_SPARK__SHUFFLE_PARTITIONS": "many"}, "shuffle_partitions"),
+        ({"GRIDLAKE_SPARK__DRIVER_MEMORY": "lots"}, "driver_memory"),
+        ({"GRIDLAKE_SPARK__UI_ENABLED": "maybe"}, "ui_enabled"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, env, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_settings("local", data_root=tmp_path, env=env)
+
+
+def test_unknown_profile(tmp_path):
+    with pytest.raises(ConfigError, match="unknown profile 'prod'"):
+        load_settings("prod", data_root=tmp_path, env={})
+
+
+def test_bad_file_key(tmp_path):
+    f = tmp_path / "g.yaml"
+    f.write_text("profiles:\n  local:\n    data_root: x\n    sparkk: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="sparkk"):
+        load_settings("local", conf_file=f, env={})
+
+
+def test_sources_load_and_validate(tmp_path):
+    sources = load_sources()
+    assert {"housing", "rentals", "declarations", "police_incidents", "grid_officers"} <= set(sources)
+    assert sources["police_incidents"].encoding == "gb18030"
+    assert sources["safety_inspections"].format == "xlsx"
+    bad = tmp_path / "s.yaml"
+    bad.write_text(
+        "sources:\n  x:\n    format: csv\n    delivery: nightly\n    key: [a]\n    columns: {a: A}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"sources.x.delivery"):
+        load_sources(bad)
