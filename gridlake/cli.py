@@ -34,7 +34,9 @@ def _add(sub, name: str, handler: str, help_: str) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gridlake", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gridlake", description="gridlake: nightly lake, quality, matching and follow-up lists for grid governance."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -80,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "sql", "gridlake.analyst:cmd_sql", "run Spark SQL over the registered gold tables")
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=50)
+
+    _add(sub, "scan-privacy", "gridlake.privacy_scan:cmd_scan_privacy",
+         "look for raw ID numbers, phones and names outside bronze and silver")
 
     _add(sub, "airflow-ui", "gridlake.airflow_env:cmd_airflow_ui", "start the Airflow UI on 127.0.0.1")
     return parser

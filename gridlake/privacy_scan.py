@@ -1,0 +1,194 @@
+"""A scanner that proves personal data stays in its place.
+
+It walks everything that leaves the raw layers — gold tables, exports (XLSX and CSV),
+quality output, reports, run manifests, alerts and logs — and looks for:
+
+- any 18-digit resident ID number with a valid GB 11643 checksum, or a legacy 15-digit one
+  that upgrades to a known ID;
+- any known raw phone number (11-digit mobile) and any known full name, where the known
+  values are read from the silver tables (which legitimately hold them).
+
+It reports locations and kinds only, never the values it found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gridlake.config import Settings, load_settings
+from gridlake.ids import check_digit
+
+log = logging.getLogger(__name__)
+
+_ID18 = re.compile(r"(?<![0-9])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])")
+_PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+TEXT_SUFFIXES = {".json", ".html", ".csv", ".txt", ".log", ".md", ".yaml", ".yml", ".svg", ".js", ".css"}
+
+
+@dataclass
+class Finding:
+    path: str
+    kind: str  # id_number | phone | name
+    count: int
+
+
+@dataclass
+class ScanReport:
+    files_scanned: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def leaks(self) -> int:
+        return sum(f.count for f in self.findings)
+
+    def to_dict(self) -> dict:
+        return {
+            "files_scanned": self.files_scanned,
+            "leaks": self.leaks,
+            "findings": [f.__dict__ for f in self.findings],
+        }
+
+
+def valid_id18(s: str) -> bool:
+    s = s.upper()
+    return len(s) == 18 and check_digit(s[:17]) == s[17]
+
+
+@dataclass
+class KnownPII:
+    """Raw values to look for (from silver); only held in memory during the scan."""
+
+    phones: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    # House codes are not personal; a code that happens to look like an ID number is not a leak.
+    house_codes: set[str] = field(default_factory=set)
+
+    def name_pattern(self) -> re.Pattern[str] | None:
+        names = sorted((n for n in self.names if n and len(n) >= 2 and "*" not in n), key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, names))) if names else None
+
+
+def scan_text(text: str, path: str, known: KnownPII, name_re: re.Pattern[str] | None) -> list[Finding]:
+    """Findings (kinds and counts only) in one text."""
+    out: list[Finding] = []
+    ids = [m for m in _ID18.findall(text) if valid_id18(m) and m not in known.house_codes]
+    if ids:
+        out.append(Finding(path, "id_number", len(ids)))
+    phones = [m for m in _PHONE.findall(text) if not known.phones or m in known.phones]
+    if phones:
+        out.append(Finding(path, "phone", len(phones)))
+    if name_re is not None:
+        names = name_re.findall(text)
+        if names:
+            out.append(Finding(path, "name", len(names)))
+    return out
+
+
+def _xlsx_text(path: Path) -> str:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    parts = []
+    for ws in wb.worksheets:
+        for row in ws.iter_rows(values_only=True):
+            parts.append("\t".join("" if v is None else str(v) for v in row))
+    wb.close()
+    return "\n".join(parts)
+
+
+def _delta_texts(table_dir: Path) -> Iterator[str]:
+    """String content of the Parquet files of one Delta table (all versions, as files on disk)."""
+    import pyarrow.parquet as pq
+
+    for pf in sorted(table_dir.rglob("*.parquet")):
+        table = pq.read_table(pf)
+        for col in table.column_names:
+            values = table.column(col).to_pylist()
+            yield "\n".join(json.dumps(v, ensure_ascii=False, default=str) for v in values if v is not None)
+
+
+def iter_scan_targets(settings: Settings) -> Iterator[tuple[str, Path]]:
+    """(kind, path) of everything outside bronze and silver that must be free of personal data."""
+    data = settings.data
+    lake = Path(settings.lake)
+    for layer in ("gold", "quality", "_runs"):
+        base = lake / layer
+        if base.exists():
+            for table in sorted(p for p in base.iterdir() if p.is_dir()):
+                yield "delta", table
+            for f in sorted(base.glob("*.json")):
+                yield "text", f
+    for folder in (settings.exports, settings.quality, settings.reports, data / "alerts", data / "logs",
+                   settings.airflow_home / "logs"):
+        if folder.exists():
+            for f in sorted(folder.rglob("*")):
+                if not f.is_file() or "_delta_log" in f.parts:
+                    continue
+                if f.suffix == ".xlsx":
+                    yield "xlsx", f
+                elif f.suffix in TEXT_SUFFIXES or f.suffix == "" and f.stat().st_size < 50_000_000:
+                    yield "text", f
+
+
+def known_pii_from_silver(settings: Settings) -> KnownPII:
+    """Phones and names held in silver, read with pyarrow (no JVM)."""
+    import pyarrow.parquet as pq
+
+    known = KnownPII()
+    lake = Path(settings.lake)
+    for table, cols in (("declarations", ("phone", "name")), ("rentals", ("landlord_phone", "landlord_name")),
+                        ("mediation_cases", ("parties",)), ("housing", ("house_code",))):
+        base = lake / "silver" / table
+        if not base.exists():
+            continue
+        for pf in base.rglob("*.parquet"):
+            t = pq.read_table(pf, columns=[c for c in cols if c in pq.read_schema(pf).names])
+            for col in t.column_names:
+                for v in t.column(col).to_pylist():
+                    if not v:
+                        continue
+                    if col == "house_code":
+                        known.house_codes.add(str(v))
+                    elif "phone" in col:
+                        known.phones.add(str(v))
+                    else:
+                        known.names.update(p.strip() for p in str(v).replace("；", ";").split(";") if p.strip())
+    return known
+
+
+def scan(settings: Settings, targets: Iterable[tuple[str, Path]] | None = None,
+         known: KnownPII | None = None) -> ScanReport:
+    """Scan every target; return kinds and counts of anything that looks like raw personal data."""
+    known = known if known is not None else known_pii_from_silver(settings)
+    name_re = known.name_pattern()
+    report = ScanReport()
+    for kind, path in targets if targets is not None else iter_scan_targets(settings):
+        if kind == "delta":
+            texts: Iterable[str] = _delta_texts(path)
+        elif kind == "xlsx":
+            texts = [_xlsx_text(path)]
+        else:
+            texts = [path.read_text(encoding="utf-8", errors="replace")]
+        report.files_scanned += 1
+        for text in texts:
+            report.findings.extend(scan_text(text, str(path), known, name_re))
+    return report
+
+
+def cmd_scan_privacy(args: argparse.Namespace) -> int:
+    """``gridlake scan-privacy``: exit 1 when any raw personal data is found outside bronze/silver."""
+    settings = load_settings(args.profile, args.data)
+    report = scan(settings)
+    out = settings.reports / "privacy_scan.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    log.info("scanned %d files/tables: %d leaks; report %s", report.files_scanned, report.leaks, out)
+    for f in report.findings[:50]:
+        log.error("leak: %s in %s (%d)", f.kind, f.path, f.count)
+    return 1 if report.leaks else 0

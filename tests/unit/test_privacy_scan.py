@@ -1,0 +1,34 @@
+"""The privacy scanner finds planted personal data and reports only kinds and counts."""
+
+from __future__ import annotations
+
+from gridlake.ids import check_digit
+from gridlake.privacy_scan import KnownPII, scan
+
+
+def _id(first17: str) -> str:
+    return first17 + check_digit(first17)
+
+
+def test_scanner_finds_planted_values_and_ignores_masked(tmp_path, settings):
+    planted_id = _id("44030419900101123")
+    leaky = tmp_path / "leaky.json"
+    leaky.write_text(f'{{"x": "{planted_id}", "p": "13812345678", "n": "欧阳明华"}}', encoding="utf-8")
+    clean = tmp_path / "clean.csv"
+    clean.write_text("4403**********1234,138****5678,欧*华\n", encoding="utf-8")
+    known = KnownPII(phones={"13812345678"}, names={"欧阳明华"})
+    report = scan(settings, targets=[("text", leaky), ("text", clean)], known=known)
+    kinds = {(f.path.endswith("leaky.json"), f.kind) for f in report.findings}
+    assert kinds == {(True, "id_number"), (True, "phone"), (True, "name")}
+    assert report.files_scanned == 2
+    # The report holds locations and counts, never the values.
+    assert planted_id not in str(report.to_dict()) and "13812345678" not in str(report.to_dict())
+
+
+def test_bad_checksum_and_house_codes_are_not_ids(tmp_path, settings):
+    first17 = "44030419900101123"
+    wrong = first17 + ("0" if check_digit(first17) != "0" else "1")
+    f = tmp_path / "a.txt"
+    f.write_text(f"{wrong} {_id('44030420001231456')}", encoding="utf-8")
+    known = KnownPII(house_codes={_id("44030420001231456")})
+    assert scan(settings, targets=[("text", f)], known=known).leaks == 0
