@@ -1,0 +1,173 @@
+"""``gridlake evaluate``: compare house resolution with the generator's truth.
+
+Reads ``gold.house_resolution`` (Delta, read without Spark) — or, when the lake has
+none yet, resolves the landing files with the pandas engine — and
+``DATA/truth/records.parquet`` (per record: source, record_id, true house_code, empty
+when deliberately unresolvable, noise kinds). Writes ``DATA/reports/evaluation.json``:
+precision, recall and F1 overall, by source and by noise kind, and the worst cases
+(record ids and comparison levels only — never personal data).
+
+Hook: if module ``jobs.gold.rule_evaluation`` exists with
+``evaluate_rules(spark, settings, date) -> dict``, its per-rule results are included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from gridlake.config import load_settings
+from gridlake.errors import GridlakeError
+
+log = logging.getLogger(__name__)
+
+RECORD_SOURCES = ("declarations", "rentals", "police_incidents", "mediation_cases", "safety_inspections",
+                  "family_planning")
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 5), "recall": round(r, 5), "f1": round(f1, 5), "tp": tp, "fp": fp, "fn": fn}
+
+
+def score_resolution(resolution: pd.DataFrame, truth: pd.DataFrame, worst: int = 25) -> dict:
+    """Precision/recall/F1 of ``resolution`` (source, record_id, house_code, method, explanation)
+    against ``truth`` (source, record_id, house_code, noise). Quarantined truth rows are skipped."""
+    t = truth.copy()
+    if "quarantine" in t:
+        t = t[~t["quarantine"].fillna(False).astype(bool)]
+    t = t[t["source"].isin(RECORD_SOURCES)]
+    t["true_code"] = t["house_code"].fillna("").astype(str)
+    res = resolution[["source", "record_id", "house_code", "method", "explanation"]].rename(
+        columns={"house_code": "pred_code"})
+    df = t.drop(columns=["house_code"]).drop_duplicates(["source", "record_id"]).merge(
+        res, on=["source", "record_id"], how="left")
+    df["pred_code"] = df["pred_code"].fillna("").astype(str)
+    df["tp"] = (df["pred_code"] != "") & (df["pred_code"] == df["true_code"])
+    df["fp"] = (df["pred_code"] != "") & (df["pred_code"] != df["true_code"])
+    df["fn"] = (df["true_code"] != "") & (df["pred_code"] != df["true_code"])
+
+    def agg(frame: pd.DataFrame) -> dict:
+        return {**_prf(int(frame["tp"].sum()), int(frame["fp"].sum()), int(frame["fn"].sum())), "records": len(frame)}
+
+    noise = df.assign(kind=df["noise"].fillna("").astype(str).str.split(r"[;,|]")).explode("kind")
+    noise["kind"] = noise["kind"].str.strip().replace("", "clean")
+    bad = df[df["fp"] | df["fn"]].copy()
+    bad["error"] = bad["fp"].map({True: "wrong_house", False: "missed"})
+    bad = bad.sort_values(["fp", "source"], ascending=[False, True]).head(worst)
+    return {
+        "overall": agg(df),
+        "by_source": {s: agg(g) for s, g in df.groupby("source")},
+        "by_noise": {k: agg(g) for k, g in noise.groupby("kind")},
+        "methods": df["method"].fillna("missing").value_counts().to_dict(),
+        "missing_in_resolution": int(df["method"].isna().sum()),
+        "worst_cases": [{"source": r.source, "record_id": r.record_id, "error": r.error, "noise": r.noise,
+                         "method": r.method, "levels": r.explanation} for r in bad.itertuples()],
+    }
+
+
+def _read_landing(landing: Path, source: str, date: str | None) -> pd.DataFrame:
+    from gridlake.sources import get_source
+
+    src = get_source(source)
+    frames = []
+    for d in sorted((landing / source).glob("*")):
+        if date and d.name > date:
+            continue
+        for f in sorted(d.glob(src.file_glob)):
+            if src.format == "xlsx":
+                df = pd.read_excel(f, dtype=str)
+            else:
+                df = pd.read_csv(f, dtype=str, encoding=src.encoding, keep_default_na=False, on_bad_lines="skip")
+            frames.append(df.rename(columns=src.header_to_canonical))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def resolve_landing(data: Path, date: str | None = None) -> pd.DataFrame:
+    """Resolve the landing files with the pandas engine (no lake needed): the house-resolution columns."""
+    from matching.resolve import resolve_addresses
+    from matching.spec import load_spec
+
+    housing = _read_landing(data / "landing", "housing", date)
+    if housing.empty:
+        raise GridlakeError(f"no housing delivery under {data / 'landing'}")
+    latest = housing.drop_duplicates("house_code", keep="last")
+    status = latest.get("status", pd.Series([""] * len(latest)))
+    registry = latest[~status.isin(["已拆除", "demolished"])][["house_code", "address"]]
+    ids = {"declarations": "declaration_id", "rentals": "rental_id", "police_incidents": "incident_id",
+           "mediation_cases": "case_id", "safety_inspections": "inspection_id", "family_planning": "record_id"}
+    queries = []
+    for s, id_col in ids.items():
+        df = _read_landing(data / "landing", s, date)
+        if df.empty:
+            continue
+        queries.append(pd.DataFrame({"id": s + "|" + df[id_col].astype(str), "address": df["address"]}))
+    q = pd.concat(queries, ignore_index=True).drop_duplicates("id")
+    out = resolve_addresses(registry, q, load_spec("address_to_house"))
+    out[["source", "record_id"]] = out["id"].str.split("|", n=1, expand=True)
+    return out
+
+
+def _read_gold(settings) -> pd.DataFrame | None:
+    path = settings.table_path("gold", "house_resolution")
+    try:
+        from deltalake import DeltaTable
+
+        return DeltaTable(path).to_pandas()
+    except Exception:  # no table yet
+        return None
+
+
+def _rules_hook(settings, date: str | None) -> dict | None:
+    try:
+        mod = importlib.import_module("jobs.gold.rule_evaluation")
+    except ImportError:
+        return None
+    from gridlake.spark import get_spark
+
+    return mod.evaluate_rules(get_spark(settings), settings, date)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Write DATA/reports/evaluation.json and print a short table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = load_settings(getattr(args, "profile", None), getattr(args, "data", None))
+    truth_path = settings.truth / "records.parquet"
+    if not truth_path.exists():
+        raise GridlakeError(f"no truth at {truth_path}: run `gridlake generate` first")
+    truth = pd.read_parquet(truth_path)
+    if args.date:
+        truth = truth[truth["delivery_date"] <= args.date]
+    resolution = _read_gold(settings)
+    engine = "lake"
+    if resolution is None:
+        log.info("no gold.house_resolution in the lake: resolving the landing files with the pandas engine")
+        resolution, engine = resolve_landing(settings.data, args.date), "pandas-landing"
+    report = {"engine": engine, "date": args.date, "house_resolution": score_resolution(resolution, truth)}
+    rules = _rules_hook(settings, args.date)
+    if rules is not None:
+        report["rules"] = rules
+    out = Path(args.output) if args.output else settings.reports / "evaluation.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    hr = report["house_resolution"]
+    table = Table(title=f"house resolution vs truth ({engine})")
+    for col in ("slice", "records", "precision", "recall", "f1", "fp", "fn"):
+        table.add_column(col)
+    rows = [("overall", hr["overall"])] + [(f"source:{k}", v) for k, v in hr["by_source"].items()] + \
+        [(f"noise:{k}", v) for k, v in hr["by_noise"].items()]
+    for name, m in rows:
+        table.add_row(name, str(m["records"]), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}",
+                      str(m["fp"]), str(m["fn"]))
+    Console().print(table)
+    log.info("evaluation written to %s", out)
+    return 0

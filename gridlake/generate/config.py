@@ -1,0 +1,101 @@
+"""Generator configuration: conf/generator.yaml, optional noise overrides, resolved scale."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gridlake.config import CONF_DIR, ConfigError
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big the district is."""
+
+    name: str
+    houses: int
+    streets: int
+    communities_per_street: int
+    grid_size: int
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """Everything one generator run depends on (recorded in truth/manifest.json)."""
+
+    scale: Scale
+    days: int
+    start: dt.date
+    seed: int
+    world: dict[str, Any]
+    noise: dict[str, Any]
+    officers: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale.__dict__, "days": self.days, "start": self.start.isoformat(),
+            "seed": self.seed, "world": self.world, "noise": self.noise, "officers": self.officers,
+        }
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if k not in out:
+            raise ConfigError(f"{where}.{k}: unknown key; allowed: {', '.join(sorted(out))}")
+        if isinstance(out[k], dict):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{where}.{k}: expected a mapping")
+            out[k] = _merge(out[k], v, f"{where}.{k}")
+        else:
+            out[k] = v
+    return out
+
+
+def resolve_scale(raw: dict[str, Any], scale: str | int) -> Scale:
+    """A named scale of generator.yaml, or a number of houses."""
+    s = str(scale)
+    if s in raw:
+        return Scale(name=s, **raw[s])
+    if not s.isdigit() or int(s) < 20:
+        raise ConfigError(f"--scale: expected one of {', '.join(raw)} or a number of houses (>= 20), got {scale!r}")
+    n = int(s)
+    streets = max(1, min(10, n // 20000 or 1))
+    cps = max(1, min(9, n // (streets * 1000) or 1))
+    grid = max(20, min(300, n // (streets * cps * 4) or 20))
+    return Scale(name=s, houses=n, streets=streets, communities_per_street=cps, grid_size=grid)
+
+
+def load_gen_config(
+    scale: str | int = "community", days: int = 3, start: str | dt.date = "2026-11-01", seed: int = 20141,
+    noise_file: str | Path | None = None, conf_file: str | Path | None = None,
+) -> GenConfig:
+    """Load conf/generator.yaml (or ``conf_file``) and apply the ``--noise`` overrides."""
+    path = Path(conf_file) if conf_file else CONF_DIR / "generator.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"generator configuration not found: {path}") from None
+    noise = doc.get("noise") or {}
+    if noise_file:
+        try:
+            over = yaml.safe_load(Path(noise_file).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"--noise file not found: {noise_file}") from None
+        over = over.get("noise", over)
+        noise = _merge(noise, over, "noise")
+    if days < 1:
+        raise ConfigError("--days must be at least 1")
+    try:
+        start_d = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
+    except ValueError:
+        raise ConfigError(f"--start: expected YYYY-MM-DD, got {start!r}") from None
+    return GenConfig(
+        scale=resolve_scale(doc["scales"], scale), days=int(days), start=start_d, seed=int(seed),
+        world=doc["world"], noise=noise, officers=doc.get("officers") or {},
+    )

@@ -1,0 +1,273 @@
+"""Thin Spark adapter over the engine-agnostic core.
+
+Column helpers (used by the silver helper for every table with an address):
+
+* :func:`address_columns` -> ``struct<address_norm: string, addr: ADDRESS_STRUCT>``
+* :func:`normalized_address` -> string, :func:`parsed_address` -> ``ADDRESS_STRUCT``
+
+All three are vectorised pandas UDFs calling :mod:`matching.address`.
+The linkage itself (blocking joins, vectorised comparisons, scoring) is in
+:func:`link_spark`, further below.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from pyspark.sql import Column
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import StringType, StructField, StructType
+
+from schemas.address import ADDRESS_COMPONENTS, ADDRESS_STRUCT
+
+ADDRESS_COLUMNS_STRUCT = StructType([
+    StructField("address_norm", StringType(), True),
+    StructField("addr", ADDRESS_STRUCT, True),
+])
+
+
+def _parse_series(texts: pd.Series) -> pd.DataFrame:
+    from matching.address import parse
+
+    rows = [parse(t) if isinstance(t, str) else dict.fromkeys(ADDRESS_COMPONENTS) for t in texts]
+    return pd.DataFrame(rows, columns=list(ADDRESS_COMPONENTS), index=texts.index)
+
+
+@pandas_udf(StringType())
+def _normalize_udf(texts: pd.Series) -> pd.Series:
+    from matching.address import normalize
+
+    return texts.map(lambda t: normalize(t) if isinstance(t, str) else None)
+
+
+@pandas_udf(ADDRESS_STRUCT)
+def _parse_udf(texts: pd.Series) -> pd.DataFrame:
+    return _parse_series(texts)
+
+
+def normalized_address(col: Column) -> Column:
+    """The normalised address text of ``col`` (string or null)."""
+    return _normalize_udf(col)
+
+
+def parsed_address(col: Column) -> Column:
+    """The parsed components of ``col`` as :data:`schemas.address.ADDRESS_STRUCT`."""
+    return _parse_udf(col)
+
+
+def address_columns(col: Column) -> Column:
+    """``struct<address_norm, addr>`` for the raw address ``col`` in one vectorised pass.
+
+    Usage: ``df.withColumn("_a", address_columns(F.col("address_raw")))
+    .select("*", "_a.address_norm", "_a.addr").drop("_a")``.
+    """
+    from pyspark.sql import functions as F
+
+    return F.struct(_normalize_udf(col).alias("address_norm"), _parse_udf(col).alias("addr"))
+
+
+# --- linkage at scale -------------------------------------------------------------------------
+
+def _key_col(key: str):
+    from pyspark.sql import functions as F
+
+    from matching.spec import parse_key
+
+    base, start, stop = parse_key(key)
+    c = F.col(base)
+    if start is None and stop is None:
+        return c
+    # python slice semantics for the two forms used in specs: [:n] and [-n:]
+    if start is None and stop is not None and stop > 0:
+        sub = F.substring(c, 1, stop)
+    elif start is not None and start < 0 and stop is None:
+        sub = F.substring(c, start, -start)
+    else:
+        raise ValueError(f"unsupported slice in blocking key {key!r}")
+    return F.when(F.length(c) >= 3, sub)
+
+
+def block_spark(left, right, spec):
+    """Candidate pairs ``(_id_l, _id_r)``: union of equi-joins per blocking rule, distinct."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    frames = []
+    for rule in spec.blocking:
+        names = [f"_k{j}" for j in range(len(rule))]
+        lk = left.select(F.col("_id").alias("_id_l"), *[_key_col(k).alias(n) for k, n in zip(rule, names, strict=True)]).dropna()
+        rk = right.select(F.col("_id").alias("_id_r"), *[_key_col(k).alias(n) for k, n in zip(rule, names, strict=True)]).dropna()
+        frames.append(lk.join(rk, on=names).select("_id_l", "_id_r"))
+    return reduce(lambda a, b: a.unionByName(b), frames).distinct()
+
+
+def _levels_schema(spec):
+    from pyspark.sql.types import BooleanType, ShortType
+
+    fields = [StructField("_id_l", StringType()), StructField("_id_r", StringType())]
+    fields += [StructField(c.name, ShortType()) for c in spec.comparisons]
+    fields += [StructField("_compatible", BooleanType()), StructField("_violations", StringType()),
+               StructField("_same_text", BooleanType())]
+    return StructType(fields)
+
+
+def compare_spark(pairs, spec):
+    """Comparison levels of materialised pairs (``l_*``/``r_*`` columns) with a vectorised mapInPandas."""
+    from matching.compare import compare_pairs
+
+    cols = list(_levels_schema(spec).fieldNames())
+
+    def run(batches):
+        for pdf in batches:
+            lv = compare_pairs(pdf, spec)
+            lv.insert(0, "_id_r", pdf["r__id"].to_numpy())
+            lv.insert(0, "_id_l", pdf["l__id"].to_numpy())
+            if "l_address_norm" in pdf and "r_address_norm" in pdf:
+                lv["_same_text"] = (pdf["l_address_norm"].fillna("\x00").to_numpy()
+                                    == pdf["r_address_norm"].fillna("\x01").to_numpy())
+            else:
+                lv["_same_text"] = False
+            yield lv[cols]
+
+    return pairs.mapInPandas(run, _levels_schema(spec))
+
+
+def _materialise(ids, left, right):
+    from pyspark.sql import functions as F
+
+    lp = left.select(*[F.col(c).alias(f"l_{c}") for c in left.columns])
+    rp = right.select(*[F.col(c).alias(f"r_{c}") for c in right.columns])
+    return ids.join(lp, ids["_id_l"] == lp["l__id"]).join(rp, ids["_id_r"] == rp["r__id"]).drop("_id_l", "_id_r")
+
+
+def train_spark(left, right, levels, spec):
+    """u from random pairs and m by EM on blocked-pair pattern counts (only counts reach the driver)."""
+    from pyspark.sql import functions as F
+
+    from matching.scoring import estimate_u, initial_model, run_em
+
+    model = initial_model(spec)
+    names = [c.name for c in spec.comparisons]
+    n_left = left.count()
+    if not spec.em.enabled or n_left == 0:
+        return model
+    k = max(1, int(spec.em.random_pairs ** 0.5))
+    ls = left.orderBy(F.rand(spec.em.seed)).limit(k)
+    rs = right.orderBy(F.rand(spec.em.seed + 1)).limit(k)
+    rnd = compare_spark(_materialise(ls.select(F.col("_id").alias("_id_l")).crossJoin(
+        rs.select(F.col("_id").alias("_id_r"))), ls, rs), spec)
+    rnd_counts = rnd.groupBy(*names).count().toPandas()
+    expanded = rnd_counts.loc[rnd_counts.index.repeat(rnd_counts["count"])][names]
+    model = estimate_u(expanded, spec, model)
+    pats = levels.where("_compatible").groupBy(*names).count().toPandas().rename(columns={"count": "n"})
+    n_pairs = int(pats["n"].sum()) if len(pats) else 0
+    model.lam = spec.em.prior or float(min(0.5, max(1e-6, n_left / max(1, n_pairs))))
+    if n_pairs >= spec.em.min_pairs:
+        model = run_em(pats, spec, model)
+    return model
+
+
+def score_spark(levels, spec, model):
+    """Add ``weight`` (sum of level weights) and ``explanation`` (levels, weight) as Spark expressions."""
+    from pyspark.sql import functions as F
+
+    from matching.compare import level_names
+
+    weights = model.weights(spec)
+    labels = level_names(spec)
+    wsum = None
+    parts = []
+    for c in spec.comparisons:
+        w = F.element_at(F.array(*[F.lit(float(x)) for x in weights[c.name]]), F.col(c.name).cast("int") + 1)
+        wsum = w if wsum is None else wsum + w
+        lab = F.element_at(F.array(*[F.lit(x) for x in labels[c.name]]), F.col(c.name).cast("int") + 1)
+        parts.append(F.when(lab != "null", F.concat(F.lit(f"{c.name}="), lab)))
+    return (levels.withColumn("weight", F.round(wsum, 4))
+            .withColumn("_expl", F.concat_ws(";", *parts, F.concat(F.lit("weight="), F.format_number("weight", 2)))))
+
+
+def decide_spark(scored, left_ids, spec, lam: float, forced=None):
+    """One decision per left id: best compatible candidate if strong and clear, else unresolved.
+
+    ``forced`` (optional ``_id_l, _id_r``) are pairs accepted when compatible and above
+    ``decision.verify_min_weight`` (a scanned house code that agrees with the text).
+    Returns ``_id_l, right_id, weight, score, method, explanation``.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    d = spec.decision
+    prior = float(__import__("math").log2(lam / (1 - lam)))
+    comp = scored.where("_compatible")
+    w = Window.partitionBy("_id_l").orderBy(F.desc("weight"), F.asc("_id_r"))
+    ranked = comp.withColumn("_rn", F.row_number().over(w)).withColumn("_next", F.lead("weight").over(w)) \
+        .withColumn("_next_id", F.lead("_id_r").over(w)).where("_rn = 1")
+    exact_names = list(d.exact_level_names) + ["null"]
+    from matching.compare import level_names
+
+    labels = level_names(spec)
+    all_exact = None
+    for c in spec.comparisons:
+        ok_idx = [i for i, lab in enumerate(labels[c.name]) if lab in exact_names]
+        cond = F.col(c.name).isin(ok_idx)
+        all_exact = cond if all_exact is None else all_exact & cond
+    gap = F.col("weight") - F.col("_next")
+    gap_txt = F.when(F.col("_next").isNull(), F.lit("inf")).otherwise(F.format_number(gap, 2))
+    prob = F.round(F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -(F.col("weight") + F.lit(prior)))), 6)
+    strong = F.col("weight") >= d.min_weight
+    clear = F.col("_next").isNull() | (gap >= d.min_gap)
+    best = ranked.select(
+        "_id_l",
+        F.when(strong & clear, F.col("_id_r")).alias("right_id"),
+        F.col("weight"), prob.alias("score"),
+        F.when(~strong, F.lit("unresolved")).when(~clear, F.lit("unresolved"))
+        .when(all_exact | F.col("_same_text"), F.lit("exact")).otherwise(F.lit("fuzzy")).alias("method"),
+        F.when(~strong, F.concat(F.lit("unresolved=low_weight;"), "_expl", F.lit(";gap="), gap_txt))
+        .when(~clear, F.concat(F.lit("unresolved=ambiguous;"), "_expl", F.lit(";gap="), gap_txt,
+                               F.lit(";runner_up="), "_next_id"))
+        .otherwise(F.concat("_expl", F.lit(";gap="), gap_txt, F.lit(";score="), F.format_number(prob, 4)))
+        .alias("explanation"),
+    )
+    viol = scored.groupBy("_id_l").agg(
+        F.count(F.lit(1)).alias("_n"),
+        F.concat_ws(",", F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.split("_violations", ";"))))))
+        .alias("_v"))
+    out = left_ids.select(F.col("_id").alias("_id_l")).distinct().join(best, "_id_l", "left").join(viol, "_id_l", "left")
+    out = out.select(
+        "_id_l", "right_id", "weight",
+        F.when(F.col("right_id").isNotNull() | F.col("method").isNotNull(), F.col("score")).alias("score"),
+        F.coalesce("method", F.lit("unresolved")).alias("method"),
+        F.coalesce("explanation", F.when(F.col("_n").isNull(), F.lit("unresolved=no_candidate"))
+                   .otherwise(F.concat(F.lit("unresolved=not_in_registry:"), F.regexp_replace("_v", "^,", ""),
+                                       F.lit(";candidates="), F.col("_n").cast("string")))).alias("explanation"),
+    )
+    if forced is not None:
+        f = (scored.join(forced, ["_id_l", "_id_r"]).where(F.col("_compatible") & (F.col("weight") >= d.verify_min_weight))
+             .select("_id_l", F.col("_id_r").alias("_f_id"), F.col("weight").alias("_f_w"),
+                     F.concat(F.lit("scanned_code_verified;"), "_expl").alias("_f_expl")))
+        out = out.join(f, "_id_l", "left").select(
+            "_id_l",
+            F.coalesce("_f_id", "right_id").alias("right_id"),
+            F.coalesce("_f_w", "weight").alias("weight"),
+            F.when(F.col("_f_id").isNotNull(),
+                   F.round(F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -(F.col("_f_w") + F.lit(prior)))), 6))
+            .otherwise(F.col("score")).alias("score"),
+            F.when(F.col("_f_id").isNotNull(), F.lit("scanned_code_verified")).otherwise(F.col("method")).alias("method"),
+            F.coalesce("_f_expl", "explanation").alias("explanation"))
+    return out
+
+
+def link_spark(left, right, spec, model=None, forced=None):
+    """The whole linkage on Spark. ``left``/``right`` have ``_id`` plus the spec's columns (and optionally
+    ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver."""
+    ids = block_spark(left, right, spec)
+    if forced is not None:
+        ids = ids.unionByName(forced.select("_id_l", "_id_r")).distinct()
+    levels = compare_spark(_materialise(ids, left, right), spec).persist()
+    try:
+        if model is None:
+            model = train_spark(left, right, levels, spec)
+        scored = score_spark(levels, spec, model)
+        return decide_spark(scored, left, spec, model.lam, forced), model
+    finally:
+        pass  # levels stay cached until the caller's action; unpersisted by the job
