@@ -1,0 +1,218 @@
+"""Write-audit-publish: validate a frame with its suite right before it is published.
+
+:func:`audit_dataframe` is what :meth:`gridlake.pipeline.RunContext.audit` calls. It runs the
+table's suite (``expectations/<layer>.<table>.yaml``) as a GX Checkpoint on the Spark frame in an
+ephemeral GX context (nothing GX writes by itself touches disk), then
+
+1. sanitises the result (counts and surrogate row ids only) and stores it as
+   ``<settings.quality>/<run_date>/<layer>.<table>.json``;
+2. merges one row per expectation into the Delta table ``quality.results``;
+3. raises :class:`QualityGateError` when an error-level expectation failed (publication stops),
+   naming the suite, the expectations and the counts; warnings are only returned/recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gridlake.errors import QualityGateError
+from gridlake.quality import gx, history
+from gridlake.quality.derived import add_derived
+from gridlake.quality.sanitise import sanitise_suite_result
+from gridlake.quality.suites import ExpectationSpec, SuiteSpec, build_suite, load_suite
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from gridlake.pipeline import RunContext
+
+log = logging.getLogger(__name__)
+
+_CTX_KEY = "quality_gx_context"
+
+
+def _gx_context(ctx: RunContext) -> Any:
+    """One ephemeral GX context per night (kept in ``ctx.extras``), progress bars off."""
+    context = ctx.extras.get(_CTX_KEY)
+    if context is None:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.data_sources.add_spark("gridlake")
+        ctx.extras[_CTX_KEY] = context
+    return context
+
+
+def _checkpoint(context: Any, spec: SuiteSpec, expectations: list[ExpectationSpec], id_columns: list[str]) -> Any:
+    """(Re)create the suite, the whole-dataframe batch definition, validation definition and checkpoint."""
+    name = spec.name
+    for coll in (context.checkpoints, context.validation_definitions, context.suites):
+        try:
+            coll.delete(name)
+        except Exception:  # noqa: BLE001 - absent on first use
+            pass
+    ds = context.data_sources.get("gridlake")
+    try:
+        asset = ds.get_asset(name)
+    except Exception:  # noqa: BLE001 - GX raises LookupError (or its own error) when absent
+        asset = ds.add_dataframe_asset(name)
+    try:
+        batch_def = asset.get_batch_definition(name)
+    except Exception:  # noqa: BLE001 - KeyError when absent
+        batch_def = asset.add_batch_definition_whole_dataframe(name)
+    suite = context.suites.add(build_suite(spec, expectations))
+    vd = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
+    result_format: dict[str, Any] = {
+        "result_format": "SUMMARY",
+        "include_unexpected_rows": False,
+        "return_unexpected_index_query": False,
+        "exclude_unexpected_values": True,  # index columns only, never the offending values
+        "partial_unexpected_count": 20 if id_columns else 0,
+    }
+    if id_columns:
+        result_format["unexpected_index_column_names"] = id_columns
+    return context.checkpoints.add(gx.Checkpoint(name=name, validation_definitions=[vd], actions=[],
+                                                 result_format=result_format))
+
+
+def _describe_failure(spec: SuiteSpec, exp: ExpectationSpec, r: dict[str, Any]) -> str:
+    res = r.get("result") or {}
+    target = ",".join(exp.columns)
+    if exp.kwargs.get("row_condition"):
+        target += f" where {exp.kwargs['row_condition']}"
+    head = f"{spec.name}: {exp.type}({target}) failed"
+    if r.get("exception_info", {}).get("raised_exception"):
+        return f"{head}: {r['exception_info'].get('exception_message')} raised"
+    if "unexpected_count" in res:
+        return f"{head}: {res['unexpected_count']} of {res.get('element_count')} rows unexpected"
+    bounds = {k: v for k, v in (r.get("expectation_config") or {}).get("kwargs", {}).items()
+              if k in ("min_value", "max_value", "value")}
+    return f"{head}: observed {res.get('observed_value')!r}, expected {bounds}"
+
+
+def _parameters(ctx: RunContext, spec: SuiteSpec) -> tuple[dict[str, Any], list[int]]:
+    nights = int(spec.volume.get("nights", 7))
+    counts = history.previous_counts(ctx.spark, ctx.settings, spec.layer, spec.table, ctx.run_date, nights)
+    vmin, vmax = history.volume_band(counts, spec.volume.get("low", 0.5), spec.volume.get("high", 2.0),
+                                     int(spec.volume.get("min_history", 3)))
+    return {
+        "run_date": ctx.date_str,
+        "run_date_next": (ctx.run_date + dt.timedelta(days=1)).isoformat(),
+        "volume_min": vmin,
+        "volume_max": vmax,
+    }, counts
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame) -> dict[str, Any]:
+    """Validate ``df`` before it is published as ``layer.table``; raise on error-level failures.
+
+    Returns ``{"suite", "success", "rows", "evaluated", "failed_errors", "failed_warnings",
+    "warnings": [...], "skipped": [...], "result_file"}`` (recorded in the manifest by the caller).
+    A table without a suite file is published with ``{"suite": None}``.
+    """
+    spec = load_suite(layer, table)
+    if spec is None:
+        log.warning("no expectation suite for %s.%s; published without audit", layer, table)
+        return {"suite": None, "success": True}
+    frame, unavailable = add_derived(ctx, df, spec.derived)
+    frame = frame.persist()
+    try:
+        return _audit(ctx, spec, frame, unavailable)
+    finally:
+        frame.unpersist()
+
+
+def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[str]) -> dict[str, Any]:
+    columns = set(frame.columns)
+    runnable: list[ExpectationSpec] = []
+    skipped: list[tuple[ExpectationSpec, str]] = []
+    for exp in spec.expectations:
+        missing = [c for c in exp.columns if c not in columns]
+        if missing:
+            skipped.append((exp, f"column(s) missing: {', '.join(missing)}"))
+        elif set(exp.columns) & unavailable:
+            skipped.append((exp, "derived column unavailable (lookup table or source column missing)"))
+        else:
+            runnable.append(exp)
+    id_columns = [c for c in spec.row_id_columns if c in columns]
+    params, counts = _parameters(ctx, spec)
+    rows = frame.count()
+    context = _gx_context(ctx)
+    checkpoint = _checkpoint(context, spec, runnable, id_columns)
+    run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=dt.datetime.now(dt.UTC))
+    cp_result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id)
+    raw = next(iter(cp_result.run_results.values())).to_json_dict()
+    doc = sanitise_suite_result(raw, id_columns)
+    doc["meta"]["gridlake"] = {"run_id": ctx.run_id, "run_date": ctx.date_str, "layer": spec.layer,
+                               "table": spec.table, "rows": rows, "previous_counts": counts,
+                               "row_id_columns": id_columns,
+                               "skipped": [{"expectation": e.key, "severity": e.severity, "dimension": e.dimension,
+                                            "reason": why} for e, why in skipped]}
+    out_file = ctx.settings.quality / ctx.date_str / f"{spec.name}.json"
+    _write_json(out_file, doc)
+
+    by_key = {e.key: e for e in runnable}
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    base = {"run_id": ctx.run_id, "run_date": ctx.run_date, "layer": spec.layer, "table": spec.table,
+            "suite": spec.name, "validated_at": now}
+    hist_rows: list[dict[str, Any]] = [{**base, "expectation": history.ROW_COUNT, "expectation_type": "metric",
+                                        "dimension": "timeliness", "severity": "warning", "success": True,
+                                        "skipped": False, "element_count": rows}]
+    errors: list[str] = []
+    warnings: list[str] = []
+    for r in doc["results"]:
+        exp = by_key[r["expectation_config"]["meta"]["gridlake_key"]]
+        res = r["result"]
+        hist_rows.append({**base, "expectation": exp.key, "expectation_type": exp.type, "dimension": exp.dimension,
+                          "severity": exp.severity, "success": bool(r["success"]), "skipped": False,
+                          "element_count": res.get("element_count", rows),
+                          "unexpected_count": res.get("unexpected_count"),
+                          "unexpected_percent": _float(res.get("unexpected_percent"))})
+        if not r["success"]:
+            (errors if exp.severity == "error" else warnings).append(_describe_failure(spec, exp, r))
+    for exp, _why in skipped:
+        hist_rows.append({**base, "expectation": exp.key, "expectation_type": exp.type, "dimension": exp.dimension,
+                          "severity": exp.severity, "success": None, "skipped": True})
+    history.append_results(ctx.spark, ctx.settings, hist_rows)
+
+    summary = {
+        "suite": spec.name,
+        "success": not errors,
+        "rows": rows,
+        "evaluated": len(runnable),
+        "failed_errors": len(errors),
+        "failed_warnings": len(warnings),
+        "errors": errors,
+        "warnings": warnings,
+        "skipped": [f"{e.key}: {why}" for e, why in skipped],
+        "result_file": str(out_file),
+    }
+    for w in warnings:
+        log.warning("quality warning: %s", w)
+    if errors:
+        ctx.manifest.record_quality(spec.name, summary)
+        try:
+            from gridlake.quality.docs import build_data_docs
+
+            build_data_docs(ctx.settings)
+        except Exception:  # noqa: BLE001 - the gate's verdict matters more than the docs
+            log.exception("could not build Data Docs after a failed gate")
+        raise QualityGateError("; ".join(errors) + "; publication stopped")
+    return summary
+
+
+def _float(v: Any) -> float | None:
+    return None if v is None else float(v)
