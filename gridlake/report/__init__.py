@@ -1,0 +1,1 @@
+"""Reports rendered from the gold tables: the nightly district report (:mod:`gridlake.report.district`)."""

@@ -1,0 +1,438 @@
+"""Officers' exports: tonight's follow-up list, one grid per file (DESIGN.md section 3 "exports").
+
+``run(ctx)`` reads ``gold.followups`` for the night and writes
+``exports/<date>/<street>/<grid_id>.xlsx`` and ``.csv`` (UTF-8 with BOM, for WPS and
+Excel) plus ``exports/<date>/index.json``. Only masked personal data leaves the lake;
+evidence is shown by department category only (公安/调解/安全生产/计生), never details.
+
+Files are written to a temporary name in the target folder and ``os.replace``-d, so a
+half-written file is never picked up. The bytes are deterministic (workbook
+properties and zip entry times are the run date), and a file whose content is already
+identical is left alone, so a rerun of a night changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io as _io
+import itertools
+import json
+import logging
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gridlake.errors import PrivacyError
+from schemas.vocab import ENFORCEMENT_SOURCES
+
+if TYPE_CHECKING:
+    from gridlake.pipeline import RunContext
+
+log = logging.getLogger(__name__)
+
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    """One column of an officer's list: gold field, Chinese header, width, stored as text."""
+
+    field: str
+    header: str
+    width: int
+    text: bool = True
+
+
+# Order is the officer's column order. 问题编号, 规则 and 房屋编码 are read back by the
+# field-check simulator: keep those headers exactly.
+COLUMNS: tuple[ExportColumn, ...] = (
+    ExportColumn("rank", "排名", 6, text=False),
+    ExportColumn("discrepancy_id", "问题编号", 20),
+    ExportColumn("rule", "规则", 6),
+    ExportColumn("rule_title", "问题类型", 28),
+    ExportColumn("house_code", "房屋编码", 22),
+    ExportColumn("address", "地址", 40),
+    ExportColumn("priority", "优先级", 8, text=False),
+    ExportColumn("reason_codes", "原因", 30),
+    ExportColumn("evidence_categories", "证据来源", 18),
+    ExportColumn("masked_name", "人员(脱敏)", 12),
+    ExportColumn("masked_id", "身份证号(脱敏)", 22),
+    ExportColumn("masked_phone", "电话(脱敏)", 15),
+    ExportColumn("is_new", "新增", 6),
+    ExportColumn("due_date", "截止日期", 12),
+    ExportColumn("status", "状态", 10),
+)
+HEADERS: tuple[str, ...] = tuple(c.header for c in COLUMNS)
+
+# Fields read from gold.followups besides the displayed ones.
+KEY_FIELDS = ("street", "community", "grid_id", "officer_id")
+
+# Evidence categories an officer may see: the four enforcement departments plus the
+# registers the other rules draw on. Anything else is dropped (never shown).
+EVIDENCE_LABELS: dict[str, str] = {
+    **ENFORCEMENT_SOURCES,
+    "rentals": "租赁登记",
+    "declarations": "自主申报",
+    "housing": "房屋登记",
+}
+ALLOWED_EVIDENCE = frozenset(EVIDENCE_LABELS.values())
+
+STATUS_LABELS = {
+    "open": "待核查",
+    "escalated": "已升级",
+    "confirmed": "属实",
+    "resolved": "已整改",
+    "refuted": "不属实",
+    "reopened": "重新打开",
+}
+
+# Reason codes of jobs.gold.rules, in words an officer reads; an unknown code is shown as is.
+REASON_LABELS = {
+    "ACTIVE_RENTAL": "有效租赁登记",
+    "NO_DECLARATION": "无人申报",
+    "NO_TENANT_DECLARATION": "承租人未申报",
+    "GRACE_EXPIRED": "已过申报宽限期",
+    "TENANT_DECLARED": "有租户申报",
+    "NO_ACTIVE_RENTAL": "无有效租赁登记",
+    "OVER_AREA_CAPACITY": "超过面积容量",
+    "OVER_RENTAL_TENANTS": "超过租赁登记人数",
+    "PERSON_IN_ENFORCEMENT": "执法记录涉及人员",
+    "NOT_DECLARED": "未申报",
+    "DECLARED_ELSEWHERE": "申报在其他房屋",
+    "ADDRESS_UNRESOLVED": "地址无法匹配",
+    "HOUSE_CODE_UNKNOWN": "房屋编码不存在",
+    "HOUSE_DEMOLISHED": "房屋已拆除",
+    "ENF_POLICE": "公安记录",
+    "ENF_MEDIATION": "调解记录",
+    "ENF_SAFETY": "安全生产记录",
+    "ENF_FAMILY_PLANNING": "计生记录",
+    "ESCALATED": "逾期升级",
+    "REOPENED": "新证据重新打开",
+}
+
+NEW_MARK = "新"
+
+_FULL_ID = re.compile(r"\d{15}(\d{2}[\dXx])?")
+_FULL_PHONE = re.compile(r"(\+?86)?1\d{10}")
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+# --- values -------------------------------------------------------------------------
+def safe_name(value: Any, default: str) -> str:
+    """A path component from a street name or grid id (no separators, never empty)."""
+    text = _UNSAFE.sub("_", str(value or "").strip()).strip(". ")
+    return text or default
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [p.strip() for p in re.split(r"[;,，、|]", value) if p.strip()]
+    return [str(v).strip() for v in value if v is not None and str(v).strip()]
+
+
+def evidence_display(value: Any) -> str:
+    """Department categories only, in a fixed order; details and unknown labels are dropped."""
+    labels = {EVIDENCE_LABELS.get(v, v) for v in _as_list(value)}
+    order = list(EVIDENCE_LABELS.values())
+    return "、".join(lab for lab in order if lab in labels)
+
+
+def _date_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def check_masked(record: Mapping[str, Any]) -> None:
+    """Refuse to export a value that looks like a full ID number or phone (PIPL: masked only)."""
+    masked_id = str(record.get("masked_id") or "").replace(" ", "")
+    if masked_id and _FULL_ID.fullmatch(masked_id):
+        raise PrivacyError(f"followup {record.get('discrepancy_id')}: an unmasked ID number would be exported")
+    phone = re.sub(r"[\s-]", "", str(record.get("masked_phone") or ""))
+    if phone and _FULL_PHONE.fullmatch(phone):
+        raise PrivacyError(f"followup {record.get('discrepancy_id')}: an unmasked phone number would be exported")
+    name = str(record.get("masked_name") or "")
+    if len(name) >= 2 and "*" not in name:
+        raise PrivacyError(f"followup {record.get('discrepancy_id')}: an unmasked name would be exported")
+
+
+def display_row(record: Mapping[str, Any]) -> list[Any]:
+    """One follow-up as the officer's row: text for ID-like columns, numbers for rank/priority."""
+    check_masked(record)
+    out: list[Any] = []
+    for col in COLUMNS:
+        value = record.get(col.field)
+        if col.field == "rank":
+            out.append(int(value) if value is not None else None)
+        elif col.field == "priority":
+            out.append(round(float(value), 2) if value is not None else None)
+        elif col.field == "reason_codes":
+            out.append("、".join(REASON_LABELS.get(code, code) for code in _as_list(value)))
+        elif col.field == "evidence_categories":
+            out.append(evidence_display(value))
+        elif col.field == "is_new":
+            out.append(NEW_MARK if value else "")
+        elif col.field == "due_date":
+            out.append(_date_text(value))
+        elif col.field == "status":
+            out.append(STATUS_LABELS.get(str(value), str(value)) if value is not None else "")
+        else:
+            out.append("" if value is None else str(value))
+    return out
+
+
+def _sort_key(record: Mapping[str, Any]) -> tuple:
+    rank = record.get("rank")
+    priority = record.get("priority")
+    return (
+        rank if rank is not None else 1 << 30,
+        -(priority if priority is not None else 0.0),
+        str(record.get("discrepancy_id") or ""),
+    )
+
+
+# --- file formats -------------------------------------------------------------------
+def xlsx_bytes(rows: Sequence[Sequence[Any]], sheet_title: str, run_date: dt.date) -> bytes:
+    """The officer's workbook as deterministic bytes.
+
+    Header frozen (A2), auto filter over the data, column widths, ID-like cells stored
+    as text (``number_format='@'`` and ``str`` values), new rows highlighted.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.writer.excel import ExcelWriter
+
+    stamp = dt.datetime.combine(run_date, dt.time())
+    wb = Workbook()
+    ws = wb.active
+    ws.title = safe_name(sheet_title, "list")[:31]
+    header_font = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    new_fill = PatternFill("solid", fgColor="FFF2CC")
+    ws.append(list(HEADERS))
+    for cell in ws[1]:
+        cell.font = header_font
+        cell.fill = header_fill
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+        cell.number_format = "@"
+    new_col = HEADERS.index("新增")
+    for row in rows:
+        ws.append([str(v) if col.text and v is not None else v for col, v in zip(COLUMNS, row, strict=True)])
+        r = ws.max_row
+        for idx, col in enumerate(COLUMNS, start=1):
+            cell = ws.cell(row=r, column=idx)
+            if col.text:
+                cell.number_format = "@"
+            elif col.field == "priority":
+                cell.number_format = "0.00"
+            if row[new_col]:
+                cell.fill = new_fill
+    for idx, col in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(idx)].width = col.width
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(ws.max_row, 1)}"
+    props = wb.properties
+    props.creator = "gridlake"
+    props.lastModifiedBy = "gridlake"
+    props.title = f"网格核查清单 {sheet_title} {run_date.isoformat()}"
+    props.created = stamp
+    props.modified = stamp
+
+    raw = _io.BytesIO()
+    archive = zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+    ExcelWriter(wb, archive).save()  # not save_workbook(): that stamps "modified" with now
+    return _fixed_zip_times(raw.getvalue(), stamp)
+
+
+def _fixed_zip_times(data: bytes, stamp: dt.datetime) -> bytes:
+    """Rewrite a zip with every entry's timestamp set to ``stamp`` (deterministic bytes)."""
+    date_time = (max(stamp.year, 1980), stamp.month, stamp.day, 0, 0, 0)
+    out = _io.BytesIO()
+    with zipfile.ZipFile(_io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=date_time)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
+
+
+def csv_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
+    """The same list as CSV: UTF-8 with BOM, CRLF line ends (WPS/Excel open it correctly)."""
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(HEADERS)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+# --- atomic, idempotent writes ---------------------------------------------------------
+def ensure_dir(path: Path, root: Path | None = None) -> None:
+    """Create ``path`` (and parents) with mode 0o750; fix the mode of each level below ``root``."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    level = path
+    while True:
+        os.chmod(level, DIR_MODE)
+        if root is None or level == root or level.parent == level or root not in level.parents:
+            break
+        level = level.parent
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``), mode 0o640.
+
+    Returns False (and leaves the file untouched) when it already holds exactly ``data``.
+    """
+    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        if (path.stat().st_mode & 0o777) != FILE_MODE:
+            os.chmod(path, FILE_MODE)
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+# --- the night's exports ---------------------------------------------------------------
+def write_grid(
+    night_dir: Path, street: str, grid_id: str, records: Iterable[Mapping[str, Any]], run_date: dt.date
+) -> dict[str, Any]:
+    """Write one grid's XLSX and CSV under ``night_dir/<street>/``; return its index entry."""
+    recs = sorted(records, key=_sort_key)
+    rows = [display_row(r) for r in recs]
+    street_dir = night_dir / safe_name(street, "未知街道")
+    ensure_dir(street_dir, night_dir)
+    stem = safe_name(grid_id, "unknown_grid")
+    written = 0
+    entry: dict[str, Any] = {
+        "street": street,
+        "community": next((r.get("community") for r in recs if r.get("community")), None),
+        "grid_id": grid_id,
+        "officer_id": next((r.get("officer_id") for r in recs if r.get("officer_id")), None),
+        "rows": len(rows),
+        "new_rows": sum(1 for r in recs if r.get("is_new")),
+    }
+    for kind, data in (("xlsx", xlsx_bytes(rows, grid_id, run_date)), ("csv", csv_bytes(rows))):
+        path = street_dir / f"{stem}.{kind}"
+        written += write_if_changed(path, data)
+        entry[kind] = path.relative_to(night_dir).as_posix()
+        entry[f"{kind}_sha256"] = hashlib.sha256(data).hexdigest()
+    entry["_written"] = written
+    return entry
+
+
+def _grid_key(record: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(record.get("street") or ""), str(record.get("grid_id") or ""))
+
+
+def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_date: dt.date) -> dict[str, Any]:
+    """Write the night's files from follow-up records sorted by (street, grid_id).
+
+    Consumes ``records`` as a stream, holding one grid's list at a time. Files of the
+    night's folder that no longer belong to the night (an earlier attempt) are removed.
+    Returns the stats recorded in the manifest.
+    """
+    exports_root = Path(exports_root)
+    night_dir = exports_root / run_date.isoformat()
+    ensure_dir(night_dir, exports_root)
+    entries: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for key, group in itertools.groupby(records, key=_grid_key):
+        if key in seen:
+            raise ValueError(f"follow-ups are not sorted by street, grid_id (grid {key[1]} seen twice)")
+        seen.add(key)
+        entries.append(write_grid(night_dir, key[0], key[1], group, run_date))
+    written = sum(e.pop("_written") for e in entries)
+    keep = {e["xlsx"] for e in entries} | {e["csv"] for e in entries}
+    removed = _remove_stale(night_dir, keep)
+    index = {
+        "run_date": run_date.isoformat(),
+        "grids": len(entries),
+        "rows": sum(e["rows"] for e in entries),
+        "new_rows": sum(e["new_rows"] for e in entries),
+        "files": entries,
+    }
+    index_bytes = (json.dumps(index, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    written += write_if_changed(night_dir / "index.json", index_bytes)
+    stats = {
+        "grids": index["grids"],
+        "files": 2 * index["grids"],
+        "rows": index["rows"],
+        "new_rows": index["new_rows"],
+        "files_written": written,
+        "stale_removed": removed,
+        "index": str(night_dir / "index.json"),
+    }
+    log.info("exports %s: %d grids, %d rows, %d files written", run_date, stats["grids"], stats["rows"], written)
+    return stats
+
+
+def _remove_stale(night_dir: Path, keep: set[str]) -> int:
+    removed = 0
+    for path in sorted(night_dir.rglob("*")):
+        rel = path.relative_to(night_dir).as_posix()
+        if path.is_file() and path.suffix in (".xlsx", ".csv") and rel not in keep:
+            path.unlink()
+            removed += 1
+        elif path.is_file() and path.name.endswith(TMP_SUFFIX):
+            path.unlink()  # left by a crashed earlier attempt
+    for path in sorted(night_dir.iterdir()):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return removed
+
+
+def _followup_records(ctx: RunContext) -> Iterator[dict[str, Any]]:
+    """The night's follow-ups sorted by street, grid, rank, streamed partition by partition."""
+    from pyspark.sql import functions as F
+
+    from gridlake import io
+
+    if not io.table_exists(ctx.spark, ctx.settings, "gold", "followups"):
+        log.warning("gold.followups does not exist yet: no exports for %s", ctx.date_str)
+        return iter(())
+    df = io.read_table(ctx.spark, ctx.settings, "gold", "followups")
+    fields = [*KEY_FIELDS, *(c.field for c in COLUMNS)]
+    missing = [f for f in fields if f not in df.columns]
+    if missing:
+        raise ValueError(f"gold.followups lacks column(s) {', '.join(missing)}")
+    night = (
+        df.where(F.col("run_date") == F.lit(ctx.run_date))
+        .select(*fields)
+        .fillna({"street": "", "grid_id": ""})
+        .orderBy("street", "grid_id", "rank", F.col("priority").desc(), "discrepancy_id")
+    )
+    # One partition at a time on the driver; each grid's list is small (capacity ~15).
+    return (row.asDict(recursive=True) for row in night.toLocalIterator(prefetchPartitions=False))
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    """Stage "exports": write tonight's per-grid lists and ``index.json``; return stats."""
+    stats = write_exports(_followup_records(ctx), ctx.settings.exports, ctx.run_date)
+    ctx.manifest.doc.setdefault("links", {})["exports_index"] = stats["index"]
+    return stats
