@@ -106,6 +106,7 @@ def normalize(text: str | None) -> str | None:
 _STREET = re.compile(r"^([\u4e00-\u9fff]{2,6}?街道)(?:办事处|办)?")
 _COMMUNITY = re.compile(r"^([\u4e00-\u9fff]{1,8}?社区)(?:居委会|工作站)?")
 _VILLAGE = re.compile(r"^([\u4e00-\u9fff]{1,6}?村)(?=[\u4e00-\u9fff]{0,8}?[坊巷])")
+_LANE_ONLY = re.compile(r"^[东西南北中前后上下新老旧]?[村邨][零〇一二两三四五六七八九十\d]+[坊巷方]")
 _LANE = re.compile(r"^([\u4e00-\u9fff\d]{1,10}?[坊巷])(\d+)?号?")
 _ROAD = re.compile(r"^([\u4e00-\u9fff]{1,12}?(?:大道|路|街(?!道)|道))(\d+(?:-\d+)?)?号?")
 _BUILDING = re.compile(r"(\d+|[A-Z])栋")
@@ -137,6 +138,8 @@ def parse(text: str | None) -> dict[str, str | None]:
     if m:
         out["community"], s = m.group(1), s[m.end():]
     m = _VILLAGE.match(s)
+    if m and _LANE_ONLY.match(s):   # 东村二坊5号 without its village: 东村二坊 is the lane, not village 东村
+        m = None
     if m:
         out["village"], s = m.group(1), s[m.end():]
         m = _LANE.match(s)

@@ -19,13 +19,36 @@ from rapidfuzz.fuzz import ratio
 
 from matching.spec import Comparison, LinkageSpec
 
-__all__ = ["compare_pairs", "comparison_values", "comparison_levels", "agreement_mask", "level_names"]
+__all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "comparison_levels", "agreement_mask", "level_names"]
 
 
 def _nfkc(v: object) -> str | None:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
     s = unicodedata.normalize("NFKC", str(v)).strip()
+    return s or None
+
+
+_LANE_VARIANTS = str.maketrans({"邨": "村", "衖": "巷", "坊": "坊"})
+
+
+def lane_key(v: str | None) -> str | None:
+    """Canonical 坊/巷 name: variant characters unified (邨 -> 村, a trailing 方 -> 坊) and the lane's
+    numeral as digits, so ``东邨二坊``, ``东村2坊`` and ``东村二方`` all give ``东村2坊`` (``一巷`` -> ``1巷``)."""
+    if v is None:
+        return None
+    import re
+
+    from matching.address import cn_to_int
+
+    s = unicodedata.normalize("NFKC", v).strip().translate(_LANE_VARIANTS)
+    s = re.sub(r"方$", "坊", s)
+
+    def num(m: re.Match[str]) -> str:
+        n = cn_to_int(m.group(1))
+        return m.group(1) if n is None else str(n)
+
+    s = re.sub(r"([零〇一二两三四五六七八九十百]+)(?=[坊巷]$)", num, s)
     return s or None
 
 
@@ -40,6 +63,8 @@ def _transform(v: str | None, transform: str | None) -> str | None:
         from gridlake.ids import normalize_phone
 
         return normalize_phone(v)
+    if transform == "lane":
+        return lane_key(v)
     if transform == "digits":
         d = "".join(ch for ch in v if ch.isdigit())
         return d or None
@@ -47,7 +72,12 @@ def _transform(v: str | None, transform: str | None) -> str | None:
 
 
 def comparison_values(frame: pd.DataFrame, comp: Comparison, prefix: str) -> pd.Series:
-    """The compared value of one side: the comparison's columns NFKC'd, joined, transformed."""
+    """The compared value of one side: the comparison's columns NFKC'd, joined, transformed.
+
+    A precomputed column ``<prefix>_cv_<name>`` (see :func:`add_comparison_values`) is used as is."""
+    pre = f"{prefix}_cv_{comp.name}"
+    if pre in frame:
+        return frame[pre]
     parts = [frame[f"{prefix}{c}"].map(_nfkc) if f"{prefix}{c}" in frame else pd.Series([None] * len(frame),
              index=frame.index, dtype=object) for c in comp.columns]
     if len(parts) == 1:
@@ -57,6 +87,14 @@ def comparison_values(frame: pd.DataFrame, comp: Comparison, prefix: str) -> pd.
     if comp.transform not in (None, "nfkc"):
         joined = joined.map(lambda v: _transform(v, comp.transform))
     return joined.astype(object).where(joined.notna(), None)
+
+
+def add_comparison_values(df: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
+    """Add ``_cv_<name>`` (the compared value) per comparison to one side's frame: computed once per
+    record instead of once per pair."""
+    for comp in spec.comparisons:
+        df[f"_cv_{comp.name}"] = comparison_values(df, comp, "").to_numpy()
+    return df
 
 
 def _level_of(comp: Comparison, a: str | None, b: str | None) -> int:

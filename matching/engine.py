@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from matching.address import normalize, parse
-from matching.compare import compare_pairs
+from matching.compare import add_comparison_values, compare_pairs
 from matching.scoring import (
     FSModel,
     estimate_u,
@@ -48,9 +48,14 @@ def prepare(df: pd.DataFrame, spec: LinkageSpec, side: str) -> pd.DataFrame:
     if raw_col:
         if raw_col not in df.columns:
             raise KeyError(raw_col)
-        parsed = pd.DataFrame([parse(t) if isinstance(t, str) else dict.fromkeys(ADDRESS_COMPONENTS)
-                               for t in df[raw_col]], index=df.index, columns=list(ADDRESS_COMPONENTS))
-        out["address_norm"] = df[raw_col].map(lambda t: normalize(t) if isinstance(t, str) else None)
+        texts = df[raw_col].where(df[raw_col].map(lambda t: isinstance(t, str)), None)
+        uniq = pd.unique(texts.dropna())
+        cache = {t: parse(t) for t in uniq}
+        empty = dict.fromkeys(ADDRESS_COMPONENTS)
+        parsed = pd.DataFrame([cache.get(t, empty) if t is not None else empty for t in texts],
+                              index=df.index, columns=list(ADDRESS_COMPONENTS))
+        norms = {t: normalize(t) for t in uniq}
+        out["address_norm"] = texts.map(lambda t: norms.get(t) if t is not None else None)
         for c in ADDRESS_COMPONENTS:
             out[c] = parsed[c]
     for c in spec.columns:
@@ -62,7 +67,10 @@ def prepare(df: pd.DataFrame, spec: LinkageSpec, side: str) -> pd.DataFrame:
         if comp.transform not in (None, "nfkc") and len(comp.columns) == 1:
             c = comp.columns[0]
             out[c] = out[c].map(lambda v, t=comp.transform: _transform(str(v), t) if v is not None and v == v else None)
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out = out.astype({c: object for c in out.columns if c != "_id"})
+    out = out.where(out.notna(), None)
+    return add_comparison_values(out, spec)
 
 
 def _prefixed(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -70,17 +78,72 @@ def _prefixed(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
 
 
 def block(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
-    """Candidate pairs: the union of equi-joins on each blocking rule (null keys never join)."""
-    frames = []
-    for rule in spec.blocking:
-        lk, rk = _block_keys(left, rule), _block_keys(right, rule)
-        if lk.empty or rk.empty:
-            continue
-        frames.append(lk.merge(rk, on=list(rule), suffixes=("_l", "_r"))[["_id_l", "_id_r"]])
-    if not frames:
-        return pd.DataFrame(columns=["_id_l", "_id_r"])
-    ids = pd.concat(frames, ignore_index=True).drop_duplicates()
-    return ids
+    """Candidate pairs ``(_id_l, _id_r)``: see :func:`block_info` (this drops the too-vague report)."""
+    return block_info(left, right, spec)[0]
+
+
+def _rule_name(rule: tuple[str, ...]) -> str:
+    return "+".join(rule)
+
+
+def _rule_join(lk: pd.DataFrame, rk: pd.DataFrame, sizes: pd.DataFrame, rule: tuple[str, ...], cap: int | None
+               ) -> tuple[pd.DataFrame, pd.Series]:
+    keys = list(rule)
+    if cap is not None:
+        lk = lk.merge(sizes, on=keys, how="inner")
+        vague = lk.loc[lk["_n"] > cap, "_id_l"]
+        lk = lk.loc[lk["_n"] <= cap].drop(columns="_n")
+    else:
+        vague = pd.Series([], dtype=object)
+    pairs = lk.merge(rk, on=keys)[["_id_l", "_id_r"]]
+    return pairs, vague
+
+
+def block_info(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, right_keys: dict | None = None
+               ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Candidate pairs and, per left id, the rules skipped as too vague.
+
+    Each rule is an equi-join on its keys (null keys never join). A left record whose key
+    matches more than ``spec.max_block_size`` right records under a rule is too vague for
+    that rule: the rule is skipped for it (no pairs) and reported. ``blocking_fallback``
+    rules run only for the left records the main rules found no candidate for.
+    """
+    right_keys = right_keys if right_keys is not None else prepare_right_keys(right, spec)
+    vague: dict[str, list[str]] = {}
+
+    def run(rules: tuple[tuple[str, ...], ...], lside: pd.DataFrame) -> list[pd.DataFrame]:
+        frames = []
+        for rule in rules:
+            rk, sizes = right_keys[rule]
+            lk = _block_keys(lside, rule)
+            if lk.empty or rk.empty:
+                continue
+            pairs, vg = _rule_join(lk.rename(columns={"_id": "_id_l"}), rk, sizes, rule, spec.max_block_size)
+            frames.append(pairs)
+            for lid in vg.tolist():
+                vague.setdefault(lid, []).append(_rule_name(rule))
+        return frames
+
+    frames = run(spec.blocking, left)
+    ids = (pd.concat(frames, ignore_index=True).drop_duplicates() if frames
+           else pd.DataFrame({"_id_l": pd.Series([], dtype=object), "_id_r": pd.Series([], dtype=object)}))
+    if spec.blocking_fallback:
+        rest = left[~left["_id"].isin(ids["_id_l"])]
+        if len(rest):
+            more = run(spec.blocking_fallback, rest)
+            if more:
+                ids = pd.concat([ids, *more], ignore_index=True).drop_duplicates()
+    return ids.reset_index(drop=True), vague
+
+
+def prepare_right_keys(right: pd.DataFrame, spec: LinkageSpec) -> dict:
+    """Per blocking rule: the right side's keys (``_id`` renamed ``_id_r``) and the size of each key group."""
+    out = {}
+    for rule in spec.blocking + spec.blocking_fallback:
+        rk = _block_keys(right, rule)
+        sizes = rk.groupby(list(rule), sort=False).size().rename("_n").reset_index()
+        out[rule] = (rk.rename(columns={"_id": "_id_r"}), sizes)
+    return out
 
 
 def _block_keys(df: pd.DataFrame, rule: tuple[str, ...]) -> pd.DataFrame:
@@ -138,16 +201,22 @@ def train(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, pairs_leve
     return model
 
 
-def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.DataFrame:
-    """Levels, compatibility and match weight of every pair (columns ``_id_l``, ``_id_r``, levels, ``weight``)."""
+def _pair_levels(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
     levels = compare_pairs(pairs, spec)
     levels.insert(0, "_id_r", pairs["r__id"].to_numpy())
     levels.insert(0, "_id_l", pairs["l__id"].to_numpy())
-    levels["weight"] = match_weights(levels, spec, model)
     if "l_address_norm" in pairs and "r_address_norm" in pairs:
-        levels["_same_text"] = (pairs["l_address_norm"].to_numpy() == pairs["r_address_norm"].to_numpy())
+        levels["_same_text"] = (pairs["l_address_norm"].fillna("\x00").to_numpy()
+                                == pairs["r_address_norm"].fillna("\x01").to_numpy())
     else:
         levels["_same_text"] = False
+    return levels
+
+
+def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.DataFrame:
+    """Levels, compatibility and match weight of every pair (columns ``_id_l``, ``_id_r``, levels, ``weight``)."""
+    levels = _pair_levels(pairs, spec)
+    levels["weight"] = match_weights(levels, spec, model)
     return levels
 
 
@@ -197,31 +266,102 @@ def decide_group(cands: pd.DataFrame, spec: LinkageSpec, lam: float, level_label
             "method": "exact" if exact else "fuzzy", "explanation": f"{expl};gap={gap_txt};score={score:.4f}"}
 
 
-def decide(scored: pd.DataFrame, left_ids: pd.Series, spec: LinkageSpec, model: FSModel) -> pd.DataFrame:
-    """One decision per left id (:data:`DECISION_COLUMNS`)."""
+def decide(scored: pd.DataFrame, left_ids: pd.Series, spec: LinkageSpec, model: FSModel,
+           vague: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """One decision per left id (:data:`DECISION_COLUMNS`), vectorised; same rules and explanations as
+    :func:`decide_group`. ``vague`` (left id -> blocking rules skipped as too vague) is reported in the
+    explanation of unresolved records (``too_vague=<rule>|<rule>``)."""
     from matching.compare import level_names
 
+    d = spec.decision
     labels = level_names(spec)
-    groups = dict(tuple(scored.groupby("_id_l", sort=False))) if len(scored) else {}
+    vague = vague or {}
+    ids = pd.unique(left_ids)
+    res: dict[str, dict] = {}
+    if len(scored):
+        ok = scored[scored["_compatible"].to_numpy()]
+        ok = ok.sort_values(["_id_l", "weight", "_id_r"], ascending=[True, False, True], kind="stable")
+        rank = ok.groupby("_id_l", sort=False).cumcount().to_numpy()
+        best = ok[rank == 0].reset_index(drop=True)
+        second = ok[rank == 1][["_id_l", "weight", "_id_r"]].rename(columns={"weight": "_w2", "_id_r": "_r2"})
+        best = best.merge(second, on="_id_l", how="left")
+        w = best["weight"].to_numpy(dtype=float)
+        w2 = best["_w2"].to_numpy(dtype=float)
+        gap = np.where(np.isnan(w2), np.inf, w - w2)
+        score = np.asarray(match_probability(w, model.lam), dtype=float)
+        lab_cols = []
+        exact = best["_same_text"].to_numpy(dtype=bool).copy()
+        all_exact = np.ones(len(best), dtype=bool)
+        for c in spec.comparisons:
+            labs = np.asarray(labels[c.name], dtype=object)
+            col = labs[best[c.name].to_numpy().astype(int)]
+            lab_cols.append((c.name, col))
+            all_exact &= np.isin(col, ["null", *d.exact_level_names])
+        exact |= all_exact
+        r2 = best["_r2"].tolist()
+        lids = best["_id_l"].tolist()
+        rids = best["_id_r"].tolist()
+        for k in range(len(best)):
+            parts = [f"{name}={col[k]}" for name, col in lab_cols if col[k] != "null"]
+            parts.append(f"weight={w[k]:.2f}")
+            expl = ";".join(parts)
+            g = gap[k]
+            gap_txt = "inf" if g == np.inf else f"{g:.2f}"
+            sc = round(float(score[k]), 6)
+            if w[k] < d.min_weight:
+                r = {"right_id": None, "weight": float(w[k]), "score": sc, "method": "unresolved",
+                     "explanation": f"unresolved=low_weight;{expl};gap={gap_txt}"}
+            elif g < d.min_gap:
+                r = {"right_id": None, "weight": float(w[k]), "score": sc, "method": "unresolved",
+                     "explanation": f"unresolved=ambiguous;{expl};gap={gap_txt};runner_up={r2[k]}"}
+            else:
+                r = {"right_id": rids[k], "weight": float(w[k]), "score": sc,
+                     "method": "exact" if exact[k] else "fuzzy",
+                     "explanation": f"{expl};gap={gap_txt};score={score[k]:.4f}"}
+            res[lids[k]] = r
+        bad = scored[~scored["_id_l"].isin(best["_id_l"])]
+        for lid, g in bad.groupby("_id_l", sort=False)["_violations"]:
+            viol = sorted({v for x in g for v in x.split(";") if v})
+            res[lid] = {"right_id": None, "weight": None, "score": None, "method": "unresolved",
+                        "explanation": f"unresolved=not_in_registry:{','.join(viol)};candidates={len(g)}"}
     rows = []
-    for lid in pd.unique(left_ids):
-        r = decide_group(groups.get(lid), spec, model.lam, labels)
-        r["left_id"] = lid
-        rows.append(r)
+    for lid in ids:
+        r = res.get(lid)
+        if r is None:
+            reason = "too_vague" if lid in vague else "no_candidate"
+            r = {"right_id": None, "weight": None, "score": None, "method": "unresolved",
+                 "explanation": f"unresolved={reason}"}
+        if r["right_id"] is None and lid in vague:
+            r = dict(r, explanation=f"{r['explanation']};too_vague={'|'.join(vague[lid])}")
+        rows.append(dict(r, left_id=lid))
     return pd.DataFrame(rows, columns=DECISION_COLUMNS)
 
 
 def link(left_df: pd.DataFrame, right_df: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None
          ) -> tuple[pd.DataFrame, FSModel]:
-    """Run a whole linkage with the pandas engine; return (decisions, fitted model)."""
+    """Run a whole linkage with the pandas engine; return (decisions, fitted model).
+
+    Left records are blocked and compared in chunks of ``spec.block_chunk``; only the pairs'
+    levels (small ints) are kept, so memory grows with the candidate count, not the blocks' sizes.
+    """
     left = prepare(left_df, spec, "left")
     right = prepare(right_df, spec, "right")
-    pairs = _materialise(block(left, right, spec), left, right)
-    scored_levels = None
+    right_keys = prepare_right_keys(right, spec)
+    vague: dict[str, list[str]] = {}
+    chunks = []
+    step = max(1, spec.block_chunk)
+    for start in range(0, len(left), step):
+        part = left.iloc[start:start + step]
+        ids, vg = block_info(part, right, spec, right_keys)
+        vague.update(vg)
+        chunks.append(_pair_levels(_materialise(ids, part, right), spec))
+    levels = pd.concat(chunks, ignore_index=True) if chunks else _pair_levels(
+        _materialise(pd.DataFrame(columns=["_id_l", "_id_r"]), left, right), spec)
+    log.info("linkage %s: %d left, %d right, %d candidate pairs, %d too-vague records", spec.name, len(left),
+             len(right), len(levels), len(vague))
     if model is None:
         model = initial_model(spec)
         if spec.em.enabled:
-            scored_levels = compare_pairs(pairs, spec)
-            model = train(left, right, spec, scored_levels)
-    scored = score_pairs(pairs, spec, model)
-    return decide(scored, left["_id"], spec, model), model
+            model = train(left, right, spec, levels)
+    levels["weight"] = match_weights(levels, spec, model)
+    return decide(levels, left["_id"], spec, model, vague), model

@@ -137,6 +137,8 @@ def run_em(patterns: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> FSModel
         if spec.em.estimate_lambda:
             lam = float(np.clip(w.sum() / n.sum(), 1e-9, 1 - 1e-9))
         for c in spec.comparisons:
+            if not c.estimate_m:
+                continue
             counts = _level_hist(patterns, c.name, len(c.levels), w) + spec.em.smoothing * 1e-3
             model.m[c.name] = _normalise(counts, c.null_index).tolist()
         ll = float(np.sum(n * np.logaddexp(a, b)))

@@ -86,19 +86,76 @@ def _key_col(key: str):
     return F.when(F.length(c) >= 3, sub)
 
 
-def block_spark(left, right, spec):
-    """Candidate pairs ``(_id_l, _id_r)``: union of equi-joins per blocking rule, distinct."""
+def _rule_keys(df, rule, id_name):
+    from pyspark.sql import functions as F
+
+    names = [f"_k{j}" for j in range(len(rule))]
+    return df.select(F.col("_id").alias(id_name), *[_key_col(k).alias(n) for k, n in zip(rule, names, strict=True)]
+                     ).dropna(), names
+
+
+def block_spark_info(left, right, spec):
+    """``(pairs, vague)``: candidate pairs ``(_id_l, _id_r)`` (distinct) and ``(_id_l, _too_vague)`` — the
+    rules skipped for a left record because its key matches more than ``spec.max_block_size`` right
+    records. ``blocking_fallback`` rules run only for the left records the main rules found nothing for.
+    All joins; nothing reaches the driver."""
     from functools import reduce
 
     from pyspark.sql import functions as F
 
-    frames = []
-    for rule in spec.blocking:
-        names = [f"_k{j}" for j in range(len(rule))]
-        lk = left.select(F.col("_id").alias("_id_l"), *[_key_col(k).alias(n) for k, n in zip(rule, names, strict=True)]).dropna()
-        rk = right.select(F.col("_id").alias("_id_r"), *[_key_col(k).alias(n) for k, n in zip(rule, names, strict=True)]).dropna()
-        frames.append(lk.join(rk, on=names).select("_id_l", "_id_r"))
-    return reduce(lambda a, b: a.unionByName(b), frames).distinct()
+    def run(rules, lside):
+        frames, vagues = [], []
+        for rule in rules:
+            lk, names = _rule_keys(lside, rule, "_id_l")
+            rk, _ = _rule_keys(right, rule, "_id_r")
+            if spec.max_block_size is not None:
+                sizes = rk.groupBy(*names).count()
+                lk = lk.join(sizes, names, "inner")
+                vagues.append(lk.where(F.col("count") > spec.max_block_size)
+                              .select("_id_l", F.lit("+".join(rule)).alias("_rule")))
+                lk = lk.where(F.col("count") <= spec.max_block_size).drop("count")
+            frames.append(lk.join(rk, on=names).select("_id_l", "_id_r"))
+        return frames, vagues
+
+    frames, vagues = run(spec.blocking, left)
+    pairs = reduce(lambda a, b: a.unionByName(b), frames).distinct()
+    if spec.blocking_fallback:
+        rest = left.join(pairs.select(F.col("_id_l").alias("_id")).distinct(), "_id", "left_anti")
+        more, mv = run(spec.blocking_fallback, rest)
+        pairs = reduce(lambda a, b: a.unionByName(b), [pairs, *more]).distinct()
+        vagues += mv
+    if vagues:
+        vague = (reduce(lambda a, b: a.unionByName(b), vagues).groupBy("_id_l")
+                 .agg(F.concat_ws("|", F.array_sort(F.collect_set("_rule"))).alias("_too_vague")))
+    else:
+        vague = left.select(F.col("_id").alias("_id_l"), F.lit(None).cast("string").alias("_too_vague")).limit(0)
+    return pairs, vague
+
+
+def block_spark(left, right, spec):
+    """Candidate pairs ``(_id_l, _id_r)``: see :func:`block_spark_info`."""
+    return block_spark_info(left, right, spec)[0]
+
+
+def _transform_udf(transform: str):
+    def tf(v: pd.Series) -> pd.Series:
+        from matching.compare import _transform
+
+        return v.map(lambda x: _transform(str(x), transform) if isinstance(x, str) else None)
+
+    return pandas_udf(tf, StringType())
+
+
+def _transform_columns(df, spec):
+    """Apply the comparisons' transforms (e.g. ``lane``) to their columns, as the pandas engine's
+    ``prepare`` does, so blocking joins see the same values as the comparisons."""
+    from pyspark.sql import functions as F
+
+    for comp in spec.comparisons:
+        if comp.transform not in (None, "nfkc") and len(comp.columns) == 1 and comp.columns[0] in df.columns:
+            c = comp.columns[0]
+            df = df.withColumn(c, _transform_udf(comp.transform)(F.col(c)))
+    return df
 
 
 def _levels_schema(spec):
@@ -186,7 +243,7 @@ def score_spark(levels, spec, model):
             .withColumn("_expl", F.concat_ws(";", *parts, F.concat(F.lit("weight="), F.format_number("weight", 2)))))
 
 
-def decide_spark(scored, left_ids, spec, lam: float, forced=None):
+def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
     """One decision per left id: best compatible candidate if strong and clear, else unresolved.
 
     ``forced`` (optional ``_id_l, _id_r``) are pairs accepted when compatible and above
@@ -241,6 +298,12 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None):
                    .otherwise(F.concat(F.lit("unresolved=not_in_registry:"), F.regexp_replace("_v", "^,", ""),
                                        F.lit(";candidates="), F.col("_n").cast("string")))).alias("explanation"),
     )
+    if vague is not None:   # rules skipped as too vague: reported on unresolved records
+        out = out.join(vague, "_id_l", "left").select(
+            "_id_l", "right_id", "weight", "score", "method",
+            F.when(F.col("_too_vague").isNull() | F.col("right_id").isNotNull(), F.col("explanation"))
+            .otherwise(F.concat(F.regexp_replace("explanation", "^unresolved=no_candidate$", "unresolved=too_vague"),
+                                F.lit(";too_vague="), F.col("_too_vague"))).alias("explanation"))
     if forced is not None:
         f = (scored.join(forced, ["_id_l", "_id_r"]).where(F.col("_compatible") & (F.col("weight") >= d.verify_min_weight))
              .select("_id_l", F.col("_id_r").alias("_f_id"), F.col("weight").alias("_f_w"),
@@ -260,7 +323,8 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None):
 def link_spark(left, right, spec, model=None, forced=None):
     """The whole linkage on Spark. ``left``/``right`` have ``_id`` plus the spec's columns (and optionally
     ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver."""
-    ids = block_spark(left, right, spec)
+    left, right = _transform_columns(left, spec), _transform_columns(right, spec)
+    ids, vague = block_spark_info(left, right, spec)
     if forced is not None:
         ids = ids.unionByName(forced.select("_id_l", "_id_r")).distinct()
     levels = compare_spark(_materialise(ids, left, right), spec).persist()
@@ -268,6 +332,6 @@ def link_spark(left, right, spec, model=None, forced=None):
         if model is None:
             model = train_spark(left, right, levels, spec)
         scored = score_spark(levels, spec, model)
-        return decide_spark(scored, left, spec, model.lam, forced), model
+        return decide_spark(scored, left, spec, model.lam, forced, vague), model
     finally:
         pass  # levels stay cached until the caller's action; unpersisted by the job

@@ -22,7 +22,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "matching"
 LEVEL_KINDS = ("null", "exact", "ratio", "levenshtein", "jaro_winkler", "numeric_diff", "prefix", "else")
 FUZZY_KINDS = ("ratio", "levenshtein", "jaro_winkler", "prefix")
 AGREE_POLICIES = ("none", "when_both", "strict")
-TRANSFORMS = (None, "nfkc", "id_number", "phone", "digits")
+TRANSFORMS = (None, "nfkc", "id_number", "phone", "digits", "lane")
 
 
 class SpecError(GridlakeError):
@@ -56,6 +56,7 @@ class Comparison:
     levels: tuple[Level, ...]
     must_agree: str = "none"   # none | when_both (both present and differ -> excluded) | strict (+ left present, right null)
     transform: str | None = None
+    estimate_m: bool = True    # False: EM keeps the levels' starting m (decisive names that EM under-weights)
 
     @property
     def null_index(self) -> int | None:
@@ -105,6 +106,9 @@ class LinkageSpec:
     decision: Decision = field(default_factory=Decision)
     description: str = ""
     source: str = ""
+    blocking_fallback: tuple[tuple[str, ...], ...] = ()   # only for left records the main rules found nothing for
+    max_block_size: int | None = None   # a left record with more candidates from one rule: rule skipped (too vague)
+    block_chunk: int = 20000            # left records blocked/compared per chunk (bounds memory)
 
     @property
     def columns(self) -> list[str]:
@@ -112,7 +116,7 @@ class LinkageSpec:
         out: list[str] = []
         for c in self.comparisons:
             out += [x for x in c.columns if x not in out]
-        for rule in self.blocking:
+        for rule in self.blocking + self.blocking_fallback:
             out += [base for base, _, _ in map(parse_key, rule) if base not in out]
         return out
 
@@ -169,7 +173,7 @@ def _level(raw: Any, where: str) -> Level:
 def _comparison(raw: Any, where: str) -> Comparison:
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: a comparison is a mapping")
-    unknown = set(raw) - {"name", "column", "columns", "levels", "must_agree", "transform"}
+    unknown = set(raw) - {"name", "column", "columns", "levels", "must_agree", "transform", "estimate_m"}
     if unknown:
         raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}")
     name = _req(raw, "name", where)
@@ -190,7 +194,12 @@ def _comparison(raw: Any, where: str) -> Comparison:
     transform = raw.get("transform")
     if transform not in TRANSFORMS:
         raise SpecError(f"{where}: transform is one of {', '.join(str(t) for t in TRANSFORMS[1:])}")
-    return Comparison(name, cols, levels, agree, transform)
+    estimate_m = raw.get("estimate_m", True)
+    if not isinstance(estimate_m, bool):
+        raise SpecError(f"{where}: estimate_m is true or false")
+    if not estimate_m and any(lv.m is None for lv in levels if lv.kind != "null"):
+        raise SpecError(f"{where}: estimate_m: false needs an m on every level except null")
+    return Comparison(name, cols, levels, agree, transform, estimate_m)
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -223,11 +232,29 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         raise SpecError(f"{where}: {exc}") from None
 
 
+def _rules(raw: Any, source: str, field_name: str) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(raw, list):
+        raise SpecError(f"{source}: {field_name} is a list of rules (lists of column names)")
+    out = []
+    for i, rule in enumerate(raw):
+        rule = (rule,) if isinstance(rule, str) else tuple(rule or ())
+        if not rule or not all(isinstance(c, str) for c in rule):
+            raise SpecError(f"{source}: {field_name}[{i}] must be a non-empty list of column names")
+        for key in rule:
+            try:
+                parse_key(key)
+            except SpecError as exc:
+                raise SpecError(f"{source}: {field_name}[{i}]: {exc}") from None
+        out.append(rule)
+    return tuple(out)
+
+
 def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
     """Validate and build a :class:`LinkageSpec` from parsed YAML."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a spec is a mapping")
-    known = {"name", "description", "left_id", "right_id", "comparisons", "blocking", "parse_address", "em", "decision"}
+    known = {"name", "description", "left_id", "right_id", "comparisons", "blocking", "blocking_fallback",
+             "max_block_size", "block_chunk", "parse_address", "em", "decision"}
     unknown = set(raw) - known
     if unknown:
         raise SpecError(f"{source}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -235,17 +262,12 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
     names = [c.name for c in comps]
     if len(set(names)) != len(names):
         raise SpecError(f"{source}: comparison names must be unique")
-    blocking = []
-    for i, rule in enumerate(_req(raw, "blocking", source)):
-        rule = (rule,) if isinstance(rule, str) else tuple(rule or ())
-        if not rule or not all(isinstance(c, str) for c in rule):
-            raise SpecError(f"{source}: blocking[{i}] must be a non-empty list of column names")
-        for key in rule:
-            try:
-                parse_key(key)
-            except SpecError as exc:
-                raise SpecError(f"{source}: blocking[{i}]: {exc}") from None
-        blocking.append(rule)
+    blocking = _rules(_req(raw, "blocking", source), source, "blocking")
+    fallback = _rules(raw.get("blocking_fallback") or [], source, "blocking_fallback")
+    cap, chunk = raw.get("max_block_size"), raw.get("block_chunk", 20000)
+    for key, v in (("max_block_size", cap), ("block_chunk", chunk)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise SpecError(f"{source}: {key} must be a positive integer")
     parse_address = raw.get("parse_address") or {}
     if not isinstance(parse_address, dict) or set(parse_address) - {"left", "right"}:
         raise SpecError(f"{source}: parse_address maps 'left'/'right' to a raw address column")
@@ -254,7 +276,10 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
         left_id=str(raw.get("left_id", "id")),
         right_id=str(raw.get("right_id", "id")),
         comparisons=comps,
-        blocking=tuple(blocking),
+        blocking=blocking,
+        blocking_fallback=fallback,
+        max_block_size=cap,
+        block_chunk=int(chunk),
         parse_address=dict(parse_address),
         em=_build(EMConfig, raw.get("em"), f"{source}: em"),
         decision=_build(Decision, raw.get("decision"), f"{source}: decision"),
