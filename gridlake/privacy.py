@@ -1,0 +1,198 @@
+"""Pseudonyms, masking and key handling (DESIGN.md section 6).
+
+Gold and exports carry persons only as a keyed pseudonym (HMAC-SHA256 of the
+validated ID number) and masked display values. The key comes from the
+environment variable ``settings.privacy.key_env``; only a profile with
+``privacy.allow_local_key`` (the local demo) may create its own key file
+(mode 0600, under the data root, never in the repository). Every other profile
+fails closed with a :class:`gridlake.errors.PrivacyError`.
+
+:func:`pseudonym` computes ``hmac.new(key, id, sha256).hexdigest()`` in a pandas UDF on the
+executors. The key is captured in the function (never a literal in a query plan, so it cannot
+leak through ``explain()`` or an analysis error in the logs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import stat
+from typing import TYPE_CHECKING
+
+import pandas as pd  # noqa: F401  (resolves the pandas UDF's type hints)
+
+from gridlake.errors import PrivacyError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+    from gridlake.config import Settings
+
+log = logging.getLogger(__name__)
+
+MIN_KEY_BYTES = 16
+
+
+# --- keys ------------------------------------------------------------------------------------
+def load_key(settings: Settings) -> bytes:
+    """The pseudonym key: from the environment, else (demo profile only) a local 0600 key file.
+
+    Raises :class:`PrivacyError` when no key is available and the profile may not make one,
+    or when the key is too short.
+    """
+    env_name = settings.privacy.key_env
+    value = os.environ.get(env_name, "")
+    if value.strip():
+        key = value.strip().encode("utf-8")
+        if len(key) < MIN_KEY_BYTES:
+            raise PrivacyError(f"the pseudonym key in ${env_name} is too short: use at least {MIN_KEY_BYTES} characters")
+        return key
+    if not settings.privacy.allow_local_key:
+        raise PrivacyError(
+            f"no pseudonym key: set the environment variable {env_name} (profile {settings.profile!r} "
+            "does not create a local key; gold data would not be pseudonymised consistently). Refusing to run."
+        )
+    return _local_key(settings)
+
+
+def _local_key(settings: Settings) -> bytes:
+    path = settings.key_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            log.warning("pseudonym key file %s had mode %o; tightening to 0600", path, mode)
+            os.chmod(path, 0o600)
+        key = path.read_text(encoding="utf-8").strip().encode("utf-8")
+        if len(key) < MIN_KEY_BYTES:
+            raise PrivacyError(f"the local pseudonym key file {path} is empty or too short; delete it to make a new one") from None
+        return key
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    log.info("created a local pseudonym key file %s (mode 0600, demo profile only)", path)
+    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+# --- pseudonyms ------------------------------------------------------------------------------
+def hmac_hex(key: bytes, message: str) -> str:
+    """HMAC-SHA256 of ``message`` (UTF-8) as 64 hex characters, in plain Python."""
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def discrepancy_id_py(key: bytes, rule_code: str, subject: str, person_key: str | None = None) -> str:
+    """The stable discrepancy id: first 16 hex of HMAC(key, "<rule_code>|<subject>|<person_key or ''>")."""
+    return hmac_hex(key, f"{rule_code}|{subject}|{person_key or ''}")[:16]
+
+
+def hmac_column(col: Column | str, key: bytes) -> Column:
+    """HMAC-SHA256 (hex) of a string column; null stays null.
+
+    A pandas UDF with :mod:`hmac`: the key travels inside the pickled function, so it never
+    appears in a query plan, an ``explain()`` or an analysis error in the logs (a literal
+    ``k ^ ipad`` in a native SQL expression would).
+    """
+    from pyspark.sql import functions as F
+
+    secret = bytes(key)
+
+    @F.pandas_udf("string")
+    def _hmac_sha256(values: pd.Series) -> pd.Series:
+        return values.map(lambda v: None if v is None else hmac.new(secret, v.encode("utf-8"), hashlib.sha256).hexdigest())
+
+    c = F.col(col) if isinstance(col, str) else col
+    return _hmac_sha256(c)
+
+
+def pseudonym(col: Column | str, key: bytes) -> Column:
+    """The person key of a validated ID number: HMAC-SHA256 hex; null for null or empty input."""
+    from pyspark.sql import functions as F
+
+    c = F.col(col) if isinstance(col, str) else col
+    return F.when(F.length(F.trim(c)) > 0, hmac_column(F.upper(F.trim(c)), key))
+
+
+def pseudonym_py(key: bytes, id_number: str | None) -> str | None:
+    """Python twin of :func:`pseudonym` (for the evaluation and tests)."""
+    if id_number is None or not id_number.strip():
+        return None
+    return hmac_hex(key, id_number.strip().upper())
+
+
+def discrepancy_id(rule_code: Column | str, subject: Column | str, person_key: Column | str | None, key: bytes) -> Column:
+    """Column twin of :func:`discrepancy_id_py`."""
+    from pyspark.sql import functions as F
+
+    def lit_or_col(x):
+        if x is None:
+            return F.lit("")
+        return F.col(x) if isinstance(x, str) else x
+
+    msg = F.concat_ws("|", lit_or_col(rule_code), lit_or_col(subject), F.coalesce(lit_or_col(person_key), F.lit("")))
+    return F.substring(hmac_column(msg, key), 1, 16)
+
+
+# --- masking ---------------------------------------------------------------------------------
+def mask_id(col: Column | str) -> Column:
+    """``440304199001011234`` -> ``4403**********1234`` (first 4, ten stars, last 4)."""
+    from pyspark.sql import functions as F
+
+    c = F.col(col) if isinstance(col, str) else col
+    n = F.length(c)
+    return (F.when(c.isNull(), None)
+            .when(n >= 8, F.concat(F.substring(c, 1, 4), F.lit("*" * 10), F.substring(c, -4, 4)))
+            .otherwise(F.repeat(F.lit("*"), n)))
+
+
+def mask_name(col: Column | str) -> Column:
+    """``张三明`` -> ``张*明``, ``欧阳小明`` -> ``欧**明``, ``张三`` -> ``张*``, ``张`` -> ``*``."""
+    from pyspark.sql import functions as F
+
+    c = F.col(col) if isinstance(col, str) else col
+    c = F.trim(c)
+    n = F.length(c)
+    return (F.when(c.isNull() | (n == 0), None)
+            .when(n == 1, F.lit("*"))
+            .when(n == 2, F.concat(F.substring(c, 1, 1), F.lit("*")))
+            .otherwise(F.concat(F.substring(c, 1, 1), F.repeat(F.lit("*"), n - 2), F.substring(c, -1, 1))))
+
+
+def mask_phone(col: Column | str) -> Column:
+    """``13812345678`` -> ``138****5678``; other lengths keep at most 3 + 4 characters."""
+    from pyspark.sql import functions as F
+
+    c = F.col(col) if isinstance(col, str) else col
+    n = F.length(c)
+    return (F.when(c.isNull(), None)
+            .when(n >= 7, F.concat(F.substring(c, 1, 3), F.lit("****"), F.substring(c, -4, 4)))
+            .otherwise(F.repeat(F.lit("*"), n)))
+
+
+def mask_id_py(value: str | None) -> str | None:
+    """Python twin of :func:`mask_id`."""
+    if value is None:
+        return None
+    return value[:4] + "*" * 10 + value[-4:] if len(value) >= 8 else "*" * len(value)
+
+
+def mask_name_py(value: str | None) -> str | None:
+    """Python twin of :func:`mask_name`."""
+    if value is None or not value.strip():
+        return None
+    v = value.strip()
+    if len(v) == 1:
+        return "*"
+    if len(v) == 2:
+        return v[0] + "*"
+    return v[0] + "*" * (len(v) - 2) + v[-1]
+
+
+def mask_phone_py(value: str | None) -> str | None:
+    """Python twin of :func:`mask_phone`."""
+    if value is None:
+        return None
+    return value[:3] + "****" + value[-4:] if len(value) >= 7 else "*" * len(value)
