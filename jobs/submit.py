@@ -1,0 +1,94 @@
+"""The Spark application the DAGs run: ``spark-submit jobs/submit.py --date D --stages S --run-id R``.
+
+It calls :func:`gridlake.pipeline.run_night` inside the spark-submit driver, so the
+scheduler and the API server never hold a JVM. ``--sources a,b`` limits the bronze
+stage to those deliveries (passed to the stage as ``ctx.extras["sources"]``).
+On failure the last line on stderr is ``GRIDLAKE-ERROR: <type>: <message>``, which the
+Airflow task raises as its own error; the exit code is 1 (2 for a configuration error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger("gridlake.submit")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="jobs/submit.py", description=__doc__.splitlines()[0])
+    p.add_argument("--date", required=True, help="delivery night YYYY-MM-DD")
+    p.add_argument("--stages", default="all", help="comma list of pipeline stages (default all)")
+    p.add_argument("--run-id", default=None, help="run id of the manifest")
+    p.add_argument("--sources", default=None, help="comma list of sources for the bronze stage")
+    p.add_argument("--profile", default=None)
+    p.add_argument("--data", default=None)
+    return p.parse_args(argv)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from gridlake import pipeline
+    from gridlake.config import load_settings
+
+    settings = load_settings(args.profile, args.data)
+    night = pipeline.parse_date(args.date)
+    stages = None if args.stages == "all" else [s.strip() for s in args.stages.split(",") if s.strip()]
+    extras: dict[str, Any] = {}
+    if args.sources:
+        extras["sources"] = [s.strip() for s in args.sources.split(",") if s.strip()]
+
+    def progress(stage: str, state: str) -> None:
+        log.info("%s %s %s", night, stage, "started" if state == "start" else "done")
+
+    if "extras" in inspect.signature(pipeline.run_night).parameters:
+        manifest = pipeline.run_night(settings, night, stages, args.run_id, progress=progress, extras=extras)
+    else:  # until run_night takes extras: give every RunContext of this process the extras
+        base = pipeline.RunContext
+
+        class _Context(base):  # type: ignore[misc, valid-type]
+            def __init__(self, *a: Any, **kw: Any) -> None:
+                super().__init__(*a, **kw)
+                self.extras = {**extras, **self.extras}
+
+        pipeline.RunContext = _Context  # type: ignore[misc]
+        try:
+            manifest = pipeline.run_night(settings, night, stages, args.run_id, progress=progress)
+        finally:
+            pipeline.RunContext = base  # type: ignore[misc]
+    log.info("manifest %s (%s)", manifest.path, manifest.doc.get("status"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout, force=True)
+    for noisy in ("py4j", "great_expectations", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parse_args(argv)
+    try:
+        _run(args)
+    except Exception as exc:  # noqa: BLE001 - the one line the Airflow task shows
+        from gridlake.config import ConfigError
+
+        log.exception("stage failed")
+        sys.stdout.flush()
+        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
+        print(f"GRIDLAKE-ERROR: {msg}", file=sys.stderr, flush=True)  # noqa: T201
+        return 2 if isinstance(exc, ConfigError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    # Stop the session (its JVM) before exiting so spark-submit returns promptly.
+    try:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.stop()
+    except Exception:  # noqa: BLE001
+        pass
+    sys.exit(code)
