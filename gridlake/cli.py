@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
     p.add_argument("--stages", default="all", help="comma list: bronze,silver,quality,matching,gold,exports,report")
     p.add_argument("--run-id", default=None, help="run id (default: manual__<date>)")
+    p.add_argument("--sources", default=None, help="comma list of sources for the bronze stage (default all)")
 
     p = _add(sub, "demo", "gridlake.demo:cmd_demo", "generate the sample district and run every night through Airflow")
     p.add_argument("--scale", default="community")

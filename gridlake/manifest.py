@@ -92,7 +92,7 @@ class Manifest:
 
     # --- recording ---------------------------------------------------------------
     def record_stage(self, name: str, stats: dict[str, Any], seconds: float) -> None:
-        self.doc["stages"][name] = {"status": "success", "seconds": round(seconds, 2), **_jsonable(stats)}
+        self.doc["stages"][name] = {**_jsonable(stats), "status": "success", "seconds": round(seconds, 2)}
         self._write_json()
 
     def record_failure(self, stage: str, exc: BaseException) -> None:

@@ -84,6 +84,7 @@ def run_night(
     run_id: str | None = None,
     spark: SparkSession | None = None,
     progress: Callable[[str, str], None] | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> Manifest:
     """Run the given stages (default all) of one night; return the written manifest."""
     from gridlake.spark import get_spark
@@ -96,7 +97,7 @@ def run_night(
     with night_lock(settings, run_date, run_id):
         spark = spark or get_spark(settings)
         manifest = Manifest.open(settings, run_id, run_date)
-        ctx = RunContext(settings, spark, run_date, run_id, manifest)
+        ctx = RunContext(settings, spark, run_date, run_id, manifest, extras=dict(extras or {}))
         for name in names:
             if progress:
                 progress(name, "start")
@@ -130,6 +131,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             else:
                 bar.update(tasks[stage], completed=1, description=f"{run_date} {stage} ✓")
 
-        manifest = run_night(settings, run_date, stages, args.run_id, progress=progress)
+        extras = {}
+        if getattr(args, "sources", None):
+            extras["sources"] = [s.strip() for s in args.sources.split(",") if s.strip()]
+        manifest = run_night(settings, run_date, stages, args.run_id, progress=progress, extras=extras)
     log.info("manifest: %s", manifest.path)
     return 0

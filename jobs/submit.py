@@ -10,7 +10,6 @@ Airflow task raises as its own error; the exit code is 1 (2 for a configuration 
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import sys
 from typing import Any
@@ -43,21 +42,7 @@ def _run(args: argparse.Namespace) -> None:
     def progress(stage: str, state: str) -> None:
         log.info("%s %s %s", night, stage, "started" if state == "start" else "done")
 
-    if "extras" in inspect.signature(pipeline.run_night).parameters:
-        manifest = pipeline.run_night(settings, night, stages, args.run_id, progress=progress, extras=extras)
-    else:  # until run_night takes extras: give every RunContext of this process the extras
-        base = pipeline.RunContext
-
-        class _Context(base):  # type: ignore[misc, valid-type]
-            def __init__(self, *a: Any, **kw: Any) -> None:
-                super().__init__(*a, **kw)
-                self.extras = {**extras, **self.extras}
-
-        pipeline.RunContext = _Context  # type: ignore[misc]
-        try:
-            manifest = pipeline.run_night(settings, night, stages, args.run_id, progress=progress)
-        finally:
-            pipeline.RunContext = base  # type: ignore[misc]
+    manifest = pipeline.run_night(settings, night, stages, args.run_id, progress=progress, extras=extras)
     log.info("manifest %s (%s)", manifest.path, manifest.doc.get("status"))
 
 

@@ -29,7 +29,7 @@ def _s(*fields: tuple[str, object, bool]) -> StructType:
     return StructType([StructField(n, t, nullable) for n, t, nullable in fields])  # type: ignore[arg-type]
 
 
-S, D, TS, I, L, B, F = StringType(), DateType(), TimestampType(), IntegerType(), LongType(), BooleanType(), DoubleType()
+S, D, TS, I, L, B, F = StringType(), DateType(), TimestampType(), IntegerType(), LongType(), BooleanType(), DoubleType()  # noqa: E741
 
 BRONZE_METADATA = _s(
     ("_extra", MapType(StringType(), StringType()), True),  # unknown extra columns (schema drift)

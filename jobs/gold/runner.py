@@ -130,5 +130,5 @@ def _stats(disc: DataFrame, follow: DataFrame) -> dict[str, Any]:
         by_status[r["status"]] = by_status.get(r["status"], 0) + r["count"]
     f = follow.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("officer_id").alias("officers"),
                    F.sum(F.col("is_new").cast("int")).alias("new")).first()
-    return {"detected_by_rule": dict(sorted(by_rule.items())), "status": dict(sorted(by_status.items())),
+    return {"detected_by_rule": dict(sorted(by_rule.items())), "by_status": dict(sorted(by_status.items())),
             "followups": int(f["n"] or 0), "followup_officers": int(f["officers"] or 0), "followups_new": int(f["new"] or 0)}
