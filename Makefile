@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 DATA ?= $(CURDIR)/data
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench airflow-ui clean
+.PHONY: setup demo test test-all test-airflow lint bench airflow-ui clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (gridlake needs Python 3.11)"; exit 1; }
@@ -33,8 +33,16 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/gridlake demo --data $(DATA)
 
+# The default suite: unit, integration and the end-to-end night (what CI runs).
 test: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Everything, including the Airflow DAG runs and the standalone-cluster run (long).
+test-all: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-airflow: setup
+	$(BIN)/python -m pytest -m airflow $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

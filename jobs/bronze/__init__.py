@@ -1,0 +1,1 @@
+"""Bronze layer: every delivered row, as strings, append-only, with its provenance."""

@@ -1,0 +1,71 @@
+"""Finding the deliveries of one night in ``landing/<source>/<YYYY-MM-DD>/`` and reporting what does not fit.
+
+Only the run date's folder of each declared source is loaded. Everything else that
+looks like a mistake is reported (never loaded): a date folder whose name is not a
+date, a file in tonight's folder that does not match the source's ``file_glob``,
+a folder in landing that is not a declared source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridlake.sources import Source, SourceFile
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """Something in landing that was not loaded, and why."""
+
+    kind: str  # not_a_date_folder | not_matching_glob | unknown_source | not_a_file
+    path: str
+    source: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "path": self.path, "source": self.source}
+
+
+def _is_date(name: str) -> bool:
+    try:
+        return dt.date.fromisoformat(name).isoformat() == name
+    except ValueError:
+        return False
+
+
+def discover(landing: Path, sources: dict[str, Source], run_date: dt.date) -> tuple[list[SourceFile], list[Anomaly]]:
+    """Tonight's files per declared source (sorted by name) and the anomalies found in landing."""
+    files: list[SourceFile] = []
+    anomalies: list[Anomaly] = []
+    if not landing.exists():
+        return files, anomalies
+    for child in sorted(landing.iterdir()):
+        if child.name.startswith(".") or child.name.startswith("_"):
+            continue
+        if child.name not in sources:
+            anomalies.append(Anomaly("unknown_source", str(child)))
+    day = run_date.isoformat()
+    for name, src in sources.items():
+        base = landing / name
+        if not base.is_dir():
+            continue
+        for folder in sorted(base.iterdir()):
+            if folder.name.startswith("."):
+                continue
+            if not folder.is_dir() or not _is_date(folder.name):
+                anomalies.append(Anomaly("not_a_date_folder", str(folder), name))
+        folder = base / day
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.iterdir()):
+            if f.name.startswith("."):
+                continue
+            if not f.is_file():
+                anomalies.append(Anomaly("not_a_file", str(f), name))
+            elif not fnmatch.fnmatch(f.name, src.file_glob):
+                anomalies.append(Anomaly("not_matching_glob", str(f), name))
+            else:
+                files.append(SourceFile(source=name, delivery_date=day, path=f))
+    return files, anomalies

@@ -1,0 +1,1 @@
+"""Silver layer: typed, standardised, validated, deduplicated; quarantine and conservation."""

@@ -1,0 +1,156 @@
+"""Column helpers for silver standardisation: pure functions returning Spark Columns.
+
+They mirror the plain-Python rules of :mod:`gridlake.ids` (ID numbers, phones)
+so that Spark and the unit tests agree. Nothing here reads or writes tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+_FULLWIDTH = "０１２３４５６７８９ｘＸ－／：．　"
+_HALFWIDTH = "0123456789xX-/:. "
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID18 = r"^[1-9][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]$"
+_ID15 = r"^[1-9][0-9]{5}[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}$"
+
+DATE_FORMATS = ("yyyy-M-d", "yyyyMMdd")
+TIMESTAMP_FORMATS = ("yyyy-M-d H:m:s", "yyyy-M-d H:m", "yyyyMMddHHmmss", "yyyyMMdd HHmmss", "yyyyMMdd H:m:s",
+                     "yyyyMMdd", "yyyy-M-d")
+
+
+def blank_to_null(col: Column) -> Column:
+    """Trimmed string, null when empty or whitespace only."""
+    t = F.trim(F.translate(col, "\u3000", " "))
+    return F.when(t == "", F.lit(None)).otherwise(t)
+
+
+def halfwidth(col: Column) -> Column:
+    """Full-width digits, X, dash, slash, colon, dot and space to their ASCII forms."""
+    return F.translate(col, _FULLWIDTH, _HALFWIDTH)
+
+
+def _date_text(col: Column) -> Column:
+    """Unify separators: 2026年11月1日 / 2026/11/01 / 2026.11.01 -> 2026-11-1 style text."""
+    s = halfwidth(blank_to_null(col))
+    s = F.regexp_replace(s, "[年月/.]", "-")
+    s = F.regexp_replace(s, "日", " ")
+    s = F.regexp_replace(s, "T", " ")
+    s = F.regexp_replace(s, "\\s+", " ")
+    return F.trim(s)
+
+
+def parse_date(col: Column) -> Column:
+    """A date from mixed formats (2026-11-01, 2026/11/01, 20261101, 2026年11月1日, with a time), else null."""
+    s = _date_text(col)
+    day = F.split(s, " ").getItem(0)
+    return F.coalesce(*[F.try_to_date(day, f) for f in DATE_FORMATS])
+
+
+def parse_timestamp(col: Column) -> Column:
+    """A timestamp from the same mixed formats (a date alone gives midnight), else null."""
+    s = _date_text(col)
+    s = F.regexp_replace(s, "\\.[0-9]+$", "")  # fractional seconds
+    return F.coalesce(*[F.try_to_timestamp(s, F.lit(f)) for f in TIMESTAMP_FORMATS])
+
+
+def bad_parse(raw: Column, parsed: Column) -> Column:
+    """True when ``raw`` holds a value that did not parse (blank values are not bad, they are missing)."""
+    return blank_to_null(raw).isNotNull() & parsed.isNull()
+
+
+def to_int(col: Column) -> Column:
+    """An integer from text such as ``3``, ``3.0`` or ``３``, else null."""
+    s = halfwidth(blank_to_null(col))
+    return F.when(s.rlike(r"^[0-9]+(\.0+)?$"), F.regexp_extract(s, r"^([0-9]+)", 1).cast("int"))
+
+
+def to_double(col: Column) -> Column:
+    """A double from text such as ``85.5`` or ``85.5㎡``, else null."""
+    s = F.regexp_replace(halfwidth(blank_to_null(col)), "(㎡|平方米|平米|m2|,)", "")
+    return F.when(s.rlike(r"^[0-9]+(\.[0-9]+)?$"), s.cast("double"))
+
+
+def _id_clean(col: Column) -> Column:
+    return F.upper(F.regexp_replace(halfwidth(blank_to_null(col)), "\\s", ""))
+
+
+def id_check_digit(first17: Column) -> Column:
+    """GB 11643 check character of 17 digits."""
+    total = sum(F.substring(first17, i + 1, 1).cast("int") * w for i, w in enumerate(_ID_WEIGHTS))
+    return F.substring(F.lit(_ID_CHECK), (total % 11 + 1).cast("int"), 1)
+
+
+def id_reason(col: Column) -> Column:
+    """Reason code of an invalid ID (ID_MISSING, ID_FORMAT, ID_CHECKSUM), null when valid (as ids.normalize_id)."""
+    s = _id_clean(col)
+    return (
+        F.when(s.isNull(), F.lit("ID_MISSING"))
+        .when(s.rlike(_ID15), F.lit(None))
+        .when(~s.rlike(_ID18), F.lit("ID_FORMAT"))
+        .when(id_check_digit(F.substring(s, 1, 17)) != F.substring(s, 18, 1), F.lit("ID_CHECKSUM"))
+        .otherwise(F.lit(None))
+    )
+
+
+def normalize_id(col: Column) -> Column:
+    """The valid 18-digit ID (15 digits upgraded with 19 + check digit), else null (as ids.normalize_id)."""
+    s = _id_clean(col)
+    first17 = F.concat(F.substring(s, 1, 6), F.lit("19"), F.substring(s, 7, 9))
+    upgraded = F.concat(first17, id_check_digit(first17))
+    return F.when(id_reason(col).isNull(), F.when(s.rlike(_ID15), upgraded).otherwise(s))
+
+
+def is_legacy15(col: Column) -> Column:
+    """True when the delivered ID was a legacy 15-digit number."""
+    return F.coalesce(_id_clean(col).rlike(_ID15), F.lit(False))
+
+
+def split_ids(col: Column) -> Column:
+    """The list of ID-number tokens in a free list separated by ; , 、 ， ； or whitespace (empty tokens dropped)."""
+    parts = F.split(F.coalesce(halfwidth(col), F.lit("")), "[;,、，；|\\s]+")
+    return F.filter(parts, lambda p: p != "")
+
+
+def normalize_id_list(col: Column) -> Column:
+    """``struct<ids: string, invalid: int>``: valid IDs (normalised, distinct, ';'-joined) and the invalid count."""
+    tokens = split_ids(col)
+    ids = F.transform(tokens, lambda t: normalize_id(t))
+    valid = F.array_distinct(F.filter(ids, lambda x: x.isNotNull()))
+    invalid = F.size(F.filter(ids, lambda x: x.isNull()))
+    joined = F.when(F.size(valid) > 0, F.array_join(valid, ";"))
+    return F.struct(joined.alias("ids"), invalid.cast("int").alias("invalid"))
+
+
+def normalize_phone(col: Column) -> Column:
+    """Digits of a Chinese mobile or landline without +86/0086, else null (as ids.normalize_phone)."""
+    d = F.regexp_replace(halfwidth(col), "[^0-9]", "")
+    d = F.when(d.startswith("0086"), F.substring(d, 5, 100)).when(
+        d.startswith("86") & (F.length(d) == 13), F.substring(d, 3, 100)
+    ).otherwise(d)
+    return F.when(d.rlike(r"^1[3-9][0-9]{9}$") | d.rlike(r"^0[0-9]{9,11}$"), d)
+
+
+def map_vocab(col: Column, mapping: Mapping[str, str]) -> Column:
+    """The code of a Chinese label (a code itself is accepted too), else null."""
+    s = blank_to_null(col)
+    expr = F.when(F.lit(False), F.lit(None))
+    for label, code in mapping.items():
+        expr = expr.when((s == label) | (F.lower(s) == code.lower()), F.lit(code))
+    return expr
+
+
+def in_list(col: Column, values: Sequence[str]) -> Column:
+    """The trimmed value if it is one of ``values``, else null."""
+    s = blank_to_null(col)
+    return F.when(s.isin(list(values)), s)
+
+
+def row_hash(columns: Sequence[str]) -> Column:
+    """A stable SHA-256 over the given columns (null-safe, type-aware via string casts)."""
+    parts = [F.coalesce(F.col(f"`{c}`").cast("string"), F.lit("\u0000")) for c in columns]
+    return F.sha2(F.concat_ws("\u0001", *parts), 256)

@@ -1,0 +1,155 @@
+"""The shared shape of every silver transform: type, check, flag.
+
+A table's ``transform`` gives :func:`build` its typed column expressions and its
+checks; :func:`build` adds the checks every source has (malformed row, missing
+required columns), selects the silver schema exactly, and flags each row with the
+first failing reason (``_reason_code``) and all of them (``_reason_detail``).
+:func:`split` turns the flagged frame into ``(silver_rows, quarantine_rows)``.
+Nothing here reads or writes tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from gridlake.sources import Source
+from jobs.silver.columns import bad_parse, blank_to_null, row_hash
+from schemas.address import ADDRESS_COMPONENTS
+from schemas.silver import QUARANTINE
+
+LINEAGE_COLUMNS = ("_source_file", "_file_sha256", "_row_number", "_run_id", "_delivery_date")
+SCD2_COLUMNS = ("valid_from", "valid_to", "is_current", "row_hash")
+FLAG_COLUMNS = ("_reason_code", "_reason_detail", "_raw_line", "_business_key")
+
+Check = tuple[str, Column, str]  # (reason code, condition that FAILS the row, detail text)
+
+
+def raw(name: str) -> Column:
+    """A bronze column (string) by canonical name."""
+    return F.col(f"`{name}`")
+
+
+def business_columns(schema: StructType) -> list[str]:
+    """Columns whose values define a row's content (no lineage, no SCD2 bookkeeping)."""
+    return [f.name for f in schema.fields if f.name not in LINEAGE_COLUMNS and f.name not in SCD2_COLUMNS]
+
+
+def address_struct(address: Column) -> Column:
+    """``struct<address_norm, addr>`` from the matching library, or a trimmed copy and null parse without it."""
+    try:
+        from matching.spark import address_columns
+    except ImportError:  # matching not installed: keep the raw text, parse nothing
+        from schemas.address import ADDRESS_STRUCT
+
+        return F.struct(blank_to_null(address).alias("address_norm"), F.lit(None).cast(ADDRESS_STRUCT).alias("addr"))
+    return address_columns(address)
+
+
+def with_address(df: DataFrame, column: str = "address") -> DataFrame:
+    """Add ``address_raw``, ``address_norm`` and ``addr`` from the raw address column."""
+    df = df.withColumn("address_raw", blank_to_null(raw(column)))
+    return df.withColumn("__a", address_struct(F.col("address_raw"))).withColumn(
+        "address_norm", F.col("__a.address_norm")).withColumn("addr", F.col("__a.addr")).drop("__a")
+
+
+def overlay_components(parsed: Column, delivered: Mapping[str, Column]) -> Column:
+    """An address struct taking each parsed component, else the delivered one."""
+    return F.struct(*[
+        F.coalesce(parsed.getField(c), blank_to_null(delivered[c]) if c in delivered else F.lit(None).cast("string"))
+        .alias(c) for c in ADDRESS_COMPONENTS
+    ])
+
+
+def vocab_check(raw_col: str, typed: Column) -> Check:
+    """BAD_VOCAB when a delivered label is not in the vocabulary."""
+    return ("BAD_VOCAB", bad_parse(raw(raw_col), typed), raw_col)
+
+
+def date_check(raw_col: str, typed: Column) -> Check:
+    """BAD_DATE when a delivered date/time does not parse."""
+    return ("BAD_DATE", bad_parse(raw(raw_col), typed), raw_col)
+
+
+def number_check(raw_col: str, typed: Column) -> Check:
+    """BAD_NUMBER when a delivered number does not parse."""
+    return ("BAD_NUMBER", bad_parse(raw(raw_col), typed), raw_col)
+
+
+def _values_json(source: Source) -> Column:
+    return F.to_json(F.struct(*[raw(c) for c in source.canonical_columns]))
+
+
+def build(
+    bronze: DataFrame,
+    source: Source,
+    schema: StructType,
+    typed: Mapping[str, Column],
+    checks: Sequence[Check] = (),
+    prepared: DataFrame | None = None,
+) -> DataFrame:
+    """The flagged silver frame: ``schema`` columns plus ``_reason_code``, ``_reason_detail``, ``_raw_line``, ``_business_key``.
+
+    ``typed`` maps silver columns to expressions over the bronze row (lineage and
+    SCD2 columns are filled here when absent); ``checks`` fail a row with a reason.
+    ``prepared`` is ``bronze`` with extra helper columns (e.g. the parsed address).
+    """
+    df = prepared if prepared is not None else bronze
+    missing = [F.when(blank_to_null(raw(c)).isNull(), F.lit(c)) for c in source.required]
+    missing_arr = F.filter(F.array(*missing), lambda x: x.isNotNull())
+    all_checks: list[tuple[str, Column, Column]] = [
+        ("MALFORMED_ROW", F.col("_malformed_reason").isNotNull(), F.col("_malformed_reason")),
+        ("MISSING_REQUIRED", F.size(missing_arr) > 0, F.concat(F.lit("missing: "), F.array_join(missing_arr, ","))),
+    ]
+    all_checks += [(code, cond, F.lit(f"{code}: {detail}")) for code, cond, detail in checks]
+    flags = F.filter(
+        F.array(*[F.when(F.coalesce(cond, F.lit(False)), F.struct(F.lit(code).alias("code"), det.alias("detail")))
+                  for code, cond, det in all_checks]),
+        lambda x: x.isNotNull(),
+    )
+    exprs: dict[str, Column] = {c: F.col(c) for c in LINEAGE_COLUMNS}
+    exprs.update(typed)
+    names = [f.name for f in schema.fields]
+    if "valid_from" in names:
+        exprs.setdefault("valid_from", F.col("_delivery_date"))
+        exprs.setdefault("valid_to", F.lit(None).cast("date"))
+        exprs.setdefault("is_current", F.lit(True))
+    out = df.withColumn("__flags", flags).select(
+        *[exprs[f.name].cast(f.dataType).alias(f.name) for f in schema.fields if f.name != "row_hash"],
+        F.get(F.col("__flags"), 0)["code"].alias("_reason_code"),
+        F.when(F.size("__flags") > 0, F.array_join(F.transform("__flags", lambda x: x["detail"]), "; "))
+        .alias("_reason_detail"),
+        F.coalesce(F.col("_raw_line"), _values_json(source)).alias("_raw_line"),
+        F.when(F.coalesce(*[blank_to_null(raw(k)) for k in source.key]).isNotNull(),
+               F.concat_ws("|", *[raw(k) for k in source.key])).alias("_business_key"),
+    )
+    if "row_hash" in names:
+        out = out.withColumn("row_hash", row_hash(business_columns(schema)))
+        out = out.select(*names, *FLAG_COLUMNS)
+    return out
+
+
+def split(flagged: DataFrame, schema: StructType, source_name: str) -> tuple[DataFrame, DataFrame]:
+    """``(silver_rows in schema, quarantine_rows in QUARANTINE)`` of a flagged frame."""
+    good = flagged.where(F.col("_reason_code").isNull()).select(*[f.name for f in schema.fields])
+    bad = to_quarantine(flagged.where(F.col("_reason_code").isNotNull()), source_name)
+    return good, bad
+
+
+def to_quarantine(flagged: DataFrame, source_name: str, code: Column | None = None,
+                  detail: Column | None = None) -> DataFrame:
+    """Rows as :data:`schemas.silver.QUARANTINE` (``_reason_code``/``_reason_detail`` unless given)."""
+    cols = {
+        "source": F.lit(source_name),
+        "reason_code": code if code is not None else F.col("_reason_code"),
+        "reason_detail": detail if detail is not None else F.col("_reason_detail"),
+        "business_key": F.col("_business_key"),
+        "_raw_line": F.col("_raw_line"),
+        "_quarantined_at": F.current_timestamp(),
+    }
+    return flagged.select(*[
+        (cols[f.name] if f.name in cols else F.col(f.name)).cast(f.dataType).alias(f.name) for f in QUARANTINE.fields
+    ])

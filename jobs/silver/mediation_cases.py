@@ -1,0 +1,28 @@
+"""silver.mediation_cases: invalid party IDs are dropped from the list and counted; the case stays."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from gridlake.sources import Source, get_source
+from jobs.silver.columns import blank_to_null, normalize_id_list, parse_date
+from jobs.silver.common import build, date_check, raw, with_address
+from schemas.silver import MEDIATION_CASES
+
+
+def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
+    """Flagged silver rows of a mediation-case delivery."""
+    source = source or get_source("mediation_cases")
+    df = with_address(bronze_df).withColumn("__ids", normalize_id_list(raw("party_ids")))
+    typed = {
+        "case_id": blank_to_null(raw("case_id")),
+        "opened_at": parse_date(raw("opened_at")),
+        "address_raw": F.col("address_raw"), "address_norm": F.col("address_norm"), "addr": F.col("addr"),
+        "dispute_type": blank_to_null(raw("dispute_type")),
+        "parties": blank_to_null(raw("parties")),
+        "party_ids": F.col("__ids.ids"),
+        "invalid_person_ids": F.col("__ids.invalid"),
+    }
+    return build(bronze_df, source, MEDIATION_CASES, typed, [date_check("opened_at", typed["opened_at"])],
+                 prepared=df)

@@ -1,0 +1,27 @@
+"""silver.police_incidents: invalid person IDs are dropped from the list and counted; the incident stays."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from gridlake.sources import Source, get_source
+from jobs.silver.columns import blank_to_null, normalize_id_list, parse_timestamp
+from jobs.silver.common import build, date_check, raw, with_address
+from schemas.silver import POLICE_INCIDENTS
+
+
+def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
+    """Flagged silver rows of a police-incident delivery."""
+    source = source or get_source("police_incidents")
+    df = with_address(bronze_df).withColumn("__ids", normalize_id_list(raw("person_ids")))
+    typed = {
+        "incident_id": blank_to_null(raw("incident_id")),
+        "reported_at": parse_timestamp(raw("reported_at")),
+        "address_raw": F.col("address_raw"), "address_norm": F.col("address_norm"), "addr": F.col("addr"),
+        "incident_type": blank_to_null(raw("incident_type")),
+        "person_ids": F.col("__ids.ids"),
+        "invalid_person_ids": F.col("__ids.invalid"),
+    }
+    return build(bronze_df, source, POLICE_INCIDENTS, typed, [date_check("reported_at", typed["reported_at"])],
+                 prepared=df)

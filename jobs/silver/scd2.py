@@ -1,0 +1,92 @@
+"""Slowly changing dimension type 2 for snapshot sources (housing, grid_officers) via one Delta MERGE.
+
+A snapshot delivered on day D is compared with the current rows by business key
+and ``row_hash``:
+
+* new key            -> insert (valid_from = D, valid_to = null, is_current = true)
+* changed row_hash   -> close the current row (valid_to = D, is_current = false) and insert the new version
+* unchanged          -> nothing at all
+* key missing from D -> close the current row (only when the snapshot is complete)
+
+When nothing changed, no MERGE runs and the table keeps its Delta version.
+:func:`scd2_changes` is pure; :func:`apply_scd2` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from gridlake import io
+from gridlake.config import Settings
+
+log = logging.getLogger(__name__)
+
+ACTION = "__action"  # insert | close
+
+
+def scd2_changes(snapshot: DataFrame, current: DataFrame, keys: Sequence[str], day: dt.date,
+                 close_missing: bool = True) -> DataFrame:
+    """Rows to MERGE: ``snapshot`` versions to insert and ``current`` rows to close, tagged by ``__action``.
+
+    ``snapshot`` and ``current`` have the table schema; ``current`` holds only ``is_current`` rows.
+    """
+    cols = snapshot.columns
+    cur = current.select(*keys, F.col("row_hash").alias("__cur_hash"))
+    s = snapshot.join(cur, on=list(keys), how="left")
+    inserts = s.where(F.col("__cur_hash").isNull() | (F.col("__cur_hash") != F.col("row_hash")))
+    changed_keys = s.where(F.col("__cur_hash").isNotNull() & (F.col("__cur_hash") != F.col("row_hash"))).select(*keys)
+    closes = current.join(changed_keys, on=list(keys), how="left_semi")
+    if close_missing:
+        missing = current.join(snapshot.select(*keys), on=list(keys), how="left_anti")
+        closes = closes.unionByName(missing)
+    return inserts.select(*cols, F.lit("insert").alias(ACTION)).unionByName(
+        closes.select(*cols, F.lit("close").alias(ACTION)))
+
+
+def apply_scd2(
+    snapshot: DataFrame, settings: Settings, table: str, keys: Sequence[str], day: dt.date, schema: StructType,
+    close_missing: bool = True,
+) -> dict[str, int]:
+    """Apply one snapshot to ``silver.<table>``; return counts and the table version (unchanged when no change)."""
+    from delta.tables import DeltaTable
+
+    spark = snapshot.sparkSession
+    io.create_if_missing(spark, settings, "silver", table, schema)
+    target_path = settings.table_path("silver", table)
+    current = io.read_table(spark, settings, "silver", table).where("is_current")
+    latest = current.agg(F.max("valid_from")).first()[0]
+    if latest is not None and latest > day:
+        log.warning("silver.%s: snapshot of %s is older than the current one (%s); not applied", table, day, latest)
+        return {"inserted": 0, "closed": 0, "version": io.table_version(spark, settings, "silver", table),
+                "skipped_old_snapshot": 1}
+    changes = scd2_changes(snapshot, current, keys, day, close_missing).persist()
+    try:
+        counts = {r[ACTION]: r["n"] for r in changes.groupBy(ACTION).agg(F.count(F.lit(1)).alias("n")).collect()}
+        if not counts:
+            return {"inserted": 0, "closed": 0, "version": io.table_version(spark, settings, "silver", table)}
+        # Source rows of action 'close' match their current row by key; 'insert' rows carry a null merge key.
+        src = changes
+        for k in keys:
+            src = src.withColumn(f"__mk_{k}", F.when(F.col(ACTION) == "close", F.col(k)))
+        cond = " AND ".join(f"t.`{k}` = s.`__mk_{k}`" for k in keys) + " AND t.is_current = true"
+        (
+            DeltaTable.forPath(spark, target_path).alias("t")
+            .merge(src.alias("s"), cond)
+            .whenMatchedUpdate(set={"valid_to": F.lit(day), "is_current": F.lit(False)})
+            .whenNotMatchedInsert(
+                condition=f"s.{ACTION} = 'insert'",
+                values={f.name: F.col(f"s.`{f.name}`") for f in schema.fields},
+            )
+            .execute()
+        )
+        version = io.table_version(spark, settings, "silver", table)
+        log.info("silver.%s: SCD2 %s -> version %s (%s)", table, day, version, counts)
+        return {"inserted": counts.get("insert", 0), "closed": counts.get("close", 0), "version": version}
+    finally:
+        changes.unpersist()

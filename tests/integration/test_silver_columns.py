@@ -1,0 +1,55 @@
+"""Spark Column helpers agree with gridlake.ids and parse the mixed date formats departments send."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from gridlake.ids import normalize_id as py_id
+from gridlake.ids import normalize_phone as py_phone
+from jobs.silver.columns import (
+    id_reason,
+    map_vocab,
+    normalize_id,
+    normalize_phone,
+    parse_date,
+    parse_timestamp,
+    to_int,
+)
+from schemas.vocab import RELATION
+
+pytestmark = pytest.mark.spark
+
+IDS = ["11010519491231002X", "11010519491231002x", "110105491231002", "110105194912310025", "4403",
+       "１１０１０５１９４９１２３１００２Ｘ", " 11010519491231002X ", "", None, "010105194912310025",
+       "110105194913310020", "440304200001011234"]
+PHONES = ["+86 138-0013-8000", "008613800138000", "13800138000", "0755-8888 6666", "12345", None, "86 13800138000"]
+
+
+def test_id_and_phone_match_the_python_rules(spark):
+    df = spark.createDataFrame([(i,) for i in IDS], "v string")
+    got = {r.v: (r.id, r.reason) for r in df.select("v", normalize_id(F.col("v")).alias("id"),
+                                                       id_reason(F.col("v")).alias("reason")).collect()}
+    for raw in IDS:
+        assert got[raw] == py_id(raw), raw
+    df = spark.createDataFrame([(p,) for p in PHONES], "v string")
+    got = {r.v: r.p for r in df.select("v", normalize_phone(F.col("v")).alias("p")).collect()}
+    for raw in PHONES:
+        assert got[raw] == py_phone(raw), raw
+
+
+def test_dates_times_numbers_and_vocab(spark):
+    texts = ["2026-11-01", "2026/11/01", "20261101", "2026年11月1日", "2026-11-01 08:30:00", "2026.11.1",
+             "２０２６－１１－０１", "2026-02-30", "not a date", "", None]
+    df = spark.createDataFrame([(t,) for t in texts], "v string")
+    got = {r.v: r.d for r in df.select("v", parse_date(F.col("v")).alias("d")).collect()}
+    nov1 = dt.date(2026, 11, 1)
+    assert [got[t] for t in texts] == [nov1] * 7 + [None] * 4
+    ts = spark.createDataFrame([("2026-11-01 08:30",), ("2026/11/01 08:30:15",), ("20261101",)], "v string")
+    shown = ts.select(F.date_format(parse_timestamp(F.col("v")), "yyyy-MM-dd HH:mm:ss").alias("t")).collect()
+    assert [r.t for r in shown] == ["2026-11-01 08:30:00", "2026-11-01 08:30:15", "2026-11-01 00:00:00"]
+    misc = spark.createDataFrame([("3", "租户"), ("3.0", "tenant"), ("三", "房东")], "n string, r string")
+    out = misc.select(to_int(F.col("n")).alias("n"), map_vocab(F.col("r"), RELATION).alias("r")).collect()
+    assert [(r.n, r.r) for r in out] == [(3, "tenant"), (3, "tenant"), (None, None)]

@@ -1,0 +1,98 @@
+"""Bronze -> silver: each quarantine reason from a tiny inline delivery; dedup; enforcement IDs; conservation."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+
+from gridlake import io
+from tests.integration.test_bronze_helpers import VALID_ID, run, write_csv
+
+pytestmark = pytest.mark.spark
+
+DAY = "2026-11-01"
+OLD15 = "110105491231002"  # legacy 15-digit form of VALID_ID
+BAD_SUM = "110105194912310025"
+
+
+def _decl(i: str, **kw) -> dict[str, str]:
+    row = {"declaration_id": i, "id_number": VALID_ID, "name": "张三", "phone": "138 0013 8000",
+           "address": "上沙村东村二坊12号602", "relation": "租户", "declared_at": "2026-11-01 08:00:00", "channel": "微信"}
+    row.update(kw)
+    return row
+
+
+def test_every_reason_code_and_conservation(spark, settings):
+    path = write_csv(settings, "declarations", DAY, [
+        _decl("D1"),                                             # valid
+        _decl("D2", id_number=BAD_SUM),                          # ID_CHECKSUM
+        _decl("D3", id_number="4403ABC"),                        # ID_FORMAT
+        _decl("D4", declared_at="2026-13-45"),                   # BAD_DATE
+        _decl("D5", relation="房东的朋友"),                      # BAD_VOCAB
+        _decl("D6", household_size="三"),                        # BAD_NUMBER
+        _decl("D7", address=""),                                 # MISSING_REQUIRED
+        _decl("D8", id_number=OLD15, declared_at="2026年11月1日"),  # valid, 15 -> 18
+        _decl("D8", id_number=OLD15, declared_at="2026年11月1日"),  # DUPLICATE_EXACT
+        _decl("D9", declared_at="2026-11-01 07:00:00", name="旧"),  # DUPLICATE_SUPERSEDED
+        _decl("D9", declared_at="2026-11-01 09:00:00", name="新"),  # kept
+        _decl("D10", name="甲"),                                 # the same timestamp ...
+        _decl("D10", name="乙"),                                 # ... different content: the later row kept,
+                                                                 # the other DUPLICATE_KEY_CONFLICT
+    ])
+    path.write_bytes(path.read_bytes() + b"D11,too,few\n")     # MALFORMED_ROW
+    write_csv(settings, "police_incidents", DAY, [
+        {"incident_id": "P1", "reported_at": "20261101 221000", "address": "上沙村东村二坊12号",
+         "person_ids": f"{VALID_ID}；{BAD_SUM} 12345"},
+    ])
+
+    manifest = run(spark, settings, DAY)
+
+    def local_ts(df, col):  # session time zone (Asia/Shanghai), not the Python process's
+        return df.withColumn(col, F.date_format(col, "yyyy-MM-dd HH:mm:ss"))
+
+    silver = {r.declaration_id: r for r in
+              local_ts(io.read_table(spark, settings, "silver", "declarations"), "declared_at").collect()}
+    assert sorted(silver) == ["D1", "D10", "D8", "D9"]
+    assert silver["D8"].id_number == VALID_ID and silver["D8"].id_legacy15 is True
+    assert str(silver["D8"].declared_at) == "2026-11-01 00:00:00"
+    assert silver["D9"].name == "新"
+    assert silver["D1"].phone == "13800138000" and silver["D1"].relation == "tenant" and silver["D1"].channel == "wechat"
+    assert silver["D1"].addr is not None and silver["D1"].address_norm
+
+    q = {r.business_key: r.reason_code for r in io.read_table(spark, settings, "silver", "_quarantine").collect()}
+    assert q == {"D2": "ID_CHECKSUM", "D3": "ID_FORMAT", "D4": "BAD_DATE", "D5": "BAD_VOCAB", "D6": "BAD_NUMBER",
+                 "D7": "MISSING_REQUIRED", "D10": "DUPLICATE_KEY_CONFLICT", None: "MALFORMED_ROW"}
+    malformed = io.read_table(spark, settings, "silver", "_quarantine").where("reason_code = 'MALFORMED_ROW'").first()
+    assert malformed._raw_line == "D11,too,few" and malformed._row_number == 14
+    dups = sorted((r.business_key, r.reason_code) for r in io.read_table(spark, settings, "silver", "_duplicates").collect())
+    assert dups == [("D8", "DUPLICATE_EXACT"), ("D9", "DUPLICATE_SUPERSEDED")]
+
+    police = local_ts(io.read_table(spark, settings, "silver", "police_incidents"), "reported_at").first()
+    assert police.person_ids == VALID_ID and police.invalid_person_ids == 2
+    assert str(police.reported_at) == "2026-11-01 22:10:00"
+
+    cons = {r.source: r for r in io.read_table(spark, settings, "silver", "_conservation").collect()}
+    d = cons["declarations"]
+    assert (d.bronze_rows, d.silver_rows, d.quarantine_rows, d.duplicate_rows) == (14, 4, 8, 2) and d.balanced
+    assert manifest.doc["conservation"]["run"]["balanced"] is True
+    assert manifest.doc["stages"]["silver"]["reasons"]["ID_CHECKSUM"] == 1
+
+    # A rerun of the night changes nothing in any silver table.
+    tables = ["declarations", "police_incidents", "_quarantine", "_duplicates", "_conservation"]
+    before = {t: io.table_version(spark, settings, "silver", t) for t in tables}
+    run(spark, settings, DAY)
+    assert {t: io.table_version(spark, settings, "silver", t) for t in tables} == before
+
+
+def test_unbalanced_counts_fail_loudly(spark, settings, monkeypatch):
+    from gridlake.errors import ConservationError
+    from jobs.silver import verifications
+
+    write_csv(settings, "verifications", DAY, [
+        {"verification_id": "V1", "discrepancy_id": "Q1", "checked_at": "2026-11-01", "outcome": "属实"}])
+    run(spark, settings, DAY, ["bronze"])
+    original = verifications.transform
+    monkeypatch.setattr(verifications, "transform", lambda df, src=None: original(df, src).where(F.lit(False)))
+    with pytest.raises(ConservationError, match="verifications.*bronze 1 != silver 0"):
+        run(spark, settings, DAY, ["silver"])
+    assert not io.table_exists(spark, settings, "silver", "_conservation")
