@@ -323,10 +323,14 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
 def link_spark(left, right, spec, model=None, forced=None):
     """The whole linkage on Spark. ``left``/``right`` have ``_id`` plus the spec's columns (and optionally
     ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver."""
-    left, right = _transform_columns(left, spec), _transform_columns(right, spec)
+    # Persist the transformed sides and the candidate pairs: every blocking rule, the
+    # materialisation and the decision read them again, and their pandas UDFs are costly.
+    left = _transform_columns(left, spec).persist()
+    right = _transform_columns(right, spec).persist()
     ids, vague = block_spark_info(left, right, spec)
     if forced is not None:
         ids = ids.unionByName(forced.select("_id_l", "_id_r")).distinct()
+    ids, vague = ids.persist(), vague.persist()
     levels = compare_spark(_materialise(ids, left, right), spec).persist()
     try:
         if model is None:

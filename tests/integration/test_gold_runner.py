@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from pyspark.sql import functions as F
 
 from gridlake import io
@@ -43,6 +44,7 @@ def _lake(spark, settings):
     io.write_table(hr, settings, "gold", "house_resolution", "overwrite")
 
 
+@pytest.mark.slow  # the end-to-end test runs the same stage on a generated district in the default suite
 def test_gold_stage_tiny_run(spark, settings, monkeypatch):
     from jobs.gold import runner
 
