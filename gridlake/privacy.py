@@ -138,7 +138,7 @@ def discrepancy_id(rule_code: Column | str, subject: Column | str, person_key: C
 
 # --- masking ---------------------------------------------------------------------------------
 def mask_id(col: Column | str) -> Column:
-    """``440304199001011234`` -> ``4403**********1234`` (first 4, ten stars, last 4)."""
+    """an 18-character ID -> ``4403**********1234`` (first 4, ten stars, last 4)."""
     from pyspark.sql import functions as F
 
     c = F.col(col) if isinstance(col, str) else col
