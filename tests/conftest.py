@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("GRIDLAKE_SPARK__SHUFFLE_PARTITIONS", "2")
 os.environ.setdefault("GRIDLAKE_SPARK__DEFAULT_PARALLELISM", "2")
-os.environ.setdefault("GRIDLAKE_SPARK__DRIVER_MEMORY", "3g")
+os.environ.setdefault("GRIDLAKE_SPARK__DRIVER_MEMORY", "6g")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # A test-only pseudonym key: tests never depend on a developer's real key.
 os.environ.setdefault("GRIDLAKE_PSEUDONYM_KEY", "test-only-key-not-secret-0123456789abcdef")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from pyspark.sql import functions as F
 
 
@@ -21,6 +22,7 @@ def test_address_columns(spark):
     assert out[1]["address_norm"] is None and out[1]["addr"]["room"] is None
 
 
+@pytest.mark.slow  # ~9 min of small Spark stages; the e2e test runs the same stage on a generated district
 def test_house_resolution_transform(spark):
     from jobs.gold.house_resolution import transform
     from matching.spark import address_columns
