@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FILE_MODE = 0o640
 DIR_MODE = 0o750
 
 _NUMERIC = re.compile(r"[\d,.%—-]+")
@@ -267,22 +266,11 @@ def render_html(data: ReportData) -> str:
 # --- writing ------------------------------------------------------------------------------
 def write_report(html_text: str, path: Path) -> bool:
     """Write the page atomically (temp file + ``os.replace``, mode 0o640); False when unchanged."""
-    data = html_text.encode("utf-8")
+    from jobs.gold.exports import write_if_changed
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     os.chmod(path.parent, DIR_MODE)
-    if path.exists() and path.read_bytes() == data:
-        return False
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return True
+    return write_if_changed(path, html_text.encode("utf-8"))
 
 
 def report_path(settings: Settings, run_date: dt.date) -> Path:
