@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from gridlake.config import REPO_ROOT, Settings, load_settings
 from gridlake.errors import GridlakeError
+from gridlake.permissions import SERVICE_UMASK
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,10 @@ def run_streaming(cmd: list[str], env: Mapping[str, str], logger: logging.Logger
     """Run ``cmd``, logging each output line as it comes; raise RuntimeError with the last error line."""
     logger = logger or log
     tail: collections.deque[str] = collections.deque(maxlen=400)
+    # umask 077: the spark-submit JVM writes for the service user only, whatever the worker's umask
     proc = subprocess.Popen(cmd, env=dict(env), cwd=cwd or str(REPO_ROOT), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace")
+                            stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace",
+                            umask=SERVICE_UMASK)
     assert proc.stdout is not None
     for line in proc.stdout:
         tail.append(line)

@@ -56,9 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", default=None, help="comma list of sources for the bronze stage (default all)")
 
     p = _add(sub, "demo", "gridlake.demo:cmd_demo", "generate the sample district and run every night through Airflow")
-    p.add_argument("--scale", default="community")
-    p.add_argument("--days", type=int, default=3)
+    p.add_argument("--scale", default="community", help="tiny|community|street|district or a number of houses")
+    p.add_argument("--days", type=int, default=2, help="nights to generate: a full first night, then increments")
     p.add_argument("--no-airflow", action="store_true", help="run the nights with `gridlake run` instead")
+    p.add_argument("--ingest-dags", action="store_true",
+                   help="also run each source's gridlake_ingest_<source> DAG before the nightly DAG "
+                        "(by default the nightly DAG's bronze task ingests every delivered source)")
 
     p = _add(sub, "resolve-addresses", "matching.cli:cmd_resolve", "resolve free-text addresses against a registry CSV")
     p.add_argument("--registry", required=True, help="CSV with columns house_code,address")
@@ -116,6 +119,9 @@ def _console():
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gridlake.permissions import apply_umask
+
+    apply_umask()  # everything written from here on is for the service user only (gridlake.permissions)
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     if getattr(args, "data", None):

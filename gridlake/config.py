@@ -38,6 +38,9 @@ class SparkConfig:
     executor_cores: int = 1
     shuffle_partitions: int = 4
     default_parallelism: int = 4
+    # Partitions of Delta's log-replay job (Delta's default, 50, is for clusters; on two local
+    # cores every cold table read pays for 50 tiny tasks).
+    delta_snapshot_partitions: int = 4
     ui_enabled: bool = False
     log_level: str = "ERROR"
     extra: dict[str, str] = field(default_factory=dict)
@@ -49,8 +52,9 @@ class SparkConfig:
             value = getattr(self, name)
             if not value[:-1].isdigit() or value[-1].lower() not in "kmgt":
                 raise ConfigError(f"spark.{name}: expected a size like '4g', got {value!r}")
-        if self.shuffle_partitions < 1:
-            raise ConfigError("spark.shuffle_partitions must be at least 1")
+        for name in ("shuffle_partitions", "default_parallelism", "delta_snapshot_partitions"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"spark.{name} must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``gridlake demo``: generate the sample district, then run every night through real Airflow.
 
-Per night, in order: the ``gridlake_ingest_<source>`` DAG of every source that delivered,
-then ``gridlake_nightly`` — each with ``dag.test()`` against the embedded SQLite metadata
+Per night: ``gridlake_nightly`` (its bronze task ingests every source that delivered; with
+``--ingest-dags`` the per-source ``gridlake_ingest_<source>`` DAGs run first) — each with ``dag.test()`` against the embedded SQLite metadata
 database (``airflow db migrate`` once), each Spark stage as a ``spark-submit``. Between
 nights the simulated grid officers verify the previous night's follow-ups (when the
 generator provides ``gridlake.generate.officers.simulate_verifications``).
@@ -172,7 +172,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             started = time.monotonic()
             if use_airflow:
                 sources = delivered_sources(settings, night)
-                dag_ids = [f"gridlake_ingest_{s}" for s in sources] + ["gridlake_nightly"]
+                ingest = [f"gridlake_ingest_{s}" for s in sources] if getattr(args, "ingest_dags", False) else []
+                dag_ids = [*ingest, "gridlake_nightly"]
                 tasks: dict[str, Any] = {}
 
                 def on_event(dag_id: str, what: str, state: str, secs: float, night: dt.date = night,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -137,12 +138,18 @@ class Manifest:
     def write(self, spark: SparkSession | None = None) -> None:
         self._write_json()
 
-    def finish(self, spark: SparkSession) -> None:
-        """Mark success, record table versions, write JSON and one row in ``_runs.manifest``."""
+    def finish(self, spark: SparkSession, publish: bool = True) -> None:
+        """Mark success, record table versions, write JSON and (``publish``) one row in ``_runs.manifest``.
+
+        The pipeline publishes the Delta row when a night's last stage ends (a whole night, or the
+        last task of the Airflow DAG); the JSON file is rewritten after every stage.
+        """
         self.record_tables(spark)
         self.doc["status"] = "success" if self.doc["status"] != "failed" else "failed"
         self.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self._write_json()
+        if not publish:
+            return
         from gridlake import io
 
         row = spark.createDataFrame(
@@ -171,32 +178,44 @@ def _jsonable(value: Any) -> Any:
 def night_lock(settings: Settings, run_date: dt.date, run_id: str) -> Iterator[Path]:
     """Exclusive lock on one night: a second run of the same night is refused, changing nothing.
 
-    A lock left by a dead process (its pid no longer exists) is taken over.
+    The lock is an ``flock`` on ``<data>/locks/<date>.lock`` held for the whole run, so the
+    kernel releases it when the holder exits, however it dies: a SIGKILLed run leaves the file
+    behind unlocked and the next run takes it (no pid guessing, no race between two starters).
+    The file names the holder (pid, run id, start) for the refusal message; a refused run
+    writes nothing. The holder removes the file while still holding the lock; a starter that
+    opened the old file before it was removed notices (another inode) and tries again.
     """
     lock_dir = settings.data / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     path = lock_dir / f"{run_date.isoformat()}.lock"
-    for _ in range(2):
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            holder = _read_lock(path)
-            if holder and _alive(holder.get("pid", -1)):
-                raise RunLockedError(
-                    f"night {run_date} is already running (run {holder.get('run_id')}, pid {holder.get('pid')}); "
-                    f"refusing to start a second run. Lock: {path}"
-                ) from None
-            log.warning("taking over a stale lock %s", path)
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "run_id": run_id}, fh)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _read_lock(path) or {}
+            who = (f"run {holder.get('run_id')}, pid {holder.get('pid')}, started {holder.get('started_at')}"
+                   if holder.get("run_id") else "a run that is just starting")
+            raise RunLockedError(
+                f"night {run_date} is already running ({who}); refusing to start a second run "
+                f"(run {run_id}), nothing was changed. Lock: {path}"
+            ) from None
         try:
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
-        return
-    raise RunLockedError(f"could not take the lock {path}")
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file between our open and flock: try again
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "run_id": run_id,
+                                 "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}).encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def _read_lock(path: Path) -> dict[str, Any] | None:
@@ -204,15 +223,3 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -77,6 +77,14 @@ def _stage_func(name: str) -> Callable[[RunContext], dict]:
     return getattr(importlib.import_module(module), func)
 
 
+def _flush_quality(ctx: RunContext) -> None:
+    """One MERGE of the stage's buffered quality results (see :func:`gridlake.quality.history.record`)."""
+    if ctx.extras.get("quality_results_buffer"):
+        from gridlake.quality.history import flush_buffered
+
+        flush_buffered(ctx)
+
+
 def run_night(
     settings: Settings,
     run_date: dt.date,
@@ -95,9 +103,13 @@ def run_night(
         raise GridlakeError(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
     run_id = run_id or f"manual__{run_date.isoformat()}"
     with night_lock(settings, run_date, run_id):
+        from gridlake.privacy import load_key
+
+        load_key(settings)  # fail closed before anything runs: only the demo profile may make its own key
         spark = spark or get_spark(settings)
         manifest = Manifest.open(settings, run_id, run_date)
-        ctx = RunContext(settings, spark, run_date, run_id, manifest, extras=dict(extras or {}))
+        ctx = RunContext(settings, spark, run_date, run_id, manifest,
+                         extras={"defer_quality_writes": True, **(extras or {})})
         for name in names:
             if progress:
                 progress(name, "start")
@@ -105,13 +117,15 @@ def run_night(
             try:
                 stats = _stage_func(name)(ctx) or {}
             except Exception as exc:
+                _flush_quality(ctx)
                 manifest.record_failure(name, exc)
                 manifest.write(spark)
                 raise
+            _flush_quality(ctx)
             manifest.record_stage(name, stats, time.monotonic() - started)
             if progress:
                 progress(name, "done")
-        manifest.finish(spark)
+        manifest.finish(spark, publish=names[-1] == list(STAGES)[-1])
         return manifest
 
 

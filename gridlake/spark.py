@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from gridlake.config import Settings
 from gridlake.errors import GridlakeError
+from gridlake.permissions import HADOOP_UMASK, secure_process
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -152,6 +153,7 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.executor.cores": str(sp.executor_cores),
         "spark.sql.shuffle.partitions": str(sp.shuffle_partitions),
         "spark.default.parallelism": str(sp.default_parallelism),
+        "spark.databricks.delta.snapshotPartitions": str(sp.delta_snapshot_partitions),
         "spark.ui.enabled": str(sp.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -165,6 +167,8 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.sql.warehouse.dir": str(settings.data / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data / 'derby'}",
         "spark.executorEnv.PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        # Hadoop's local FS chmods what it creates from this, not from the process umask (gridlake.permissions).
+        "spark.hadoop.fs.permissions.umask-mode": HADOOP_UMASK,
     }
     conf.update(sp.extra)
     return conf
@@ -178,6 +182,7 @@ def get_spark(settings: Settings, app_name: str = "gridlake") -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    secure_process(settings)  # umask 077 before the JVM starts (it inherits it); private data root
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name).items():
         builder = builder.config(key, value)

@@ -47,6 +47,9 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gridlake.permissions import apply_umask
+
+    apply_umask()  # before Spark starts: the driver JVM and every file it writes inherit it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout, force=True)
     for noisy in ("py4j", "great_expectations", "urllib3", "matplotlib"):

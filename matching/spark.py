@@ -86,47 +86,59 @@ def _key_col(key: str):
     return F.when(F.length(c) >= 3, sub)
 
 
-def _rule_keys(df, rule, id_name):
+def _rule_keys(df, rules, id_name):
+    """One row per (record, rule) whose key is complete: ``id_name, _rule (index), _key``.
+
+    All rules of a pass become one exploded frame, so blocking is one join on ``(_rule, _key)``
+    instead of a join (and a shuffle or three) per rule. A key joins only when every component
+    is present, as an equi-join on the components would.
+    """
     from pyspark.sql import functions as F
 
-    names = [f"_k{j}" for j in range(len(rule))]
-    return df.select(F.col("_id").alias(id_name), *[_key_col(k).alias(n) for k, n in zip(rule, names, strict=True)]
-                     ).dropna(), names
+    entries = []
+    for i, rule in enumerate(rules):
+        cols = [_key_col(k).cast("string") for k in rule]
+        complete = cols[0].isNotNull()
+        for c in cols[1:]:
+            complete = complete & c.isNotNull()
+        entries.append(F.struct(F.lit(i).alias("_rule"), F.when(complete, F.concat_ws("\x1f", *cols)).alias("_key")))
+    return (df.select(F.col("_id").alias(id_name), F.explode(F.array(*entries)).alias("_b"))
+            .select(id_name, "_b._rule", "_b._key").where(F.col("_key").isNotNull()))
 
 
 def block_spark_info(left, right, spec):
     """``(pairs, vague)``: candidate pairs ``(_id_l, _id_r)`` (distinct) and ``(_id_l, _too_vague)`` — the
     rules skipped for a left record because its key matches more than ``spec.max_block_size`` right
     records. ``blocking_fallback`` rules run only for the left records the main rules found nothing for.
-    All joins; nothing reaches the driver."""
-    from functools import reduce
-
+    All joins; nothing reaches the driver. The main pass's pairs are checkpointed (on the executors)
+    because the fallback pass and the caller both read them."""
     from pyspark.sql import functions as F
 
     def run(rules, lside):
-        frames, vagues = [], []
-        for rule in rules:
-            lk, names = _rule_keys(lside, rule, "_id_l")
-            rk, _ = _rule_keys(right, rule, "_id_r")
-            if spec.max_block_size is not None:
-                sizes = rk.groupBy(*names).count()
-                lk = lk.join(sizes, names, "inner")
-                vagues.append(lk.where(F.col("count") > spec.max_block_size)
-                              .select("_id_l", F.lit("+".join(rule)).alias("_rule")))
-                lk = lk.where(F.col("count") <= spec.max_block_size).drop("count")
-            frames.append(lk.join(rk, on=names).select("_id_l", "_id_r"))
-        return frames, vagues
+        lk = _rule_keys(lside, rules, "_id_l")
+        rk = _rule_keys(right, rules, "_id_r")
+        vague = None
+        if spec.max_block_size is not None:
+            sizes = rk.groupBy("_rule", "_key").count()
+            lk = lk.join(sizes, ["_rule", "_key"], "inner")
+            names = F.array(*[F.lit("+".join(r)) for r in rules])
+            vague = (lk.where(F.col("count") > spec.max_block_size)
+                     .select("_id_l", F.element_at(names, F.col("_rule") + 1).alias("_rule")))
+            lk = lk.where(F.col("count") <= spec.max_block_size).drop("count")
+        return lk.join(rk, ["_rule", "_key"]).select("_id_l", "_id_r"), vague
 
-    frames, vagues = run(spec.blocking, left)
-    pairs = reduce(lambda a, b: a.unionByName(b), frames).distinct()
+    pairs, vague = run(spec.blocking, left)
+    vagues = [v for v in (vague,) if v is not None]
+    pairs = pairs.distinct()
     if spec.blocking_fallback:
+        pairs = pairs.localCheckpoint(eager=True)
         rest = left.join(pairs.select(F.col("_id_l").alias("_id")).distinct(), "_id", "left_anti")
         more, mv = run(spec.blocking_fallback, rest)
-        pairs = reduce(lambda a, b: a.unionByName(b), [pairs, *more]).distinct()
-        vagues += mv
+        pairs = pairs.unionByName(more).distinct()
+        vagues += [v for v in (mv,) if v is not None]
     if vagues:
-        vague = (reduce(lambda a, b: a.unionByName(b), vagues).groupBy("_id_l")
-                 .agg(F.concat_ws("|", F.array_sort(F.collect_set("_rule"))).alias("_too_vague")))
+        allv = vagues[0] if len(vagues) == 1 else vagues[0].unionByName(vagues[1])
+        vague = allv.groupBy("_id_l").agg(F.concat_ws("|", F.array_sort(F.collect_set("_rule"))).alias("_too_vague"))
     else:
         vague = left.select(F.col("_id").alias("_id_l"), F.lit(None).cast("string").alias("_too_vague")).limit(0)
     return pairs, vague
@@ -322,20 +334,30 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
 
 def link_spark(left, right, spec, model=None, forced=None):
     """The whole linkage on Spark. ``left``/``right`` have ``_id`` plus the spec's columns (and optionally
-    ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver."""
+    ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver.
+
+    The decisions are computed once and checkpointed locally (on the executors, not the driver), so the
+    intermediate caches - transformed sides, candidate pairs, comparison levels - are released before
+    this returns and a long-lived session does not accumulate them.
+    """
     # Persist the transformed sides and the candidate pairs: every blocking rule, the
     # materialisation and the decision read them again, and their pandas UDFs are costly.
     left = _transform_columns(left, spec).persist()
     right = _transform_columns(right, spec).persist()
-    ids, vague = block_spark_info(left, right, spec)
-    if forced is not None:
-        ids = ids.unionByName(forced.select("_id_l", "_id_r")).distinct()
-    ids, vague = ids.persist(), vague.persist()
-    levels = compare_spark(_materialise(ids, left, right), spec).persist()
+    cached = [left, right]
     try:
+        ids, vague = block_spark_info(left, right, spec)
+        if forced is not None:
+            ids = ids.unionByName(forced.select("_id_l", "_id_r")).distinct()
+        ids, vague = ids.persist(), vague.persist()
+        cached += [ids, vague]
+        levels = compare_spark(_materialise(ids, left, right), spec).persist()
+        cached.append(levels)
         if model is None:
             model = train_spark(left, right, levels, spec)
         scored = score_spark(levels, spec, model)
-        return decide_spark(scored, left, spec, model.lam, forced, vague), model
+        decisions = decide_spark(scored, left, spec, model.lam, forced, vague).localCheckpoint(eager=True)
+        return decisions, model
     finally:
-        pass  # levels stay cached until the caller's action; unpersisted by the job
+        for df in cached:
+            df.unpersist()

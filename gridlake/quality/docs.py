@@ -122,7 +122,13 @@ def make_offline(site_dir: Path) -> int:
     static = site_dir / "static" / "vendor"
     if static.exists():
         shutil.rmtree(static)
-    shutil.copytree(VENDOR, static)
+    for src in sorted(VENDOR.rglob("*")):  # not copytree: it copies the repo's modes (0644/0755), not the umask's
+        dst = static / src.relative_to(VENDOR)
+        if src.is_dir():
+            dst.mkdir(parents=True, exist_ok=True)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
     pages = 0
     for page in site_dir.rglob("*.html"):
         rel = Path(os.path.relpath(site_dir / "static", page.parent)).as_posix()

@@ -98,7 +98,7 @@ def _describe_failure(spec: SuiteSpec, exp: ExpectationSpec, r: dict[str, Any]) 
 
 def _parameters(ctx: RunContext, spec: SuiteSpec) -> tuple[dict[str, Any], list[int]]:
     nights = int(spec.volume.get("nights", 7))
-    counts = history.previous_counts(ctx.spark, ctx.settings, spec.layer, spec.table, ctx.run_date, nights)
+    counts = history.previous_counts_cached(ctx, spec.layer, spec.table, nights)
     vmin, vmax = history.volume_band(counts, spec.volume.get("low", 0.5), spec.volume.get("high", 2.0),
                                      int(spec.volume.get("min_history", 3)))
     return {
@@ -151,10 +151,21 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
     params, counts = _parameters(ctx, spec)
     rows = frame.count()
     context = _gx_context(ctx)
-    checkpoint = _checkpoint(context, spec, runnable, id_columns)
     run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=dt.datetime.now(dt.UTC))
-    cp_result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id)
-    raw = next(iter(cp_result.run_results.values())).to_json_dict()
+
+    def validate(expectations: list[ExpectationSpec], index_columns: list[str]) -> dict[str, Any]:
+        checkpoint = _checkpoint(context, spec, expectations, index_columns)
+        result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id)
+        return next(iter(result.run_results.values())).to_json_dict()
+
+    # Counts first (one pass, no per-expectation row lookups); only the expectations that failed
+    # are run again to fetch the surrogate ids of their failing rows.
+    raw = validate(runnable, [])
+    failed = {r["expectation_config"]["meta"]["gridlake_key"] for r in raw["results"] if not r["success"]}
+    if failed and id_columns:
+        detail = validate([e for e in runnable if e.key in failed], id_columns)
+        by_key = {r["expectation_config"]["meta"]["gridlake_key"]: r for r in detail["results"]}
+        raw["results"] = [by_key.get(r["expectation_config"]["meta"]["gridlake_key"], r) for r in raw["results"]]
     doc = sanitise_suite_result(raw, id_columns)
     doc["meta"]["gridlake"] = {"run_id": ctx.run_id, "run_date": ctx.date_str, "layer": spec.layer,
                                "table": spec.table, "rows": rows, "previous_counts": counts,
@@ -186,7 +197,7 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
     for exp, _why in skipped:
         hist_rows.append({**base, "expectation": exp.key, "expectation_type": exp.type, "dimension": exp.dimension,
                           "severity": exp.severity, "success": None, "skipped": True})
-    history.append_results(ctx.spark, ctx.settings, hist_rows)
+    history.record(ctx, hist_rows)
 
     summary = {
         "suite": spec.name,

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 LAYER, TABLE = "quality", "results"
 KEYS = ("run_id", "layer", "table", "expectation")
 ROW_COUNT = "table_row_count"
+_BUFFER_KEY = "quality_results_buffer"
+_HISTORY_KEY = "quality_count_history"
 
 RESULTS = StructType([
     StructField("run_id", StringType(), False),
@@ -62,6 +64,23 @@ def append_results(spark: SparkSession, settings: Settings, rows: list[dict[str,
     return io.merge_table(df, settings, LAYER, TABLE, list(KEYS))
 
 
+def flush_buffered(ctx: Any) -> int | None:
+    """Write the rows :func:`record` buffered in ``ctx.extras`` in one MERGE; None when there were none."""
+    rows = ctx.extras.pop(_BUFFER_KEY, None)
+    if not rows:
+        return None
+    return append_results(ctx.spark, ctx.settings, rows)
+
+
+def record(ctx: Any, rows: list[dict[str, Any]]) -> None:
+    """Store one validation's rows: buffered until the stage ends when the night defers quality
+    writes (``ctx.extras["defer_quality_writes"]``, set by the pipeline), else merged at once."""
+    if ctx.extras.get("defer_quality_writes"):
+        ctx.extras.setdefault(_BUFFER_KEY, []).extend(rows)
+    else:
+        append_results(ctx.spark, ctx.settings, rows)
+
+
 def read_results(spark: SparkSession, settings: Settings) -> DataFrame | None:
     """The whole quality.results table, or None before the first validation."""
     if not io.table_exists(spark, settings, LAYER, TABLE):
@@ -73,14 +92,31 @@ def previous_counts(
     spark: SparkSession, settings: Settings, layer: str, table: str, run_date: dt.date, nights: int
 ) -> list[int]:
     """Row counts of ``layer.table`` on the last ``nights`` nights before ``run_date`` (latest run per night)."""
+    return _all_previous_counts(spark, settings, run_date).get((layer, table), [])[:nights]
+
+
+def previous_counts_cached(ctx: Any, layer: str, table: str, nights: int) -> list[int]:
+    """:func:`previous_counts` for ``ctx.run_date``, answered from one read of quality.results per stage
+    (kept in ``ctx.extras``; a night's own rows never count, so earlier audits of the stage do not change it)."""
+    cache = ctx.extras.get(_HISTORY_KEY)
+    if cache is None or cache[0] != ctx.run_date:
+        cache = (ctx.run_date, _all_previous_counts(ctx.spark, ctx.settings, ctx.run_date))
+        ctx.extras[_HISTORY_KEY] = cache
+    return cache[1].get((layer, table), [])[:nights]
+
+
+def _all_previous_counts(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[tuple[str, str], list[int]]:
     df = read_results(spark, settings)
     if df is None:
-        return []
-    rows = (df.where((F.col("layer") == layer) & (F.col("table") == table) & (F.col("expectation") == ROW_COUNT)
-                     & (F.col("run_date") < F.lit(run_date)) & F.col("element_count").isNotNull())
-              .groupBy("run_date").agg(F.max_by("element_count", "validated_at").alias("n"))
-              .orderBy(F.col("run_date").desc()).limit(nights).collect())
-    return [int(r["n"]) for r in rows]
+        return {}
+    rows = (df.where((F.col("expectation") == ROW_COUNT) & (F.col("run_date") < F.lit(run_date))
+                     & F.col("element_count").isNotNull())
+              .groupBy("layer", "table", "run_date").agg(F.max_by("element_count", "validated_at").alias("n"))
+              .collect())
+    out: dict[tuple[str, str], list[tuple[dt.date, int]]] = {}
+    for r in rows:
+        out.setdefault((r["layer"], r["table"]), []).append((r["run_date"], int(r["n"])))
+    return {k: [n for _, n in sorted(v, reverse=True)] for k, v in out.items()}
 
 
 def volume_band(counts: list[int], low: float, high: float, min_history: int) -> tuple[int, int | None]:

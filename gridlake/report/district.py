@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DIR_MODE = 0o750
+DIR_MODE = 0o700  # service user only (gridlake.permissions)
 
 _NUMERIC = re.compile(r"[\d,.%—-]+")
 RULE_CODES = ("R1", "R2", "R3", "R4", "R5", "R6", "R7")
@@ -265,7 +265,7 @@ def render_html(data: ReportData) -> str:
 
 # --- writing ------------------------------------------------------------------------------
 def write_report(html_text: str, path: Path) -> bool:
-    """Write the page atomically (temp file + ``os.replace``, mode 0o640); False when unchanged."""
+    """Write the page atomically (temp file + ``os.replace``, mode 0o600); False when unchanged."""
     from jobs.gold.exports import write_if_changed
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)

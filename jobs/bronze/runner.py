@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from gridlake import io
+from gridlake.faults import fault_point, fault_window
 from gridlake.pipeline import RunContext
 from gridlake.sources import Source, SourceFile, load_sources
 from jobs.bronze.landing import discover
@@ -55,6 +56,7 @@ class _Staged:
     rows: int
     extra: list[str] = field(default_factory=list)
     malformed: int = 0
+    note: str | None = None  # the reader's notes (ENCODING_MISMATCH, ...), logged in the error column
 
 
 def _known_hashes(ctx: RunContext) -> dict[str, str]:
@@ -92,7 +94,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     log_rows: list[tuple] = []
     staged: dict[str, list[_Staged]] = {}
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # sha -> first path tonight
     drift: dict[str, dict[str, list[str]]] = {}
 
     for f in files:
@@ -102,15 +104,16 @@ def run(ctx: RunContext) -> dict[str, Any]:
                                "status": None, "bronze_rows": 0, "error": None}
         if sha in known or sha in seen:
             rec["status"] = "duplicate"
-            rec["error"] = f"same content as an already ingested file (status {known.get(sha, 'loaded tonight')})"
+            first = f"{seen[sha]} tonight" if sha in seen else f"an already ingested file (status {known[sha]})"
+            rec["error"] = f"DUPLICATE_CONTENT: same content as {first}; not loaded again"
             records.append(rec)
             log.info("bronze %s: %s is a re-delivery, skipped", f.source, f.path.name)
             continue
-        seen.add(sha)
+        seen[sha] = str(f.path)
         try:
             delivery = open_delivery(f.path, src)
         except Exception as exc:  # an unreadable file is recorded as rejected, the others go on
-            rec.update(status="rejected", error=f"{type(exc).__name__}: {exc}"[:500])
+            rec.update(status="rejected", error=f"READ_ERROR: {type(exc).__name__}: {exc}"[:500])
             log_rows.append(_log_row(ctx, f, sha, "rejected", 0, rec["error"], []))
             records.append(rec)
             continue
@@ -132,8 +135,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         malformed = Counter()
 
         n = write_staging(_counted(delivery.rows(), malformed), target, src.canonical_columns, meta)
-        staged.setdefault(f.source, []).append(_Staged(f, sha, target, n, delivery.extra_columns, sum(malformed.values())))
-        rec.update(status="loaded", bronze_rows=n, malformed_rows=dict(malformed))
+        staged.setdefault(f.source, []).append(_Staged(f, sha, target, n, delivery.extra_columns, sum(malformed.values()),
+                                                       delivery.note))
+        rec.update(status="loaded", bronze_rows=n, malformed_rows=dict(malformed), error=delivery.note)
         records.append(rec)
 
     loaded_rows = 0
@@ -149,10 +153,14 @@ def run(ctx: RunContext) -> dict[str, Any]:
                         name, len(already))
         if todo:
             df = spark.read.schema(bronze_schema(sources[name])).parquet(*[str(i.path) for i in todo])
-            io.write_table(df, settings, "bronze", name, mode="append", partition_by=["_delivery_date"])
+            fault_point("bronze.append")  # earlier sources appended, this one not yet, nothing logged
+            # GRIDLAKE_FAULT=bronze.append~file: killed while Spark writes the append, before its commit
+            with fault_window("bronze.append", settings.table_path("bronze", name)):
+                io.write_table(df, settings, "bronze", name, mode="append", partition_by=["_delivery_date"])
         for i in items:
-            log_rows.append(_log_row(ctx, i.file, i.sha, "loaded", i.rows, None, i.extra))
+            log_rows.append(_log_row(ctx, i.file, i.sha, "loaded", i.rows, i.note, i.extra))
             loaded_rows += i.rows
+    fault_point("bronze.before_log")  # every append committed, the ingestion log not written
     if log_rows:
         io.write_table(spark.createDataFrame(log_rows, INGESTION_LOG), settings, "bronze", LOG_TABLE, mode="append")
     shutil.rmtree(staging_root, ignore_errors=True)

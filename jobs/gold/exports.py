@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridlake.errors import PrivacyError
+from gridlake.faults import fault_point
 from schemas.vocab import ENFORCEMENT_SOURCES
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FILE_MODE = 0o640
-DIR_MODE = 0o750
+FILE_MODE = 0o600  # service user only (docs/reliability.md, gridlake.permissions)
+DIR_MODE = 0o700
 TMP_SUFFIX = ".tmp"
 
 
@@ -284,7 +285,7 @@ def csv_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
 
 # --- atomic, idempotent writes ---------------------------------------------------------
 def ensure_dir(path: Path, root: Path | None = None) -> None:
-    """Create ``path`` (and parents) with mode 0o750; fix the mode of each level below ``root``."""
+    """Create ``path`` (and parents) with mode 0o700; fix the mode of each level below ``root``."""
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     level = path
     while True:
@@ -295,7 +296,7 @@ def ensure_dir(path: Path, root: Path | None = None) -> None:
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``), mode 0o640.
+    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``), mode 0o600.
 
     Returns False (and leaves the file untouched) when it already holds exactly ``data``.
     """
@@ -311,6 +312,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, FILE_MODE)
+        fault_point("exports.before_rename")  # the temp file complete, the target not replaced yet
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -367,6 +369,7 @@ def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_
             raise ValueError(f"follow-ups are not sorted by street, grid_id (grid {key[1]} seen twice)")
         seen.add(key)
         entries.append(write_grid(night_dir, key[0], key[1], group, run_date))
+        fault_point("exports.grid")  # some grids written, the others and index.json not
     written = sum(e.pop("_written") for e in entries)
     keep = {e["xlsx"] for e in entries} | {e["csv"] for e in entries}
     removed = _remove_stale(night_dir, keep)

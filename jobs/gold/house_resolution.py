@@ -115,6 +115,7 @@ def transform(records_df: DataFrame, housing_df: DataFrame, spec: LinkageSpec | 
 def run(ctx: RunContext) -> dict:
     """Stage "matching": silver records + housing -> gold.house_resolution (rerun commits nothing)."""
     from gridlake import io
+    from gridlake.faults import fault_window
     from matching.spec import load_spec
 
     spark, settings = ctx.spark, ctx.settings
@@ -127,7 +128,9 @@ def run(ctx: RunContext) -> dict:
     result = transform(records_from_silver(tables), io.read_table(spark, settings, "silver", "housing"), spec)
     result = result.persist()
     try:
-        version = io.overwrite_if_changed(result, settings, "gold", "house_resolution")
+        # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit
+        with fault_window("matching.write", settings.table_path("gold", "house_resolution")):
+            version = io.overwrite_if_changed(result, settings, "gold", "house_resolution")
         counts = {r["method"]: int(r["count"]) for r in result.groupBy("method").count().collect()}
     finally:
         result.unpersist()

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake import io
+from gridlake.faults import fault_point
 from gridlake.privacy import load_key
 from gridlake.rules_config import load_rules
 from jobs.gold import discrepancies as disc_job
@@ -88,10 +89,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
         disc = disc_job.transform(previous, detections, silver["verifications"], rules, d).localCheckpoint()
         _audit(ctx, "discrepancies", disc)
         versions = {"discrepancies": io.upsert_changed(disc, settings, "gold", "discrepancies", ["discrepancy_id"])}
+        fault_point("gold.published")  # @1: discrepancies published, the other gold tables not
 
         profile = profile_job.transform(p, disc, rules, d).localCheckpoint()
         _audit(ctx, "house_profile", profile)
         versions["house_profile"] = io.overwrite_if_changed(profile, settings, "gold", "house_profile")
+        fault_point("gold.published")  # @2: house_profile published
 
         prev_f = io.read_table_or_empty(spark, settings, "gold", "followups", FOLLOWUPS)
         officers = followups_job.officers_as_of(silver["grid_officers"], d)
@@ -101,6 +104,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         versions["followups"] = io.overwrite_if_changed(follow, settings, "gold", "followups", replace_where=where
                                                         if io.table_exists(spark, settings, "gold", "followups") else None,
                                                         partition_by=("run_date",))
+        fault_point("gold.published")  # @3: followups published, grid_metrics not
 
         metrics = metrics_job.transform(profile, disc, hr, d).localCheckpoint()
         _audit(ctx, "grid_metrics", metrics)

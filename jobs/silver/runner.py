@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 
 from gridlake import io
 from gridlake.errors import ConservationError
+from gridlake.faults import fault_point, fault_window
 from gridlake.pipeline import RunContext
 from gridlake.sources import Source, load_sources
 from jobs.silver.common import business_columns, to_quarantine
@@ -152,8 +153,11 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
         else:
             io.create_if_missing(spark, settings, "silver", name, schema)
             if stats["silver"]:
-                io.upsert_changed(survivors, settings, "silver", name, keys=list(src.key), columns=content)
+                # GRIDLAKE_FAULT=silver.merge~file: killed while Spark writes the MERGE, before its commit
+                with fault_window("silver.merge", settings.table_path("silver", name)):
+                    io.upsert_changed(survivors, settings, "silver", name, keys=list(src.key), columns=content)
             stats["version"] = io.table_version(spark, settings, "silver", name)
+        fault_point("silver.merged")  # this source merged, its conservation record not yet written
 
         quarantined = to_quarantine(flagged.where(F.col("_reason_code").isNotNull()), name).unionByName(
             to_quarantine(deduped.where(F.col(DUP_COLUMN) == CONFLICT), name, F.lit(CONFLICT), _detail(CONFLICT)))
@@ -221,6 +225,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
                 if frame is not None:
                     side[t].append(frame)
     write_side_tables(ctx, side, [f["file_sha256"] for f in pending])
+    fault_point("silver.before_conservation")  # silver and side tables written, files not marked processed
     if conservation:
         io.write_table(ctx.spark.createDataFrame(conservation, CONSERVATION), ctx.settings, "silver",
                        CONSERVATION_TABLE, mode="append")

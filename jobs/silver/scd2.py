@@ -24,6 +24,7 @@ from pyspark.sql.types import StructType
 
 from gridlake import io
 from gridlake.config import Settings
+from gridlake.faults import fault_window
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,18 @@ def apply_scd2(
         for k in keys:
             src = src.withColumn(f"__mk_{k}", F.when(F.col(ACTION) == "close", F.col(k)))
         cond = " AND ".join(f"t.`{k}` = s.`__mk_{k}`" for k in keys) + " AND t.is_current = true"
-        (
-            DeltaTable.forPath(spark, target_path).alias("t")
-            .merge(src.alias("s"), cond)
-            .whenMatchedUpdate(set={"valid_to": F.lit(day), "is_current": F.lit(False)})
-            .whenNotMatchedInsert(
-                condition=f"s.{ACTION} = 'insert'",
-                values={f.name: F.col(f"s.`{f.name}`") for f in schema.fields},
+        # GRIDLAKE_FAULT=silver.merge~file: killed while Spark writes the MERGE, before its commit
+        with fault_window("silver.merge", target_path):
+            (
+                DeltaTable.forPath(spark, target_path).alias("t")
+                .merge(src.alias("s"), cond)
+                .whenMatchedUpdate(set={"valid_to": F.lit(day), "is_current": F.lit(False)})
+                .whenNotMatchedInsert(
+                    condition=f"s.{ACTION} = 'insert'",
+                    values={f.name: F.col(f"s.`{f.name}`") for f in schema.fields},
+                )
+                .execute()
             )
-            .execute()
-        )
         version = io.table_version(spark, settings, "silver", table)
         log.info("silver.%s: SCD2 %s -> version %s (%s)", table, day, version, counts)
         return {"inserted": counts.get("insert", 0), "closed": counts.get("close", 0), "version": version}

@@ -115,3 +115,15 @@ def test_rerun_of_a_night_commits_nothing(district, spark):
     changed = {k: v for k, v in changed.items() if not k.startswith("quality.")}
     assert not changed, f"tables changed on rerun: {changed}"
     assert {p: p.read_bytes() for p in exports_before} == exports_before
+
+
+def test_quality_results_hold_every_audited_table_of_every_night(district, spark):
+    """The pipeline buffers a stage's quality results and writes them once when the stage ends."""
+    settings, manifests = district
+    rows = io.read_table(spark, settings, "quality", "results").select("run_id", "layer", "table").distinct().collect()
+    for m in manifests:
+        doc = json.loads(m.path.read_text(encoding="utf-8"))
+        audited = {k for k, v in doc["quality"].items() if isinstance(v, dict) and v.get("suite")}
+        stored = {f"{r['layer']}.{r['table']}" for r in rows if r["run_id"] == doc["run_id"]}
+        assert audited, "the manifest records the night's audits"
+        assert audited <= stored, f"audited but not in quality.results: {sorted(audited - stored)}"

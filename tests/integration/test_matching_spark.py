@@ -22,7 +22,6 @@ def test_address_columns(spark):
     assert out[1]["address_norm"] is None and out[1]["addr"]["room"] is None
 
 
-@pytest.mark.slow  # ~9 min of small Spark stages; the e2e test runs the same stage on a generated district
 def test_house_resolution_transform(spark):
     from jobs.gold.house_resolution import transform
     from matching.spark import address_columns
@@ -53,3 +52,37 @@ def test_house_resolution_transform(spark):
     assert "room=exact" in out["P1"]["explanation"]
     assert out["P2"]["house_code"] is None and out["P2"]["method"] == "unresolved"
     assert out["P3"]["house_code"] is None and out["P3"]["community"] == "新华社区"
+
+
+@pytest.mark.parametrize("cap", [None, 2])
+def test_spark_blocking_equals_the_pandas_engine(spark, cap):
+    """The exploded one-join blocking on Spark yields the pandas engine's pairs and too-vague report."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from matching import engine
+    from matching.spark import block_spark_info
+    from matching.spec import load_spec
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "matching"
+    spec = load_spec("address_to_house")
+    if cap is not None:
+        spec = replace(spec, max_block_size=cap)
+    right = engine.prepare(pd.read_csv(fixtures / "registry.csv", dtype=str), spec, "right")
+    left = engine.prepare(pd.read_csv(fixtures / "queries.csv", dtype=str), spec, "left")
+    want_pairs, want_vague = engine.block_info(left, right, spec)
+
+    def sdf(pdf):
+        cols = ["_id", *sorted({k.split("[")[0] for r in spec.blocking + spec.blocking_fallback for k in r})]
+        return spark.createDataFrame(pdf[cols].astype(object).where(pdf[cols].notna(), None),
+                                     ", ".join(f"`{c}` string" for c in cols))
+
+    pairs, vague = block_spark_info(sdf(left), sdf(right), spec)
+    got_pairs = {(r["_id_l"], r["_id_r"]) for r in pairs.collect()}
+    assert got_pairs == set(map(tuple, want_pairs[["_id_l", "_id_r"]].to_numpy().tolist()))
+    assert len(got_pairs) > 10
+    got_vague = {r["_id_l"]: r["_too_vague"] for r in vague.collect()}
+    assert got_vague == {k: "|".join(sorted(set(v))) for k, v in want_vague.items()}
+    if cap is not None:
+        assert got_vague, "a cap of 2 makes some rules too vague for some queries"

@@ -96,7 +96,7 @@ def test_report_is_self_contained_with_charts(spark, gold_lake):
     match = {(m["source"], m["method"]): m for m in district.gather(spark, settings, D2).match}
     assert match[("police_incidents", "unresolved")]["mean_score"] is None  # an abstention's score is not a match
     assert match[("police_incidents", "fuzzy")]["mean_score"] == pytest.approx(0.86)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # rerun: identical page, not rewritten
     assert district.run(ctx)["written"] is False
     assert not list(path.parent.glob("*.tmp"))

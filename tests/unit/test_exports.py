@@ -96,9 +96,9 @@ def test_atomic_permissions_and_identical_rerun(tmp_path):
     assert not [p for p in files if p.name.endswith(".tmp")]
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
     for p in files:
-        assert stat.S_IMODE(p.stat().st_mode) == 0o640
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
     for d in [night, *(p for p in night.iterdir() if p.is_dir())]:
-        assert stat.S_IMODE(d.stat().st_mode) == 0o750
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700
     time.sleep(1.1)  # zip entry times would differ if they came from the clock
     stats = exports.write_exports(_records(), tmp_path, NIGHT)
     assert stats["files_written"] == 0

@@ -1,0 +1,380 @@
+"""Hostile deliveries (issue 8): one landing folder holding every hostile case, one bronze+silver night.
+
+The night is run once (module fixture); each case is then checked against what was
+recorded - the manifest's file list, ``bronze._ingestion_log``, the bronze table,
+``silver._conservation`` and ``silver._quarantine`` - with its reason code, and its
+rows accounted for: bronze rows = silver + quarantine + duplicates per loaded file, a
+rejected/empty/header-only file has zero bronze rows and a recorded error, a duplicate
+file loads nothing of its own. The two good files of other sources load normally.
+
+Reproduce: ``.venv/bin/python -m pytest -q tests/integration/test_hostile_deliveries.py``
+(the reason codes are listed in docs/reliability.md, "Hostile deliveries").
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io as _io
+import random
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+import pytest
+from pyspark.sql import functions as F
+
+from gridlake import io
+from gridlake.config import load_settings
+from gridlake.pipeline import run_night
+from gridlake.sources import get_source
+from jobs.bronze.readers import MAX_RAW_CHARS, reason_code
+
+pytestmark = pytest.mark.spark
+
+DAY = "2026-11-01"
+SOURCES = ("police_incidents", "verifications", "safety_inspections", "mediation_cases", "family_planning")
+
+
+# ----------------------------------------------------------------------------- building the landing folder
+def _header(source: str, columns: list[str] | None = None) -> list[str]:
+    src = get_source(source)
+    return [src.columns[c] for c in (columns or src.canonical_columns)]
+
+
+def _csv_text(header: list[str], rows: list[list[str]], end: str = "\n") -> str:
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator=end)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _police(pid: str, address: str = "福田区福华路18号", kind: str = "盗窃") -> list[str]:
+    return [pid, "2026-11-01 08:00", address, kind, ""]
+
+
+def _put(landing: Path, source: str, name: str, data: bytes, day: str = DAY) -> Path:
+    folder = landing / source / day
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def _patch_sheet(path: Path, sheet_xml: str, cell: str, value: str, kind: str = "str") -> None:
+    """Give formula cell ``cell`` a cached value of type ``kind`` (str, e), as Excel saves it."""
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(tmp, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == sheet_xml:
+                xml = data.decode()
+                xml, n = re.subn(rf'<c r="{cell}"([^>]*)><f>([^<]*)</f>(<v\s*/>|<v></v>)?</c>',
+                                 rf'<c r="{cell}" t="{kind}"><f>\2</f><v>{value}</v></c>', xml)
+                assert n == 1, f"formula cell {cell} not found in {sheet_xml}"
+                data = xml.encode()
+            zout.writestr(item, data)
+    tmp.replace(path)
+
+
+def _several_sheets_xlsx(path: Path) -> None:
+    """A cover sheet, the data sheet (merged cells, formula cells), a summary sheet and an empty sheet."""
+    wb = openpyxl.Workbook()
+    cover = wb.active
+    cover.title = "说明"
+    cover.append(["福田区安全生产检查记录,请勿修改表头"])
+    ws = wb.create_sheet("检查记录")
+    ws.append(_header("safety_inspections"))
+    ws.append(["S-X1", dt.datetime(2026, 11, 1), "福田区福华路18号", "消防隐患", "重大"])
+    ws.append(["S-X2", dt.datetime(2026, 11, 1), None, "私拉电线", "一般"])  # address from the merged C2:C3
+    ws.append([None, dt.datetime(2026, 11, 1), "福田区上沙村东村二坊12号", "通道堵塞", "一般"])
+    ws.append(["S-X4", dt.datetime(2026, 11, 1), "福田区上沙村东村二坊13号", "通道堵塞", None])
+    ws.append(["S-X5", dt.datetime(2026, 11, 1), "福田区上沙村东村二坊14号", "燃气隐患", None])
+    ws["A4"] = '="S-X"&"3"'  # formula with a cached value (patched below)
+    ws["E5"] = '=IF(1,"一般","重大")'  # formula never calculated: no cached value
+    ws["E6"] = "=1/0"  # formula whose cached value is an Excel error
+    ws.merge_cells("C2:C3")
+    summary = wb.create_sheet("汇总")
+    summary.append(["合计"])
+    summary.append(["=COUNTA(检查记录!A:A)-1"])
+    wb.create_sheet("空表")
+    wb.save(path)
+    _patch_sheet(path, "xl/worksheets/sheet2.xml", "A4", "S-X3")
+    _patch_sheet(path, "xl/worksheets/sheet2.xml", "E6", "#DIV/0!", kind="e")
+
+
+def _two_data_sheets_xlsx(path: Path) -> None:
+    wb = openpyxl.Workbook()
+    for i, ws in enumerate([wb.active, wb.create_sheet("11月1日(2)")]):
+        ws.append(_header("safety_inspections"))
+        ws.append([f"S-M{i}", "2026-11-01", "福田区福华路20号", "消防隐患", "一般"])
+    wb.save(path)
+
+
+def build_landing(landing: Path) -> None:
+    """Write every hostile case (and two good files of other sources) for night DAY."""
+    ph = _header("police_incidents")
+    gb = "gb18030"
+    # --- police_incidents (declared gb18030 CSV) ---
+    _put(landing, "police_incidents", "truncated_row.csv", (_csv_text(ph, [_police("P-TR1"), _police("P-TR2")])
+                                                            + "P-TR3,2026-11-01 08:00,福田区上沙村,噪").encode(gb))
+    cut = _csv_text(ph, [_police("P-TM1"), _police("P-TM2", "福田区上沙村")]).encode(gb)
+    _put(landing, "police_incidents", "truncated_multibyte.csv", cut[: cut.rindex("村".encode(gb)) + 1])
+    _put(landing, "police_incidents", "declared_gb18030_is_utf8.csv",
+         _csv_text(ph, [_police("P-EN1"), _police("P-EN2", "福田区上沙村东村二坊12号")]).encode("utf-8"))
+    rnd = random.Random(8)
+    _put(landing, "police_incidents", "binary_garbage.csv", bytes(rnd.randrange(256) for _ in range(4096)))
+    zipped = _io.BytesIO()
+    wb = openpyxl.Workbook()
+    wb.active.append(ph)
+    wb.save(zipped)
+    _put(landing, "police_incidents", "xlsx_named_csv.csv", zipped.getvalue())
+    mixed = (",".join(ph) + "\r\n" + ",".join(_police("P-NL1")) + "\n" + ",".join(_police("P-NL2")) + "\r\n"
+             + 'P-NL3,2026-11-01 08:00,"福田区福华路\r\n18号",盗窃,\n' + ",".join(_police("P-NL4")) + "\r\n")
+    _put(landing, "police_incidents", "mixed_line_endings.csv", mixed.encode(gb))
+    quotes = _csv_text(ph, [_police("P-Q1", '福田区福华路"18号", 2楼\n近地铁')]) + \
+        'P-Q2,2026-11-01 08:00,"福田区福华路19号,盗窃,\n' + \
+        ",".join(_police("P-Q3")) + "\n" + ",".join(_police("P-Q4")) + "\n"
+    _put(landing, "police_incidents", "quotes_and_newlines.csv", quotes.encode(gb))
+    huge = "福" * (5 * 1024 * 1024)  # 10 MiB in gb18030
+    _put(landing, "police_incidents", "huge_field.csv",
+         _csv_text(ph, [_police("P-HF1"), _police("P-HF2", huge), _police("P-HF3")]).encode(gb))
+    order = ["address", "incident_id", "person_ids", "reported_at", "incident_type"]
+    _put(landing, "police_incidents", "reordered_columns.csv",
+         _csv_text(_header("police_incidents", order), [["福田区福华路21号", "P-RO1", "", "2026-11-01 09:00", "盗窃"]])
+         .encode(gb))
+    _put(landing, "police_incidents", "missing_required_column.csv",
+         _csv_text(_header("police_incidents", ["incident_id", "reported_at", "incident_type"]),
+                   [["P-MR1", "2026-11-01", "盗窃"]]).encode(gb))
+    _put(landing, "police_incidents", "missing_optional_columns.csv",
+         _csv_text(_header("police_incidents", ["incident_id", "reported_at", "address"]),
+                   [["P-MO1", "2026-11-01 10:00", "福田区福华路22号"]]).encode(gb))
+    _put(landing, "police_incidents", "extra_columns.csv",
+         _csv_text(ph + ["天气", "录入人"], [_police("P-EX1") + ["晴", "张三"]]).encode(gb))
+    same = _csv_text(ph, [_police("P-DUP1")]).encode(gb)
+    _put(landing, "police_incidents", "copy_a.csv", same)
+    _put(landing, "police_incidents", "copy_b.csv", same)
+    _put(landing, "police_incidents", "empty.csv", b"")
+    _put(landing, "police_incidents", "header_only.csv", _csv_text(ph, []).encode(gb))
+    # --- verifications (declared utf-8 CSV) ---
+    vh = _header("verifications")
+    _put(landing, "verifications", "bom.csv",
+         b"\xef\xbb\xbf" + _csv_text(vh, [["V-BOM1", "Q1", "2026-11-01", "属实", "O1", "备注"]]).encode("utf-8"))
+    _put(landing, "verifications", "declared_utf8_is_gb18030.csv",
+         _csv_text(vh, [["V-GB1", "Q2", "2026-11-01", "空置", "O1", "无人居住"]]).encode(gb))
+    _put(landing, "verifications", "police_file_in_wrong_folder.csv", _csv_text(ph, [_police("P-WF1")]).encode(gb))
+    # --- safety_inspections (XLSX) ---
+    folder = landing / "safety_inspections" / DAY
+    folder.mkdir(parents=True)
+    _several_sheets_xlsx(folder / "several_sheets.xlsx")
+    _several_sheets_xlsx(folder / "truncated.xlsx")
+    data = (folder / "truncated.xlsx").read_bytes()
+    (folder / "truncated.xlsx").write_bytes(data[: len(data) // 2])
+    _two_data_sheets_xlsx(folder / "two_data_sheets.xlsx")
+    # --- misplaced files and folders ---
+    (landing / "police_incidents" / "stray.csv").write_bytes(_csv_text(ph, [_police("P-ST1")]).encode(gb))
+    _put(landing, "police_incidents", "part1.csv", _csv_text(ph, [_police("P-ND1")]).encode(gb), day="2026-13-01")
+    _put(landing, "mediation_cases", "part1.csv", b"x", day="20261101")
+    # --- two good files of other sources ---
+    _put(landing, "mediation_cases", "part1.csv", _csv_text(_header("mediation_cases"), [
+        ["M-1", "2026-11-01", "福田区福华路18号", "邻里纠纷", "", ""],
+        ["M-2", "2026-11-01", "福田区上沙村东村二坊12号", "租赁纠纷", "", ""]]).encode(gb))
+    _put(landing, "family_planning", "part1.csv", _csv_text(_header("family_planning"), [
+        ["F-1", "2026-11-01", "福田区福华路18号", "", "计生服务"],
+        ["F-2", "2026-11-01", "福田区上沙村东村二坊12号", "", "流动人口婚育证明"]]).encode(gb))
+
+
+# ----------------------------------------------------------------------------- expectations per case
+@dataclass(frozen=True)
+class Case:
+    """One delivered file and what must be recorded for it."""
+
+    source: str
+    name: str
+    status: str  # loaded | rejected | empty | header_only | duplicate
+    code: str | None  # file-level reason code (error or note), None for a clean load
+    bronze: int = 0
+    silver: int = 0
+    quarantine: int = 0
+    row_codes: tuple[str, ...] = ()  # codes of the malformed rows (inside quarantine MALFORMED_ROW details)
+
+
+CASES = [
+    Case("police_incidents", "truncated_row.csv", "loaded", None, 3, 2, 1, ("TRUNCATED_ROW",)),
+    Case("police_incidents", "truncated_multibyte.csv", "loaded", None, 2, 1, 1, ("TRUNCATED_ROW",)),
+    Case("police_incidents", "declared_gb18030_is_utf8.csv", "loaded", "ENCODING_MISMATCH", 2, 2, 0),
+    Case("police_incidents", "binary_garbage.csv", "rejected", "BINARY_CONTENT"),
+    Case("police_incidents", "xlsx_named_csv.csv", "rejected", "BINARY_CONTENT"),
+    Case("police_incidents", "mixed_line_endings.csv", "loaded", None, 4, 4, 0),
+    Case("police_incidents", "quotes_and_newlines.csv", "loaded", None, 4, 3, 1, ("UNBALANCED_QUOTE",)),
+    Case("police_incidents", "huge_field.csv", "loaded", None, 3, 2, 1, ("FIELD_TOO_LARGE",)),
+    Case("police_incidents", "reordered_columns.csv", "loaded", None, 1, 1, 0),
+    Case("police_incidents", "missing_required_column.csv", "rejected", "MISSING_COLUMNS"),
+    Case("police_incidents", "missing_optional_columns.csv", "loaded", "MISSING_OPTIONAL_COLUMNS", 1, 1, 0),
+    Case("police_incidents", "extra_columns.csv", "loaded", "EXTRA_COLUMNS", 1, 1, 0),
+    Case("police_incidents", "copy_a.csv", "loaded", None, 1, 1, 0),
+    Case("police_incidents", "copy_b.csv", "duplicate", "DUPLICATE_CONTENT"),
+    Case("police_incidents", "empty.csv", "empty", "EMPTY_FILE"),
+    Case("police_incidents", "header_only.csv", "header_only", "HEADER_ONLY"),
+    Case("verifications", "bom.csv", "loaded", None, 1, 1, 0),
+    Case("verifications", "declared_utf8_is_gb18030.csv", "loaded", "ENCODING_MISMATCH", 1, 1, 0),
+    Case("verifications", "police_file_in_wrong_folder.csv", "rejected", "WRONG_SOURCE"),
+    Case("safety_inspections", "several_sheets.xlsx", "loaded", "OTHER_SHEETS", 5, 3, 2,
+         ("FORMULA_NOT_CACHED", "FORMULA_ERROR")),
+    Case("safety_inspections", "truncated.xlsx", "rejected", "NOT_XLSX"),
+    Case("safety_inspections", "two_data_sheets.xlsx", "rejected", "MULTIPLE_DATA_SHEETS"),
+    Case("mediation_cases", "part1.csv", "loaded", None, 2, 2, 0),
+    Case("family_planning", "part1.csv", "loaded", None, 2, 2, 0),
+]
+ANOMALIES = {  # misplaced things: recorded in the manifest's landing_anomalies, never loaded
+    ("police_incidents", "stray.csv"): "file_outside_date_folder",
+    ("police_incidents", "2026-13-01"): "not_a_date_folder",
+    ("mediation_cases", "20261101"): "not_a_date_folder",
+}
+
+
+@dataclass
+class Night:
+    """Everything recorded by the one run, collected once (no Spark action per case)."""
+
+    landing: Path
+    manifest: dict
+    files: dict[tuple[str, str], dict]  # manifest file records by (source, file name)
+    logged: dict[tuple[str, str], object]  # ingestion log rows
+    bronze: dict[tuple[str, str], list]  # bronze rows per file
+    conservation: dict[str, object]  # by sha
+    quarantine: dict[str, list]  # by sha
+    silver: dict[str, dict[str, object]]  # source -> business key -> silver row
+    seconds: float
+
+
+def _key(source: str, path: str) -> tuple[str, str]:
+    return source, Path(path).name
+
+
+@pytest.fixture(scope="module")
+def night(spark, tmp_path_factory) -> Night:
+    import time
+
+    settings = load_settings("local", data_root=tmp_path_factory.mktemp("hostile") / "data")
+    build_landing(settings.landing)
+    started = time.monotonic()
+    manifest = run_night(settings, dt.date.fromisoformat(DAY), ["bronze", "silver"], spark=spark)
+    seconds = time.monotonic() - started
+    files = {_key(f["source"], f["path"]): f for f in manifest.doc["files"]}
+    logged = {_key(r.source, r.path): r for r in io.read_table(spark, settings, "bronze", "_ingestion_log").collect()}
+    bronze: dict[tuple[str, str], list] = {}
+    silver: dict[str, dict[str, object]] = {}
+    keys = {"police_incidents": "incident_id", "verifications": "verification_id",
+            "safety_inspections": "inspection_id", "mediation_cases": "case_id", "family_planning": "record_id"}
+    for source in SOURCES:
+        rows = io.read_table(spark, settings, "bronze", source).select(
+            "_source_file", "_row_number", "_malformed_reason", "_raw_line", "_encoding", "_extra",
+            F.col(keys[source]).alias("key")).collect()
+        for r in rows:
+            bronze.setdefault(_key(source, r._source_file), []).append(r)
+        silver[source] = {r[keys[source]]: r for r in io.read_table(spark, settings, "silver", source).collect()}
+    conservation = {r.file_sha256: r for r in io.read_table(spark, settings, "silver", "_conservation").collect()}
+    quarantine: dict[str, list] = {}
+    for r in io.read_table(spark, settings, "silver", "_quarantine").select(
+            "_file_sha256", "reason_code", "reason_detail").collect():
+        quarantine.setdefault(r._file_sha256, []).append(r)
+    return Night(settings.landing, manifest.doc, files, logged, bronze, conservation, quarantine, silver, seconds)
+
+
+# ----------------------------------------------------------------------------- per case
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.source}/{c.name}")
+def test_each_case_is_recorded_with_its_status_and_reason(night, case):
+    rec = night.files[(case.source, case.name)]
+    assert rec["status"] == case.status
+    assert reason_code(rec["error"]) == case.code, rec["error"]
+    if case.status in ("rejected", "empty", "header_only"):
+        assert rec["error"] and len(rec["error"]) > len(case.code) + 5  # a reason with words, not just a code
+    if case.status == "duplicate":
+        assert (case.source, case.name) not in night.logged  # the content is logged once, under its first name
+        assert "copy_a.csv" in rec["error"]
+        return
+    log = night.logged[(case.source, case.name)]
+    assert log.status == case.status
+    assert reason_code(log.error) == case.code, log.error
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.source}/{c.name}")
+def test_each_case_accounts_for_every_row(night, case):
+    rec = night.files[(case.source, case.name)]
+    bronze = night.bronze.get((case.source, case.name), [])
+    assert len(bronze) == case.bronze
+    if case.status != "loaded":
+        assert rec["bronze_rows"] == 0
+        return
+    assert night.logged[(case.source, case.name)].bronze_rows == case.bronze
+    c = night.conservation[rec["sha256"]]
+    assert (c.bronze_rows, c.silver_rows, c.quarantine_rows, c.duplicate_rows) == (case.bronze, case.silver,
+                                                                                   case.quarantine, 0)
+    assert c.balanced and c.bronze_rows == c.silver_rows + c.quarantine_rows + c.duplicate_rows
+    quarantined = night.quarantine.get(rec["sha256"], [])
+    assert len(quarantined) == case.quarantine
+    assert all(q.reason_code == "MALFORMED_ROW" for q in quarantined)
+    assert sorted(reason_code(q.reason_detail) for q in quarantined) == sorted(case.row_codes)
+    assert sorted(reason_code(r._malformed_reason) for r in bronze if r._malformed_reason) == sorted(case.row_codes)
+    assert all(r._raw_line for r in bronze if r._malformed_reason)  # the raw line is kept with the reason
+    keys = [r.key for r in bronze if not r._malformed_reason]
+    assert all(k in night.silver[case.source] for k in keys)  # the rows that parsed are in silver
+
+
+@pytest.mark.parametrize("where,kind", sorted(ANOMALIES.items()), ids=lambda v: "/".join(v) if isinstance(v, tuple) else v)
+def test_misplaced_files_and_folders_are_reported_not_loaded(night, where, kind):
+    found = [a for a in night.manifest["landing_anomalies"] if (a["source"], Path(a["path"]).name) == where]
+    assert [a["kind"] for a in found] == [kind]
+    assert found[0]["detail"]
+    assert not any(r.key in ("P-ST1", "P-ND1") for rows in night.bronze.values() for r in rows)
+
+
+# ----------------------------------------------------------------------------- what was loaded is right
+def test_loaded_values_survive_the_hostile_shapes(night):
+    police = night.silver["police_incidents"]
+    assert police["P-EN2"].address_raw == "福田区上沙村东村二坊12号"  # UTF-8 read as UTF-8, not as gb18030 mojibake
+    assert police["P-NL3"].address_raw == "福田区福华路\r\n18号"  # line break inside quotes kept; no stray \r elsewhere
+    assert police["P-NL2"].address_raw == "福田区福华路18号" and police["P-NL4"].incident_type == "盗窃"
+    assert police["P-Q1"].address_raw == '福田区福华路"18号", 2楼\n近地铁'
+    assert police["P-RO1"].address_raw == "福田区福华路21号" and police["P-RO1"].incident_type == "盗窃"
+    assert police["P-MO1"].incident_type is None
+    assert police["P-HF1"] and police["P-HF3"]  # the rows around the 10 MB field load
+    assert night.silver["verifications"]["V-GB1"].note == "无人居住"
+    assert night.silver["verifications"]["V-BOM1"].outcome == "confirmed"
+    safety = night.silver["safety_inspections"]
+    assert sorted(safety) == ["S-X1", "S-X2", "S-X3"]  # S-X3 from a cached formula value
+    assert safety["S-X2"].address_raw == "福田区福华路18号"  # merged cell filled from its top-left value
+
+    encodings = {name: {r._encoding for r in rows} for (_, name), rows in night.bronze.items()}
+    assert encodings["declared_gb18030_is_utf8.csv"] == {"utf-8"}
+    assert encodings["declared_utf8_is_gb18030.csv"] == {"gb18030"}
+    assert encodings["truncated_row.csv"] == {"gb18030"}
+    extra = [r._extra for r in night.bronze[("police_incidents", "extra_columns.csv")]]
+    assert extra == [{"天气": "晴", "录入人": "张三"}]
+    huge = [r for r in night.bronze[("police_incidents", "huge_field.csv")] if r._malformed_reason][0]
+    assert len(huge._raw_line) <= MAX_RAW_CHARS + 100  # the 10 MB line is not copied into bronze
+    note = night.files[("safety_inspections", "several_sheets.xlsx")]["error"]
+    assert "'检查记录'" in note and "'说明'" in note and "'汇总'" in note and "'空表'" in note
+
+
+def test_the_night_as_a_whole(night):
+    """Every file in landing is recorded or covered by an anomaly; conservation balances; the good files load."""
+    recorded = {Path(f["path"]) for f in night.manifest["files"]}
+    covered = [Path(a["path"]) for a in night.manifest["landing_anomalies"]]
+    for path in night.landing.rglob("*"):
+        if path.is_file():
+            assert path in recorded or any(path == c or c in path.parents for c in covered), path
+    assert {(c.source, c.name) for c in CASES} == set(night.files)
+    assert night.manifest["conservation"]["run"]["balanced"] is True
+    assert night.manifest["status"] == "success"
+    loaded = [c for c in CASES if c.status == "loaded"]
+    assert night.manifest["conservation"]["run"]["bronze_rows"] == sum(c.bronze for c in loaded)
+    assert night.manifest["stages"]["bronze"]["files_by_status"] == {
+        s: sum(1 for c in CASES if c.status == s) for s in {c.status for c in CASES}}
+    assert sorted(night.silver["mediation_cases"]) == ["M-1", "M-2"]
+    assert sorted(night.silver["family_planning"]) == ["F-1", "F-2"]
+    print(f"hostile night: bronze+silver in {night.seconds:.1f}s")  # noqa: T201 - shown with -s
