@@ -128,6 +128,28 @@ def table_version(spark: SparkSession, settings: Settings, layer: str, name: str
     return max(versions) if versions else -1
 
 
+def row_count(spark: SparkSession, settings: Settings, layer: str, name: str) -> int:
+    """Rows of a table's current version.
+
+    On a local lake the count is the sum of the ``numRecords`` statistics Delta keeps per data
+    file, read from the log with ``deltalake`` (no Spark job, no data read); a file without
+    statistics or with a deletion vector, or a lake on another file system, falls back to a
+    Spark ``count()``.
+    """
+    path = settings.table_path(layer, name)
+    if "://" not in path:
+        from deltalake import DeltaTable
+
+        adds = DeltaTable(path).get_add_actions(flatten=True)
+        dv = [n for n in adds.schema.names if n.lower().startswith("deletion")]  # rows deleted in place
+        if "num_records" in adds.schema.names and not any(
+                v is not None for n in dv for v in adds.column(n).to_pylist()):
+            counts = adds.column("num_records").to_pylist()
+            if all(c is not None for c in counts):
+                return int(sum(counts))
+    return read_table(spark, settings, layer, name).count()
+
+
 def table_versions(spark: SparkSession, settings: Settings, tables: Sequence[tuple[str, str]]) -> dict[str, int]:
     """``{"layer.name": version}`` for each table."""
     return {f"{layer}.{name}": table_version(spark, settings, layer, name) for layer, name in tables}

@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import stat
+import tempfile
 from typing import TYPE_CHECKING
 
 import pandas as pd  # noqa: F401  (resolves the pandas UDF's type hints)
@@ -59,23 +60,32 @@ def load_key(settings: Settings) -> bytes:
 
 
 def _local_key(settings: Settings) -> bytes:
+    """The demo's local key: read it, or create it atomically (written to a private temporary
+    file, then linked into place), so a run killed while creating it never leaves an empty key."""
     path = settings.key_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            log.warning("pseudonym key file %s had mode %o; tightening to 0600", path, mode)
-            os.chmod(path, 0o600)
-        key = path.read_text(encoding="utf-8").strip().encode("utf-8")
-        if len(key) < MIN_KEY_BYTES:
-            raise PrivacyError(f"the local pseudonym key file {path} is empty or too short; delete it to make a new one") from None
-        return key
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
-    log.info("created a local pseudonym key file %s (mode 0600, demo profile only)", path)
-    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=".gridlake-key.", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)  # fails if another run created it meanwhile: theirs wins
+                log.info("created a local pseudonym key file %s (mode 0600, demo profile only)", path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("pseudonym key file %s had mode %o; tightening to 0600", path, mode)
+        os.chmod(path, 0o600)
+    key = path.read_text(encoding="utf-8").strip().encode("utf-8")
+    if len(key) < MIN_KEY_BYTES:
+        raise PrivacyError(f"the local pseudonym key file {path} is empty or too short; delete it to make a new one")
+    return key
 
 
 # --- pseudonyms ------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def _row_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
             continue
         for p in sorted(base.iterdir()):
             if (p / "_delta_log").exists():
-                out.setdefault(layer, {})[p.name] = io.read_table(ctx.spark, ctx.settings, layer, p.name).count()
+                out.setdefault(layer, {})[p.name] = io.row_count(ctx.spark, ctx.settings, layer, p.name)
     return out
 
 

@@ -61,3 +61,17 @@ def test_overwrite_if_changed_slice(spark, settings):
     new_slice = spark.createDataFrame([("2026-11-02", 3)], "d string, n int")
     assert io.overwrite_if_changed(new_slice, settings, "gold", "m", replace_where="d = '2026-11-02'") == v0 + 1
     assert sorted(r.n for r in io.read_table(spark, settings, "gold", "m").collect()) == [1, 3]
+
+
+def test_row_count_from_log_statistics_follows_merges_and_deletes(spark, settings):
+    df = spark.createDataFrame([(f"H{i}", "a") for i in range(7)], "house_code string, v string")
+    io.write_table(df, settings, "silver", "rc", mode="overwrite")
+    assert io.row_count(spark, settings, "silver", "rc") == 7
+    change = spark.createDataFrame([("H1", "b"), ("H9", "c")], "house_code string, v string")
+    io.merge_table(change, settings, "silver", "rc", keys=["house_code"])
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, settings.table_path("silver", "rc")).delete("house_code in ('H2', 'H3')")
+    assert io.row_count(spark, settings, "silver", "rc") == io.read_table(spark, settings, "silver", "rc").count() == 6
+    # the version is read from the log listing: one commit per write, MERGE and DELETE
+    assert io.table_version(spark, settings, "silver", "rc") == 2
