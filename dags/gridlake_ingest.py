@@ -57,18 +57,21 @@ def build(source: str):
     def ingest_dag():
         @task(task_id="landed_files")
         def landed_files() -> list[str]:
-            """List tonight's delivered files; skip the run when the source delivered nothing."""
+            """List tonight's delivered files not yet in bronze; skip the run (no Spark) when there are none."""
             from airflow.sdk import get_current_context
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from gridlake.airflow_env import night_of
+            from gridlake.airflow_env import night_of, not_yet_ingested
 
             night = night_of(get_current_context(), TIMEZONE)
             folder = dag_settings().landing / source / night.isoformat()
-            files = sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+            files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
             if not files:
                 raise AirflowSkipException(f"no delivery in {folder}")
-            return files
+            new = not_yet_ingested(dag_settings(), files)
+            if not new:
+                raise AirflowSkipException(f"all {len(files)} file(s) in {folder} are in bronze already")
+            return [p.name for p in new]
 
         @task(task_id="ingest", pool=SPARK_POOL, outlets=[table_asset("bronze", source)])
         def ingest(files: list[str]) -> str:

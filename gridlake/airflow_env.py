@@ -300,6 +300,33 @@ def run_spark_job(night: dt.date, stages: Iterable[str], run_id: str, sources: I
 
 
 # --- the quality gate --------------------------------------------------------------------
+def not_yet_ingested(settings: Settings, files: Iterable[Path]) -> list[Path]:
+    """The ``files`` whose content (SHA-256) the bronze ingestion log has not recorded yet.
+
+    Read with ``deltalake`` (no JVM), so an ingestion DAG whose files are all in bronze already -
+    the nightly DAG's catch-up took them, or a rerun - skips without starting Spark. With a lake
+    on object storage every file counts as new (bronze itself then skips what it knows).
+    """
+    import hashlib
+
+    files = list(files)
+    path = settings.table_path("bronze", "_ingestion_log")
+    if "://" in path or not Path(path, "_delta_log").is_dir():
+        return files
+    from deltalake import DeltaTable
+
+    known = set(DeltaTable(path).to_pyarrow_table(columns=["file_sha256"]).column("file_sha256").to_pylist())
+
+    def sha256(p: Path) -> str:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    return [f for f in files if sha256(f) not in known]
+
+
 def manifest_doc(settings: Settings, run_id: str) -> dict[str, Any]:
     """The JSON manifest of ``run_id`` (empty dict when none was written)."""
     from gridlake.manifest import runs_dir

@@ -1,7 +1,8 @@
 """``gridlake demo``: generate the sample district, then run every night through real Airflow.
 
-Per night: ``gridlake_nightly`` (its bronze task ingests every source that delivered; with
-``--ingest-dags`` the per-source ``gridlake_ingest_<source>`` DAGs run first) — each with ``dag.test()`` against the embedded SQLite metadata
+Per night: ``gridlake_nightly`` (its bronze task ingests every source that delivered), then the
+per-source ``gridlake_ingest_<source>`` DAGs, which find their files in bronze already and skip
+without starting Spark (with ``--ingest-dags`` they run first and ingest) — each with ``dag.test()`` against the embedded SQLite metadata
 database (``airflow db migrate`` once), each Spark stage as a ``spark-submit``. Between
 nights the simulated grid officers verify the previous night's follow-ups (when the
 generator provides ``gridlake.generate.officers.simulate_verifications``).
@@ -172,8 +173,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             started = time.monotonic()
             if use_airflow:
                 sources = delivered_sources(settings, night)
-                ingest = [f"gridlake_ingest_{s}" for s in sources] if getattr(args, "ingest_dags", False) else []
-                dag_ids = [*ingest, "gridlake_nightly"]
+                ingest = [f"gridlake_ingest_{s}" for s in sources]
+                # Default: the nightly DAG's bronze task ingests every source; the ingestion DAGs then
+                # find their files in bronze and skip without Spark. --ingest-dags: they ingest first.
+                dag_ids = ([*ingest, "gridlake_nightly"] if getattr(args, "ingest_dags", False)
+                           else ["gridlake_nightly", *ingest])
                 tasks: dict[str, Any] = {}
 
                 def on_event(dag_id: str, what: str, state: str, secs: float, night: dt.date = night,

@@ -126,13 +126,27 @@ def _read_gold(settings) -> pd.DataFrame | None:
 
 
 def _rules_hook(settings, date: str | None) -> dict | None:
+    """Per-rule precision/recall: of ``date``, or (no date) of every night that has planted truth
+    and a gold evaluation - ``{"nights": {date: result}, **latest night's result}``."""
     try:
         mod = importlib.import_module("jobs.gold.rule_evaluation")
     except ImportError:
         return None
     from gridlake.spark import get_spark
 
-    return mod.evaluate_rules(get_spark(settings), settings, date)
+    spark = get_spark(settings)
+    if date:
+        return mod.evaluate_rules(spark, settings, date)
+    nights = sorted(p.stem.removeprefix("discrepancies_") for p in settings.truth.glob("discrepancies_*.parquet"))
+    results: dict[str, dict] = {}
+    for night in nights:
+        try:
+            results[night] = mod.evaluate_rules(spark, settings, night)
+        except GridlakeError as exc:  # a generated night the lake has not run yet
+            log.info("rules of %s not evaluated: %s", night, exc)
+    if not results:
+        return None
+    return {**results[max(results)], "nights": results}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -168,6 +182,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, m in rows:
         table.add_row(name, str(m["records"]), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}",
                       str(m["fp"]), str(m["fn"]))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if rules is not None:
+        by_night = rules.get("nights") or {rules["date"]: rules}
+        rt = Table(title=f"collision rules vs planted truth (target {rules['target']})")
+        for col in ("night", "rule", "truth", "raised", "precision", "recall"):
+            rt.add_column(col)
+        for night, res in sorted(by_night.items()):
+            for rule, m in res["rules"].items():
+                rt.add_row(night, rule, str(m["truth"]), str(m["raised"]), f"{m['precision']:.4f}", f"{m['recall']:.4f}")
+        console.print(rt)
     log.info("evaluation written to %s", out)
     return 0

@@ -125,7 +125,7 @@ def iter_scan_targets(settings: Settings) -> Iterator[tuple[str, Path]]:
             for f in sorted(base.glob("*.json")):
                 yield "text", f
     for folder in (settings.exports, settings.quality, settings.reports, data / "alerts", data / "logs",
-                   settings.airflow_home / "logs"):
+                   settings.airflow_home / "logs", settings.airflow_home / "demo-logs"):
         if folder.exists():
             for f in sorted(folder.rglob("*")):
                 if not f.is_file() or "_delta_log" in f.parts:

@@ -121,3 +121,25 @@ def test_a_broken_hook_does_not_stop_the_others(settings, monkeypatch):
     ae.notify_failure({"params": {"date": "2026-11-03"}})  # must not raise
     files = list((settings.data / "alerts").glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["failures"][0]["night"] == "2026-11-03"
+
+
+def test_not_yet_ingested_compares_content_hashes_with_the_ingestion_log(tmp_path):
+    import hashlib
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from gridlake.airflow_env import not_yet_ingested
+    from gridlake.config import load_settings
+
+    settings = load_settings("local", data_root=tmp_path / "data")
+    old, new = tmp_path / "a.csv", tmp_path / "b.csv"
+    old.write_bytes("编号\n1\n".encode("gb18030"))
+    new.write_bytes("编号\n2\n".encode("gb18030"))
+    assert not_yet_ingested(settings, [old, new]) == [old, new]  # no ingestion log yet: all new
+    sha = hashlib.sha256(old.read_bytes()).hexdigest()
+    write_deltalake(settings.table_path("bronze", "_ingestion_log"), pa.table({"file_sha256": [sha]}))
+    assert not_yet_ingested(settings, [old, new]) == [new]
+    renamed = tmp_path / "c.csv"
+    renamed.write_bytes(old.read_bytes())  # same content under another name: already ingested
+    assert not_yet_ingested(settings, [renamed]) == []
