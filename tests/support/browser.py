@@ -47,6 +47,10 @@ NETWORK_OFF: tuple[str, ...] = (
 )
 BASE_FLAGS: tuple[str, ...] = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+    # Chromium's own services (translation offer on a Chinese page, updates, field trials) stay
+    # quiet, so the recording proxy sees only what a page itself asks for.
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-features=Translate,TranslateUI,OptimizationHints,MediaRouter",
     "--force-device-scale-factor=1",
 )
 #: Virtual time given to the page's scripts (bootstrap-table builds the Data Docs tables in JS).
@@ -210,7 +214,7 @@ def local_file(ref: str, page: Path) -> Path:
 CHROMIUM_SERVICE_HOSTS = re.compile(
     r"^(clients\d*\.google\.com|update\.googleapis\.com|accounts\.google\.com|redirector\.gvt1\.com"
     r"|[a-z0-9-]+\.gvt1\.com|optimizationguide-pa\.googleapis\.com|content-autofill\.googleapis\.com"
-    r"|safebrowsing\.googleapis\.com|android\.clients\.google\.com)$"
+    r"|safebrowsing\.googleapis\.com|translate\.googleapis\.com|android\.clients\.google\.com)$"
 )
 
 
