@@ -307,7 +307,7 @@ def not_yet_ingested(settings: Settings, files: Iterable[Path]) -> list[Path]:
     the nightly DAG's catch-up took them, or a rerun - skips without starting Spark. With a lake
     on object storage every file counts as new (bronze itself then skips what it knows).
     """
-    import hashlib
+    from jobs.bronze.readers import sha256_file  # the hash the ingestion log is keyed by
 
     files = list(files)
     path = settings.table_path("bronze", "_ingestion_log")
@@ -317,14 +317,7 @@ def not_yet_ingested(settings: Settings, files: Iterable[Path]) -> list[Path]:
 
     known = set(DeltaTable(path).to_pyarrow_table(columns=["file_sha256"]).column("file_sha256").to_pylist())
 
-    def sha256(p: Path) -> str:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-
-    return [f for f in files if sha256(f) not in known]
+    return [f for f in files if sha256_file(f) not in known]
 
 
 def manifest_doc(settings: Settings, run_id: str) -> dict[str, Any]:

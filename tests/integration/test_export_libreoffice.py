@@ -32,16 +32,12 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from jobs.gold import exports
+from tests.support.browser import find_binary
 
 
 def find_soffice() -> str | None:
     """LibreOffice's ``soffice`` (``$GRIDLAKE_SOFFICE``, ``/usr/bin/soffice`` or on PATH)."""
-    env = os.environ.get("GRIDLAKE_SOFFICE")
-    if env:
-        return env if os.access(env, os.X_OK) else None
-    if os.access("/usr/bin/soffice", os.X_OK):
-        return "/usr/bin/soffice"
-    return shutil.which("soffice") or shutil.which("libreoffice")
+    return find_binary("GRIDLAKE_SOFFICE", "/usr/bin/soffice", ("soffice", "libreoffice"))
 
 
 pytestmark = [

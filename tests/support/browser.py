@@ -62,18 +62,23 @@ class ChromiumError(RuntimeError):
     """Chromium exited with an error or produced no output."""
 
 
-def find_chromium() -> str | None:
-    """The Chromium binary to use: ``$GRIDLAKE_CHROMIUM``, ``/usr/bin/chromium``, or one on PATH."""
-    env = os.environ.get("GRIDLAKE_CHROMIUM")
+def find_binary(env_var: str, default: str, names: tuple[str, ...]) -> str | None:
+    """A tool's binary: ``$env_var`` (if executable), ``default``, or the first of ``names`` on PATH."""
+    env = os.environ.get(env_var)
     if env:
         return env if os.access(env, os.X_OK) else None
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+    if os.access(default, os.X_OK):
+        return default
+    for name in names:
         found = shutil.which(name)
         if found:
             return found
     return None
+
+
+def find_chromium() -> str | None:
+    """The Chromium binary to use: ``$GRIDLAKE_CHROMIUM``, ``/usr/bin/chromium``, or one on PATH."""
+    return find_binary("GRIDLAKE_CHROMIUM", "/usr/bin/chromium", ("chromium", "chromium-browser", "google-chrome"))
 
 
 def page_url(target: Path | str) -> str:
