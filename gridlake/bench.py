@@ -137,12 +137,16 @@ def cost_chart_svg(results: list[dict[str, Any]]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``gridlake bench pipeline|matching --scale a,b``."""
+    """``gridlake bench pipeline|matching|nights --scale a,b``."""
     settings = load_settings(args.profile, args.data)
     scales = [s.strip() for s in args.scale.split(",") if s.strip()]
     out = Path(args.output) if args.output else settings.reports / "bench" / f"{args.what}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.what == "pipeline":
+    if args.what == "nights":
+        from gridlake.bench_nights import bench_nights
+
+        report = bench_nights(scales[0], settings.data / "bench-nights", days=args.days or 3)
+    elif args.what == "pipeline":
         report = bench_pipeline(scales, settings.data / "bench")
         out.with_suffix(".svg").write_text(cost_chart_svg(report["results"]), encoding="utf-8")
     else:

@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default="all", help="comma list: bronze,silver,quality,matching,gold,exports,report")
     p.add_argument("--run-id", default=None, help="run id (default: manual__<date>)")
     p.add_argument("--sources", default=None, help="comma list of sources for the bronze stage (default all)")
+    p.add_argument("--retrain-matching", action="store_true",
+                   help="re-estimate the address model and re-link every record (default: incremental)")
+    p.add_argument("--retype-snapshots", action="store_true",
+                   help="type every snapshot row again, also rows delivered exactly as their current version")
 
     p = _add(sub, "demo", "gridlake.demo:cmd_demo", "generate the sample district and run every night through Airflow")
     p.add_argument("--scale", default="community", help="tiny|community|street|district or a number of houses")
@@ -79,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSON report path (default DATA/reports/evaluation.json)")
 
     p = _add(sub, "bench", "gridlake.bench:cmd_bench", "benchmarks writing a JSON report")
-    p.add_argument("what", choices=["pipeline", "matching"])
-    p.add_argument("--scale", default="community", help="comma list of scales")
+    p.add_argument("what", choices=["pipeline", "matching", "nights"])
+    p.add_argument("--scale", default="community", help="comma list of scales (nights: one scale)")
+    p.add_argument("--days", type=int, default=None, help="nights: how many nights to run twice (default 3)")
     p.add_argument("--output", default=None)
 
     p = _add(sub, "sql", "gridlake.analyst:cmd_sql", "run Spark SQL over the registered gold tables")

@@ -173,7 +173,10 @@ def _row_hash(df: DataFrame, columns: Sequence[str]):
 def changed_rows(source: DataFrame, target: DataFrame, keys: Sequence[str], columns: Sequence[str]) -> DataFrame:
     """Rows of ``source`` that are new, or whose ``columns`` differ from ``target`` (by key)."""
     src = source.withColumn("__h", _row_hash(source, columns))
-    tgt = target.select(*keys, _row_hash(target, columns).alias("__h"))
+    # Only the target rows whose key the source has: a semi join adaptive execution broadcasts when the
+    # source is small (a night's increment), so the target is filtered as it is scanned, not shuffled.
+    tgt = target.join(source.select(*keys), list(keys), "left_semi")
+    tgt = tgt.select(*keys, _row_hash(tgt, columns).alias("__h"))
     return src.join(tgt, on=[*keys, "__h"], how="left_anti").drop("__h")
 
 
@@ -184,23 +187,52 @@ def upsert_changed(
     name: str,
     keys: Sequence[str],
     columns: Sequence[str] | None = None,
+    delete_keys: DataFrame | None = None,
 ) -> int:
     """MERGE only the new or changed rows of ``source``; commit nothing when there are none.
 
-    This is what makes a rerun of a night leave the table at the same Delta version.
+    ``delete_keys`` (optional, the ``keys`` columns only) names rows to delete in the same
+    commit. This is what makes a rerun of a night leave the table at the same Delta version.
     """
+    from pyspark.sql import functions as F
+
     spark = source.sparkSession
     if not table_exists(spark, settings, layer, name):
         return write_table(source, settings, layer, name, "overwrite")
     columns = list(columns or [c for c in source.columns if c not in keys])
     target = read_table(spark, settings, layer, name)
-    delta = changed_rows(source, target, keys, columns).persist()
+    delta = changed_rows(source, target, keys, columns)
+    if delete_keys is not None:
+        gone = delete_keys.select(*keys).join(target.select(*keys), list(keys), "left_semi")
+        delta = delta.withColumn("__delete", F.lit(False)).unionByName(
+            gone.withColumn("__delete", F.lit(True)), allowMissingColumns=True)
+    delta = delta.persist()
     try:
         if delta.isEmpty():
             return table_version(spark, settings, layer, name)
-        return merge_table(delta, settings, layer, name, keys)
+        if delete_keys is None:
+            return merge_table(delta, settings, layer, name, keys)
+        return _merge_with_deletes(delta, settings, layer, name, keys, [c for c in source.columns])
     finally:
         delta.unpersist()
+
+
+def _merge_with_deletes(delta: DataFrame, settings: Settings, layer: str, name: str, keys: Sequence[str],
+                        columns: Sequence[str]) -> int:
+    """One MERGE: rows flagged ``__delete`` are deleted, the others updated or inserted."""
+    from delta.tables import DeltaTable
+
+    spark = delta.sparkSession
+    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    values = {c: f"s.`{c}`" for c in columns}
+    (DeltaTable.forPath(spark, settings.table_path(layer, name)).alias("t").merge(delta.alias("s"), cond)
+     .whenMatchedDelete(condition="s.__delete")
+     .whenMatchedUpdate(set=values)
+     .whenNotMatchedInsert(condition="NOT s.__delete", values=values)
+     .execute())
+    version = table_version(spark, settings, layer, name)
+    log.info("merged into %s.%s (with deletes) -> version %s", layer, name, version)
+    return version
 
 
 def overwrite_if_changed(

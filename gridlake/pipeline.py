@@ -148,6 +148,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         extras = {}
         if getattr(args, "sources", None):
             extras["sources"] = [s.strip() for s in args.sources.split(",") if s.strip()]
+        for flag in ("retrain_matching", "retype_snapshots"):
+            if getattr(args, flag, False):
+                extras[flag] = True
         manifest = run_night(settings, run_date, stages, args.run_id, progress=progress, extras=extras)
     log.info("manifest: %s", manifest.path)
     return 0

@@ -54,6 +54,22 @@ class FSModel:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
+    def to_state(self) -> str:
+        """Exact parameters as JSON (no rounding): reloaded with :meth:`from_state`, the weights are identical."""
+        return json.dumps({"lambda": self.lam, "iterations": self.iterations, "converged": self.converged,
+                           "m": self.m, "u": self.u}, sort_keys=True)
+
+    @classmethod
+    def from_state(cls, text: str, spec: LinkageSpec) -> FSModel:
+        """A model saved by :meth:`to_state`; ``ValueError`` when it does not fit ``spec``'s comparisons."""
+        raw = json.loads(text)
+        m, u = raw["m"], raw["u"]
+        for c in spec.comparisons:
+            if len(m.get(c.name, ())) != len(c.levels) or len(u.get(c.name, ())) != len(c.levels):
+                raise ValueError(f"saved model does not fit comparison {c.name!r} of spec {spec.name!r}")
+        return cls({k: [float(x) for x in v] for k, v in m.items()}, {k: [float(x) for x in v] for k, v in u.items()},
+                   float(raw["lambda"]), int(raw.get("iterations", 0)), bool(raw.get("converged", False)))
+
 
 def _normalise(v: np.ndarray, null_index: int | None) -> np.ndarray:
     v = np.asarray(v, dtype=float).copy()

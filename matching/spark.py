@@ -106,17 +106,20 @@ def _rule_keys(df, rules, id_name):
             .select(id_name, "_b._rule", "_b._key").where(F.col("_key").isNotNull()))
 
 
-def block_spark_info(left, right, spec):
+def block_spark_info(left, right, spec, small_left: bool = False):
     """``(pairs, vague)``: candidate pairs ``(_id_l, _id_r)`` (distinct) and ``(_id_l, _too_vague)`` — the
     rules skipped for a left record because its key matches more than ``spec.max_block_size`` right
     records. ``blocking_fallback`` rules run only for the left records the main rules found nothing for.
     All joins; nothing reaches the driver. The main pass's pairs are checkpointed (on the executors)
-    because the fallback pass and the caller both read them."""
+    because the fallback pass and the caller both read them. ``small_left`` (an incremental night's few
+    records): the right side's keys are filtered by a broadcast of the left's before they are counted."""
     from pyspark.sql import functions as F
 
     def run(rules, lside):
         lk = _rule_keys(lside, rules, "_id_l")
         rk = _rule_keys(right, rules, "_id_r")
+        if small_left:  # a few left records: keep only right keys they have (broadcast filter, no shuffle)
+            rk = rk.join(F.broadcast(lk.select("_rule", "_key").distinct()), ["_rule", "_key"], "left_semi")
         vague = None
         if spec.max_block_size is not None:
             sizes = rk.groupBy("_rule", "_key").count()
@@ -142,6 +145,21 @@ def block_spark_info(left, right, spec):
     else:
         vague = left.select(F.col("_id").alias("_id_l"), F.lit(None).cast("string").alias("_too_vague")).limit(0)
     return pairs, vague
+
+
+def affected_left(left, changed_right, spec):
+    """Left ids (``_id``, distinct) whose linkage may change when ``changed_right`` rows change.
+
+    ``changed_right`` holds the old and the new version of every right record that was added,
+    removed or altered. A left record's candidates and block sizes depend only on the right records
+    sharing one of its blocking keys (main or fallback rules: ``max_block_size`` counts right records
+    only), so with the model fixed every other left record would get the same decision again. This is
+    what makes an incremental linkage equal to a full one.
+    """
+    rules = list(spec.blocking) + list(spec.blocking_fallback or ())
+    lk = _rule_keys(_transform_columns(left, spec), rules, "_id")
+    rk = _rule_keys(_transform_columns(changed_right, spec), rules, "_id_r").select("_rule", "_key").distinct()
+    return lk.join(rk, ["_rule", "_key"], "left_semi").select("_id").distinct()
 
 
 def block_spark(left, right, spec):
@@ -332,13 +350,14 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
     return out
 
 
-def link_spark(left, right, spec, model=None, forced=None):
+def link_spark(left, right, spec, model=None, forced=None, small_left: bool = False):
     """The whole linkage on Spark. ``left``/``right`` have ``_id`` plus the spec's columns (and optionally
     ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver.
 
     The decisions are computed once and checkpointed locally (on the executors, not the driver), so the
     intermediate caches - transformed sides, candidate pairs, comparison levels - are released before
-    this returns and a long-lived session does not accumulate them.
+    this returns and a long-lived session does not accumulate them. ``small_left``: see
+    :func:`block_spark_info`.
     """
     # Persist the transformed sides and the candidate pairs: every blocking rule, the
     # materialisation and the decision read them again, and their pandas UDFs are costly.
@@ -346,7 +365,7 @@ def link_spark(left, right, spec, model=None, forced=None):
     right = _transform_columns(right, spec).persist()
     cached = [left, right]
     try:
-        ids, vague = block_spark_info(left, right, spec)
+        ids, vague = block_spark_info(left, right, spec, small_left=small_left)
         if forced is not None:
             ids = ids.unionByName(forced.select("_id_l", "_id_r")).distinct()
         ids, vague = ids.persist(), vague.persist()

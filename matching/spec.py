@@ -302,3 +302,13 @@ def load_spec(name_or_path: str | Path) -> LinkageSpec:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
     return spec_from_dict(raw, str(path))
+
+
+def spec_fingerprint(spec: LinkageSpec) -> str:
+    """SHA-256 of everything in ``spec`` that decides a linkage (stable across processes).
+
+    A saved model or an incremental linkage is only reused while the fingerprint is unchanged.
+    """
+    import hashlib
+
+    return hashlib.sha256(repr(spec).encode("utf-8")).hexdigest()

@@ -36,7 +36,7 @@ from gridlake.sources import Source, load_sources
 from jobs.silver.common import business_columns, to_quarantine
 from jobs.silver.dedup import CONFLICT, DUP_COLUMN, dedup, stale_against
 from jobs.silver.scd2 import apply_scd2
-from schemas.silver import CONSERVATION, INGESTION_LOG, SILVER_SCHEMAS
+from schemas.silver import BRONZE_METADATA, CONSERVATION, INGESTION_LOG, SILVER_SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,30 @@ def _rejected_on(ctx: RunContext, source: str, day: dt.date) -> int:
                     & (F.col("status") == "rejected")).count()
 
 
+def unchanged_snapshot_rows(batch: DataFrame, current: DataFrame, bronze_all: DataFrame,
+                            keys: list[str]) -> DataFrame:
+    """Rows of a snapshot ``batch`` delivered exactly as the bronze row behind the key's current silver version.
+
+    Silver keeps each row's lineage (``_file_sha256``, ``_row_number``), so the bronze row that produced
+    the current version is known; a new row with the same raw values (two independent 64- and 32-bit
+    hashes of every delivered column) would be typed into the same silver row and SCD2 would do nothing.
+    Returns ``_file_sha256, _row_number`` plus the ``keys`` of such rows; rows repeated within the
+    batch or malformed are never included (they go through the transform and deduplication).
+    """
+    meta = set(BRONZE_METADATA.fieldNames())
+    raw_cols = [F.col(f"`{c}`") for c in batch.columns if c not in meta]
+    hashes = [F.xxhash64(*raw_cols).alias("_h1"), F.hash(*raw_cols).alias("_h2")]
+    new = (batch.where(F.col("_malformed_reason").isNull()).select(*_ROW_ID, *hashes)
+           .groupBy("_h1", "_h2").agg(F.count(F.lit(1)).alias("_n"), F.first("_file_sha256").alias("_file_sha256"),
+                                      F.first("_row_number").alias("_row_number"))
+           .where("_n = 1").drop("_n"))
+    dates = [r[0] for r in current.select("_delivery_date").distinct().collect()]
+    old = (bronze_all.where(F.col("_delivery_date").isin(dates))
+           .join(current.select(*[F.col(k).alias(f"__key_{k}") for k in keys], *_ROW_ID), _ROW_ID)
+           .select(*[F.col(f"__key_{k}").alias(k) for k in keys], *hashes))
+    return new.join(old, ["_h1", "_h2"]).select(*_ROW_ID, *keys)
+
+
 def _detail(reason: str) -> F.Column:
     return F.concat(F.lit(f"{reason}: kept "), F.col("_business_key"), F.lit(" from a later/preferred row"))
 
@@ -95,9 +119,29 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
     bronze = io.read_table(spark, settings, "bronze", name).where(
         F.col("_delivery_date").isin(dates) & F.col("_file_sha256").isin(shas))
     bronze_counts = {r[0]: r[1] for r in bronze.groupBy("_file_sha256").count().collect()}
+    unchanged = None
+    if (src.delivery == "snapshot" and not ctx.extras.get("retype_snapshots")
+            and io.table_exists(spark, settings, "silver", name)):
+        current = io.read_table(spark, settings, "silver", name).where("is_current")
+        unchanged = unchanged_snapshot_rows(bronze, current, io.read_table(spark, settings, "bronze", name),
+                                            list(src.key)).localCheckpoint(eager=True)
+    batch = bronze
+    if unchanged is not None:
+        bronze = bronze.join(unchanged.select(*_ROW_ID), _ROW_ID, "left_anti")
 
     module = importlib.import_module(f"jobs.silver.{name}")
     flagged = module.transform(bronze, src).persist(StorageLevel.MEMORY_AND_DISK)
+    if unchanged is not None:
+        # a key delivered again in another row of the batch must meet it in deduplication: type it too
+        clash = unchanged.join(flagged.where(F.col("_reason_code").isNull()).select(*src.key), list(src.key),
+                               "left_semi").select(*_ROW_ID).localCheckpoint(eager=True)
+        if not clash.isEmpty():
+            typed = flagged.unionByName(module.transform(batch.join(clash, _ROW_ID, "left_semi"), src))
+            typed = typed.persist(StorageLevel.MEMORY_AND_DISK)
+            typed.count()
+            flagged.unpersist()
+            flagged = typed
+            unchanged = unchanged.join(clash, _ROW_ID, "left_anti").localCheckpoint(eager=True)
     valid = flagged.where(F.col("_reason_code").isNull())
     content = business_columns(schema)
     if src.delivery == "snapshot":
@@ -120,6 +164,11 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
         ))
         counts: dict[str, Counter] = defaultdict(Counter)
         reasons: Counter = Counter()
+        n_unchanged = 0
+        if unchanged is not None:  # delivered exactly as the current version: silver, untouched
+            for r in unchanged.groupBy("_file_sha256").count().collect():
+                counts[r["_file_sha256"]]["silver"] += r["count"]
+                n_unchanged += r["count"]
         for r in disposition.groupBy("_file_sha256", "d", "r").count().collect():
             counts[r["_file_sha256"]][r["d"]] += r["count"]
             if r["r"]:
@@ -138,18 +187,28 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
             raise ConservationError(f"silver.{name}: row counts do not balance: " + "; ".join(unbalanced))
 
         survivors = deduped.where(F.col(DUP_COLUMN).isNull()).select(*[f.name for f in schema.fields])
-        audit(ctx, name, survivors)
+        kept = None
+        if unchanged is not None:
+            kept = unchanged.select(*src.key)
+            # the audited batch is the whole snapshot: the unchanged rows as silver holds them
+            audit(ctx, name, survivors.unionByName(current.join(kept, list(src.key), "left_semi")
+                                                   .select(*[f.name for f in schema.fields])))
+        else:
+            audit(ctx, name, survivors)
         stats: dict[str, Any] = {"files": len(files), "bronze": sum(bronze_counts.values()),
                                  "silver": sum(c["silver"] for c in counts.values()),
                                  "quarantine": sum(c["quarantine"] for c in counts.values()),
                                  "duplicates": sum(c["duplicate"] for c in counts.values()),
                                  "reasons": dict(reasons)}
+        if unchanged is not None:
+            stats["unchanged_not_retyped"] = n_unchanged
         if src.delivery == "snapshot":
             day = dt.date.fromisoformat(str(dates[-1]))
             complete = _rejected_on(ctx, name, day) == 0
             if not complete:
                 log.warning("silver.%s: a %s snapshot file was rejected; missing houses are not closed", name, day)
-            stats.update(apply_scd2(survivors, settings, name, src.key, day, schema, close_missing=complete))
+            stats.update(apply_scd2(survivors, settings, name, src.key, day, schema, close_missing=complete,
+                                    also_delivered=kept))
         else:
             io.create_if_missing(spark, settings, "silver", name, schema)
             if stats["silver"]:
@@ -170,6 +229,8 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
     finally:
         deduped.unpersist()
         flagged.unpersist()
+        if unchanged is not None:
+            unchanged.unpersist()
 
 
 def write_side_tables(ctx: RunContext, frames: dict[str, list[DataFrame]], shas: list[str]) -> None:

@@ -32,10 +32,11 @@ ACTION = "__action"  # insert | close
 
 
 def scd2_changes(snapshot: DataFrame, current: DataFrame, keys: Sequence[str], day: dt.date,
-                 close_missing: bool = True) -> DataFrame:
+                 close_missing: bool = True, also_delivered: DataFrame | None = None) -> DataFrame:
     """Rows to MERGE: ``snapshot`` versions to insert and ``current`` rows to close, tagged by ``__action``.
 
     ``snapshot`` and ``current`` have the table schema; ``current`` holds only ``is_current`` rows.
+    ``also_delivered`` (keys only) are keys the snapshot delivered unchanged and left out: not missing.
     """
     cols = snapshot.columns
     cur = current.select(*keys, F.col("row_hash").alias("__cur_hash"))
@@ -44,7 +45,10 @@ def scd2_changes(snapshot: DataFrame, current: DataFrame, keys: Sequence[str], d
     changed_keys = s.where(F.col("__cur_hash").isNotNull() & (F.col("__cur_hash") != F.col("row_hash"))).select(*keys)
     closes = current.join(changed_keys, on=list(keys), how="left_semi")
     if close_missing:
-        missing = current.join(snapshot.select(*keys), on=list(keys), how="left_anti")
+        delivered = snapshot.select(*keys)
+        if also_delivered is not None:
+            delivered = delivered.unionByName(also_delivered.select(*keys))
+        missing = current.join(delivered, on=list(keys), how="left_anti")
         closes = closes.unionByName(missing)
     return inserts.select(*cols, F.lit("insert").alias(ACTION)).unionByName(
         closes.select(*cols, F.lit("close").alias(ACTION)))
@@ -52,7 +56,7 @@ def scd2_changes(snapshot: DataFrame, current: DataFrame, keys: Sequence[str], d
 
 def apply_scd2(
     snapshot: DataFrame, settings: Settings, table: str, keys: Sequence[str], day: dt.date, schema: StructType,
-    close_missing: bool = True,
+    close_missing: bool = True, also_delivered: DataFrame | None = None,
 ) -> dict[str, int]:
     """Apply one snapshot to ``silver.<table>``; return counts and the table version (unchanged when no change)."""
     from delta.tables import DeltaTable
@@ -66,7 +70,7 @@ def apply_scd2(
         log.warning("silver.%s: snapshot of %s is older than the current one (%s); not applied", table, day, latest)
         return {"inserted": 0, "closed": 0, "version": io.table_version(spark, settings, "silver", table),
                 "skipped_old_snapshot": 1}
-    changes = scd2_changes(snapshot, current, keys, day, close_missing).persist()
+    changes = scd2_changes(snapshot, current, keys, day, close_missing, also_delivered).persist()
     try:
         counts = {r[ACTION]: r["n"] for r in changes.groupBy(ACTION).agg(F.count(F.lit(1)).alias("n")).collect()}
         if not counts:

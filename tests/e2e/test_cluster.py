@@ -1,11 +1,15 @@
 """A real Spark standalone cluster (master and worker as separate processes) runs a night
-with the ``cluster`` profile and produces the same gold tables as the local run."""
+with the ``cluster`` profile and produces the same gold tables as the local run.
+
+The local run is the shared end-to-end district's first night (``tests/e2e/conftest.py``):
+the cluster lake gets the same night's deliveries and its gold is compared with the local gold
+at the versions that night's manifest recorded (Delta time travel)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,29 +17,19 @@ from pathlib import Path
 import pytest
 
 from gridlake.cluster import standalone_cluster
-from gridlake.config import load_settings
-from gridlake.pipeline import run_night
+from tests.e2e.conftest import START
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
-NIGHT = dt.date(2026, 11, 1)
+NIGHT = START
 VOLATILE = re.compile(r"(run_id|_ingested_at|_at$|written_at|computed_at|_quarantined_at)")
 COMPARED = ("house_resolution", "discrepancies", "followups", "house_profile", "grid_metrics")
 
 
-def _generate(root: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "gridlake.cli", "generate", "--scale", "tiny", "--days", "1",
-         "--start", NIGHT.isoformat(), "--data", str(root)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-
-
-def _gold_rows(lake: Path, table: str) -> list[tuple]:
+def _gold_rows(lake: Path, table: str, version: int | None = None) -> list[tuple]:
     from deltalake import DeltaTable
 
-    t = DeltaTable(str(lake / "gold" / table)).to_pyarrow_table()
+    t = DeltaTable(str(lake / "gold" / table), version=version).to_pyarrow_table()
     cols = sorted(c for c in t.column_names if not VOLATILE.search(c))
 
     def norm(v):
@@ -48,11 +42,12 @@ def _gold_rows(lake: Path, table: str) -> list[tuple]:
     return sorted((tuple(norm(r[c]) for c in cols) for r in t.select(cols).to_pylist()), key=repr)
 
 
-def test_cluster_profile_gives_the_same_gold_as_local(tmp_path, spark):
-    local_root, cluster_root = tmp_path / "local", tmp_path / "cluster"
-    _generate(local_root)
-    _generate(cluster_root)
-    run_night(load_settings("local", data_root=local_root), NIGHT, spark=spark)
+def test_cluster_profile_gives_the_same_gold_as_local(tmp_path, district):
+    settings, manifests = district
+    local_root, cluster_root = settings.data, tmp_path / "cluster"
+    for folder in sorted((local_root / "landing").glob(f"*/{NIGHT.isoformat()}")):
+        shutil.copytree(folder, cluster_root / "landing" / folder.parent.name / folder.name)
+    local_versions = manifests[0].doc["table_versions"]
 
     with standalone_cluster(tmp_path / "spark-cluster", cores=1, memory="2g") as master:
         env = dict(
@@ -75,7 +70,7 @@ def test_cluster_profile_gives_the_same_gold_as_local(tmp_path, spark):
         assert worker_logs, "the executor ran in the standalone worker, not in the driver"
 
     for table in COMPARED:
-        local = _gold_rows(local_root / "lake", table)
+        local = _gold_rows(local_root / "lake", table, local_versions[f"gold.{table}"])
         cluster = _gold_rows(cluster_root / "lake", table)
         assert local == cluster, f"gold.{table} differs between local and cluster runs"
         assert local or table in ("followups",), f"gold.{table} is empty"

@@ -75,3 +75,18 @@ def test_row_count_from_log_statistics_follows_merges_and_deletes(spark, setting
     assert io.row_count(spark, settings, "silver", "rc") == io.read_table(spark, settings, "silver", "rc").count() == 6
     # the version is read from the log listing: one commit per write, MERGE and DELETE
     assert io.table_version(spark, settings, "silver", "rc") == 2
+
+
+def test_upsert_changed_deletes_named_keys_in_the_same_commit(spark, settings):
+    from gridlake import io
+
+    first = spark.createDataFrame([("a", 1), ("b", 2), ("c", 3)], "k string, v int")
+    io.write_table(first, settings, "gold", "t", "overwrite")
+    v0 = io.table_version(spark, settings, "gold", "t")
+    gone = spark.createDataFrame([("c",), ("zz",)], "k string")  # zz is not in the table
+    changed = spark.createDataFrame([("a", 1), ("b", 20), ("d", 4)], "k string, v int")
+    v1 = io.upsert_changed(changed, settings, "gold", "t", ["k"], delete_keys=gone)
+    assert v1 == v0 + 1
+    assert sorted(map(tuple, io.read_table(spark, settings, "gold", "t").collect())) == [("a", 1), ("b", 20), ("d", 4)]
+    # nothing changed and nothing left to delete: no commit
+    assert io.upsert_changed(changed, settings, "gold", "t", ["k"], delete_keys=gone) == v1

@@ -55,3 +55,49 @@ def test_housing_scd2_and_rental_upsert(spark, settings):
     before = io.table_version(spark, settings, "silver", "housing")
     run(spark, settings, "2026-11-03")
     assert io.table_version(spark, settings, "silver", "housing") == before
+
+
+def test_unchanged_snapshot_rows_are_not_retyped_and_silver_is_the_same(spark, tmp_path):
+    """Rows delivered exactly as their current version skip typing; silver equals a lake that retypes all."""
+    from gridlake.config import load_settings
+    from gridlake.pipeline import run_night
+
+    nights = {
+        "2026-11-01": [_house("H1"), _house("H2"), _house("H3"), _house("H4")],
+        # H1, H2 as before; H3 changed; H4 gone; H5 new; H2 delivered twice (second copy different)
+        "2026-11-02": [_house("H1"), _house("H2"), _house("H3", area="60"), _house("H5"), _house("H2", area="70")],
+    }
+    lakes = {}
+    for mode in ("skip", "retype"):
+        settings = load_settings("local", data_root=tmp_path / mode)
+        manifests = []
+        for day, rows in nights.items():
+            write_csv(settings, "housing", day, rows)
+            manifests.append(run_night(settings, dt.date.fromisoformat(day), ["bronze", "silver"], spark=spark,
+                                       extras={"retype_snapshots": mode == "retype"}))
+        lakes[mode] = (settings, manifests)
+
+    settings, manifests = lakes["skip"]
+    night2 = manifests[1].doc["stages"]["silver"]["tables"]["housing"][0]
+    assert night2["unchanged_not_retyped"] == 1          # H1 only: H2 has a second, different row
+    assert night2["bronze"] == 5 and manifests[1].doc["conservation"]["run"]["balanced"] is True
+    assert "unchanged_not_retyped" not in lakes["retype"][1][1].doc["stages"]["silver"]["tables"]["housing"][0]
+
+    def table(s, name):
+        df = io.read_table(spark, s, "silver", name)
+        drop = [c for c in df.columns if c.startswith("_") and c not in ("_row_number", "_delivery_date")]
+        return sorted(tuple(str(v) for v in r) for r in df.drop(*drop, "_run_id").collect())
+
+    for name in ("housing", "_quarantine", "_duplicates"):
+        exists = io.table_exists(spark, settings, "silver", name)
+        assert exists == io.table_exists(spark, lakes["retype"][0], "silver", name), name
+        if exists:
+            assert table(settings, name) == table(lakes["retype"][0], name), name
+
+    def counts(s):
+        return sorted((r.source, r.bronze_rows, r.silver_rows, r.quarantine_rows, r.duplicate_rows)
+                      for r in io.read_table(spark, s, "silver", "_conservation").collect())
+
+    assert counts(settings) == counts(lakes["retype"][0])
+    current = {r.house_code for r in io.read_table(spark, settings, "silver", "housing").where("is_current").collect()}
+    assert {"H1", "H3", "H5"} <= current and "H4" not in current
