@@ -1,7 +1,7 @@
 """``quality.results``: one row per expectation per validation, appended across nights.
 
 Rerunning a night replaces that run's rows (MERGE on run, table and expectation) instead of
-duplicating them. The volume band of a table (``$volume_min``/``$volume_max``) is derived from
+duplicating them, and commits nothing when the outcomes are the same. The volume band of a table (``$volume_min``/``$volume_max``) is derived from
 earlier nights' row counts kept here.
 """
 
@@ -61,7 +61,10 @@ def append_results(spark: SparkSession, settings: Settings, rows: list[dict[str,
         return io.table_version(spark, settings, LAYER, TABLE)
     tuples = [tuple(r.get(f.name) for f in RESULTS.fields) for r in rows]
     df = spark.createDataFrame(tuples, RESULTS)
-    return io.merge_table(df, settings, LAYER, TABLE, list(KEYS))
+    # only results that differ from what the run recorded before: a rerun that validates the same
+    # tables with the same outcome commits nothing (and keeps the first ``validated_at``)
+    compared = [f.name for f in RESULTS.fields if f.name not in KEYS and f.name != "validated_at"]
+    return io.upsert_changed(df, settings, LAYER, TABLE, list(KEYS), columns=compared)
 
 
 def flush_buffered(ctx: Any) -> int | None:
