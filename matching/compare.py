@@ -137,18 +137,24 @@ def _common_prefix(a: str, b: str) -> str:
 
 
 def comparison_levels(comp: Comparison, left: pd.Series, right: pd.Series) -> np.ndarray:
-    """Level index per pair; each distinct (left, right) value pair is compared once."""
-    cache: dict[tuple[str | None, str | None], int] = {}
-    out = np.empty(len(left), dtype=np.int16)
-    for i, (a, b) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
-        a = None if a is None or a != a else a   # NaN -> None
-        b = None if b is None or b != b else b
-        key = (a, b)
-        lv = cache.get(key)
-        if lv is None:
-            lv = cache[key] = _level_of(comp, a, b)
-        out[i] = lv
-    return out
+    """Level index per pair; each distinct (left, right) value pair is compared once.
+
+    The pairs are factorised with numpy (no Python loop over pairs); only the distinct value
+    pairs go through :func:`_level_of`.
+    """
+    n = len(left)
+    if n == 0:
+        return np.empty(0, dtype=np.int16)
+    lc, lu = pd.factorize(pd.Series(left, copy=False).to_numpy(dtype=object), use_na_sentinel=True)
+    rc, ru = pd.factorize(pd.Series(right, copy=False).to_numpy(dtype=object), use_na_sentinel=True)
+    pair = (lc.astype(np.int64) + 1) * (len(ru) + 1) + (rc.astype(np.int64) + 1)   # -1 (missing) -> 0
+    distinct, inverse = np.unique(pair, return_inverse=True)
+    width = len(ru) + 1
+    levels = np.empty(len(distinct), dtype=np.int16)
+    for j, code in enumerate(distinct.tolist()):
+        li, ri = divmod(code, width)
+        levels[j] = _level_of(comp, lu[li - 1] if li else None, ru[ri - 1] if ri else None)
+    return levels[inverse.reshape(-1)]
 
 
 def agreement_mask(comp: Comparison, left: pd.Series, right: pd.Series) -> np.ndarray:
@@ -168,16 +174,18 @@ def compare_pairs(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
     and ``_violations`` (names of the comparisons that disagree, ``;``-joined, or empty)."""
     out = pd.DataFrame(index=pairs.index)
     compatible = np.ones(len(pairs), dtype=bool)
-    violations = [[] for _ in range(len(pairs))]
+    violations = np.full(len(pairs), "", dtype=object)
     for comp in spec.comparisons:
         lv, rv = comparison_values(pairs, comp, "l_"), comparison_values(pairs, comp, "r_")
         out[comp.name] = comparison_levels(comp, lv, rv)
         ok = agreement_mask(comp, lv, rv)
-        for i in np.flatnonzero(~ok):
-            violations[i].append(comp.name)
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            have = violations[bad]
+            violations[bad] = np.where(have == "", comp.name, have + ";" + comp.name)
         compatible &= ok
     out["_compatible"] = compatible
-    out["_violations"] = [";".join(v) for v in violations]
+    out["_violations"] = violations
     return out
 
 

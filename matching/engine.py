@@ -157,11 +157,39 @@ def _block_keys(df: pd.DataFrame, rule: tuple[str, ...]) -> pd.DataFrame:
     return out.dropna()
 
 
-def _materialise(ids: pd.DataFrame, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
-    lp = _prefixed(left.drop_duplicates("_id"), "l_")
-    rp = _prefixed(right.drop_duplicates("_id"), "r_")
-    return (ids.merge(lp, left_on="_id_l", right_on="l__id").merge(rp, left_on="_id_r", right_on="r__id")
-            .drop(columns=["_id_l", "_id_r"]).reset_index(drop=True))
+class _Rows:
+    """One side's rows by id (first row per id), prefixed, for gathering candidate pairs by position."""
+
+    def __init__(self, df: pd.DataFrame, prefix: str) -> None:
+        unique = df.drop_duplicates("_id")
+        self.index = pd.Index(unique["_id"])
+        self.frame = _prefixed(unique, prefix).reset_index(drop=True)
+
+
+def _compared_columns(df: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
+    """Only what comparing pairs reads (id, normalised text, precomputed compared values), when every
+    comparison's value is precomputed; else the whole frame."""
+    values = [f"_cv_{c.name}" for c in spec.comparisons]
+    if not all(v in df.columns for v in values):
+        return df
+    return df[["_id", *(["address_norm"] if "address_norm" in df.columns else []), *values]]
+
+
+def _materialise(ids: pd.DataFrame, left: pd.DataFrame | _Rows, right: pd.DataFrame | _Rows) -> pd.DataFrame:
+    """The pairs' ``l_*`` and ``r_*`` columns, in the order of ``ids`` (pairs with an unknown id dropped).
+
+    Rows are gathered by position (``Index.get_indexer`` + ``take``) instead of two merges, and a
+    prepared :class:`_Rows` side is reused across chunks instead of being copied for each one.
+    """
+    lrows = left if isinstance(left, _Rows) else _Rows(left, "l_")
+    rrows = right if isinstance(right, _Rows) else _Rows(right, "r_")
+    li = lrows.index.get_indexer(ids["_id_l"])
+    ri = rrows.index.get_indexer(ids["_id_r"])
+    keep = (li >= 0) & (ri >= 0)
+    extra = [c for c in ids.columns if c not in ("_id_l", "_id_r")]
+    parts = [ids.loc[keep, extra].reset_index(drop=True)] if extra else []
+    parts += [lrows.frame.take(li[keep]).reset_index(drop=True), rrows.frame.take(ri[keep]).reset_index(drop=True)]
+    return pd.concat(parts, axis=1)
 
 
 def random_pairs(left: pd.DataFrame, right: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -350,11 +378,12 @@ def link(left_df: pd.DataFrame, right_df: pd.DataFrame, spec: LinkageSpec, model
     vague: dict[str, list[str]] = {}
     chunks = []
     step = max(1, spec.block_chunk)
+    right_rows = _Rows(_compared_columns(right, spec), "r_")
     for start in range(0, len(left), step):
         part = left.iloc[start:start + step]
         ids, vg = block_info(part, right, spec, right_keys)
         vague.update(vg)
-        chunks.append(_pair_levels(_materialise(ids, part, right), spec))
+        chunks.append(_pair_levels(_materialise(ids, _compared_columns(part, spec), right_rows), spec))
     levels = pd.concat(chunks, ignore_index=True) if chunks else _pair_levels(
         _materialise(pd.DataFrame(columns=["_id_l", "_id_r"]), left, right), spec)
     log.info("linkage %s: %d left, %d right, %d candidate pairs, %d too-vague records", spec.name, len(left),
