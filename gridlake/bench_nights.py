@@ -35,13 +35,13 @@ RUN_LOG_TABLES = ("_runs.manifest",)
 
 
 def lake_versions(lake: Path) -> dict[str, int]:
-    """``layer.table`` -> newest commit number of every Delta table under ``lake`` (from the log listing)."""
+    """``layer.table`` -> current Delta version of every table under ``lake`` (``deltalake``, no JVM)."""
+    from deltalake import DeltaTable
+
     out: dict[str, int] = {}
     for layer in sorted(p for p in lake.iterdir() if p.is_dir()) if lake.exists() else []:
         for table in sorted(p for p in layer.iterdir() if (p / "_delta_log").is_dir()):
-            commits = [int(f.name[:20]) for f in (table / "_delta_log").iterdir()
-                       if f.name.endswith(".json") and f.name[:20].isdigit()]
-            out[f"{layer.name}.{table.name}"] = max(commits) if commits else -1
+            out[f"{layer.name}.{table.name}"] = DeltaTable(str(table)).version()
     return out
 
 

@@ -80,12 +80,15 @@ def merge_table(
     update_set: dict[str, str] | None = None,
     insert: bool = True,
     delete_not_matched_by_source: str | None = None,
+    delete_flag: str | None = None,
 ) -> int:
     """Delta MERGE ``source`` into the table on ``keys``; create the table if missing.
 
     ``update_when`` restricts updates to changed rows (so an unchanged rerun writes
     nothing new); ``update_set`` maps target columns to source expressions (default:
-    all columns). Returns the table version afterwards.
+    all columns). ``delete_flag`` names a boolean source column: matched rows where it is true are
+    deleted, the others updated or inserted (the flag itself is not written). Returns the table
+    version afterwards.
     """
     from delta.tables import DeltaTable
 
@@ -96,11 +99,17 @@ def merge_table(
     target = DeltaTable.forPath(spark, path)
     cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     builder = target.alias("t").merge(source.alias("s"), cond)
-    if update_set is not None:
+    if delete_flag is not None:
+        values = {c: f"s.`{c}`" for c in source.columns if c != delete_flag}
+        builder = (builder.whenMatchedDelete(condition=f"s.`{delete_flag}`")
+                   .whenMatchedUpdate(condition=update_when, set=update_set or values))
+        if insert:
+            builder = builder.whenNotMatchedInsert(condition=f"NOT s.`{delete_flag}`", values=values)
+    elif update_set is not None:
         builder = builder.whenMatchedUpdate(condition=update_when, set=update_set)
     elif update_when is not None or update_set is None:
         builder = builder.whenMatchedUpdateAll(condition=update_when)
-    if insert:
+    if insert and delete_flag is None:
         builder = builder.whenNotMatchedInsertAll()
     if delete_not_matched_by_source is not None:
         builder = builder.whenNotMatchedBySourceDelete(condition=delete_not_matched_by_source or None)
@@ -210,29 +219,10 @@ def upsert_changed(
     try:
         if delta.isEmpty():
             return table_version(spark, settings, layer, name)
-        if delete_keys is None:
-            return merge_table(delta, settings, layer, name, keys)
-        return _merge_with_deletes(delta, settings, layer, name, keys, [c for c in source.columns])
+        return merge_table(delta, settings, layer, name, keys,
+                           delete_flag="__delete" if delete_keys is not None else None)
     finally:
         delta.unpersist()
-
-
-def _merge_with_deletes(delta: DataFrame, settings: Settings, layer: str, name: str, keys: Sequence[str],
-                        columns: Sequence[str]) -> int:
-    """One MERGE: rows flagged ``__delete`` are deleted, the others updated or inserted."""
-    from delta.tables import DeltaTable
-
-    spark = delta.sparkSession
-    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    values = {c: f"s.`{c}`" for c in columns}
-    (DeltaTable.forPath(spark, settings.table_path(layer, name)).alias("t").merge(delta.alias("s"), cond)
-     .whenMatchedDelete(condition="s.__delete")
-     .whenMatchedUpdate(set=values)
-     .whenNotMatchedInsert(condition="NOT s.__delete", values=values)
-     .execute())
-    version = table_version(spark, settings, layer, name)
-    log.info("merged into %s.%s (with deletes) -> version %s", layer, name, version)
-    return version
 
 
 def overwrite_if_changed(

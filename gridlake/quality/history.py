@@ -1,8 +1,8 @@
 """``quality.results``: one row per expectation per validation, appended across nights.
 
 Rerunning a night replaces that run's rows (MERGE on run, table and expectation) instead of
-duplicating them, and commits nothing when the outcomes are the same. The volume band of a table (``$volume_min``/``$volume_max``) is derived from
-earlier nights' row counts kept here.
+duplicating them, and commits nothing when the outcomes are the same. The volume band of a
+table (``$volume_min``/``$volume_max``) is derived from earlier nights' row counts kept here.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 from schemas.address import ADDRESS_COMPONENTS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
     from gridlake.pipeline import RunContext
     from matching.scoring import FSModel
@@ -95,7 +95,12 @@ def records_from_silver(tables: dict[str, DataFrame]) -> DataFrame:
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
-    return out.withColumn("input_hash", F.xxhash64("house_code", "address_norm", "addr"))
+    return out.withColumn("input_hash", input_hash())
+
+
+def input_hash() -> Column:
+    """Fingerprint of what a record's resolution depends on: delivered code, normalised address, components."""
+    return F.xxhash64("house_code", "address_norm", "addr")
 
 
 def candidate_houses(housing_df: DataFrame) -> DataFrame:
@@ -166,8 +171,7 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
                          F.col("community").alias("_comm"))
     hashed = "input_hash" in rec.columns
     out = (rec.select("_id", "source", "record_id", F.col("addr.community").alias("_text_comm"),
-                      (F.col("input_hash") if hashed else F.xxhash64("house_code", "address_norm", "addr"))
-                      .alias("input_hash"))
+                      (F.col("input_hash") if hashed else input_hash()).alias("input_hash"))
            .join(decisions.withColumnRenamed("_id_l", "_id"), "_id", "left")
            .join(info, "right_id", "left"))
     method = F.when(F.col("method") == "exact", F.lit("exact_address")).otherwise(
@@ -241,12 +245,14 @@ def run(ctx: RunContext) -> dict:
         return {"records": 0}
     spec = load_spec("address_to_house")
     housing_version = io.table_version(spark, settings, "silver", "housing")
-    houses = candidate_houses(io.read_table(spark, settings, "silver", "housing", version=housing_version))
+    # both read several times (change detection, re-link planning, linkage, house info): computed once
+    houses = candidate_houses(io.read_table(spark, settings, "silver", "housing", version=housing_version)).persist()
     records = records_from_silver(tables).persist()
     try:
         return _link_night(ctx, spec, records, houses, housing_version)
     finally:
         records.unpersist()
+        houses.unpersist()
 
 
 def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: DataFrame,

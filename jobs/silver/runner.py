@@ -116,15 +116,14 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
     name, schema = src.name, SILVER_SCHEMAS[src.name]
     shas = [f["file_sha256"] for f in files]
     dates = sorted({f["delivery_date"] for f in files})
-    bronze = io.read_table(spark, settings, "bronze", name).where(
-        F.col("_delivery_date").isin(dates) & F.col("_file_sha256").isin(shas))
+    bronze_all = io.read_table(spark, settings, "bronze", name)
+    bronze = bronze_all.where(F.col("_delivery_date").isin(dates) & F.col("_file_sha256").isin(shas))
     bronze_counts = {r[0]: r[1] for r in bronze.groupBy("_file_sha256").count().collect()}
     unchanged = None
     if (src.delivery == "snapshot" and not ctx.extras.get("retype_snapshots")
             and io.table_exists(spark, settings, "silver", name)):
         current = io.read_table(spark, settings, "silver", name).where("is_current")
-        unchanged = unchanged_snapshot_rows(bronze, current, io.read_table(spark, settings, "bronze", name),
-                                            list(src.key)).localCheckpoint(eager=True)
+        unchanged = unchanged_snapshot_rows(bronze, current, bronze_all, list(src.key)).localCheckpoint(eager=True)
     batch = bronze
     if unchanged is not None:
         bronze = bronze.join(unchanged.select(*_ROW_ID), _ROW_ID, "left_anti")
