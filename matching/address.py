@@ -23,7 +23,7 @@ import unicodedata
 
 from schemas.address import ADDRESS_COMPONENTS
 
-__all__ = ["normalize", "parse", "cn_to_int", "SHENZHEN_DISTRICTS"]
+__all__ = ["normalize", "parse", "parse_normalized", "cn_to_int", "SHENZHEN_DISTRICTS"]
 
 SHENZHEN_DISTRICTS = ("福田区", "罗湖区", "南山区", "盐田区", "宝安区", "龙岗区", "龙华区", "坪山区", "光明区", "大鹏新区")
 
@@ -35,6 +35,7 @@ _MARKERS = ("号楼", "单元", "号", "栋", "幢", "座", "层", "楼", "室")
 _MARKER_RE = "|".join(_MARKERS)
 
 _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕|<[^<>]*>|《[^《》]*》|\{[^{}]*\}")
+_HAS_BRACKET = re.compile(r"[\[【〔<《{(]")
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
 _DROP = re.compile(r"[\s,，。.、;；:：'\"“”‘’/\\|#]+")
 _PROVINCE = re.compile(r"^(广东省|广东)")
@@ -44,6 +45,16 @@ _DISTRICT = re.compile(r"^(" + "|".join(SHENZHEN_DISTRICTS) + "|" + "|".join(d[:
 # a run of Chinese numerals before a marker, or after a marker when not followed by more CJK text
 _NUM_BEFORE = re.compile(rf"([{_CN_CHARS}]+)(?=({_MARKER_RE}))")
 _NUM_AFTER = re.compile(rf"(?<=栋|幢|座|元|层|楼|号|室)([{_CN_CHARS}]+)(?=$|[-\dA-Z]|房|{_MARKER_RE})")
+
+
+_SYN_BUILDING = re.compile(r"(\d+|[A-Z])(?:号楼|号栋|栋|幢|座|号座)")
+_SYN_FLOOR = re.compile(r"(\d+)(?:楼|层)")
+_SYN_ROOM = re.compile(r"(\d+)(?:号房|号室|房间|房)")
+_SHORT_BUR = re.compile(r"(?<![\d-])(\d+|[A-Z])-(\d+)-(\d+)(?:室|号)?$")
+_LANE_SHORT = re.compile(r"[坊巷]\d+-\d{3,4}$")
+_LANE_SHORT_NO = re.compile(r"(\d+)-(\d{3,4})$")
+_SHORT_BR = re.compile(r"(?<![\d-])(\d+|[A-Z])-(\d{3,4})(?:室)?$")
+_PART_DASH = re.compile(r"(栋|单元|层)-")
 
 
 def cn_to_int(text: str) -> int | None:
@@ -78,7 +89,7 @@ def normalize(text: str | None) -> str | None:
         return None
     s = unicodedata.normalize("NFKC", str(text)).upper()
     prev = None
-    while prev != s:  # nested brackets
+    while prev != s and _HAS_BRACKET.search(s):  # nested brackets
         prev, s = s, _BRACKETS.sub("", s)
     s = s.replace("(", "").replace(")", "")
     s = _DASHES.sub("-", s)
@@ -87,19 +98,16 @@ def normalize(text: str | None) -> str | None:
     s = _CITY.sub("", s)
     s = _DISTRICT.sub("", s)
     s = _convert_numerals(s)
-    # synonyms: building
-    s = re.sub(r"(\d+|[A-Z])(?:号楼|号栋|栋|幢|座|号座)", r"\1栋", s)
-    # floor: N楼 / N层 (never 号楼, handled above)
-    s = re.sub(r"(\d+)(?:楼|层)", r"\1层", s)
-    # room: N号房 / N房 / N号室
-    s = re.sub(r"(\d+)(?:号房|号室|房间|房)", r"\1室", s)
-    # short forms at the end: 12-3-501 (building-unit-room), 12-501 (building-room)
-    s = re.sub(r"(?<![\d-])(\d+|[A-Z])-(\d+)-(\d+)(?:室|号)?$", r"\1栋\2单元\3室", s)
-    if re.search(r"[坊巷]\d+-\d{3,4}$", s):  # urban village: lane number - room
-        s = re.sub(r"(\d+)-(\d{3,4})$", r"\1号\2", s)
-    s = re.sub(r"(?<![\d-])(\d+|[A-Z])-(\d{3,4})(?:室)?$", r"\1栋\2室", s)
-    # a dash between a building/unit and the next part: 3栋-501 -> 3栋501
-    s = re.sub(r"(栋|单元|层)-", r"\1", s)
+    s = _SYN_BUILDING.sub(r"\1栋", s)       # synonyms: building
+    s = _SYN_FLOOR.sub(r"\1层", s)          # floor: N楼 / N层 (never 号楼, handled above)
+    s = _SYN_ROOM.sub(r"\1室", s)           # room: N号房 / N房 / N号室
+    if "-" in s:
+        # short forms at the end: 12-3-501 (building-unit-room), 12-501 (building-room)
+        s = _SHORT_BUR.sub(r"\1栋\2单元\3室", s)
+        if _LANE_SHORT.search(s):           # urban village: lane number - room
+            s = _LANE_SHORT_NO.sub(r"\1号\2", s)
+        s = _SHORT_BR.sub(r"\1栋\2室", s)
+        s = _PART_DASH.sub(r"\1", s)       # a dash between a building/unit and the next part: 3栋-501 -> 3栋501
     return s or None
 
 
@@ -114,6 +122,10 @@ _UNIT = re.compile(r"(\d+|[A-Z])单元")
 _FLOOR = re.compile(r"(-?\d+)层")
 _ROOM = re.compile(r"(\d+)室")
 _TAIL_NUM = re.compile(r"(\d{3,4})$")
+_COMPLEX = re.compile(r"^(\D*?)(?=\d|[A-Z]栋|[A-Z]单元|$)")      # CJK text before the first number-bearing part
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_COMPLEX_DOOR = re.compile(r"^(\d{1,3})号(?!\d*$)|^(\d{1,2})号$")
+_LANE_TAIL_NO = re.compile(r"(\d+)号?$")
 
 
 def _strip_zeros(v: str | None) -> str | None:
@@ -127,8 +139,13 @@ def parse(text: str | None) -> dict[str, str | None]:
 
     A room like ``501`` implies floor ``5`` when no floor is given.
     """
+    return parse_normalized(normalize(text))
+
+
+def parse_normalized(s: str | None) -> dict[str, str | None]:
+    """:func:`parse` of a text already passed through :func:`normalize` (``parse(t) ==
+    parse_normalized(normalize(t))``): lets a caller that keeps the normalised text normalise once."""
     out: dict[str, str | None] = dict.fromkeys(ADDRESS_COMPONENTS)
-    s = normalize(text)
     if not s:
         return out
     m = _STREET.match(s)
@@ -154,11 +171,11 @@ def parse(text: str | None) -> dict[str, str | None]:
             if m:
                 out["road"], out["door_no"], s = m.group(1), _strip_zeros(m.group(2)), s[m.end():]
     # the complex: CJK text before the first number-bearing part
-    m = re.match(r"^(\D*?)(?=\d|[A-Z]栋|[A-Z]单元|$)", s)
-    if m and re.search(r"[\u4e00-\u9fff]", m.group(1)):
+    m = _COMPLEX.match(s)
+    if m and _CJK.search(m.group(1)):
         out["complex"], s = m.group(1), s[m.end():]
         if out["road"] is None and out["lane"] is None:
-            m = re.match(r"^(\d{1,3})号(?!\d*$)|^(\d{1,2})号$", s)
+            m = _COMPLEX_DOOR.match(s)
             if m:
                 out["door_no"], s = _strip_zeros(m.group(1) or m.group(2)), s[m.end():]
     # building / unit / floor / room
@@ -174,7 +191,7 @@ def parse(text: str | None) -> dict[str, str | None]:
         elif out["village"] and out["lane_no"] is None:
             pass
     if out["lane"] is not None and out["lane_no"] is None and out["room"] is None:
-        m = re.search(r"(\d+)号?$", s)
+        m = _LANE_TAIL_NO.search(s)
         if m:
             out["lane_no"] = _strip_zeros(m.group(1))
     if out["floor"] is None and out["room"] and out["room"].isdigit() and len(out["room"]) in (3, 4):

@@ -19,7 +19,8 @@ from rapidfuzz.fuzz import ratio
 
 from matching.spec import Comparison, LinkageSpec
 
-__all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "comparison_levels", "agreement_mask", "level_names"]
+__all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "comparison_levels",
+           "agreement_mask", "levels_from_codes", "agreement_from_codes", "violation_names", "level_names"]
 
 
 def _nfkc(v: object) -> str | None:
@@ -78,14 +79,18 @@ def comparison_values(frame: pd.DataFrame, comp: Comparison, prefix: str) -> pd.
     pre = f"{prefix}_cv_{comp.name}"
     if pre in frame:
         return frame[pre]
-    parts = [frame[f"{prefix}{c}"].map(_nfkc) if f"{prefix}{c}" in frame else pd.Series([None] * len(frame),
-             index=frame.index, dtype=object) for c in comp.columns]
+    from matching.codes import map_unique
+
+    parts = [pd.Series(map_unique(frame[f"{prefix}{c}"], _nfkc), index=frame.index, dtype=object)
+             if f"{prefix}{c}" in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
+             for c in comp.columns]
     if len(parts) == 1:
         joined = parts[0]
     else:
         joined = pd.concat(parts, axis=1).apply(lambda r: "".join(x for x in r if x) or None, axis=1)
     if comp.transform not in (None, "nfkc"):
-        joined = joined.map(lambda v: _transform(v, comp.transform))
+        joined = pd.Series(map_unique(joined, lambda v: _transform(v, comp.transform)), index=frame.index,
+                           dtype=object)
     return joined.astype(object).where(joined.notna(), None)
 
 
@@ -136,37 +141,98 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:n]
 
 
-def comparison_levels(comp: Comparison, left: pd.Series, right: pd.Series) -> np.ndarray:
-    """Level index per pair; each distinct (left, right) value pair is compared once.
+def _fuzzy_from(comp: Comparison) -> int:
+    """Index of the first level that needs the values themselves (not only null / equal / else)."""
+    for i, lv in enumerate(comp.levels):
+        if lv.kind not in ("null", "exact", "else"):
+            return i
+    return len(comp.levels)
 
-    The pairs are factorised with numpy (no Python loop over pairs); only the distinct value
-    pairs go through :func:`_level_of`.
+
+def levels_from_codes(comp: Comparison, a: np.ndarray, b: np.ndarray, values: np.ndarray,
+                      cache: dict[int, int] | None = None) -> np.ndarray:
+    """Level index per pair of jointly coded values (``a``/``b``: codes into ``values``, -1 = missing).
+
+    Leading ``null``/``exact``/``else`` levels are decided on the codes alone; from the first level that
+    needs the text (a rapidfuzz threshold, ``prefix``, ``numeric_diff``) on, each *distinct* value pair still
+    undecided goes once through :func:`_level_of` (``cache``, keyed by pair code, carries results across
+    calls that share ``values``).
     """
-    n = len(left)
+    n = len(a)
+    out = np.full(n, len(comp.levels) - 1, dtype=np.int8)
     if n == 0:
-        return np.empty(0, dtype=np.int16)
-    lc, lu = pd.factorize(pd.Series(left, copy=False).to_numpy(dtype=object), use_na_sentinel=True)
-    rc, ru = pd.factorize(pd.Series(right, copy=False).to_numpy(dtype=object), use_na_sentinel=True)
-    pair = (lc.astype(np.int64) + 1) * (len(ru) + 1) + (rc.astype(np.int64) + 1)   # -1 (missing) -> 0
-    distinct, inverse = np.unique(pair, return_inverse=True)
-    width = len(ru) + 1
-    levels = np.empty(len(distinct), dtype=np.int16)
-    for j, code in enumerate(distinct.tolist()):
-        li, ri = divmod(code, width)
-        levels[j] = _level_of(comp, lu[li - 1] if li else None, ru[ri - 1] if ri else None)
-    return levels[inverse.reshape(-1)]
+        return out
+    both = (a >= 0) & (b >= 0)
+    undecided = np.ones(n, dtype=bool)
+    stop = _fuzzy_from(comp)
+    for i, lv in enumerate(comp.levels[:stop]):
+        if lv.kind == "null":
+            sel = undecided & ~both
+        elif lv.kind == "exact":
+            sel = undecided & both & (a == b)
+        else:   # else
+            sel = undecided
+        out[sel] = i
+        undecided &= ~sel
+    if stop == len(comp.levels) or not undecided.any():
+        return out
+    out[undecided & ~both] = _level_of(comp, None, None)
+    rest = np.flatnonzero(undecided & both)
+    if rest.size:
+        width = len(values) + 1
+        distinct, inverse = np.unique(a[rest] * width + b[rest], return_inverse=True)
+        cache = {} if cache is None else cache
+        levels = np.empty(len(distinct), dtype=np.int8)
+        for j, code in enumerate(distinct.tolist()):
+            lvl = cache.get(code)
+            if lvl is None:
+                li, ri = divmod(code, width)
+                lvl = cache[code] = _level_of(comp, values[li], values[ri])
+            levels[j] = lvl
+        out[rest] = levels[inverse.reshape(-1)]
+    return out
+
+
+def agreement_from_codes(comp: Comparison, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """True where a pair of jointly coded values satisfies the comparison's ``must_agree`` policy:
+    ``strict``: the left value is missing or equal; ``when_both``: also when the right one is missing."""
+    if comp.must_agree == "none":
+        return np.ones(len(a), dtype=bool)
+    ok = (a < 0) | (a == b)
+    if comp.must_agree == "when_both":
+        ok |= b < 0
+    return ok
+
+
+def _codes(left: pd.Series | np.ndarray, right: pd.Series | np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from matching.codes import joint_codes
+
+    return joint_codes(left, right)    # None and NaN are both missing (-1)
+
+
+def comparison_levels(comp: Comparison, left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Level index per pair of values (see :func:`levels_from_codes`)."""
+    a, b, values = _codes(left, right)
+    return levels_from_codes(comp, a, b, values)
 
 
 def agreement_mask(comp: Comparison, left: pd.Series, right: pd.Series) -> np.ndarray:
     """True where the pair satisfies the comparison's ``must_agree`` policy."""
-    if comp.must_agree == "none":
-        return np.ones(len(left), dtype=bool)
-    ln, rn = left.isna().to_numpy(), right.isna().to_numpy()
-    eq = (left.fillna("\x00").to_numpy() == right.fillna("\x01").to_numpy())
-    ok = ln | eq
-    if comp.must_agree == "when_both":
-        ok |= rn
-    return ok
+    a, b, _ = _codes(left, right)
+    return agreement_from_codes(comp, a, b)
+
+
+def violation_names(spec: LinkageSpec, ok_by_comparison: list[np.ndarray]) -> np.ndarray:
+    """Per pair, the names of the comparisons whose must-agree rule fails, ``;``-joined ("" when none)."""
+    n = len(ok_by_comparison[0]) if ok_by_comparison else 0
+    violations = np.full(n, "", dtype=object)
+    for comp, ok in zip(spec.comparisons, ok_by_comparison, strict=True):
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            have = violations[bad]
+            violations[bad] = np.where(have == "", comp.name, have + ";" + comp.name)
+    return violations
 
 
 def compare_pairs(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
@@ -174,18 +240,15 @@ def compare_pairs(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
     and ``_violations`` (names of the comparisons that disagree, ``;``-joined, or empty)."""
     out = pd.DataFrame(index=pairs.index)
     compatible = np.ones(len(pairs), dtype=bool)
-    violations = np.full(len(pairs), "", dtype=object)
+    oks = []
     for comp in spec.comparisons:
-        lv, rv = comparison_values(pairs, comp, "l_"), comparison_values(pairs, comp, "r_")
-        out[comp.name] = comparison_levels(comp, lv, rv)
-        ok = agreement_mask(comp, lv, rv)
-        bad = np.flatnonzero(~ok)
-        if bad.size:
-            have = violations[bad]
-            violations[bad] = np.where(have == "", comp.name, have + ";" + comp.name)
+        a, b, values = _codes(comparison_values(pairs, comp, "l_"), comparison_values(pairs, comp, "r_"))
+        out[comp.name] = levels_from_codes(comp, a, b, values)
+        ok = agreement_from_codes(comp, a, b)
+        oks.append(ok)
         compatible &= ok
     out["_compatible"] = compatible
-    out["_violations"] = violations
+    out["_violations"] = violation_names(spec, oks)
     return out
 
 

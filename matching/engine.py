@@ -1,8 +1,12 @@
 """The pandas engine: prepare, block, compare, estimate, score, decide (no Spark needed).
 
-The Spark adapter (:mod:`matching.spark`) runs the same steps with joins and
-pandas UDFs; both share :mod:`matching.compare`, :mod:`matching.scoring` and
-:func:`decide_group`.
+Each side is prepared once (an address is normalised and parsed once per distinct text), then
+both are *coded*: every compared value and the normalised text are factorised jointly for the two
+sides (:mod:`matching.codes`) and blocking runs as integer joins (:mod:`matching.blocking`). A
+candidate pair is a (left position, right position) pair of ints; comparing pairs gathers codes,
+decides ``null``/``exact`` levels and must-agree rules on them, and runs rapidfuzz once per distinct
+value pair. The Spark adapter (:mod:`matching.spark`) runs the same steps with joins and pandas
+UDFs; both share :mod:`matching.compare` and :mod:`matching.scoring`.
 """
 
 from __future__ import annotations
@@ -12,238 +16,195 @@ import logging
 import numpy as np
 import pandas as pd
 
-from matching.address import normalize, parse
-from matching.compare import add_comparison_values, compare_pairs
+from matching.address import normalize, parse_normalized
+from matching.blocking import Blocker, block_info
+from matching.codes import joint_codes, map_unique
+from matching.compare import (
+    _transform,
+    add_comparison_values,
+    agreement_from_codes,
+    compare_pairs,
+    comparison_values,
+    level_names,
+    levels_from_codes,
+    violation_names,
+)
 from matching.scoring import (
     FSModel,
     estimate_u,
     initial_model,
+    level_pattern_codes,
     match_probability,
     match_weights,
     pattern_counts,
     run_em,
 )
-from matching.spec import LinkageSpec, parse_key
+from matching.spec import LinkageSpec
 from schemas.address import ADDRESS_COMPONENTS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["prepare", "block", "random_pairs", "score_pairs", "train", "decide", "link", "explanation",
-           "DECISION_COLUMNS"]
+__all__ = ["prepare", "parsed_addresses", "block", "block_info", "score_pairs", "train", "decide", "link",
+           "explanation", "DECISION_COLUMNS"]
 
 DECISION_COLUMNS = ["left_id", "right_id", "weight", "score", "method", "explanation"]
+_FUZZY_CACHE_MAX = 2_000_000      # distinct fuzzy value pairs remembered across chunks (per comparison)
+
+
+def parsed_addresses(texts: pd.Series | np.ndarray) -> pd.DataFrame:
+    """``address_norm`` and the address components of each text (non-text -> all None), normalised once
+    per distinct text and parsed once per distinct normalised text."""
+    codes, uniq = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=True)
+    norms = [normalize(t) if isinstance(t, str) else None for t in uniq]
+    by_norm: dict[str | None, dict] = {}
+    rows = []
+    for n in norms:
+        parsed = by_norm.get(n)
+        if parsed is None:
+            parsed = by_norm[n] = parse_normalized(n)
+        rows.append(parsed)
+    rows.append(dict.fromkeys(ADDRESS_COMPONENTS))
+    table = pd.DataFrame(rows, columns=list(ADDRESS_COMPONENTS), dtype=object)
+    take = np.where(codes < 0, len(uniq), codes)
+    out = {"address_norm": np.array([*norms, None], dtype=object)[take]}
+    for c in ADDRESS_COMPONENTS:
+        out[c] = table[c].to_numpy(dtype=object)[take]
+    return pd.DataFrame(out)
 
 
 def prepare(df: pd.DataFrame, spec: LinkageSpec, side: str) -> pd.DataFrame:
-    """The side's id (as string, column ``_id``) and every column the spec needs.
+    """The side's id (as string, column ``_id``), every column the spec needs and each comparison's value.
 
-    With ``parse_address.<side>`` set, that raw column is normalised and parsed into
-    the address components (and ``address_norm``) first.
+    With ``parse_address.<side>`` set, that raw column is normalised and parsed into the address
+    components (and ``address_norm``) first. Missing values are ``None``.
     """
     id_col = spec.left_id if side == "left" else spec.right_id
     if id_col not in df.columns:
         raise KeyError(id_col)
-    out = pd.DataFrame({"_id": df[id_col].astype(str)}, index=df.index)
+    out = pd.DataFrame({"_id": df[id_col].astype(str).to_numpy(dtype=object)})
     raw_col = spec.parse_address.get(side)
     if raw_col:
         if raw_col not in df.columns:
             raise KeyError(raw_col)
-        texts = df[raw_col].where(df[raw_col].map(lambda t: isinstance(t, str)), None)
-        uniq = pd.unique(texts.dropna())
-        cache = {t: parse(t) for t in uniq}
-        empty = dict.fromkeys(ADDRESS_COMPONENTS)
-        parsed = pd.DataFrame([cache.get(t, empty) if t is not None else empty for t in texts],
-                              index=df.index, columns=list(ADDRESS_COMPONENTS))
-        norms = {t: normalize(t) for t in uniq}
-        out["address_norm"] = texts.map(lambda t: norms.get(t) if t is not None else None)
-        for c in ADDRESS_COMPONENTS:
-            out[c] = parsed[c]
+        out = pd.concat([out, parsed_addresses(df[raw_col])], axis=1)
     for c in spec.columns:
         if c not in out.columns:
-            out[c] = df[c].astype(object).where(df[c].notna(), None) if c in df.columns else None
-    from matching.compare import _transform
-
+            out[c] = (df[c].astype(object).where(df[c].notna(), None).to_numpy(dtype=object) if c in df.columns
+                      else np.full(len(out), None, dtype=object))
     for comp in spec.comparisons:  # block on the same normalised values the comparisons see (e.g. ID 15->18, x->X)
         if comp.transform not in (None, "nfkc") and len(comp.columns) == 1:
             c = comp.columns[0]
-            out[c] = out[c].map(lambda v, t=comp.transform: _transform(str(v), t) if v is not None and v == v else None)
-    out = out.reset_index(drop=True)
-    out = out.astype({c: object for c in out.columns if c != "_id"})
-    out = out.where(out.notna(), None)
+            out[c] = map_unique(out[c], lambda v, t=comp.transform: _transform(str(v), t))
     return add_comparison_values(out, spec)
 
 
-def _prefixed(df: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    return df.rename(columns={c: f"{prefix}{c}" for c in df.columns})
-
-
 def block(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
-    """Candidate pairs ``(_id_l, _id_r)``: see :func:`block_info` (this drops the too-vague report)."""
+    """Candidate pairs ``(_id_l, _id_r)``: see :func:`matching.blocking.block_info` (this drops the
+    too-vague report)."""
     return block_info(left, right, spec)[0]
 
 
-def _rule_name(rule: tuple[str, ...]) -> str:
-    return "+".join(rule)
+class _CodedSides:
+    """Two prepared sides coded for comparing: per comparison, the left and right codes of its compared
+    value and the distinct values; the normalised texts likewise."""
+
+    def __init__(self, left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec) -> None:
+        self.spec = spec
+        self.comparisons = []
+        for comp in spec.comparisons:
+            a, b, values = joint_codes(comparison_values(left, comp, ""), comparison_values(right, comp, ""))
+            self.comparisons.append((comp, a, b, values, {}))
+        self.text = None
+        if "address_norm" in left.columns and "address_norm" in right.columns:
+            self.text = joint_codes(left["address_norm"], right["address_norm"])[:2]
+
+    def compare(self, lpos: np.ndarray, rpos: np.ndarray) -> pd.DataFrame:
+        """For the pairs ``(lpos[i], rpos[i])``: ``_lpos``, ``_rpos``, the level of every comparison,
+        ``_compatible`` (every must-agree rule holds), ``_violations`` and ``_same_text``."""
+        cols: dict[str, np.ndarray] = {"_lpos": lpos, "_rpos": rpos}
+        compatible = np.ones(len(lpos), dtype=bool)
+        oks = []
+        for comp, lcodes, rcodes, values, cache in self.comparisons:
+            a, b = lcodes[lpos], rcodes[rpos]
+            if len(cache) > _FUZZY_CACHE_MAX:
+                cache.clear()
+            cols[comp.name] = levels_from_codes(comp, a, b, values, cache)
+            ok = agreement_from_codes(comp, a, b)
+            oks.append(ok)
+            compatible &= ok
+        cols["_compatible"] = compatible
+        cols["_violations"] = violation_names(self.spec, oks)
+        if self.text is not None:
+            a = self.text[0][lpos]
+            cols["_same_text"] = (a >= 0) & (a == self.text[1][rpos])
+        else:
+            cols["_same_text"] = np.zeros(len(lpos), dtype=bool)
+        return pd.DataFrame(cols)
 
 
-def _rule_join(lk: pd.DataFrame, rk: pd.DataFrame, sizes: pd.DataFrame, rule: tuple[str, ...], cap: int | None
-               ) -> tuple[pd.DataFrame, pd.Series]:
-    keys = list(rule)
-    if cap is not None:
-        lk = lk.merge(sizes, on=keys, how="inner")
-        vague = lk.loc[lk["_n"] > cap, "_id_l"]
-        lk = lk.loc[lk["_n"] <= cap].drop(columns="_n")
-    else:
-        vague = pd.Series([], dtype=object)
-    pairs = lk.merge(rk, on=keys)[["_id_l", "_id_r"]]
-    return pairs, vague
-
-
-def block_info(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, right_keys: dict | None = None
-               ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Candidate pairs and, per left id, the rules skipped as too vague.
-
-    Each rule is an equi-join on its keys (null keys never join). A left record whose key
-    matches more than ``spec.max_block_size`` right records under a rule is too vague for
-    that rule: the rule is skipped for it (no pairs) and reported. ``blocking_fallback``
-    rules run only for the left records the main rules found no candidate for.
-    """
-    right_keys = right_keys if right_keys is not None else prepare_right_keys(right, spec)
-    vague: dict[str, list[str]] = {}
-
-    def run(rules: tuple[tuple[str, ...], ...], lside: pd.DataFrame) -> list[pd.DataFrame]:
-        frames = []
-        for rule in rules:
-            rk, sizes = right_keys[rule]
-            lk = _block_keys(lside, rule)
-            if lk.empty or rk.empty:
-                continue
-            pairs, vg = _rule_join(lk.rename(columns={"_id": "_id_l"}), rk, sizes, rule, spec.max_block_size)
-            frames.append(pairs)
-            for lid in vg.tolist():
-                vague.setdefault(lid, []).append(_rule_name(rule))
-        return frames
-
-    frames = run(spec.blocking, left)
-    ids = (pd.concat(frames, ignore_index=True).drop_duplicates() if frames
-           else pd.DataFrame({"_id_l": pd.Series([], dtype=object), "_id_r": pd.Series([], dtype=object)}))
-    if spec.blocking_fallback:
-        rest = left[~left["_id"].isin(ids["_id_l"])]
-        if len(rest):
-            more = run(spec.blocking_fallback, rest)
-            if more:
-                ids = pd.concat([ids, *more], ignore_index=True).drop_duplicates()
-    return ids.reset_index(drop=True), vague
-
-
-def prepare_right_keys(right: pd.DataFrame, spec: LinkageSpec) -> dict:
-    """Per blocking rule: the right side's keys (``_id`` renamed ``_id_r``) and the size of each key group."""
-    out = {}
-    for rule in spec.blocking + spec.blocking_fallback:
-        rk = _block_keys(right, rule)
-        sizes = rk.groupby(list(rule), sort=False).size().rename("_n").reset_index()
-        out[rule] = (rk.rename(columns={"_id": "_id_r"}), sizes)
-    return out
-
-
-def _block_keys(df: pd.DataFrame, rule: tuple[str, ...]) -> pd.DataFrame:
-    out = pd.DataFrame({"_id": df["_id"]})
-    for key in rule:
-        base, start, stop = parse_key(key)
-        col = df[base]
-        if start is not None or stop is not None:
-            col = col.map(lambda v, a=start, b=stop: v[a:b] if isinstance(v, str) and len(v) >= 3 else None)
-        out[key] = col
-    return out.dropna()
-
-
-class _Rows:
-    """One side's rows by id (first row per id), prefixed, for gathering candidate pairs by position."""
-
-    def __init__(self, df: pd.DataFrame, prefix: str) -> None:
-        unique = df.drop_duplicates("_id")
-        self.index = pd.Index(unique["_id"])
-        self.frame = _prefixed(unique, prefix).reset_index(drop=True)
-
-
-def _compared_columns(df: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
-    """Only what comparing pairs reads (id, normalised text, precomputed compared values), when every
-    comparison's value is precomputed; else the whole frame."""
-    values = [f"_cv_{c.name}" for c in spec.comparisons]
-    if not all(v in df.columns for v in values):
-        return df
-    return df[["_id", *(["address_norm"] if "address_norm" in df.columns else []), *values]]
-
-
-def _materialise(ids: pd.DataFrame, left: pd.DataFrame | _Rows, right: pd.DataFrame | _Rows) -> pd.DataFrame:
-    """The pairs' ``l_*`` and ``r_*`` columns, in the order of ``ids`` (pairs with an unknown id dropped).
-
-    Rows are gathered by position (``Index.get_indexer`` + ``take``) instead of two merges, and a
-    prepared :class:`_Rows` side is reused across chunks instead of being copied for each one.
-    """
-    lrows = left if isinstance(left, _Rows) else _Rows(left, "l_")
-    rrows = right if isinstance(right, _Rows) else _Rows(right, "r_")
-    li = lrows.index.get_indexer(ids["_id_l"])
-    ri = rrows.index.get_indexer(ids["_id_r"])
-    keep = (li >= 0) & (ri >= 0)
-    extra = [c for c in ids.columns if c not in ("_id_l", "_id_r")]
-    parts = [ids.loc[keep, extra].reset_index(drop=True)] if extra else []
-    parts += [lrows.frame.take(li[keep]).reset_index(drop=True), rrows.frame.take(ri[keep]).reset_index(drop=True)]
-    return pd.concat(parts, axis=1)
-
-
-def random_pairs(left: pd.DataFrame, right: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """``n`` random (left, right) pairs, materialised."""
-    if left.empty or right.empty or n <= 0:
-        return _materialise(pd.DataFrame(columns=["_id_l", "_id_r"]), left, right)
-    rng = np.random.default_rng(seed)
-    li = rng.integers(0, len(left), n)
-    ri = rng.integers(0, len(right), n)
-    lp = _prefixed(left.iloc[li].reset_index(drop=True), "l_")
-    rp = _prefixed(right.iloc[ri].reset_index(drop=True), "r_")
-    return pd.concat([lp, rp], axis=1)
-
-
-def train(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, pairs_levels: pd.DataFrame | None = None
-          ) -> FSModel:
-    """Estimate u from random pairs and m, lambda by EM on the blocked pairs."""
+def _estimate(coded: _CodedSides, n_left: int, n_right: int, levels: pd.DataFrame, spec: LinkageSpec) -> FSModel:
     model = initial_model(spec)
     if not spec.em.enabled:
         return model
-    rnd = random_pairs(left, right, spec.em.random_pairs, spec.em.seed)
-    model = estimate_u(compare_pairs(rnd, spec), spec, model)
-    if pairs_levels is None:
-        pairs_levels = compare_pairs(_materialise(block(left, right, spec), left, right), spec)
-    if len(pairs_levels) > spec.em.max_pairs:
-        pairs_levels = pairs_levels.sample(spec.em.max_pairs, random_state=spec.em.seed)
+    if n_left and n_right and spec.em.random_pairs > 0:
+        rng = np.random.default_rng(spec.em.seed)
+        li = rng.integers(0, n_left, spec.em.random_pairs)
+        ri = rng.integers(0, n_right, spec.em.random_pairs)
+        model = estimate_u(coded.compare(li, ri), spec, model)
+    if len(levels) > spec.em.max_pairs:
+        levels = levels.sample(spec.em.max_pairs, random_state=spec.em.seed)
     # EM on the pairs that pass the must-agree rules: decisions are only made among them, and it keeps
     # EM from taking "same room number in another building" as the match class
-    pairs_levels = pairs_levels[pairs_levels["_compatible"]]
-    model.lam = spec.em.prior or float(np.clip(len(left) / max(1, len(pairs_levels)), 1e-6, 0.5))
-    if len(pairs_levels) < spec.em.min_pairs:
-        log.info("linkage %s: %d blocked pairs < em.min_pairs, keeping the starting m", spec.name, len(pairs_levels))
+    levels = levels[levels["_compatible"].to_numpy()]
+    model.lam = spec.em.prior or float(np.clip(n_left / max(1, len(levels)), 1e-6, 0.5))
+    if len(levels) < spec.em.min_pairs:
+        log.info("linkage %s: %d blocked pairs < em.min_pairs, keeping the starting m", spec.name, len(levels))
         return model
-    model = run_em(pattern_counts(pairs_levels, spec), spec, model)
+    model = run_em(pattern_counts(levels, spec), spec, model)
     log.info("linkage %s: EM %d iterations (converged=%s), lambda=%.4g", spec.name, model.iterations,
              model.converged, model.lam)
     return model
 
 
-def _pair_levels(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
+def _candidate_levels(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, coded: _CodedSides | None = None
+                      ) -> tuple[_CodedSides, pd.DataFrame, dict[int, list[str]]]:
+    """Block and compare in chunks of ``spec.block_chunk`` left rows: the coded sides, every candidate
+    pair's levels (by position) and the too-vague rules per left position."""
+    coded = coded or _CodedSides(left, right, spec)
+    blocker = Blocker(left, right, spec)
+    vague: dict[int, list[str]] = {}
+    chunks = []
+    step = max(1, spec.block_chunk)
+    for start in range(0, len(left), step):
+        lpos, rpos, vg = blocker.pairs(np.arange(start, min(len(left), start + step)))
+        vague.update(vg)
+        chunks.append(coded.compare(lpos, rpos))
+    empty = np.empty(0, dtype=np.int64)
+    levels = pd.concat(chunks, ignore_index=True) if chunks else coded.compare(empty, empty)
+    return coded, levels, vague
+
+
+def train(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, pairs_levels: pd.DataFrame | None = None
+          ) -> FSModel:
+    """Estimate u from random pairs and m, lambda by EM on the blocked pairs (two prepared sides;
+    ``pairs_levels``: their candidate pairs' levels when already computed)."""
+    coded = _CodedSides(left, right, spec)
+    if pairs_levels is None:
+        _, pairs_levels, _ = _candidate_levels(left, right, spec, coded)
+    return _estimate(coded, len(left), len(right), pairs_levels, spec)
+
+
+def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.DataFrame:
+    """Levels, compatibility and match weight of materialised pairs (``l_*``/``r_*`` columns): columns
+    ``_id_l``, ``_id_r``, one level per comparison, ``_compatible``, ``_violations``, ``_same_text``, ``weight``."""
     levels = compare_pairs(pairs, spec)
     levels.insert(0, "_id_r", pairs["r__id"].to_numpy())
     levels.insert(0, "_id_l", pairs["l__id"].to_numpy())
     if "l_address_norm" in pairs and "r_address_norm" in pairs:
-        levels["_same_text"] = (pairs["l_address_norm"].fillna("\x00").to_numpy()
-                                == pairs["r_address_norm"].fillna("\x01").to_numpy())
+        a, b, _ = joint_codes(pairs["l_address_norm"], pairs["r_address_norm"])
+        levels["_same_text"] = (a >= 0) & (a == b)
     else:
         levels["_same_text"] = False
-    return levels
-
-
-def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.DataFrame:
-    """Levels, compatibility and match weight of every pair (columns ``_id_l``, ``_id_r``, levels, ``weight``)."""
-    levels = _pair_levels(pairs, spec)
     levels["weight"] = match_weights(levels, spec, model)
     return levels
 
@@ -259,138 +220,117 @@ def explanation(row: dict, spec: LinkageSpec, level_labels: dict[str, list[str]]
     return ";".join(parts)
 
 
-def decide_group(cands: pd.DataFrame, spec: LinkageSpec, lam: float, level_labels: dict[str, list[str]]) -> dict:
-    """The decision for one left record from its scored candidate pairs (possibly none).
-
-    Incompatible candidates (a must-agree component differs: building, room, ...) are
-    never chosen. The best remaining one is accepted when its weight reaches
-    ``decision.min_weight`` and beats the runner-up by ``decision.min_gap``; otherwise
-    the record is unresolved, with the reason in the explanation.
-    """
+def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, right_rank: np.ndarray,
+            spec: LinkageSpec, model: FSModel, vague: dict[int, list[str]]) -> pd.DataFrame:
+    """One decision per left position (``left_ids`` order) from scored pairs by position (``_lpos``,
+    ``_rpos``, levels, ``_compatible``, ``_violations``, ``_same_text``, ``weight``); ties on weight go
+    to the lower ``right_rank``."""
     d = spec.decision
-    if cands is None or len(cands) == 0:
-        return {"right_id": None, "weight": None, "score": None, "method": "unresolved",
-                "explanation": "unresolved=no_candidate"}
-    ok = cands[cands["_compatible"]]
-    if ok.empty:
-        viol = sorted({v for s in cands["_violations"] for v in s.split(";") if v})
-        return {"right_id": None, "weight": None, "score": None, "method": "unresolved",
-                "explanation": f"unresolved=not_in_registry:{','.join(viol)};candidates={len(cands)}"}
-    ok = ok.sort_values(["weight", "_id_r"], ascending=[False, True])
-    best = ok.iloc[0].to_dict()
-    gap = float(best["weight"] - ok.iloc[1]["weight"]) if len(ok) > 1 else float("inf")
-    expl = explanation(best, spec, level_labels)
-    gap_txt = "inf" if gap == float("inf") else f"{gap:.2f}"
-    score = float(match_probability(best["weight"], lam))
-    if best["weight"] < d.min_weight:
-        return {"right_id": None, "weight": float(best["weight"]), "score": round(score, 6), "method": "unresolved",
-                "explanation": f"unresolved=low_weight;{expl};gap={gap_txt}"}
-    if gap < d.min_gap:
-        return {"right_id": None, "weight": float(best["weight"]), "score": round(score, 6), "method": "unresolved",
-                "explanation": f"unresolved=ambiguous;{expl};gap={gap_txt};runner_up={ok.iloc[1]['_id_r']}"}
-    exact = bool(best.get("_same_text")) or all(
-        level_labels[c.name][int(best[c.name])] in ("null", *d.exact_level_names) for c in spec.comparisons)
-    return {"right_id": best["_id_r"], "weight": float(best["weight"]), "score": round(score, 6),
-            "method": "exact" if exact else "fuzzy", "explanation": f"{expl};gap={gap_txt};score={score:.4f}"}
+    labels = level_names(spec)
+    n = len(left_ids)
+    right_id = np.full(n, None, dtype=object)
+    weight = np.full(n, np.nan)
+    score = np.full(n, np.nan)
+    method = np.full(n, "unresolved", dtype=object)
+    expl = np.full(n, "unresolved=no_candidate", dtype=object)
+    has_pairs = np.zeros(n, dtype=bool)
+    has_pairs[pairs["_lpos"].to_numpy()] = True
+    decided = np.zeros(n, dtype=bool)
+    ok = pairs[pairs["_compatible"].to_numpy()]
+    if len(ok):
+        lp, w = ok["_lpos"].to_numpy(), ok["weight"].to_numpy(dtype=float)
+        order = np.lexsort((right_rank[ok["_rpos"].to_numpy()], -w, lp))
+        lp_sorted = lp[order]
+        first = np.flatnonzero(np.r_[True, lp_sorted[1:] != lp_sorted[:-1]])
+        nxt = np.minimum(first + 1, len(order) - 1)
+        has_second = (first + 1 < len(order)) & (lp_sorted[nxt] == lp_sorted[first])
+        best = ok.iloc[order[first]]
+        pos = best["_lpos"].to_numpy()
+        w1 = best["weight"].to_numpy(dtype=float)
+        gap = np.where(has_second, w1 - w[order[nxt]], np.inf)
+        runner_up = right_ids[ok["_rpos"].to_numpy()[order[nxt]]]
+        prob = np.asarray(match_probability(w1, model.lam), dtype=float)
+        exact = best["_same_text"].to_numpy(dtype=bool).copy()
+        all_exact = np.ones(len(best), dtype=bool)
+        for c in spec.comparisons:
+            labs = np.asarray(labels[c.name], dtype=object)[best[c.name].to_numpy().astype(int)]
+            all_exact &= np.isin(labs, ["null", *d.exact_level_names])
+        exact |= all_exact
+        # the levels part of an explanation depends on the level pattern only: built once per pattern
+        _, first_of, inverse = np.unique(level_pattern_codes(best, spec), return_index=True, return_inverse=True)
+        prefix = []
+        for k in first_of.tolist():
+            parts = [f"{c.name}={labels[c.name][int(best[c.name].iat[k])]}" for c in spec.comparisons]
+            prefix.append("".join(f"{p};" for p in parts if not p.endswith("=null")))
+        prefix_of = np.asarray(prefix, dtype=object)[inverse.reshape(-1)]
+        accept = (w1 >= d.min_weight) & (gap >= d.min_gap)
+        best_right = right_ids[best["_rpos"].to_numpy()]
+        texts = []
+        for k, (pre, wk, g, pk) in enumerate(zip(prefix_of.tolist(), w1.tolist(), gap.tolist(), prob.tolist(),
+                                                strict=True)):
+            gap_txt = "inf" if g == np.inf else f"{g:.2f}"
+            if wk < d.min_weight:
+                texts.append(f"unresolved=low_weight;{pre}weight={wk:.2f};gap={gap_txt}")
+            elif g < d.min_gap:
+                texts.append(f"unresolved=ambiguous;{pre}weight={wk:.2f};gap={gap_txt};runner_up={runner_up[k]}")
+            else:
+                texts.append(f"{pre}weight={wk:.2f};gap={gap_txt};score={pk:.4f}")
+        weight[pos], score[pos], expl[pos] = w1, np.round(prob, 6), np.asarray(texts, dtype=object)
+        right_id[pos[accept]] = best_right[accept]
+        method[pos[accept]] = np.array(["fuzzy", "exact"], dtype=object)[exact[accept].astype(int)]
+        decided[pos] = True
+    bad = pairs[(has_pairs & ~decided)[pairs["_lpos"].to_numpy()]]
+    for p, g in bad.groupby("_lpos", sort=False)["_violations"]:
+        viol = sorted({v for x in g for v in x.split(";") if v})
+        expl[p] = f"unresolved=not_in_registry:{','.join(viol)};candidates={len(g)}"
+    for p, rules in vague.items():
+        if right_id[p] is None:
+            base = "unresolved=too_vague" if not has_pairs[p] else expl[p]
+            expl[p] = f"{base};too_vague={'|'.join(rules)}"
+    return pd.DataFrame({"left_id": left_ids, "right_id": right_id, "weight": weight, "score": score,
+                         "method": method, "explanation": expl}, columns=DECISION_COLUMNS)
 
 
 def decide(scored: pd.DataFrame, left_ids: pd.Series, spec: LinkageSpec, model: FSModel,
            vague: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """One decision per left id (:data:`DECISION_COLUMNS`), vectorised; same rules and explanations as
-    :func:`decide_group`. ``vague`` (left id -> blocking rules skipped as too vague) is reported in the
-    explanation of unresolved records (``too_vague=<rule>|<rule>``)."""
-    from matching.compare import level_names
+    """One decision per distinct left id (:data:`DECISION_COLUMNS`), vectorised.
 
-    d = spec.decision
-    labels = level_names(spec)
-    vague = vague or {}
-    ids = pd.unique(left_ids)
-    res: dict[str, dict] = {}
-    if len(scored):
-        ok = scored[scored["_compatible"].to_numpy()]
-        ok = ok.sort_values(["_id_l", "weight", "_id_r"], ascending=[True, False, True], kind="stable")
-        rank = ok.groupby("_id_l", sort=False).cumcount().to_numpy()
-        best = ok[rank == 0].reset_index(drop=True)
-        second = ok[rank == 1][["_id_l", "weight", "_id_r"]].rename(columns={"weight": "_w2", "_id_r": "_r2"})
-        best = best.merge(second, on="_id_l", how="left")
-        w = best["weight"].to_numpy(dtype=float)
-        w2 = best["_w2"].to_numpy(dtype=float)
-        gap = np.where(np.isnan(w2), np.inf, w - w2)
-        score = np.asarray(match_probability(w, model.lam), dtype=float)
-        lab_cols = []
-        exact = best["_same_text"].to_numpy(dtype=bool).copy()
-        all_exact = np.ones(len(best), dtype=bool)
-        for c in spec.comparisons:
-            labs = np.asarray(labels[c.name], dtype=object)
-            col = labs[best[c.name].to_numpy().astype(int)]
-            lab_cols.append((c.name, col))
-            all_exact &= np.isin(col, ["null", *d.exact_level_names])
-        exact |= all_exact
-        r2 = best["_r2"].tolist()
-        lids = best["_id_l"].tolist()
-        rids = best["_id_r"].tolist()
-        for k in range(len(best)):
-            parts = [f"{name}={col[k]}" for name, col in lab_cols if col[k] != "null"]
-            parts.append(f"weight={w[k]:.2f}")
-            expl = ";".join(parts)
-            g = gap[k]
-            gap_txt = "inf" if g == np.inf else f"{g:.2f}"
-            sc = round(float(score[k]), 6)
-            if w[k] < d.min_weight:
-                r = {"right_id": None, "weight": float(w[k]), "score": sc, "method": "unresolved",
-                     "explanation": f"unresolved=low_weight;{expl};gap={gap_txt}"}
-            elif g < d.min_gap:
-                r = {"right_id": None, "weight": float(w[k]), "score": sc, "method": "unresolved",
-                     "explanation": f"unresolved=ambiguous;{expl};gap={gap_txt};runner_up={r2[k]}"}
-            else:
-                r = {"right_id": rids[k], "weight": float(w[k]), "score": sc,
-                     "method": "exact" if exact[k] else "fuzzy",
-                     "explanation": f"{expl};gap={gap_txt};score={score[k]:.4f}"}
-            res[lids[k]] = r
-        bad = scored[~scored["_id_l"].isin(best["_id_l"])]
-        for lid, g in bad.groupby("_id_l", sort=False)["_violations"]:
-            viol = sorted({v for x in g for v in x.split(";") if v})
-            res[lid] = {"right_id": None, "weight": None, "score": None, "method": "unresolved",
-                        "explanation": f"unresolved=not_in_registry:{','.join(viol)};candidates={len(g)}"}
-    rows = []
-    for lid in ids:
-        r = res.get(lid)
-        if r is None:
-            reason = "too_vague" if lid in vague else "no_candidate"
-            r = {"right_id": None, "weight": None, "score": None, "method": "unresolved",
-                 "explanation": f"unresolved={reason}"}
-        if r["right_id"] is None and lid in vague:
-            r = dict(r, explanation=f"{r['explanation']};too_vague={'|'.join(vague[lid])}")
-        rows.append(dict(r, left_id=lid))
-    return pd.DataFrame(rows, columns=DECISION_COLUMNS)
+    ``scored`` holds ``_id_l``, ``_id_r``, the levels, ``_compatible``, ``_violations``, ``_same_text`` and
+    ``weight`` of candidate pairs. Incompatible candidates (a must-agree component differs: building, room,
+    ...) are never chosen. The best remaining one is accepted when its weight reaches
+    ``decision.min_weight`` and beats the runner-up by ``decision.min_gap``; otherwise the record is
+    unresolved, with the reason in the explanation (``low_weight``, ``ambiguous``,
+    ``not_in_registry:<comparisons>``, ``no_candidate``, ``too_vague``). ``vague`` (left id -> blocking
+    rules skipped as too vague) is reported in the explanation of unresolved records
+    (``too_vague=<rule>|<rule>``). Ties on weight go to the smaller right id.
+    """
+    ids = pd.unique(np.asarray(left_ids, dtype=object))
+    index = pd.Index(ids)
+    lpos = index.get_indexer(scored["_id_l"])
+    keep = lpos >= 0
+    rcodes, right_ids = pd.factorize(scored["_id_r"].to_numpy(dtype=object), sort=True)
+    pairs = scored.loc[keep].assign(_lpos=lpos[keep], _rpos=rcodes[keep])
+    vague_pos = {int(index.get_loc(k)): v for k, v in (vague or {}).items() if k in index}
+    right_ids = np.asarray(right_ids, dtype=object)
+    return _decide(pairs, ids, right_ids, np.arange(len(right_ids)), spec, model, vague_pos)
 
 
 def link(left_df: pd.DataFrame, right_df: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None
          ) -> tuple[pd.DataFrame, FSModel]:
     """Run a whole linkage with the pandas engine; return (decisions, fitted model).
 
-    Left records are blocked and compared in chunks of ``spec.block_chunk``; only the pairs'
-    levels (small ints) are kept, so memory grows with the candidate count, not the blocks' sizes.
+    One decision per distinct left id (a repeated id keeps its first row; so does a repeated right id).
+    Left records are blocked and compared in chunks of ``spec.block_chunk``; only the pairs' positions
+    and levels (small ints) are kept, so memory grows with the candidate count, not the blocks' sizes.
     """
-    left = prepare(left_df, spec, "left")
-    right = prepare(right_df, spec, "right")
-    right_keys = prepare_right_keys(right, spec)
-    vague: dict[str, list[str]] = {}
-    chunks = []
-    step = max(1, spec.block_chunk)
-    right_rows = _Rows(_compared_columns(right, spec), "r_")
-    for start in range(0, len(left), step):
-        part = left.iloc[start:start + step]
-        ids, vg = block_info(part, right, spec, right_keys)
-        vague.update(vg)
-        chunks.append(_pair_levels(_materialise(ids, _compared_columns(part, spec), right_rows), spec))
-    levels = pd.concat(chunks, ignore_index=True) if chunks else _pair_levels(
-        _materialise(pd.DataFrame(columns=["_id_l", "_id_r"]), left, right), spec)
+    left = prepare(left_df, spec, "left").drop_duplicates("_id").reset_index(drop=True)
+    right = prepare(right_df, spec, "right").drop_duplicates("_id").reset_index(drop=True)
+    coded, levels, vague = _candidate_levels(left, right, spec)
     log.info("linkage %s: %d left, %d right, %d candidate pairs, %d too-vague records", spec.name, len(left),
              len(right), len(levels), len(vague))
     if model is None:
-        model = initial_model(spec)
-        if spec.em.enabled:
-            model = train(left, right, spec, levels)
+        model = _estimate(coded, len(left), len(right), levels, spec)
     levels["weight"] = match_weights(levels, spec, model)
-    return decide(levels, left["_id"], spec, model, vague), model
+    right_ids = right["_id"].to_numpy(dtype=object)
+    right_rank, _ = pd.factorize(right_ids, sort=True)     # ids are distinct: the code is the sort rank
+    return _decide(levels, left["_id"].to_numpy(dtype=object), right_ids, right_rank, spec, model, vague), model

@@ -20,7 +20,7 @@ import pandas as pd
 
 from matching.spec import LinkageSpec
 
-__all__ = ["FSModel", "initial_model", "estimate_u", "pattern_counts", "run_em", "match_weights",
+__all__ = ["FSModel", "initial_model", "estimate_u", "level_pattern_codes", "pattern_counts", "run_em", "match_weights",
            "match_probability"]
 
 
@@ -121,10 +121,31 @@ def estimate_u(random_levels: pd.DataFrame, spec: LinkageSpec, model: FSModel) -
     return model
 
 
+def _radix_fits(spec: LinkageSpec) -> bool:
+    return math.prod(len(c.levels) for c in spec.comparisons) < 2 ** 62
+
+
+def level_pattern_codes(levels: pd.DataFrame, spec: LinkageSpec) -> np.ndarray:
+    """One int per pair for its vector of levels: mixed radix over the comparisons' level counts (a
+    dense group number when the spec has too many level combinations for an int64)."""
+    if not _radix_fits(spec):
+        return levels.groupby([c.name for c in spec.comparisons], sort=False).ngroup().to_numpy(dtype=np.int64)
+    code = np.zeros(len(levels), dtype=np.int64)
+    for c in spec.comparisons:
+        code = code * len(c.levels) + levels[c.name].to_numpy().astype(np.int64)
+    return code
+
+
 def pattern_counts(levels: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
     """Distinct level vectors with their number of pairs (column ``n``)."""
     names = [c.name for c in spec.comparisons]
-    return levels.groupby(names, sort=False).size().rename("n").reset_index()
+    if not _radix_fits(spec):
+        return levels.groupby(names, sort=False).size().rename("n").reset_index()
+    distinct, counts = np.unique(level_pattern_codes(levels, spec), return_counts=True)
+    out = {}
+    for c in reversed(spec.comparisons):
+        distinct, out[c.name] = np.divmod(distinct, len(c.levels))
+    return pd.DataFrame({**{n: out[n].astype(np.int16) for n in names}, "n": counts.astype(np.int64)})
 
 
 def _log_likelihoods(patterns: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql.types import StringType, StructField, StructType
+from typing import Any
 
 ADDRESS_COMPONENTS = (
     "street",      # 街道, e.g. 沙头街道
@@ -19,4 +19,14 @@ ADDRESS_COMPONENTS = (
     "room",        # 室 / 房号, e.g. 501
 )
 
-ADDRESS_STRUCT = StructType([StructField(c, StringType(), True) for c in ADDRESS_COMPONENTS])
+
+def __getattr__(name: str) -> Any:
+    """``ADDRESS_STRUCT`` (the components as a Spark struct of strings), built on first use so that the
+    pandas matching engine, which needs only :data:`ADDRESS_COMPONENTS`, never imports pyspark."""
+    if name == "ADDRESS_STRUCT":
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        struct = StructType([StructField(c, StringType(), True) for c in ADDRESS_COMPONENTS])
+        globals()["ADDRESS_STRUCT"] = struct
+        return struct
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
