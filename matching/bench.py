@@ -270,6 +270,22 @@ def splink_decide(pairs: pd.DataFrame, threshold: float = SPLINK_THRESHOLD,
                          "score": best["match_probability"].to_numpy()})
 
 
+def _duckdb_connection():
+    """An in-memory DuckDB for Splink. Under an address-space cap (``GRIDLAKE_BENCH_MAX_MEM_MB``) its memory
+    limit is set to half the cap and it spills to a temporary directory, as DuckDB's own out-of-memory advice
+    says: its default limit (80 % of RAM) does not see the cap and fails on a district's blocked pairs."""
+    import tempfile
+
+    import duckdb
+
+    con = duckdb.connect()
+    if ENGINE_MAX_MEM_MB:
+        con.execute(f"SET memory_limit='{ENGINE_MAX_MEM_MB // 2}MB'")
+        con.execute(f"SET temp_directory='{tempfile.mkdtemp(prefix='splink-duckdb-')}'")
+        con.execute("SET preserve_insertion_order=false")
+    return con
+
+
 def run_splink(registry: pd.DataFrame, queries: pd.DataFrame, threshold: float = SPLINK_THRESHOLD,
                margin_bits: float = SPLINK_MARGIN_BITS, seed: int = 20141) -> pd.DataFrame:
     """Splink 5 with DuckDB on the parsed components: id, house_code (None = abstained), score."""
@@ -277,7 +293,8 @@ def run_splink(registry: pd.DataFrame, queries: pd.DataFrame, threshold: float =
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     reg, qry = parsed_frame(registry, "house_code"), parsed_frame(queries, "id")
-    db = DuckDBAPI()
+    con = _duckdb_connection()
+    db = DuckDBAPI(con)
     linker = Linker([db.register(reg, dataset_display_name="registry"),
                      db.register(qry, dataset_display_name="queries")],
                     splink_settings(len(reg)), log_level=logging.WARNING)
@@ -288,12 +305,17 @@ def run_splink(registry: pd.DataFrame, queries: pd.DataFrame, threshold: float =
     # keep every pair that could be the best (>= threshold) or its close runner-up
     min_weight = math.log2(threshold / (1 - threshold)) - margin_bits
     pred = linker.inference.predict(threshold_match_weight=min_weight)
-    cols = ["unique_id_l", "unique_id_r", "source_dataset_l", "match_weight", "match_probability"]
-    df = pred.as_pandas_dataframe()[cols]
-    q_left = df["source_dataset_l"] == "queries"
-    pairs = pd.DataFrame({"query_id": df["unique_id_l"].where(q_left, df["unique_id_r"]),
-                          "house_code": df["unique_id_r"].where(q_left, df["unique_id_l"]),
-                          "match_weight": df["match_weight"], "match_probability": df["match_probability"]})
+    # only each query's best two candidates leave DuckDB (a district's predictions do not fit in pandas);
+    # same order as splink_decide: weight descending, then house code
+    pairs = con.execute(f"""
+        WITH p AS (
+            SELECT CASE WHEN source_dataset_l = 'queries' THEN unique_id_l ELSE unique_id_r END AS query_id,
+                   CASE WHEN source_dataset_l = 'queries' THEN unique_id_r ELSE unique_id_l END AS house_code,
+                   match_weight, match_probability
+            FROM {pred.physical_name})
+        SELECT query_id, house_code, match_weight, match_probability FROM p
+        QUALIFY row_number() OVER (PARTITION BY query_id ORDER BY match_weight DESC, house_code) <= 2
+    """).df()
     out = splink_decide(pairs, threshold, margin_bits)
     missing = pd.DataFrame({"id": qry.loc[~qry["unique_id"].isin(out["id"]), "unique_id"], "house_code": None,
                             "score": None})

@@ -20,7 +20,8 @@ from rapidfuzz.fuzz import ratio
 from matching.spec import Comparison, LinkageSpec
 
 __all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "comparison_levels",
-           "agreement_mask", "levels_from_codes", "agreement_from_codes", "violation_names", "level_names"]
+           "agreement_mask", "levels_from_codes", "agreement_from_codes", "one_of_agreements", "violation_names",
+           "agreement_checks", "level_names"]
 
 
 def _nfkc(v: object) -> str | None:
@@ -223,32 +224,65 @@ def agreement_mask(comp: Comparison, left: pd.Series, right: pd.Series) -> np.nd
     return agreement_from_codes(comp, a, b)
 
 
-def violation_names(spec: LinkageSpec, ok_by_comparison: list[np.ndarray]) -> np.ndarray:
-    """Per pair, the names of the comparisons whose must-agree rule fails, ``;``-joined ("" when none)."""
-    n = len(ok_by_comparison[0]) if ok_by_comparison else 0
+def one_of_agreements(spec: LinkageSpec, levels: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """Per ``must_agree_one_of`` rule, True where the pair satisfies it: no group of the rule is named on both
+    sides (every comparison of the group above its ``null`` level), or some group agrees (every comparison
+    of the group above ``null`` and below ``else``). E.g. ``place: [[complex], [road, door_no]]``: a house
+    whose complex and road/door number both differ from the text's is not the place the text names."""
+    comps = {c.name: c for c in spec.comparisons}
+    out = []
+    for rule, groups in spec.must_agree_one_of:
+        named_any = np.zeros(len(next(iter(levels.values()))) if levels else 0, dtype=bool)
+        agree_any = named_any.copy()
+        for group in groups:
+            named = np.ones(len(named_any), dtype=bool)
+            agree = named.copy()
+            for name in group:
+                comp, lv = comps[name], levels[name]
+                present = lv != comp.null_index if comp.null_index is not None else np.ones(len(lv), dtype=bool)
+                named &= present
+                agree &= present & (lv != len(comp.levels) - 1)
+            named_any |= named
+            agree_any |= agree
+        out.append((rule, ~named_any | agree_any))
+    return out
+
+
+def violation_names(checks: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """Per pair, the names of the failed must-agree checks ``(name, ok)``, ``;``-joined ("" when none)."""
+    n = len(checks[0][1]) if checks else 0
     violations = np.full(n, "", dtype=object)
-    for comp, ok in zip(spec.comparisons, ok_by_comparison, strict=True):
+    for name, ok in checks:
         bad = np.flatnonzero(~ok)
         if bad.size:
             have = violations[bad]
-            violations[bad] = np.where(have == "", comp.name, have + ";" + comp.name)
+            violations[bad] = np.where(have == "", name, have + ";" + name)
     return violations
 
 
+def agreement_checks(spec: LinkageSpec, levels: dict[str, np.ndarray], oks: list[np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``_compatible`` and ``_violations`` of pairs from each comparison's must-agree result (``oks``, in
+    spec order) and the ``must_agree_one_of`` rules over the pairs' ``levels``."""
+    checks = [(c.name, ok) for c, ok in zip(spec.comparisons, oks, strict=True)]
+    checks += one_of_agreements(spec, levels)
+    compatible = np.ones(len(oks[0]) if oks else 0, dtype=bool)
+    for _, ok in checks:
+        compatible &= ok
+    return compatible, violation_names(checks)
+
+
 def compare_pairs(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
-    """Levels of every comparison for every pair, plus ``_compatible`` (all must_agree rules hold)
-    and ``_violations`` (names of the comparisons that disagree, ``;``-joined, or empty)."""
+    """Levels of every comparison for every pair, plus ``_compatible`` (all must_agree and
+    ``must_agree_one_of`` rules hold) and ``_violations`` (names of the failed ones, ``;``-joined, or empty)."""
     out = pd.DataFrame(index=pairs.index)
-    compatible = np.ones(len(pairs), dtype=bool)
     oks = []
     for comp in spec.comparisons:
         a, b, values = _codes(comparison_values(pairs, comp, "l_"), comparison_values(pairs, comp, "r_"))
         out[comp.name] = levels_from_codes(comp, a, b, values)
-        ok = agreement_from_codes(comp, a, b)
-        oks.append(ok)
-        compatible &= ok
-    out["_compatible"] = compatible
-    out["_violations"] = violation_names(spec, oks)
+        oks.append(agreement_from_codes(comp, a, b))
+    out["_compatible"], out["_violations"] = agreement_checks(
+        spec, {c.name: out[c.name].to_numpy() for c in spec.comparisons}, oks)
     return out
 
 

@@ -22,12 +22,12 @@ from matching.codes import joint_codes, map_unique
 from matching.compare import (
     _transform,
     add_comparison_values,
+    agreement_checks,
     agreement_from_codes,
     compare_pairs,
     comparison_values,
     level_names,
     levels_from_codes,
-    violation_names,
 )
 from matching.scoring import (
     FSModel,
@@ -122,18 +122,15 @@ class _CodedSides:
         """For the pairs ``(lpos[i], rpos[i])``: ``_lpos``, ``_rpos``, the level of every comparison,
         ``_compatible`` (every must-agree rule holds), ``_violations`` and ``_same_text``."""
         cols: dict[str, np.ndarray] = {"_lpos": lpos, "_rpos": rpos}
-        compatible = np.ones(len(lpos), dtype=bool)
         oks = []
         for comp, lcodes, rcodes, values, cache in self.comparisons:
             a, b = lcodes[lpos], rcodes[rpos]
             if len(cache) > _FUZZY_CACHE_MAX:
                 cache.clear()
             cols[comp.name] = levels_from_codes(comp, a, b, values, cache)
-            ok = agreement_from_codes(comp, a, b)
-            oks.append(ok)
-            compatible &= ok
-        cols["_compatible"] = compatible
-        cols["_violations"] = violation_names(self.spec, oks)
+            oks.append(agreement_from_codes(comp, a, b))
+        cols["_compatible"], cols["_violations"] = agreement_checks(
+            self.spec, {c.name: cols[c.name] for c in self.spec.comparisons}, oks)
         if self.text is not None:
             a = self.text[0][lpos]
             cols["_same_text"] = (a >= 0) & (a == self.text[1][rpos])

@@ -109,6 +109,8 @@ class LinkageSpec:
     blocking_fallback: tuple[tuple[str, ...], ...] = ()   # only for left records the main rules found nothing for
     max_block_size: int | None = None   # a left record with more candidates from one rule: rule skipped (too vague)
     block_chunk: int = 20000            # left records blocked/compared per chunk (bounds memory)
+    # name -> groups of comparisons: when some group is named on both sides, at least one such group must agree
+    must_agree_one_of: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -254,7 +256,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a spec is a mapping")
     known = {"name", "description", "left_id", "right_id", "comparisons", "blocking", "blocking_fallback",
-             "max_block_size", "block_chunk", "parse_address", "em", "decision"}
+             "max_block_size", "block_chunk", "parse_address", "em", "decision", "must_agree_one_of"}
     unknown = set(raw) - known
     if unknown:
         raise SpecError(f"{source}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -271,6 +273,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
     parse_address = raw.get("parse_address") or {}
     if not isinstance(parse_address, dict) or set(parse_address) - {"left", "right"}:
         raise SpecError(f"{source}: parse_address maps 'left'/'right' to a raw address column")
+    one_of = _one_of(raw.get("must_agree_one_of") or {}, source, names)
     return LinkageSpec(
         name=str(_req(raw, "name", source)),
         left_id=str(raw.get("left_id", "id")),
@@ -285,7 +288,29 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
         decision=_build(Decision, raw.get("decision"), f"{source}: decision"),
         description=str(raw.get("description", "")),
         source=source,
+        must_agree_one_of=one_of,
     )
+
+
+def _one_of(raw: Any, source: str, names: list[str]) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
+    where = f"{source}: must_agree_one_of"
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where} maps a rule name to a list of groups (lists of comparison names)")
+    out = []
+    for rule, groups in raw.items():
+        if rule in names:
+            raise SpecError(f"{where}: rule name {rule!r} is also a comparison name")
+        if not isinstance(groups, list) or not groups:
+            raise SpecError(f"{where}.{rule}: a non-empty list of groups (lists of comparison names)")
+        built = []
+        for group in groups:
+            group = (group,) if isinstance(group, str) else tuple(group or ())
+            unknown = [c for c in group if c not in names]
+            if not group or unknown:
+                raise SpecError(f"{where}.{rule}: {unknown or 'an empty group'} is not a comparison of this spec")
+            built.append(group)
+        out.append((str(rule), tuple(built)))
+    return tuple(out)
 
 
 def load_spec(name_or_path: str | Path) -> LinkageSpec:

@@ -84,6 +84,26 @@ def test_comparisons_exact_numbers_and_fuzzy_names():
     assert lv["_violations"].tolist()[1] == "room"
 
 
+def test_place_rule_needs_one_named_place_to_agree():
+    spec = load_spec("address_to_house")
+    pairs = pd.DataFrame({
+        "l_complex": ["福华花园", "福华花园", "福华花园", None, "福华花园", None],
+        "r_complex": ["荔园大厦", "福化花园", "荔园大厦", "荔园大厦", None, None],
+        "l_road": [None, None, "福华路", "福华路", "福华路", None],
+        "r_road": ["红荔路", "红荔路", "福华路", "福华路", "福华路", "福华路"],
+        "l_door_no": [None, None, "18", "18", "20", None],
+        "r_door_no": ["66", "66", "18", "20", "18", "18"],
+        "l_room": ["501"] * 6, "r_room": ["501"] * 6})
+    lv = compare_pairs(pairs, spec)
+    # 0: complexes differ, no road in the text -> another place; 1: fuzzy complex agrees; 2: road+door agree;
+    # 3: only road+door named on both, door differs; 4: complex missing in registry, door differs; 5: nothing named
+    assert lv["_compatible"].tolist() == [False, True, True, False, False, True]
+    assert lv["_violations"].tolist() == ["place", "", "", "place", "place", ""]
+    with pytest.raises(SpecError, match="not a comparison"):
+        spec_from_dict({"name": "x", "blocking": [["a"]], "must_agree_one_of": {"where": [["a"], ["zz"]]},
+                        "comparisons": [{"name": "a", "levels": ["exact", "else"]}]})
+
+
 def test_em_recovers_separation():
     """Synthetic levels: matches agree on both fields, non-matches rarely; EM must weight agreement up."""
     spec = spec_from_dict({"name": "t", "blocking": [["a"]], "em": {"min_pairs": 10, "estimate_lambda": True,
@@ -122,6 +142,9 @@ def test_hand_written_hard_cases():
             assert r["method"] in ("exact_address", "fuzzy") and "score=" in r["explanation"]
         else:
             assert r["method"] == "unresolved" and r["explanation"].startswith("unresolved=")
+    expl = out.set_index("id")["explanation"]
+    for qid in ("Q09", "Q21"):   # the same building and room exist, but in another complex / on another road
+        assert expl[qid].startswith("unresolved=not_in_registry:place"), expl[qid]
     reg_parsed = {row.house_code: parse(row.address) for row in reg.itertuples()}
     for _, r in out[out["house_code"].notna()].iterrows():   # never a different building or room than the text
         text = parse(r["address"])
@@ -140,7 +163,7 @@ def test_cli_resolve_happy_path_and_missing_column(tmp_path):
     assert rc == 0
     res = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8")
     assert list(res.columns) == ["id", "house_code", "score", "method", "explanation"]
-    assert len(res) == 20 and res.set_index("id").loc["Q03", "house_code"] == "H001"
+    assert len(res) == 21 and res.set_index("id").loc["Q03", "house_code"] == "H001"
     assert res.set_index("id").loc["Q09", "house_code"] == ""
     bad = tmp_path / "bad.csv"
     bad.write_text("id,adresse\n1,福华花园3栋501\n", encoding="utf-8")
