@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from matching.bench import QUERY_SOURCES, build_task, score_answers, splink_decide
+from matching.bench import QUERY_SOURCES, build_task, number_conflicts, score_answers, splink_decide
 
 
 def test_score_answers_precision_recall_by_source() -> None:
@@ -32,6 +32,18 @@ def test_score_answers_precision_recall_by_source() -> None:
     assert (a["tp"], a["fp"], a["fn"]) == (1, 2, 2)
     assert (b["tp"], b["fp"], b["fn"]) == (1, 0, 1)
     assert b["precision"] == 1.0 and b["recall"] == pytest.approx(0.5)
+
+
+def test_number_conflicts_counts_answers_with_other_numbers(tmp_path: Path) -> None:
+    pd.DataFrame({"house_code": ["H1", "H2", "H3"],
+                  "address": ["福华花园3栋501", "福华花园3栋502", "福华花园3栋2单元501"]}).to_parquet(tmp_path / "registry.parquet")
+    pd.DataFrame({"id": ["q1", "q2", "q3", "q4"],
+                  "address": ["福华花园3栋501", "福华花园3栋501", "福华花园三栋", "福华花园3栋1单元501"]}
+                 ).to_parquet(tmp_path / "queries.parquet")
+    answers = pd.DataFrame({"id": ["q1", "q2", "q3", "q4"], "house_code": ["H1", "H2", "H1", "H3"]})
+    got = number_conflicts(answers, tmp_path)
+    # q2: room 501 answered with 502; q3 names no room (no conflict); q4: unit 1 answered with unit 2
+    assert got == {"building": 0, "unit": 1, "floor": 0, "room": 1, "answers_checked": 4, "any": 2}
 
 
 def test_score_answers_empty_string_is_abstention() -> None:
