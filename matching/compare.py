@@ -17,11 +17,11 @@ import pandas as pd
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import ratio
 
+from matching.codes import joint_codes, map_unique
 from matching.spec import Comparison, LinkageSpec
 
-__all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "comparison_levels",
-           "agreement_mask", "levels_from_codes", "agreement_from_codes", "one_of_agreements", "violation_names",
-           "agreement_checks", "level_names"]
+__all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "levels_from_codes",
+           "agreement_from_codes", "one_of_agreements", "violation_names", "agreement_checks", "level_names"]
 
 
 def _nfkc(v: object) -> str | None:
@@ -80,8 +80,6 @@ def comparison_values(frame: pd.DataFrame, comp: Comparison, prefix: str) -> pd.
     pre = f"{prefix}_cv_{comp.name}"
     if pre in frame:
         return frame[pre]
-    from matching.codes import map_unique
-
     parts = [pd.Series(map_unique(frame[f"{prefix}{c}"], _nfkc), index=frame.index, dtype=object)
              if f"{prefix}{c}" in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
              for c in comp.columns]
@@ -205,25 +203,6 @@ def agreement_from_codes(comp: Comparison, a: np.ndarray, b: np.ndarray) -> np.n
     return ok
 
 
-def _codes(left: pd.Series | np.ndarray, right: pd.Series | np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from matching.codes import joint_codes
-
-    return joint_codes(left, right)    # None and NaN are both missing (-1)
-
-
-def comparison_levels(comp: Comparison, left: pd.Series, right: pd.Series) -> np.ndarray:
-    """Level index per pair of values (see :func:`levels_from_codes`)."""
-    a, b, values = _codes(left, right)
-    return levels_from_codes(comp, a, b, values)
-
-
-def agreement_mask(comp: Comparison, left: pd.Series, right: pd.Series) -> np.ndarray:
-    """True where the pair satisfies the comparison's ``must_agree`` policy."""
-    a, b, _ = _codes(left, right)
-    return agreement_from_codes(comp, a, b)
-
-
 def one_of_agreements(spec: LinkageSpec, levels: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
     """Per ``must_agree_one_of`` rule, True where the pair satisfies it: no group of the rule is named on both
     sides (every comparison of the group above its ``null`` level), or some group agrees (every comparison
@@ -278,7 +257,7 @@ def compare_pairs(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
     out = pd.DataFrame(index=pairs.index)
     oks = []
     for comp in spec.comparisons:
-        a, b, values = _codes(comparison_values(pairs, comp, "l_"), comparison_values(pairs, comp, "r_"))
+        a, b, values = joint_codes(comparison_values(pairs, comp, "l_"), comparison_values(pairs, comp, "r_"))
         out[comp.name] = levels_from_codes(comp, a, b, values)
         oks.append(agreement_from_codes(comp, a, b))
     out["_compatible"], out["_violations"] = agreement_checks(

@@ -45,7 +45,7 @@ from schemas.address import ADDRESS_COMPONENTS
 log = logging.getLogger(__name__)
 
 __all__ = ["prepare", "parsed_addresses", "block", "block_info", "score_pairs", "train", "decide", "link",
-           "explanation", "DECISION_COLUMNS"]
+           "DECISION_COLUMNS"]
 
 DECISION_COLUMNS = ["left_id", "right_id", "weight", "score", "method", "explanation"]
 _FUZZY_CACHE_MAX = 2_000_000      # distinct fuzzy value pairs remembered across chunks (per comparison)
@@ -204,17 +204,6 @@ def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.Da
         levels["_same_text"] = False
     levels["weight"] = match_weights(levels, spec, model)
     return levels
-
-
-def explanation(row: dict, spec: LinkageSpec, level_labels: dict[str, list[str]]) -> str:
-    """``road=exact;building=exact;room=exact;weight=12.3`` for one scored pair (null levels omitted)."""
-    parts = []
-    for c in spec.comparisons:
-        lab = level_labels[c.name][int(row[c.name])]
-        if lab != "null":
-            parts.append(f"{c.name}={lab}")
-    parts.append(f"weight={row['weight']:.2f}")
-    return ";".join(parts)
 
 
 def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, right_rank: np.ndarray,
