@@ -292,14 +292,17 @@ def _duckdb_connection():
     """An in-memory DuckDB for Splink. Under an address-space cap (``GRIDLAKE_BENCH_MAX_MEM_MB``) its memory
     limit is set to half the cap and it spills to a temporary directory, as DuckDB's own out-of-memory advice
     says: its default limit (80 % of RAM) does not see the cap and fails on a district's blocked pairs."""
+    import atexit
     import tempfile
 
     import duckdb
 
     con = duckdb.connect()
     if ENGINE_MAX_MEM_MB:
+        spill = tempfile.mkdtemp(prefix="splink-duckdb-")
+        atexit.register(shutil.rmtree, spill, True)     # the engine runs in its own process
         con.execute(f"SET memory_limit='{ENGINE_MAX_MEM_MB // 2}MB'")
-        con.execute(f"SET temp_directory='{tempfile.mkdtemp(prefix='splink-duckdb-')}'")
+        con.execute(f"SET temp_directory='{spill}'")
         con.execute("SET preserve_insertion_order=false")
     return con
 

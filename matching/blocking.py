@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from matching.codes import combine_codes, map_unique
+from matching.codes import combine_codes, joint_codes, map_unique
 from matching.spec import LinkageSpec, parse_key
 
 __all__ = ["Blocker", "key_values", "block_info", "rule_name"]
@@ -62,9 +62,8 @@ class Blocker:
         keys = sorted({k for rule in spec.blocking + spec.blocking_fallback for k in rule})
         coded = {}
         for key in keys:
-            codes, _ = pd.factorize(np.concatenate([key_values(left, key), key_values(right, key)]),
-                                    use_na_sentinel=True)
-            coded[key] = codes.astype(np.int64, copy=False)
+            lcodes, rcodes, _ = joint_codes(key_values(left, key), key_values(right, key))
+            coded[key] = np.concatenate([lcodes, rcodes])
         self._rules: dict[tuple[str, ...], tuple[np.ndarray, _RuleIndex]] = {}
         for rule in dict.fromkeys(spec.blocking + spec.blocking_fallback):
             codes = combine_codes([coded[k] for k in rule])

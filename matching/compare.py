@@ -21,7 +21,8 @@ from matching.codes import joint_codes, map_unique
 from matching.spec import Comparison, LinkageSpec
 
 __all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "levels_from_codes",
-           "agreement_from_codes", "one_of_agreements", "violation_names", "agreement_checks", "level_names"]
+           "agreement_from_codes", "one_of_agreements", "violation_names", "agreement_checks", "pair_levels",
+           "level_names"]
 
 
 def _nfkc(v: object) -> str | None:
@@ -263,6 +264,20 @@ def compare_pairs(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
     out["_compatible"], out["_violations"] = agreement_checks(
         spec, {c.name: out[c.name].to_numpy() for c in spec.comparisons}, oks)
     return out
+
+
+def pair_levels(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
+    """:func:`compare_pairs` of materialised pairs with their ids first (``_id_l``, ``_id_r``) and
+    ``_same_text`` (both normalised texts present and equal) last: the levels both engines score."""
+    levels = compare_pairs(pairs, spec)
+    levels.insert(0, "_id_r", pairs["r__id"].to_numpy())
+    levels.insert(0, "_id_l", pairs["l__id"].to_numpy())
+    if "l_address_norm" in pairs and "r_address_norm" in pairs:
+        a, b, _ = joint_codes(pairs["l_address_norm"], pairs["r_address_norm"])
+        levels["_same_text"] = (a >= 0) & (a == b)
+    else:
+        levels["_same_text"] = False
+    return levels
 
 
 def level_names(spec: LinkageSpec) -> dict[str, list[str]]:

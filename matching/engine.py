@@ -24,10 +24,10 @@ from matching.compare import (
     add_comparison_values,
     agreement_checks,
     agreement_from_codes,
-    compare_pairs,
     comparison_values,
     level_names,
     levels_from_codes,
+    pair_levels,
 )
 from matching.scoring import (
     FSModel,
@@ -194,14 +194,7 @@ def train(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, pairs_leve
 def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.DataFrame:
     """Levels, compatibility and match weight of materialised pairs (``l_*``/``r_*`` columns): columns
     ``_id_l``, ``_id_r``, one level per comparison, ``_compatible``, ``_violations``, ``_same_text``, ``weight``."""
-    levels = compare_pairs(pairs, spec)
-    levels.insert(0, "_id_r", pairs["r__id"].to_numpy())
-    levels.insert(0, "_id_l", pairs["l__id"].to_numpy())
-    if "l_address_norm" in pairs and "r_address_norm" in pairs:
-        a, b, _ = joint_codes(pairs["l_address_norm"], pairs["r_address_norm"])
-        levels["_same_text"] = (a >= 0) & (a == b)
-    else:
-        levels["_same_text"] = False
+    levels = pair_levels(pairs, spec)
     levels["weight"] = match_weights(levels, spec, model)
     return levels
 

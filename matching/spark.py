@@ -200,21 +200,13 @@ def _levels_schema(spec):
 
 def compare_spark(pairs, spec):
     """Comparison levels of materialised pairs (``l_*``/``r_*`` columns) with a vectorised mapInPandas."""
-    from matching.compare import compare_pairs
+    from matching.compare import pair_levels
 
     cols = list(_levels_schema(spec).fieldNames())
 
     def run(batches):
         for pdf in batches:
-            lv = compare_pairs(pdf, spec)
-            lv.insert(0, "_id_r", pdf["r__id"].to_numpy())
-            lv.insert(0, "_id_l", pdf["l__id"].to_numpy())
-            if "l_address_norm" in pdf and "r_address_norm" in pdf:
-                lv["_same_text"] = (pdf["l_address_norm"].fillna("\x00").to_numpy()
-                                    == pdf["r_address_norm"].fillna("\x01").to_numpy())
-            else:
-                lv["_same_text"] = False
-            yield lv[cols]
+            yield pair_levels(pdf, spec)[cols]
 
     return pairs.mapInPandas(run, _levels_schema(spec))
 
