@@ -5,12 +5,14 @@ A pair frame holds the left columns prefixed ``l_`` and the right ones ``r_``.
 the first level the pair satisfies (levels are ordered, the last is ``else``).
 Fuzzy levels use rapidfuzz on NFKC text: ``ratio`` (normalised InDel similarity),
 ``levenshtein`` (edit distance), ``jaro_winkler`` — never the token_* scorers,
-which split on spaces and Chinese has none.
+which split on spaces and Chinese has none. ``pinyin`` compares by sound (pypinyin, tone-less,
+every reading of a character with several): 沙咀 = 沙嘴 (sha zui), 沙尾 (sha wei) is not.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,7 @@ from rapidfuzz.fuzz import ratio
 from matching.codes import joint_codes, map_unique
 from matching.spec import Comparison, LinkageSpec
 
-__all__ = ["compare_pairs", "comparison_values", "add_comparison_values", "lane_key", "levels_from_codes",
+__all__ = ["compare_pairs", "comparison_values", "pinyin_readings", "pinyin_similarity", "add_comparison_values", "lane_key", "levels_from_codes",
            "agreement_from_codes", "one_of_agreements", "violation_names", "agreement_checks", "pair_levels",
            "level_names"]
 
@@ -102,6 +104,45 @@ def add_comparison_values(df: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
     return df
 
 
+@lru_cache(maxsize=200_000)
+def pinyin_readings(text: str) -> tuple[frozenset[str], ...]:
+    """Per character of ``text`` the set of its tone-less pinyin readings (every reading of a character
+    that has several, e.g. 咀: {ju, zui}); a character without a reading (digit, letter) stands for itself."""
+    from pypinyin import Style, pinyin
+
+    out = []
+    for ch in text:
+        if ch.isspace():
+            continue
+        readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors=lambda c: [c])[0]
+        out.append(frozenset(r.lower() for r in readings if r) or frozenset([ch]))
+    return tuple(out)
+
+
+def pinyin_similarity(a: str, b: str) -> float:
+    """Similarity in [0, 1] of two texts by sound: 1.0 when every character of one reads like the one at the
+    same place in the other (same length, a shared tone-less reading); else rapidfuzz ``ratio`` of the
+    spelled-out syllables, each character taking the reading it shares with the other text's character
+    at the same place where there is one (so 沙咀路/沙嘴路 = 1.0, 沙尾路/沙嘴路 = ratio of shaweilu/shazuilu)."""
+    ra, rb = pinyin_readings(a), pinyin_readings(b)
+    if len(ra) == len(rb) and all(x & y for x, y in zip(ra, rb, strict=True)):
+        return 1.0
+    sa, sb = [], []
+    for i in range(max(len(ra), len(rb))):
+        x = ra[i] if i < len(ra) else None
+        y = rb[i] if i < len(rb) else None
+        common = sorted(x & y) if x is not None and y is not None else []
+        if common:
+            sa.append(common[0])
+            sb.append(common[0])
+            continue
+        if x is not None:
+            sa.append(min(x))
+        if y is not None:
+            sb.append(min(y))
+    return ratio(" ".join(sa), " ".join(sb)) / 100.0
+
+
 def _level_of(comp: Comparison, a: str | None, b: str | None) -> int:
     for i, lv in enumerate(comp.levels):
         k = lv.kind
@@ -118,6 +159,8 @@ def _level_of(comp: Comparison, a: str | None, b: str | None) -> int:
         if k == "jaro_winkler" and JaroWinkler.similarity(a, b) >= lv.threshold:
             return i
         if k == "levenshtein" and Levenshtein.distance(a, b) <= lv.threshold:
+            return i
+        if k == "pinyin" and pinyin_similarity(a, b) >= (1.0 if lv.threshold is None else lv.threshold):
             return i
         if k == "prefix" and len(_common_prefix(a, b)) >= lv.threshold:
             return i
@@ -155,7 +198,7 @@ def levels_from_codes(comp: Comparison, a: np.ndarray, b: np.ndarray, values: np
 
     Leading ``null``/``exact``/``else`` levels are decided on the codes alone; from the first level that
     needs the text (a rapidfuzz threshold, ``prefix``, ``numeric_diff``) on, each *distinct* value pair still
-    undecided goes once through :func:`_level_of` (``cache``, keyed by pair code, carries results across
+    undecided (a ``pinyin`` level too) goes once through :func:`_level_of` (``cache``, keyed by pair code, carries results across
     calls that share ``values``).
     """
     n = len(a)

@@ -6,7 +6,10 @@
   pairs with ``u`` fixed, over *pattern counts* (distinct level vectors with their
   number of pairs) — so Spark only ships a small table to the driver;
 * match weight of a pair = sum over comparisons of ``log2(m/u)`` of its level,
-  0 for the ``null`` level (no evidence either way).
+  0 for the ``null`` level (no evidence either way);
+* weights never rise along a comparison's ordered levels (exact -> fuzzy -> else): where the estimates
+  say otherwise (a fuzzy level weighing more than exact, from few matches), adjacent violators are
+  pooled into their m-weighted mean (:func:`monotone_weights`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import pandas as pd
 
 from matching.spec import LinkageSpec
 
-__all__ = ["FSModel", "initial_model", "estimate_u", "level_pattern_codes", "pattern_counts", "run_em", "match_weights",
-           "match_probability"]
+__all__ = ["FSModel", "monotone_weights", "initial_model", "estimate_u", "level_pattern_codes", "pattern_counts",
+           "run_em", "match_weights", "match_probability"]
 
 
 @dataclass
@@ -36,10 +39,14 @@ class FSModel:
     history: list[float] = field(default_factory=list)
 
     def weights(self, spec: LinkageSpec) -> dict[str, np.ndarray]:
-        """log2(m/u) per level; 0 for the null level."""
+        """log2(m/u) per level, non-increasing from the first real level to ``else``
+        (:func:`monotone_weights`); 0 for the null level."""
         out = {}
         for c in spec.comparisons:
-            w = np.log2(np.asarray(self.m[c.name]) / np.asarray(self.u[c.name]))
+            m = np.asarray(self.m[c.name], dtype=float)
+            w = np.log2(m / np.asarray(self.u[c.name]))
+            real = np.array([i for i, lv in enumerate(c.levels) if lv.kind != "null"], dtype=int)
+            w[real] = monotone_weights(w[real], m[real])
             if c.null_index is not None:
                 w[c.null_index] = 0.0
             out[c.name] = w
@@ -69,6 +76,24 @@ class FSModel:
                 raise ValueError(f"saved model does not fit comparison {c.name!r} of spec {spec.name!r}")
         return cls({k: [float(x) for x in v] for k, v in m.items()}, {k: [float(x) for x in v] for k, v in u.items()},
                    float(raw["lambda"]), int(raw.get("iterations", 0)), bool(raw.get("converged", False)))
+
+
+def monotone_weights(weights: np.ndarray, mass: np.ndarray | None = None) -> np.ndarray:
+    """The non-increasing sequence closest to ``weights`` (pool adjacent violators, weighted by ``mass``,
+    e.g. each level's m): a level never weighs more than the stricter level before it. ``[5, 7, -3]``
+    with equal mass gives ``[6, 6, -3]``; an already non-increasing sequence is returned unchanged."""
+    w = np.asarray(weights, dtype=float)
+    if w.size < 2:
+        return w.copy()
+    mass_arr = np.ones_like(w) if mass is None else np.maximum(np.asarray(mass, dtype=float), 1e-12)
+    blocks: list[list[float]] = []   # [mean, mass, count]
+    for x, k in zip(w.tolist(), mass_arr.tolist(), strict=True):
+        blocks.append([x, k, 1])
+        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
+            x2, k2, n2 = blocks.pop()
+            x1, k1, n1 = blocks.pop()
+            blocks.append([(x1 * k1 + x2 * k2) / (k1 + k2), k1 + k2, n1 + n2])
+    return np.concatenate([np.full(n, x) for x, _, n in blocks])
 
 
 def _normalise(v: np.ndarray, null_index: int | None) -> np.ndarray:

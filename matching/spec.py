@@ -19,7 +19,7 @@ from gridlake.errors import GridlakeError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "matching"
 
-LEVEL_KINDS = ("null", "exact", "ratio", "levenshtein", "jaro_winkler", "numeric_diff", "prefix", "else")
+LEVEL_KINDS = ("null", "exact", "ratio", "levenshtein", "jaro_winkler", "numeric_diff", "prefix", "pinyin", "else")
 FUZZY_KINDS = ("ratio", "levenshtein", "jaro_winkler", "prefix")
 AGREE_POLICIES = ("none", "when_both", "strict")
 TRANSFORMS = (None, "nfkc", "id_number", "phone", "digits", "lane")
@@ -167,7 +167,7 @@ def _level(raw: Any, where: str) -> Level:
     for name, v in (("m", m), ("u", u)):
         if v is not None and not 0 < v < 1:
             raise SpecError(f"{where}: {name} must be in (0, 1)")
-    if kind in ("ratio", "jaro_winkler") and thr is not None and not 0 <= thr <= 1:
+    if kind in ("ratio", "jaro_winkler", "pinyin") and thr is not None and not 0 <= thr <= 1:
         raise SpecError(f"{where}: threshold of {kind} is a similarity in [0, 1]")
     return Level(kind, thr, m, u)
 
