@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.compare import compare_pairs, levels_from_codes, pinyin_similarity
 from matching.codes import joint_codes
+from matching.compare import compare_pairs, levels_from_codes, pinyin_similarity
 from matching.scoring import FSModel, initial_model, monotone_weights
 from matching.spec import SpecError, load_spec, spec_from_dict
 
