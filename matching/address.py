@@ -1,19 +1,29 @@
-"""Chinese address normaliser and parser (pure Python, no Spark).
+"""Chinese address normaliser and parser (pure Python, no Spark), written from the structure of a
+standard address (GB/T 23705 and the local standard-address conventions): administrative area, street
+(街道), community (社区), road (道路/街巷) + door number (门牌号) or urban village (村) + lane
+(坊/巷/排/弄/里) + lane number, complex, building (楼栋), unit, floor and room (户室).
 
-``normalize`` turns free text into a canonical string; ``parse`` splits it into the
-components of :data:`schemas.address.ADDRESS_COMPONENTS`.
+``normalize`` turns free text into a canonical string; ``parse`` splits it into the components of
+:data:`schemas.address.ADDRESS_COMPONENTS`. Normalisation, in order:
 
-Normalisation, in order:
-
-1. NFKC (full-width digits, letters and brackets become ASCII), upper-case letters;
-2. bracketed notes removed: ``(...)``, ``[...]``, ``【...】``, ``〔...〕``, ``<...>``;
-3. whitespace and separators other than ``-`` removed, dash variants unified to ``-``;
-4. administrative prefixes (province, city, district) removed — the district is implied;
-5. Chinese numerals converted to digits **only next to** 号/栋/幢/座/单元/层/楼/室
-   (``三栋五零一`` -> ``3栋501``, ``五楼`` -> ``5楼``; ``三元里`` and ``东村二坊`` stay);
-6. synonyms: 号楼/座/幢/栋 after a number -> ``栋`` (building); ``N楼`` -> ``N层`` (floor);
-   ``N房``/``N号房`` -> ``N室``; short forms ``12-3-501`` -> ``12栋3单元501室`` and
-   ``12-501`` -> ``12栋501室`` at the end of the text.
+1. NFKC (full-width digits, letters, brackets become ASCII), upper case, traditional address characters
+   simplified (號 -> 号, 樓 -> 楼, 邨 -> 村);
+2. bracketed notes removed (all bracket kinds; an unclosed bracket ends the address), unless the bracket
+   holds only numbers and markers (``(A座)``); ``3#`` -> ``3栋``; whitespace and punctuation removed;
+3. administrative prefixes (country, province, city, district, in full or short, repeated) removed;
+4. word classes that are not address removed (:mod:`matching.address_lexicon`): contact notes and
+   phone numbers, transport notes, letting and sale terms, unit types, landmarks with a direction,
+   path notes; administrative bodies reduced to what they name (上沙村委会 -> 上沙村, 上沙居委会 -> 上沙社区);
+5. a numeral is a number by *position*: a run of Chinese or mixed numerals is converted to digits only
+   when a component marker follows it (号 栋 幢 座 单元 梯 门 层 楼 室 房 户 坊 巷 排 弄 期 区 # F - 之, 里
+   when a number follows) or it stands after one; ``三元里``, ``八卦岭``, ``六约``, ``十八号仓`` stay;
+6. marker variants to one canonical marker each: building ``N栋`` (栋/幢/座/号楼/栋楼/#; ``N楼`` only
+   when a floor or room follows and no building was written), unit ``N单元`` (单元/梯/门), floor ``N层``
+   (层/F/楼, 负N/地下N -> -N), room ``N室`` (室/房/户/号房, and ``N号`` after a building, unit, floor
+   or door), door suffix ``13号之一`` / ``13之1号`` -> ``13-1号``;
+7. short forms: ``12-3-501`` -> ``12栋3单元501室``, ``12-501`` -> ``12栋501室``, ``12栋3-501`` ->
+   ``12栋3单元501室``, after a lane or village ``13-401`` -> ``13号401室``, after a road ``18-501`` ->
+   ``18号501室``.
 """
 
 from __future__ import annotations
@@ -21,125 +31,238 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from matching.address_lexicon import TRADITIONAL, strip_noise, strip_tail_notes
+from matching.numerals import NUMERAL_CHARS, cn_to_int
 from schemas.address import ADDRESS_COMPONENTS
 
 __all__ = ["normalize", "parse", "parse_normalized", "cn_to_int", "SHENZHEN_DISTRICTS"]
 
 SHENZHEN_DISTRICTS = ("福田区", "罗湖区", "南山区", "盐田区", "宝安区", "龙岗区", "龙华区", "坪山区", "光明区", "大鹏新区")
 
-_CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4,
-              "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
-_CN_CHARS = "".join(_CN_DIGITS) + "".join(_CN_UNITS)
-_MARKERS = ("号楼", "单元", "号", "栋", "幢", "座", "层", "楼", "室")
-_MARKER_RE = "|".join(_MARKERS)
+_CJK = "\u4e00-\u9fff"
+_NUMC = NUMERAL_CHARS
 
-_BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕|<[^<>]*>|《[^《》]*》|\{[^{}]*\}")
-_HAS_BRACKET = re.compile(r"[\[【〔<《{(]")
+# --- step 2: brackets, separators ---------------------------------------------------------------------
+_OPEN, _CLOSE = "([【〔<《{「『〖", ")]】〕>》}」』〗"
+_INNER_BRACKET = re.compile("|".join(rf"\{o}[^{re.escape(_OPEN + _CLOSE)}]*\{c}" if o in "([<{" else
+                                     rf"{o}[^{re.escape(_OPEN + _CLOSE)}]*{c}" for o, c in zip(_OPEN, _CLOSE)))
+_NUMBERS_ONLY = re.compile(rf"^[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)"
+                           rf"(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)?)*$")
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
-_DROP = re.compile(r"[\s,，。.、;；:：'\"“”‘’/\\|#]+")
-_PROVINCE = re.compile(r"^(广东省|广东)")
-_CITY = re.compile(r"^(深圳市|深圳)")
-_DISTRICT = re.compile(r"^(" + "|".join(SHENZHEN_DISTRICTS) + "|" + "|".join(d[:-1] for d in SHENZHEN_DISTRICTS[:-1])
-                       + r")(?!路|村|街|大道|社区|花园)")
-# a run of Chinese numerals before a marker, or after a marker when not followed by more CJK text
-_NUM_BEFORE = re.compile(rf"([{_CN_CHARS}]+)(?=({_MARKER_RE}))")
-_NUM_AFTER = re.compile(rf"(?<=栋|幢|座|元|层|楼|号|室)([{_CN_CHARS}]+)(?=$|[-\dA-Z]|房|{_MARKER_RE})")
+_HASH = re.compile(r"([\dA-Z]+)#(?:楼|栋)?")
+_DROP = re.compile(r"[\s,，。.、;；:：'\"“”‘’/\\|#!！?？*·]+")
+
+# --- step 3: administrative prefixes ---------------------------------------------------------------
+_ADMIN = re.compile(
+    r"^(?:中华人民共和国|中国|广东省|广东|深圳市|深圳|" + "|".join(SHENZHEN_DISTRICTS) + "|"
+    + "|".join(d[:-1] for d in SHENZHEN_DISTRICTS[:-1]) + "|大鹏"
+    + r")(?!路|村|街|大道|道|社区|花园|口岸|中心|保税|新村|体育|医院|站|公园|小学|中学|大厦|广场|$)")
+_ADMIN_ANYWHERE = re.compile(r"广东省|深圳市")
+
+# --- step 5: numerals by position ------------------------------------------------------------------
+_RUN = re.compile(rf"[0-9{_NUMC}]+")
+_AFTER_MARKERS = "栋幢座层楼室户房坊巷排弄期区#F-之梯门"
+_BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门"
+_NAME_AFTER_HAO = "仓馆院场厂库线路街"
+
+# --- step 6: markers -------------------------------------------------------------------------------
+_DOOR_SUFFIX = re.compile(r"(\d+)号之(\d+)号?|(\d+)之(\d+)号")
+_BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|栋|幢|座)")
+_BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")
+_FLOOR_SYN = re.compile(r"(\d+)(?:层|F)(?![A-Z\d]*栋)")
+_LOU = re.compile(r"(\d+)楼")
+_LOU_FOLLOW = re.compile(r"-?(?:(\d+)层|(\d+)单元|(\d{3,4})(?:室|$|[^\d]))")
+_UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:单元|梯|门)(?!牌)")
+_ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|室|户)")
+_ROOM_HAO = re.compile(r"(?<=[栋元层])(\d{3,4}[A-Z]?)号(?!\d)|(?<=\d号)(\d{3,4}[A-Z]?)号(?!\d)")
+
+# --- step 7: short forms ---------------------------------------------------------------------------
+_SHORT_LANE = re.compile(r"(?<=[坊巷排弄里内村])(\d+(?:-\d{1,2})?)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
+_SHORT_ROAD = re.compile(r"(?<=[路街道])(\d+)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
+_SHORT_BUR = re.compile(r"(?<![\d\-A-Z])(\d+[A-Z]?|[A-Z]\d*)-(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
+_SHORT_UR = re.compile(r"栋(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
+_SHORT_BR = re.compile(r"(?<![\d\-A-Z])(\d+[A-Z]?|[A-Z]\d*)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
+_PART_DASH = re.compile(r"(栋|单元|层|号|室)-")
 
 
-_SYN_BUILDING = re.compile(r"(\d+|[A-Z])(?:号楼|号栋|栋|幢|座|号座)")
-_SYN_FLOOR = re.compile(r"(\d+)(?:楼|层)")
-_SYN_ROOM = re.compile(r"(\d+)(?:号房|号室|房间|房)")
-_SHORT_BUR = re.compile(r"(?<![\d-])(\d+|[A-Z])-(\d+)-(\d+)(?:室|号)?$")
-_LANE_SHORT = re.compile(r"[坊巷]\d+-\d{3,4}$")
-_LANE_SHORT_NO = re.compile(r"(\d+)-(\d{3,4})$")
-_SHORT_BR = re.compile(r"(?<![\d-])(\d+|[A-Z])-(\d{3,4})(?:室)?$")
-_PART_DASH = re.compile(r"(栋|单元|层)-")
+def _strip_brackets(s: str) -> str:
+    def inner(m: re.Match[str]) -> str:
+        body = m.group(0)[1:-1]
+        return body if _NUMBERS_ONLY.match(body) else ""
+
+    prev = None
+    while prev != s:
+        prev, s = s, _INNER_BRACKET.sub(inner, s)
+    for i, ch in enumerate(s):            # an unclosed bracket: the rest is a note (if an address precedes)
+        if ch in _OPEN:
+            s = s[:i] if any(c.isdigit() for c in s[:i]) else s[:i] + s[i + 1:]
+            break
+    return "".join(ch for ch in s if ch not in _OPEN and ch not in _CLOSE)
 
 
-def cn_to_int(text: str) -> int | None:
-    """Convert a Chinese numeral (``五零一``, ``十二``, ``二十一``, ``一百零五``) to an int; None if not one."""
-    if not text or any(ch not in _CN_DIGITS and ch not in _CN_UNITS for ch in text):
-        return None
-    if not any(ch in _CN_UNITS for ch in text):  # digit by digit: 五零一 -> 501
-        return int("".join(str(_CN_DIGITS[ch]) for ch in text))
-    total, current = 0, 0
-    for ch in text:
-        if ch in _CN_DIGITS:
-            current = _CN_DIGITS[ch]
-        else:
-            unit = _CN_UNITS[ch]
-            total += (current or 1) * unit
-            current = 0
-    return total + current
+def _strip_admin(s: str) -> str:
+    s = _ADMIN_ANYWHERE.sub("", s)
+    prev = None
+    while prev != s:
+        prev, s = s, _ADMIN.sub("", s)
+    return s
 
 
-def _convert_numerals(text: str) -> str:
+def _is_slot(s: str, a: int, b: int) -> bool:
+    """Whether the numeral run ``s[a:b]`` stands where a number stands: a marker follows it, or it
+    follows a marker and is followed by the end, a non-CJK character or another marker."""
+    nxt = s[b:b + 1]
+    if nxt == "号":
+        return s[b + 1:b + 2] not in _NAME_AFTER_HAO or b + 1 >= len(s)
+    if nxt and nxt in _AFTER_MARKERS or s.startswith("单元", b):
+        return True
+    if nxt == "里":
+        return b + 1 < len(s) and (s[b + 1].isdigit() or s[b + 1] in _NUMC)
+    prev = s[a - 1:a]
+    if prev and prev in _BEFORE_MARKERS:
+        return not nxt or not ("\u4e00" <= nxt <= "\u9fff")
+    return False
+
+
+def _convert_numerals(s: str) -> str:
+    out, last = [], 0
+    for m in _RUN.finditer(s):
+        run = m.group(0)
+        if run.isdigit() and run.isascii():
+            continue
+        if not _is_slot(s, m.start(), m.end()):
+            continue
+        n = cn_to_int(run)
+        if n is None:
+            continue
+        out.append(s[last:m.start()])
+        out.append(str(n))
+        last = m.end()
+    out.append(s[last:])
+    return "".join(out)
+
+
+def _lou(s: str) -> str:
+    """``N楼``: a building when no building was written before it and a floor, unit or room follows
+    (``3楼501`` -> building 3), otherwise a floor (``3栋5楼``, ``福华花园3楼``). ``5楼501`` (room 501 is
+    on floor 5) is read as the floor: the building is not known."""
     def repl(m: re.Match[str]) -> str:
-        value = cn_to_int(m.group(1))
-        return m.group(1) if value is None else str(value)
+        n, before, after = m.group(1), s[:m.start()], s[m.end():]
+        f = _LOU_FOLLOW.match(after)
+        if "栋" not in before and f:
+            room = f.group(3)
+            if not (room and room[:-2].lstrip("0") == n.lstrip("0")):
+                return n + "栋"
+        return n + "层"
 
-    text = _NUM_BEFORE.sub(repl, text)
-    return _NUM_AFTER.sub(repl, text)
+    return _LOU.sub(repl, s)
+
+
+def _markers(s: str) -> str:
+    s = _DOOR_SUFFIX.sub(lambda m: f"{m.group(1) or m.group(3)}-{m.group(2) or m.group(4)}号", s)
+    s = _BUILDING_SYN.sub(r"\1栋", s)
+    s = _BASEMENT.sub(r"-\1层", s)
+    s = _FLOOR_SYN.sub(r"\1层", s)
+    if "楼" in s:
+        s = _lou(s)
+    s = _UNIT_SYN.sub(r"\1单元", s)
+    s = _ROOM_SYN.sub(r"\1室", s)
+    s = _ROOM_HAO.sub(lambda m: (m.group(1) or m.group(2)) + "室", s)
+    return s
+
+
+def _short_forms(s: str) -> str:
+    s = _SHORT_LANE.sub(r"\1号\2室", s)
+    s = _SHORT_ROAD.sub(r"\1号\2室", s)
+    s = _SHORT_BUR.sub(r"\1栋\2单元\3室", s)
+    s = _SHORT_UR.sub(r"栋\1单元\2室", s)
+    s = _SHORT_BR.sub(r"\1栋\2室", s)
+    return _PART_DASH.sub(r"\1", s)
 
 
 def normalize(text: str | None) -> str | None:
-    """Canonical form of a free-text address; None for None or blank text."""
+    """Canonical form of a free-text address (steps in the module docstring); None for None or blank."""
     if text is None:
         return None
-    s = unicodedata.normalize("NFKC", str(text)).upper()
-    prev = None
-    while prev != s and _HAS_BRACKET.search(s):  # nested brackets
-        prev, s = s, _BRACKETS.sub("", s)
-    s = s.replace("(", "").replace(")", "")
+    s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
+    s = _strip_brackets(s)
     s = _DASHES.sub("-", s)
+    s = _HASH.sub(r"\1栋", s)
     s = _DROP.sub("", s)
-    s = _PROVINCE.sub("", s)
-    s = _CITY.sub("", s)
-    s = _DISTRICT.sub("", s)
+    s = _strip_admin(s)
+    s = strip_noise(s)
+    s = _strip_admin(s)
+    s = strip_tail_notes(s)
     s = _convert_numerals(s)
-    s = _SYN_BUILDING.sub(r"\1栋", s)       # synonyms: building
-    s = _SYN_FLOOR.sub(r"\1层", s)          # floor: N楼 / N层 (never 号楼, handled above)
-    s = _SYN_ROOM.sub(r"\1室", s)           # room: N号房 / N房 / N号室
+    s = _markers(s)
     if "-" in s:
-        # short forms at the end: 12-3-501 (building-unit-room), 12-501 (building-room)
-        s = _SHORT_BUR.sub(r"\1栋\2单元\3室", s)
-        if _LANE_SHORT.search(s):           # urban village: lane number - room
-            s = _LANE_SHORT_NO.sub(r"\1号\2", s)
-        s = _SHORT_BR.sub(r"\1栋\2室", s)
-        s = _PART_DASH.sub(r"\1", s)       # a dash between a building/unit and the next part: 3栋-501 -> 3栋501
+        s = _short_forms(s)
     return s or None
 
 
-_STREET = re.compile(r"^([\u4e00-\u9fff]{2,6}?街道)(?:办事处|办)?")
-_COMMUNITY = re.compile(r"^([\u4e00-\u9fff]{1,8}?社区)(?:居委会|工作站)?")
-_VILLAGE = re.compile(r"^([\u4e00-\u9fff]{1,6}?村)(?=[\u4e00-\u9fff]{0,8}?[坊巷])")
-_LANE_ONLY = re.compile(r"^[东西南北中前后上下新老旧]?[村邨][零〇一二两三四五六七八九十\d]+[坊巷方]")
-_LANE = re.compile(r"^([\u4e00-\u9fff\d]{1,10}?[坊巷])(\d+)?号?")
-_ROAD = re.compile(r"^([\u4e00-\u9fff]{1,12}?(?:大道|路|街(?!道)|道))(\d+(?:-\d+)?)?号?")
-_BUILDING = re.compile(r"(\d+|[A-Z])栋")
+# --- parsing -----------------------------------------------------------------------------------------
+_B = r"\d号路道街村坊巷区栋室层元"                                 # characters that end a component
+_NAME = rf"(?:(?![\d号路街道村坊巷区栋室层])[{_CJK}])"              # a character of a place name
+_AT = rf"(?:^|(?<=[{_B}]))"
+_STREET = re.compile(rf"{_AT}({_NAME}{{2,6}}?街道)")
+_COMMUNITY = re.compile(rf"{_AT}({_NAME}{{1,8}}?村?社区)")
+_AREA = re.compile(rf"{_AT}{_NAME}{{1,6}}?(?:片区|辖区|一带)")
+_LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里])")
+_LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|(?=室|$))?")
+_NAMED_LANE = re.compile(rf"^((?:{_NAME}|村){{0,6}}?村)?({_NAME}{{1,4}}?[巷坊])(\d+(?:-\d+)?)号?")
+_VILLAGE_NO = re.compile(rf"^((?:{_NAME}|村){{1,6}}?村)(?:坊内|内)?(\d+(?:-\d+)?)(?:号|(?=\d+室|室|$))")
+_ROAD = re.compile(rf"^([{_CJK}A-Z]{{1,12}}?(?:大道|路|街))(\d+(?:-\d+)?)?(?:号)?")
+_BUILDING = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)栋")
 _UNIT = re.compile(r"(\d+|[A-Z])单元")
 _FLOOR = re.compile(r"(-?\d+)层")
-_ROOM = re.compile(r"(\d+)室")
-_TAIL_NUM = re.compile(r"(\d{3,4})$")
-_COMPLEX = re.compile(r"^(\D*?)(?=\d|[A-Z]栋|[A-Z]单元|$)")      # CJK text before the first number-bearing part
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_COMPLEX_DOOR = re.compile(r"^(\d{1,3})号(?!\d*$)|^(\d{1,2})号$")
-_LANE_TAIL_NO = re.compile(r"(\d+)号?$")
+_ROOM = re.compile(r"(\d+[A-Z]?)室")
+_COMPLEX = re.compile(rf"(?:[A-Z]+(?=[{_CJK}]))?[{_CJK}]{{2,}}(?:(?:\d+|[A-Z]+)[期区][{_CJK}]*)*")
+_COMPLEX_DOOR = re.compile(r"^(\d{1,3}(?:-\d+)?)号(?!\d*$)|^(\d{1,2})号$")
+_TAIL_ROOM = re.compile(r"([A-Z]?)(\d{3,4}|\d{1,2}(?=[A-Z]))([A-Z]?)号?[^\dA-Z]*$")
+_NOT_COMPLEX = re.compile(r"^[号室层栋]|坊内$")
 
 
 def _strip_zeros(v: str | None) -> str | None:
     if v is None:
         return None
-    return v.lstrip("0") or "0" if v.isdigit() else v
+    m = re.match(r"^(-?)0*(\d+)(.*)$", v)
+    return f"{m.group(1)}{m.group(2)}{m.group(3)}" if m else v
 
 
 def parse(text: str | None) -> dict[str, str | None]:
     """Parse an address (raw or normalised) into :data:`ADDRESS_COMPONENTS`; missing parts are None.
 
-    A room like ``501`` implies floor ``5`` when no floor is given.
-    """
+    A room like ``501`` implies floor ``5`` when no floor is written; a floor written otherwise stays."""
     return parse_normalized(normalize(text))
+
+
+def _place(s: str, out: dict[str, str | None]) -> str:
+    """Road + door number, or village + lane + lane number, at the start of ``s``; returns the rest."""
+    m = _LANE_NUM.search(s)
+    if m and not any(ch.isdigit() for ch in s[:m.start()]):
+        before, prefix = s[:m.start()], m.group(1) or ""
+        if prefix and before and not before.endswith("村"):
+            before, prefix = before + prefix, ""           # 湖南村2坊: 南村 belongs to the village
+        out["village"] = before or None
+        out["lane"] = f"{prefix}{m.group(2).lstrip('0') or '0'}{m.group(3)}"
+        rest = s[m.end():]
+        n = _LANE_NO.match(rest)
+        if n and n.group(1):
+            out["lane_no"], rest = _strip_zeros(n.group(1)), rest[n.end():]
+        return rest
+    m = _NAMED_LANE.match(s)
+    if m:
+        out["village"], out["lane"], out["lane_no"] = m.group(1), m.group(2), _strip_zeros(m.group(3))
+        return s[m.end():]
+    m = _VILLAGE_NO.match(s)
+    if m:
+        out["village"], out["lane_no"] = m.group(1), _strip_zeros(m.group(2))
+        return s[m.end():]
+    m = _ROAD.match(s)
+    if m:
+        out["road"], out["door_no"] = m.group(1), _strip_zeros(m.group(2))
+        return s[m.end():]
+    return s
 
 
 def parse_normalized(s: str | None) -> dict[str, str | None]:
@@ -148,52 +271,44 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
     out: dict[str, str | None] = dict.fromkeys(ADDRESS_COMPONENTS)
     if not s:
         return out
-    m = _STREET.match(s)
-    if m:
-        out["street"], s = m.group(1), s[m.end():]
-    m = _COMMUNITY.match(s)
-    if m:
-        out["community"], s = m.group(1), s[m.end():]
-    m = _VILLAGE.match(s)
-    if m and _LANE_ONLY.match(s):   # 东村二坊5号 without its village: 东村二坊 is the lane, not village 东村
-        m = None
-    if m:
-        out["village"], s = m.group(1), s[m.end():]
-        m = _LANE.match(s)
+    for key, rx in (("street", _STREET), ("community", _COMMUNITY)):
+        m = rx.search(s)
         if m:
-            out["lane"], out["lane_no"], s = m.group(1), _strip_zeros(m.group(2)), s[m.end():]
-    else:
-        m = _LANE.match(s)
-        if m and not _ROAD.match(s[: m.end()]):
-            out["lane"], out["lane_no"], s = m.group(1), _strip_zeros(m.group(2)), s[m.end():]
-        else:
-            m = _ROAD.match(s)
-            if m:
-                out["road"], out["door_no"], s = m.group(1), _strip_zeros(m.group(2)), s[m.end():]
-    # the complex: CJK text before the first number-bearing part
-    m = _COMPLEX.match(s)
-    if m and _CJK.search(m.group(1)):
-        out["complex"], s = m.group(1), s[m.end():]
-        if out["road"] is None and out["lane"] is None:
-            m = _COMPLEX_DOOR.match(s)
-            if m:
-                out["door_no"], s = _strip_zeros(m.group(1) or m.group(2)), s[m.end():]
-    # building / unit / floor / room
+            out[key], s = m.group(1), s[:m.start()] + s[m.end():]
+    s = _AREA.sub("", s)
+    s = _place(s, out)
+    # building / unit / floor / room: marked numbers, anywhere (room before building is still a room)
     for key, rx in (("building", _BUILDING), ("unit", _UNIT), ("floor", _FLOOR), ("room", _ROOM)):
         m = rx.search(s)
         if m:
             out[key] = _strip_zeros(m.group(1))
             s = s[: m.start()] + "|" + s[m.end():]
+    # the complex: the first run of name text (with its phase/block: 二期, B区) left over
+    m = _COMPLEX.search(s)
+    if m and not _NOT_COMPLEX.search(m.group(0)):
+        out["complex"], s = m.group(0), s[: m.start()] + "|" + s[m.end():]
+        if out["road"] is None and out["lane"] is None and out["village"] is None:
+            d = _COMPLEX_DOOR.match(s[m.start() + 1:])
+            if d:
+                out["door_no"] = _strip_zeros(d.group(1) or d.group(2))
+                s = s[: m.start() + 1] + s[m.start() + 1 + d.end():]
+    if out["village"] is not None and out["lane_no"] is None:
+        m = re.search(r"(\d+(?:-\d+)?)号", s)
+        if m:
+            out["lane_no"], s = _strip_zeros(m.group(1)), s[: m.start()] + "|" + s[m.end():]
     if out["room"] is None:
-        m = _TAIL_NUM.search(s)
-        if m:
-            out["room"], s = _strip_zeros(m.group(1)), s[: m.start()]
-        elif out["village"] and out["lane_no"] is None:
-            pass
-    if out["lane"] is not None and out["lane_no"] is None and out["room"] is None:
-        m = _LANE_TAIL_NO.search(s)
-        if m:
-            out["lane_no"] = _strip_zeros(m.group(1))
-    if out["floor"] is None and out["room"] and out["room"].isdigit() and len(out["room"]) in (3, 4):
-        out["floor"] = out["room"][:-2]
+        m = _TAIL_ROOM.search(s)
+        if m and (len(m.group(2)) >= 3 or (m.group(3) and out["building"] is not None)):
+            letter, digits, suffix = m.group(1), m.group(2), m.group(3)
+            if letter and out["building"] is None:
+                out["building"] = letter
+                letter = ""
+            out["room"] = _strip_zeros(f"{letter}{digits}{suffix}") if not letter else f"{letter}{digits}{suffix}"
+            if out["floor"] is None and len(digits) <= 2:
+                out["floor"] = _strip_zeros(digits)
+    room = out["room"]
+    if out["floor"] is None and room:
+        digits = re.match(r"^(\d+)", room)
+        if digits and len(digits.group(1)) in (3, 4):
+            out["floor"] = _strip_zeros(digits.group(1)[:-2])
     return out

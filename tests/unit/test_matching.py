@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parents[1] / "fixtures" / "matching"
     ("五楼", "5层"),
     ("ＡＢ花园１２栋５０１（出租屋）", "AB花园12栋501"),
     ("广东省深圳市福田区三元里小区2栋402", "三元里小区2栋402"),
-    ("上沙村东村二坊12-602", "上沙村东村二坊12号602"),
+    ("上沙村东村二坊12-602", "上沙村东村2坊12号602室"),   # lane numeral is a number; room marked
     ("福华花园 12-3-501", "福华花园12栋3单元501室"),
     ("福华花园3号楼501房", "福华花园3栋501室"),
     ("荔园大厦Ａ座十二楼1203", "荔园大厦A栋12层1203"),
@@ -48,9 +48,9 @@ def test_parse_floor_vs_building():
 
 def test_parse_components():
     assert _p("广东省深圳市福田区沙头街道上沙社区上沙村东村二坊12号602") == {
-        "street": "沙头街道", "community": "上沙社区", "village": "上沙村", "lane": "东村二坊", "lane_no": "12",
+        "street": "沙头街道", "community": "上沙社区", "village": "上沙村", "lane": "东村2坊", "lane_no": "12",
         "floor": "6", "room": "602"}
-    assert _p("上沙村三巷5号302") == {"village": "上沙村", "lane": "三巷", "lane_no": "5", "floor": "3", "room": "302"}
+    assert _p("上沙村三巷5号302") == {"village": "上沙村", "lane": "3巷", "lane_no": "5", "floor": "3", "room": "302"}
     assert _p("福华路18号福华花园12-3-501") == {"road": "福华路", "door_no": "18", "complex": "福华花园",
                                             "building": "12", "unit": "3", "floor": "5", "room": "501"}
     assert _p("三元里小区2栋402")["complex"] == "三元里小区"   # place names keep their numerals

@@ -1,0 +1,112 @@
+"""Word classes of Chinese address text that are *not* address: regexes over kinds of words.
+
+Each class is written from what the word is (a letting term, a direction, a transport note, an
+administrative body, a contact note), not from strings seen in any data set: e.g. every unit type
+``N房M厅`` / ``N室M厅`` is one pattern, every ``地铁…站…出口`` one pattern. :mod:`matching.address`
+applies them after NFKC, bracket and punctuation removal and before numerals are read.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["TRADITIONAL", "strip_noise", "strip_tail_notes", "ADDRESS_CHARS"]
+
+CJK = "\u4e00-\u9fff"
+_NUM = "零〇○一二两三四五六七八九十百千幺"
+
+# traditional forms of the characters addresses are written with (NFKC leaves them alone)
+TRADITIONAL = str.maketrans({
+    "號": "号", "樓": "楼", "棟": "栋", "層": "层", "單": "单", "區": "区", "門": "门", "戶": "户",
+    "邨": "村", "裡": "里", "衖": "巷", "廈": "厦", "園": "园", "華": "华", "廣": "广", "東": "东",
+    "鎮": "镇", "內": "内", "間": "间", "廳": "厅", "對": "对", "側": "侧", "邊": "边", "鐵": "铁",
+    "與": "与", "兩": "两", "貳": "二", "區": "区", "場": "场", "館": "馆", "處": "处", "電": "电",
+    "話": "话", "聯": "联", "係": "系", "委": "委", "會": "会", "員": "员", "社": "社", "龍": "龙",
+    "灣": "湾", "嶺": "岭", "橋": "桥", "莊": "庄", "閣": "阁", "寧": "宁", "陽": "阳", "臺": "台",
+    "滬": "沪", "衛": "卫", "廚": "厨", "陸": "陆", "萬": "万", "國": "国", "沖": "冲",
+})
+
+# --- contact notes: a keyword and what follows it (name, number), or a bare phone number -----------
+_CONTACT_KW = r"(?:联系人|联系电话|联系方式|联系|电话|手机号?|座机|TEL|PHONE|MOBILE|微信|QQ)"
+_CONTACT = re.compile(_CONTACT_KW + r".*$")
+_PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+_NAME_CHAR = rf"(?:(?![号栋幢座元层楼室房户坊巷排弄里村路道街期区])[{CJK}])"
+_PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老板)|房东|业主")
+
+# --- letting and sale terms, unit types ------------------------------------------------------------
+_UNIT_TYPE = re.compile(
+    rf"(?<![{_NUM}\d])[{_NUM}\d]{{1,2}}[房室][{_NUM}\d]厅(?:[{_NUM}\d]卫)?(?:[{_NUM}\d]厨)?(?:[{_NUM}\d]阳台)?"
+    rf"|(?<![{_NUM}])[一二两三四五六单]房(?:间)?(?![{_NUM}\d号室])"
+    r"|单间|套间|开间|复式|跃层|单身公寓")
+_LETTING = re.compile(
+    r"出租屋|出租房|出租|招租|转租|求租|合租|整租|短租|长租|月租|日租|直租|急租|出售|急售|售房|转让|"
+    r"中介勿扰|免中介费?|无中介费?|中介费?|免佣|个人房源|"
+    r"拎包(?:即可)?入住|(?:即可|随时|即时)入住|押[一二三四\d]付[一二三四\d]|"
+    r"(?:精|简|豪华?)装修?|带家私家电|家私家电齐?全?|家电齐全|带家私|"
+    r"电梯房|步梯房|楼梯房|空房|有房|房源|朝南|南北通透|采光好|"
+    r"月租金?\d*元?|租金\d*元?|\d+元/?月|\d+元")
+
+# --- transport notes: 近/距 + (地铁|公交…) + line + station + exit + distance --------------------------
+_TRANSPORT = re.compile(
+    rf"(?:近|靠近|临近|邻近|紧邻|距离?|离|步行)?(?:地铁|轻轨|公交|巴士|有轨电车)"
+    rf"(?:\d+号线|[{_NUM}]+号线|[A-Z\d]*线)?(?:[{CJK}]{{0,8}}?(?:站|口|线))?(?:[A-Z]\d*|\d+号?)?(?:出口|口)?"
+    r"(?:\d+米|步行\d+分钟?)?"
+    rf"|(?:近|靠近|临近|邻近|紧邻)[{CJK}]{{1,8}}?(?:地铁站|公交站|车站|站)(?:[A-Z]\d*)?(?:出口|口)?"
+    rf"|(?:^|(?<=[\d号路街道村坊巷区栋室层元]))[{CJK}]{{1,6}}?(?:地铁站|公交站|地铁口)(?:[A-Z]\d*)?(?:出口|口)?")
+
+# --- directions and landmarks: a direction word, and the landmark written before it -------------------
+_DIRECTION_WORDS = (r"斜对面|对面|对过|附近|旁边|旁|隔壁|背后|后面|后侧|前面|东侧|西侧|南侧|北侧|侧面|侧|"
+                    r"边上|交界处|交汇处|交叉口|路口|一带|周边|周围")
+_BOUNDARY = r"\d号路街道村坊巷区栋室层元"
+_LANDMARK_DIRECTION = re.compile(
+    rf"(?:^|(?<=[{_BOUNDARY}]))[{CJK}A-Z]{{0,8}}?(?:{_DIRECTION_WORDS})(?=[{CJK}A-Z\d]|$)")
+_PATH = re.compile(rf"(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
+                   rf"\d+米(?:处|左右)?|[东西南北]边")
+
+# --- administrative bodies and filler ---------------------------------------------------------------
+_VILLAGE_COMMITTEE = re.compile(r"村?村(?:民)?(?:委员会|委会|委)")
+_COMMUNITY_BODY = re.compile(r"社区(?:居民委员会|居委会|工作站|服务中心|党群服务中心|股份合作公司|党委)")
+_RESIDENTS_COMMITTEE = re.compile(r"居民委员会|居委会")
+_COMPANY = re.compile(rf"(?:实业|投资|发展|置业)?(?:股份)(?:有限|合作)?(?:公司)?(?:[{CJK}]{{0,4}}分公司)?"
+                      rf"|(?:实业|投资)(?:有限)?公司")
+_OFFICE = re.compile(r"街道办事处|街道办|街办")
+_BODY = re.compile(r"(?:物业)?管理处|物业(?:服务)?(?:中心|公司)|工作站|办事处|服务中心")
+_LEAD = re.compile(r"^(?:现?居?住址|地址|现住|居住于?|住在|户籍地)")
+_REPEAT = re.compile(rf"([{CJK}]{{2,10}}?)\1")
+
+# characters that end an address part: a tail after the last of them holds no address
+ADDRESS_CHARS = re.compile(rf"[\d{_NUM}号栋幢座元层楼室房户坊巷排弄村路道街期区A-Z][^\d{_NUM}号栋幢座元层楼室房户坊巷排弄村路道街期区A-Z]*$")
+_TAIL_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里|进去|直走|楼下|楼上|米|站|地铁|公交|出口|内|里面|门口)")
+
+
+def strip_noise(s: str) -> str:
+    """Remove every word class above from ``s`` (already NFKC'd, upper-cased, without spaces and
+    punctuation); administrative bodies are reduced to what they name (上沙村委会 -> 上沙村)."""
+    s = _LEAD.sub("", s)
+    if _CONTACT.search(s):
+        s = _CONTACT.sub("", s)
+    s = _PHONE.sub("", s)
+    s = _PERSON.sub("", s)
+    s = _TRANSPORT.sub("", s)
+    s = _UNIT_TYPE.sub("", s)
+    s = _LETTING.sub("", s)
+    s = _OFFICE.sub("街道", s)
+    s = _COMMUNITY_BODY.sub("社区", s)
+    s = _RESIDENTS_COMMITTEE.sub("社区", s)
+    s = _VILLAGE_COMMITTEE.sub("村", s)
+    s = _COMPANY.sub("村", s)
+    s = s.replace("村村", "村").replace("社区社区", "社区").replace("街道街道", "街道")
+    s = _BODY.sub("", s)
+    s = _LANDMARK_DIRECTION.sub("", s)
+    s = _PATH.sub("", s)
+    s = _REPEAT.sub(r"\1", s)
+    return s
+
+
+def strip_tail_notes(s: str) -> str:
+    """Drop the text after the last address character when it is a note (a landmark with a direction,
+    a transport or path note): ``…12号602沃尔玛里面`` -> ``…12号602``; a complex after a door number stays."""
+    m = ADDRESS_CHARS.search(s)
+    if m and len(m.group(0)) > 1 and _TAIL_NOTE.search(m.group(0)[1:]):
+        return s[: m.start() + 1]
+    return s
