@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Generate ``--days`` nights of deliveries under DATA/landing and the truth under DATA/truth."""
+    """Generate ``--days`` nights of deliveries under DATA/landing and the truth under DATA/truth.
+
+    ``--noise`` is a noise model (``default``/``second``) or a YAML file of overrides."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -22,8 +24,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     cfg = load_gen_config(scale=args.scale, days=args.days, start=args.start, seed=args.seed,
                           noise_file=getattr(args, "noise", None))
     data = Path(settings.data_root)
-    log.info("generating scale=%s (%d houses), %d night(s) from %s, seed %d into %s",
-             cfg.scale.name, cfg.scale.houses, cfg.days, cfg.start, cfg.seed, data)
+    log.info("generating scale=%s (%d houses), %d night(s) from %s, seed %d, noise model %s into %s",
+             cfg.scale.name, cfg.scale.houses, cfg.days, cfg.start, cfg.seed, cfg.noise_model, data)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("generate", total=cfg.days * 2)

@@ -36,6 +36,16 @@ class GenConfig:
     noise: dict[str, Any]
     officers: dict[str, Any]
 
+    @property
+    def noise_model(self) -> str:
+        """The address noise model: ``default`` or ``second``."""
+        return str(self.noise.get("model", "default"))
+
+    @property
+    def address_noise(self) -> dict[str, Any]:
+        """The rates and kinds of the active address noise model (``noise.address`` or ``noise.address_second``)."""
+        return self.noise["address_second"] if self.noise_model == "second" else self.noise["address"]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scale": self.scale.__dict__, "days": self.days, "start": self.start.isoformat(),
@@ -71,11 +81,19 @@ def resolve_scale(raw: dict[str, Any], scale: str | int) -> Scale:
     return Scale(name=s, houses=n, streets=streets, communities_per_street=cps, grid_size=grid)
 
 
+NOISE_MODELS = ("default", "second")
+
+
 def load_gen_config(
     scale: str | int = "community", days: int = 3, start: str | dt.date = "2026-11-01", seed: int = 20141,
-    noise_file: str | Path | None = None, conf_file: str | Path | None = None,
+    noise_file: str | Path | None = None, conf_file: str | Path | None = None, noise_model: str | None = None,
 ) -> GenConfig:
-    """Load conf/generator.yaml (or ``conf_file``) and apply the ``--noise`` overrides."""
+    """Load conf/generator.yaml (or ``conf_file``) and apply the ``--noise`` overrides.
+
+    ``noise_file`` is a YAML file of overrides, or a noise model name (``default``/``second``, as
+    ``gridlake generate --noise second``); ``noise_model`` selects the model explicitly."""
+    if noise_file is not None and str(noise_file) in NOISE_MODELS:
+        noise_model, noise_file = str(noise_file), None
     path = Path(conf_file) if conf_file else CONF_DIR / "generator.yaml"
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -89,6 +107,13 @@ def load_gen_config(
             raise ConfigError(f"--noise file not found: {noise_file}") from None
         over = over.get("noise", over)
         noise = _merge(noise, over, "noise")
+    if noise_model is not None:
+        noise = {**noise, "model": noise_model}
+    model = noise.get("model", "default")
+    if model not in NOISE_MODELS:
+        raise ConfigError(f"noise.model: expected one of {', '.join(NOISE_MODELS)}, got {model!r}")
+    if model == "second":
+        _check_second(noise.get("address_second"))
     if days < 1:
         raise ConfigError("--days must be at least 1")
     try:
@@ -99,3 +124,27 @@ def load_gen_config(
         scale=resolve_scale(doc["scales"], scale), days=int(days), start=start_d, seed=int(seed),
         world=doc["world"], noise=noise, officers=doc.get("officers") or {},
     )
+
+
+def _check_second(block: Any) -> None:
+    """noise.address_second: rates in [0, 1], kinds and unresolvable kinds known, weights >= 0."""
+    from gridlake.generate.noise_second import SECOND_KINDS, SECOND_UNRESOLVABLE
+
+    where = "generator.yaml: noise.address_second"
+    if not isinstance(block, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    for key in ("messy_rate", "messy_rate_rentals", "extra_kinds_p", "unresolvable_rate"):
+        v = block.get(key)
+        if not isinstance(v, int | float) or not 0 <= v <= 1:
+            raise ConfigError(f"{where}.{key}: expected a number in [0, 1], got {v!r}")
+    for key, known in (("kinds", SECOND_KINDS), ("unresolvable_kinds", SECOND_UNRESOLVABLE)):
+        kinds = block.get(key)
+        if not isinstance(kinds, dict) or not kinds:
+            raise ConfigError(f"{where}.{key}: expected a mapping of kind -> weight")
+        for k, w in kinds.items():
+            if k not in known:
+                raise ConfigError(f"{where}.{key}.{k}: unknown kind; known: {', '.join(known)}")
+            if not isinstance(w, int | float) or w < 0:
+                raise ConfigError(f"{where}.{key}.{k}: expected a weight >= 0, got {w!r}")
+        if sum(kinds.values()) <= 0:
+            raise ConfigError(f"{where}.{key}: at least one weight must be > 0")

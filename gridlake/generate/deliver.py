@@ -19,6 +19,7 @@ from gridlake.generate import lexicon as lx
 from gridlake.generate.config import GenConfig
 from gridlake.generate.files import ChunkedParquet, write_csv, write_xlsx
 from gridlake.generate.geography import LEGAL, USAGE, bld_label
+from gridlake.generate.noise_second import render_second
 from gridlake.generate.people import id_forms, phone_form
 from gridlake.generate.text import BAD_DATES, messy_date, render_address, standard_address
 from gridlake.generate.world import ENF_SOURCES, World, date_of
@@ -64,8 +65,9 @@ class Deliverer:
         self.records = ChunkedParquet(data / "truth" / "records.parquet", RECORDS_SCHEMA)
         self.persons = ChunkedParquet(data / "truth" / "persons.parquet", PERSONS_SCHEMA)
         nz = cfg.noise
-        self.weights = nz["address"]["kinds"]
-        self.extra_p = nz["address"]["extra_kinds_p"]
+        self.noise_model = cfg.noise_model
+        self.weights = cfg.address_noise["kinds"]
+        self.extra_p = cfg.address_noise["extra_kinds_p"]
         self.ids_noise = nz["ids"]
         self.ids_clean = dict(nz["ids"], bad_checksum_rate=0.0)
         self.files: list[str] = []
@@ -116,6 +118,8 @@ class Deliverer:
         return n
 
     def _addr(self, h: int, r: random.Random, messy: bool, unres: int) -> tuple[str, list[str]]:
+        if self.noise_model == "second":
+            return render_second(self.geo, h, r, bool(messy), int(unres), self.weights, self.extra_p)
         return render_address(self.geo, h, r, bool(messy), int(unres), self.weights, self.extra_p)
 
     def _person_id(self, source: str, rid: str, role: str, p: int, u: float, noise: dict) -> tuple[str, str, bool]:

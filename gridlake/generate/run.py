@@ -58,11 +58,15 @@ def generate(cfg: GenConfig, data: str | Path, progress: Callable[[str, int, int
     _write_grids(geo, world, data / "truth" / "grids.csv")
     summary.update(houses=geo.n, grids=len(geo.grid_ids), persons=world.pool.n,
                    records=deliverer.records.count, seconds=round(time.monotonic() - t0, 1))
-    manifest = {"generator": "gridlake.generate", "config": cfg.to_dict(), "files": sorted(deliverer.files),
+    manifest = {"generator": "gridlake.generate", "seed": cfg.seed, "noise_model": cfg.noise_model,
+                "scale": cfg.scale.name, "config": cfg.to_dict(), "files": sorted(deliverer.files),
                 "summary": summary, "truth_files": {
                     "records.parquet": "one row per delivered row: source, delivery_date, file, row_number, record_id, "
                                        "house_code (true, empty if unresolvable or not a house record), noise (';'-joined "
-                                       "kinds), quarantine, quarantine_reason (bad_checksum|malformed_fields|bad_date|duplicate)",
+                                       "kinds; an unresolvable kind first: nonexistent_building|nonexistent_room|"
+                                       "too_little_info, second model typo_building|typo_room|missing_room|"
+                                       "too_little_info), quarantine, quarantine_reason (bad_checksum|"
+                                       "malformed_fields|bad_date|duplicate)",
                     "persons.parquet": "source, record_id, role (declarant|landlord|party), person_id (true 18-digit), "
                                        "id_form (id18|id15_legacy|id_lower_x|id_bad_checksum), valid",
                     "discrepancies_<date>.parquet": "rule, house_code, source, record_id, person_id, grid_id, evidence, "

@@ -62,6 +62,7 @@ class World:
     def __init__(self, cfg: GenConfig, geo: Geo, rng: np.random.Generator) -> None:
         self.cfg, self.geo, self.rng = cfg, geo, rng
         self.w, self.nz = cfg.world, cfg.noise
+        self.addr = cfg.address_noise   # the active address noise model's rates
         self.pool = PersonPool(np.random.default_rng(rng.integers(2**63)), cfg.start)
         n = geo.n
         self.demolished = np.full(n, -1, np.int32)  # day of demolition
@@ -88,6 +89,17 @@ class World:
         self.person_role = np.concatenate([self.person_role, np.full(k, role, np.int8)])
         return p
 
+    def _unres_kinds(self, k: int) -> np.ndarray:
+        """Kind (1-based) of each of ``k`` unresolvable addresses: the default model's three kinds drawn
+        uniformly, or the second model's ``unresolvable_kinds`` by weight (noise_second.SECOND_UNRESOLVABLE)."""
+        if self.cfg.noise_model != "second":
+            return self.rng.integers(1, 4, k)
+        from gridlake.generate.noise_second import SECOND_UNRESOLVABLE
+
+        weights = self.addr["unresolvable_kinds"]
+        w = np.array([float(weights.get(name, 0.0)) for name in SECOND_UNRESOLVABLE])
+        return self.rng.choice(len(SECOND_UNRESOLVABLE), k, p=w / w.sum()) + 1
+
     def _unknown_codes(self, k: int) -> np.ndarray:
         out = []
         while len(out) < k:
@@ -108,13 +120,13 @@ class World:
             np.asarray(a)[order] for a in (persons, houses, relation, ts, move_in, hh_size))
         qr = rng.random(k) < nz["declaration_qr_rate"]
         channel = np.where(qr, 2, rng.choice([0, 1, 3], k, p=[0.45, 0.45, 0.10]))
-        unres = np.where(~qr & (rng.random(k) < nz["address"]["unresolvable_rate"]), rng.integers(1, 4, k), 0)
+        unres = np.where(~qr & (rng.random(k) < self.addr["unresolvable_rate"]), self._unres_kinds(k), 0)
         self.decl.append(
             num=np.arange(self.n_decl, self.n_decl + k), person=persons.astype(np.int64),
             house=houses.astype(np.int64), relation=relation.astype(np.int8), ts=ts, move_in=move_in.astype(np.int32),
             hh=hh_size.astype(np.int16), channel=channel.astype(np.int8), qr=qr, unres=unres.astype(np.int8),
             id_u=rng.random(k).astype(np.float32), malformed=self._malformed(k), night=np.full(k, night, np.int16),
-            messy=rng.random(k) < nz["address"]["messy_rate"],
+            messy=rng.random(k) < self.addr["messy_rate"],
         )
         self.n_decl += k
 
@@ -134,7 +146,7 @@ class World:
             start=np.asarray(start, np.int32), end=np.asarray(end, np.int32), landlord=np.asarray(landlord, np.int64),
             code_kind=np.asarray(code_kind, np.int8), code=np.asarray(code, np.int64),
             malformed=self._malformed(k), night=np.full(k, night, np.int16),
-            messy=self.rng.random(k) < self.nz["address"]["messy_rate_rentals"],
+            messy=self.rng.random(k) < self.addr["messy_rate_rentals"],
         )
 
     def _new_rentals(self, houses, start, end, reg_day, tenants) -> np.ndarray:
@@ -187,12 +199,12 @@ class World:
             ts = np.sort(dayv.astype(np.int64) * 86400 + rng.integers(0, 86400, k))
             num = np.arange(self.n_enf[src], self.n_enf[src] + k)
             self.n_enf[src] += k
-            unres = np.where(rng.random(k) < self.nz["address"]["unresolvable_rate"], rng.integers(1, 4, k), 0)
+            unres = np.where(rng.random(k) < self.addr["unresolvable_rate"], self._unres_kinds(k), 0)
             self.enf.append(
                 src=np.full(k, si, np.int8), num=num, house=houses.astype(np.int64), ts=ts, unres=unres.astype(np.int8),
                 kind=rng.integers(0, 6, k).astype(np.int8), severity=rng.choice(3, k, p=[0.1, 0.3, 0.6]).astype(np.int8),
                 malformed=self._malformed(k, date_only=src == "safety_inspections"), night=np.full(k, night, np.int16),
-                messy=rng.random(k) < self.nz["address"]["messy_rate"],
+                messy=rng.random(k) < self.addr["messy_rate"],
             )
             base = len(self.enf) - k
             npers = {"police_incidents": rng.choice(4, k, p=[0.3, 0.4, 0.2, 0.1]),
