@@ -31,7 +31,7 @@ from gridlake.generate.geography import Geo, bld_label
 
 SECOND_KINDS = (
     "num_fullwidth", "num_cn_digits", "num_cn_positional", "num_mixed", "room_suffix", "marker_variant",
-    "floor_written", "bracket_note", "filler", "community_after_road", "room_before_building", "admin_missing",
+    "floor_written", "bracketed_note", "filler", "community_after_road", "room_before_building", "admin_missing",
     "admin_repeated", "short_dash", "homophone_sound", "traditional", "separators",
 )
 SECOND_UNRESOLVABLE = ("typo_building", "typo_room", "missing_room", "too_little_info")
@@ -101,7 +101,7 @@ def _bld_text(geo: Geo, h: int) -> str:
     return bld_label(int(geo.bld[h]), bool(geo.cx_tower[int(geo.site[h])]))
 
 
-def _digit_typos(s: str, r: random.Random) -> list[str]:
+def digit_typos(s: str, r: random.Random) -> list[str]:
     """Ways a clerk mistypes a number: a digit doubled, dropped, two swapped, a neighbour key, one added."""
     out = set()
     for i in range(len(s)):
@@ -331,7 +331,7 @@ def _apply(kind: str, toks: list[list[str]], geo: Geo, r: random.Random) -> bool
             comm = ["comm", f"（{comm[1]}）"]
         toks.insert(i, comm)
         return True
-    if kind == "bracket_note":
+    if kind == "bracketed_note":
         a, b = r.choice(nw.BRACKETS)
         note = ["note", f"{a}{_note(r)}{b}"]
         named = [i for i, t in enumerate(toks) if t[0] in ("complex", "village", "lane", "door")]
@@ -364,29 +364,32 @@ def _apply(kind: str, toks: list[list[str]], geo: Geo, r: random.Random) -> bool
     raise ValueError(kind)
 
 
-_TOKEN_KINDS = ("admin_missing", "admin_repeated", "community_after_road", "homophone_sound", "bracket_note",
+_TOKEN_KINDS = ("admin_missing", "admin_repeated", "community_after_road", "homophone_sound", "bracketed_note",
                 "filler", "traditional", "separators")   # applied in this order, after the tokens are written
 
 
 # --- unresolvable variants -------------------------------------------------------------------------------
 
-def _typo_building(p: Parts, key: int, idx: SiteIndex, r: random.Random) -> bool:
+def typo_building(p: Parts, key: int, idx: SiteIndex, r: random.Random) -> bool:
+    """Mistype ``p``'s building (or number in the lane) into one the site ``key`` does not have; False if
+    no such typo exists."""
     if p.bld.isalpha():
         free = [chr(c) for c in range(ord("A"), ord("H")) if chr(c) not in idx.blds[key]]
         if not free:
             return False
         p.bld = r.choice(free)
         return True
-    opts = [x for x in _digit_typos(p.bld, r) if x not in idx.blds[key]]
+    opts = [x for x in digit_typos(p.bld, r) if x not in idx.blds[key]]
     if not opts:
         return False
     p.bld = r.choice(opts)
     return True
 
 
-def _typo_room(p: Parts, key: int, idx: SiteIndex, r: random.Random) -> bool:
+def typo_room(p: Parts, key: int, idx: SiteIndex, r: random.Random) -> bool:
+    """Mistype ``p``'s room into one no unit of its building has; False if no such typo exists."""
     rooms = idx.rooms[(key, p.bld)]
-    opts = [int(x) for x in _digit_typos(str(p.room), r) if int(x) not in rooms]
+    opts = [int(x) for x in digit_typos(str(p.room), r) if int(x) not in rooms]
     if not opts:
         return False
     p.room = r.choice(opts)
@@ -416,9 +419,9 @@ def render_second(geo: Geo, h: int, r: random.Random, messy: bool, unresolvable:
         ukind = SECOND_UNRESOLVABLE[int(unresolvable) - 1]
         ok = True
         if ukind == "typo_building":
-            ok = _typo_building(p, key, idx, r)
+            ok = typo_building(p, key, idx, r)
         elif ukind == "typo_room":
-            ok = _typo_room(p, key, idx, r)
+            ok = typo_room(p, key, idx, r)
         elif ukind == "missing_room":
             p.room = None
             kinds -= {"short_dash", "floor_written", "room_suffix", "room_before_building"}
@@ -428,6 +431,8 @@ def render_second(geo: Geo, h: int, r: random.Random, messy: bool, unresolvable:
         applied_unres = [ukind]
     if "short_dash" in kinds:
         kinds -= {"floor_written", "room_before_building", "num_cn_digits", "num_cn_positional"}
+    if "room_before_building" in kinds:   # 6楼601室，8号: 6楼 would read as building 6
+        kinds.discard("floor_written")
     _choose_styles(p, kinds, r)
     toks = _Writer(p, kinds, r).tokens()
     if applied_unres == ["too_little_info"]:
