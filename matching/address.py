@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from matching.address_lexicon import TRADITIONAL, strip_noise, strip_tail_notes
+from matching.address_lexicon import TRADITIONAL, strip_noise, strip_tail_notes, strip_unit_types
 from matching.numerals import NUMERAL_CHARS, cn_to_int
 from schemas.address import ADDRESS_COMPONENTS
 
@@ -66,7 +66,7 @@ _BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门"
 _NAME_AFTER_HAO = "仓馆院场厂库线路街"
 
 # --- step 6: markers -------------------------------------------------------------------------------
-_DOOR_SUFFIX = re.compile(r"(\d+)号之(\d+)号?|(\d+)之(\d+)号")
+_DOOR_SUFFIX = re.compile(r"(\d+)号之(\d{1,2}?)(?:号|(?=\d{3,4}(?!\d))|(?!\d))|(\d+)之(\d{1,2})号")
 _BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|栋|幢|座)")
 _BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")
 _FLOOR_SYN = re.compile(r"(\d+)(?:层|F)(?![A-Z\d]*栋)")
@@ -82,7 +82,7 @@ _SHORT_ROAD = re.compile(r"(?<=[路街道])(\d+)-(\d{3,4}[A-Z]?)(?:室|号)?(?![
 _SHORT_BUR = re.compile(r"(?<![\d\-A-Z])(\d+[A-Z]?|[A-Z]\d*)-(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
 _SHORT_UR = re.compile(r"栋(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
 _SHORT_BR = re.compile(r"(?<![\d\-A-Z])(\d+[A-Z]?|[A-Z]\d*)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
-_PART_DASH = re.compile(r"(栋|单元|层|号|室)-")
+_PART_DASH = re.compile(r"(栋|单元|层|号|室)-(?!\d+层)")
 
 
 def _strip_brackets(s: str) -> str:
@@ -127,17 +127,22 @@ def _is_slot(s: str, a: int, b: int) -> bool:
 def _convert_numerals(s: str) -> str:
     out, last = [], 0
     for m in _RUN.finditer(s):
-        run = m.group(0)
+        run, start, end = m.group(0), m.start(), m.end()
         if run.isdigit() and run.isascii():
             continue
-        if not _is_slot(s, m.start(), m.end()):
+        if s[start - 1:start] == "之":          # 13号之一502: the suffix is the Chinese part only
+            k = next((i for i, ch in enumerate(run) if ch.isascii()), len(run))
+            run, end = run[:k], start + k
+            if not run:
+                continue
+        elif not _is_slot(s, start, end):
             continue
         n = cn_to_int(run)
         if n is None:
             continue
-        out.append(s[last:m.start()])
+        out.append(s[last:start])
         out.append(str(n))
-        last = m.end()
+        last = end
     out.append(s[last:])
     return "".join(out)
 
@@ -186,6 +191,7 @@ def normalize(text: str | None) -> str | None:
         return None
     s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
     s = _strip_brackets(s)
+    s = strip_unit_types(s)                 # before spaces go: "501 2房1厅" is room 501 and a unit type
     s = _DASHES.sub("-", s)
     s = _HASH.sub(r"\1栋", s)
     s = _DROP.sub("", s)

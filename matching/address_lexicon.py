@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TRADITIONAL", "strip_noise", "strip_tail_notes", "ADDRESS_CHARS"]
+__all__ = ["TRADITIONAL", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS"]
 
 CJK = "\u4e00-\u9fff"
 _NUM = "零〇○一二两三四五六七八九十百千幺"
@@ -35,7 +35,7 @@ _PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老�
 
 # --- letting and sale terms, unit types ------------------------------------------------------------
 _UNIT_TYPE = re.compile(
-    rf"(?<![{_NUM}\d])[{_NUM}\d]{{1,2}}[房室][{_NUM}\d]厅(?:[{_NUM}\d]卫)?(?:[{_NUM}\d]厨)?(?:[{_NUM}\d]阳台)?"
+    rf"(?<![{_NUM}])[一二两三四五六七][房室][{_NUM}]厅(?:[{_NUM}]卫)?(?:[{_NUM}]厨)?(?:[{_NUM}]阳台)?"
     rf"|(?<![{_NUM}])[一二两三四五六单]房(?:间)?(?![{_NUM}\d号室])"
     r"|单间|套间|开间|复式|跃层|单身公寓")
 _LETTING = re.compile(
@@ -45,6 +45,9 @@ _LETTING = re.compile(
     r"(?:精|简|豪华?)装修?|带家私家电|家私家电齐?全?|家电齐全|带家私|"
     r"电梯房|步梯房|楼梯房|空房|有房|房源|朝南|南北通透|采光好|"
     r"月租金?\d*元?|租金\d*元?|\d+元/?月|\d+元")
+
+# written with Arabic digits, a unit type is only told from a room number by the space before it
+_UNIT_TYPE_DIGITS = re.compile(rf"(?<![\d{_NUM}])[1-7]\s*[房室]\s*[0-4]\s*厅(?:\s*\d\s*卫)?(?:\s*\d\s*厨)?")
 
 # --- transport notes: 近/距 + (地铁|公交…) + line + station + exit + distance --------------------------
 _TRANSPORT = re.compile(
@@ -101,6 +104,12 @@ def strip_noise(s: str) -> str:
     s = _PATH.sub("", s)
     s = _REPEAT.sub(r"\1", s)
     return s
+
+
+def strip_unit_types(s: str) -> str:
+    """Remove unit types written with Arabic digits (``2房1厅``, ``3室2厅1卫``) while spaces still
+    separate them from a room number (``501 2房1厅``); run before whitespace is dropped."""
+    return _UNIT_TYPE_DIGITS.sub(" ", s) if "厅" in s else s
 
 
 def strip_tail_notes(s: str) -> str:

@@ -57,7 +57,7 @@ def cn_to_int(text: str) -> int | None:
         if d is None:
             return None
         if d == 0 and ch != "0" or (d == 0 and cur is None and total):
-            if cur is not None:
+            if cur is not None or last_unit == 10:        # 五十零一 is not a numeral
                 return None
             zero = True
             continue

@@ -1,0 +1,233 @@
+"""Hand-written variant suite for the address parser (issue 15, item 1): one case per way of writing.
+
+Every case is a Futian-style address written here from how clerks and residents write addresses (not
+from the synthetic generator), with the components the parser must return. Components not listed must
+be None: a number the text does not state unambiguously is never filled in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cn2an
+import pytest
+
+from matching.address import normalize, parse, parse_normalized
+from matching.compare import lane_key
+from matching.numerals import cn_to_int
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "matching"
+
+FH = {"complex": "福华花园", "building": "3", "floor": "5", "room": "501"}          # 福华花园3栋501
+SHA = {"village": "上沙村", "lane": "东村2坊", "lane_no": "12", "floor": "6", "room": "602"}
+LY = {"complex": "荔园大厦", "building": "A", "floor": "12", "room": "1203"}
+
+
+def _with(base: dict, **kw) -> dict:
+    out = dict(base, **kw)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+CASES = [
+    # --- numerals wherever a number stands -------------------------------------------------------
+    ("num_digit_by_digit", "福华花园三栋五零一", FH),
+    ("num_full_width", "福华花园３栋５０１", FH),
+    ("num_full_width_marker", "福华花园３栋５０１室", FH),
+    ("num_positional_building", "福华花园十二栋三单元五零一室",
+     _with(FH, building="12", unit="3")),
+    ("num_ling_circle", "福华花园二十三栋一〇二", _with(FH, building="23", floor="1", room="102")),
+    ("num_positional_door", "福华路一百零五号福华花园3栋501", _with(FH, road="福华路", door_no="105")),
+    ("num_lane_chinese", "上沙村东村三坊十二号六零二", _with(SHA, lane="东村3坊")),
+    ("num_lane_full_width", "上沙村东村５坊12号602", _with(SHA, lane="东村5坊")),
+    ("num_liang_unit", "福华花园12栋两单元501", _with(FH, building="12", unit="2")),
+    ("num_mixed_digit", "福华花园3栋五0一", FH),
+    ("num_mixed_positional", "福华花园二十3栋501", _with(FH, building="23")),
+    ("num_floor_chinese", "福华花园3栋五楼", {"complex": "福华花园", "building": "3", "floor": "5"}),
+    ("num_phase", "福华花园二期3栋501", _with(FH, complex="福华花园2期")),
+    ("num_block_letter", "福华花园B区3栋501", _with(FH, complex="福华花园B区")),
+    ("num_block_chinese", "福华花园三区五栋501", _with(FH, complex="福华花园3区", building="5")),
+    ("num_room_yao", "福华花园3栋五幺零", _with(FH, room="510")),
+    # --- place names that contain numerals stay intact (by position) -----------------------------
+    ("name_sanyuanli", "三元里小区2栋402", {"complex": "三元里小区", "building": "2", "floor": "4", "room": "402"}),
+    ("name_baguaaling", "八卦岭工业区三栋五零一", _with(FH, complex="八卦岭工业区")),
+    ("name_liuyue", "六约新村3栋201", _with(FH, complex="六约新村", floor="2", room="201")),
+    ("name_shibahao_cang", "十八号仓A座1203", _with(LY, complex="十八号仓")),
+    ("name_road_with_numeral", "八卦四路18号福华花园3栋501", _with(FH, road="八卦四路", door_no="18")),
+    # --- marker variants --------------------------------------------------------------------------
+    ("mk_traditional", "福華花園3號樓501室", FH),
+    ("mk_zhuang", "福华花园3幢501", FH),
+    ("mk_haolou", "福华花园3号楼501", FH),
+    ("mk_donglou", "福华花园3栋楼501", FH),
+    ("mk_hash", "福华花园3#501", FH),
+    ("mk_hash_lou", "福华花园3#楼501房", FH),
+    ("mk_lou_building", "福华花园3楼501", FH),
+    ("mk_lou_floor_after_building", "福华花园3栋5楼", {"complex": "福华花园", "building": "3", "floor": "5"}),
+    ("mk_lou_floor_alone", "福华花园5楼", {"complex": "福华花园", "floor": "5"}),
+    ("mk_lou_ambiguous", "福华花园3楼301", {"complex": "福华花园", "floor": "3", "room": "301"}),
+    ("mk_ti_unit", "福华花园12栋3梯501", _with(FH, building="12", unit="3")),
+    ("mk_men_unit", "福华花园12栋2门501", _with(FH, building="12", unit="2")),
+    ("mk_f_floor", "荔园大厦A座12F", {"complex": "荔园大厦", "building": "A", "floor": "12"}),
+    ("mk_f_lower", "荔园大厦A座12f1203", LY),
+    ("mk_ceng", "荔园大厦A座12层1203", LY),
+    ("mk_room_hao", "福华花园3栋501号", FH),
+    ("mk_room_fang", "福华花园3栋501房", FH),
+    ("mk_room_hu", "福华花园3栋501户", FH),
+    ("mk_letter_suffix_room", "荔园大厦A座12A", _with(LY, room="12A")),
+    ("mk_letter_prefix_room", "荔园大厦B1201", _with(LY, building="B", room="1201")),
+    ("mk_building_with_letter", "荔园大厦12A栋501", _with(LY, building="12A", floor="5", room="501")),
+    ("mk_basement", "荔园大厦A座负一层", {"complex": "荔园大厦", "building": "A", "floor": "-1"}),
+    # --- notes in brackets, of every kind -----------------------------------------------------------
+    ("br_round_cn", "福华花园3栋501（近地铁站）", FH),
+    ("br_square_cn", "福华花园3栋501【出租】", FH),
+    ("br_square", "福华花园3栋501[单间]", FH),
+    ("br_tortoise", "福华花园3栋501〔可拎包入住〕", FH),
+    ("br_unclosed", "福华花园3栋501(房东直租", FH),
+    ("br_numbers_kept", "荔园大厦(A座)1203", LY),
+    # --- directions and landmarks -------------------------------------------------------------------
+    ("dir_fujin", "上沙村东村二坊12号602附近", SHA),
+    ("dir_landmark_before", "沃尔玛对面福华花园3栋501", FH),
+    ("dir_pangbian", "上沙村东村二坊12号602旁边", SHA),
+    ("dir_gebi", "福华花园3栋501隔壁", FH),
+    ("dir_xieduimian", "福华花园3栋501便利店斜对面", FH),
+    ("dir_wangli", "上沙村东村二坊往里走12号602", SHA),
+    ("dir_louxia", "福华花园3栋501楼下", FH),
+    ("dir_ce", "上沙村东村二坊12号602市场东侧", SHA),
+    # --- transport notes ------------------------------------------------------------------------------
+    ("tr_metro_exit_end", "福华花园3栋501地铁1号线车公庙站A出口", FH),
+    ("tr_metro_exit_start", "地铁一号线车公庙站A出口福华花园3栋501", FH),
+    ("tr_bus", "上沙村东村二坊12号602近公交站", SHA),
+    ("tr_near_station", "近车公庙站福华花园3栋501", FH),
+    ("tr_station_name", "福华路18号岗厦地铁站旁福华花园3栋501", _with(FH, road="福华路", door_no="18")),
+    # --- letting and sale terms, unit types ---------------------------------------------------------
+    ("let_chuzu", "福华花园3栋501出租", FH),
+    ("let_unit_type", "福华花园3栋501两房一厅出租", FH),
+    ("let_unit_type_digits", "福华花园3栋501 2房1厅", FH),
+    ("let_shi_ting", "福华花园3栋501三室两厅一卫", FH),
+    ("let_single_room", "上沙村东村二坊12号602单间招租押一付三", SHA),
+    ("let_share", "福华花园3栋501合租整租拎包入住", FH),
+    ("let_rent_price", "上沙村东村二坊12号602月租1500元", SHA),
+    # --- administrative bodies and filler -----------------------------------------------------------
+    ("adm_village_committee", "上沙村委会东村二坊12号602", SHA),
+    ("adm_village_committee_full", "上沙村村民委员会东村二坊12号602", SHA),
+    ("adm_residents_committee", "上沙社区居委会上沙村东村二坊12号602", _with(SHA, community="上沙社区")),
+    ("adm_company", "上沙股份公司东村二坊12号602", SHA),
+    ("adm_workstation", "上沙社区工作站上沙村东村二坊12号602", _with(SHA, community="上沙社区")),
+    ("adm_area", "上沙片区上沙村东村二坊12号602", SHA),
+    # --- contact notes ---------------------------------------------------------------------------------
+    ("contact_person_phone", "福华花园3栋501联系人张先生13800138000", FH),
+    ("contact_landline", "福华花园3栋501 电话:0755-83456789", FH),
+    # --- administrative prefixes at any completeness, repeated ---------------------------------------
+    ("pre_full", "广东省深圳市福田区沙头街道新华社区福华路18号福华花园3栋501",
+     _with(FH, street="沙头街道", community="新华社区", road="福华路", door_no="18")),
+    ("pre_short", "广东深圳福田福华路18号福华花园3栋501", _with(FH, road="福华路", door_no="18")),
+    ("pre_repeated", "福田区福田区沙头街道福华路18号福华花园3栋501",
+     _with(FH, street="沙头街道", road="福华路", door_no="18")),
+    ("pre_jieban", "沙头街办新华社区福华路18号福华花园3栋501",
+     _with(FH, street="沙头街道", community="新华社区", road="福华路", door_no="18")),
+    ("pre_jiedaoban", "沙头街道办新华社区居委会福华路18号福华花园3栋501",
+     _with(FH, street="沙头街道", community="新华社区", road="福华路", door_no="18")),
+    ("pre_futian_village", "福田区福田村东村二坊5号101",
+     {"village": "福田村", "lane": "东村2坊", "lane_no": "5", "floor": "1", "room": "101"}),
+    ("pre_futian_street", "福田街道福田社区福华路18号福华花园3栋501",
+     _with(FH, street="福田街道", community="福田社区", road="福华路", door_no="18")),
+    # --- components out of order, missing -------------------------------------------------------------
+    ("ord_community_after_road", "福华路18号新华社区福华花园3栋501",
+     _with(FH, community="新华社区", road="福华路", door_no="18")),
+    ("ord_street_after_road", "福华路18号沙头街道福华花园3栋501",
+     _with(FH, street="沙头街道", road="福华路", door_no="18")),
+    ("ord_room_before_building", "福华花园501室3栋", FH),
+    ("ord_building_before_complex", "福华路18号3栋福华花园501", _with(FH, road="福华路", door_no="18")),
+    ("miss_complex", "3栋501", _with(FH, complex=None)),
+    ("miss_building", "福华花园501", _with(FH, building=None)),
+    ("miss_room", "福华花园3栋", {"complex": "福华花园", "building": "3"}),
+    ("road_only", "深南大道6008号特区报业大厦A座1203", _with(LY, road="深南大道", door_no="6008",
+                                                          complex="特区报业大厦")),
+    ("road_huaqiangbei", "华强北路1002号赛格广场3栋501", _with(FH, road="华强北路", door_no="1002",
+                                                       complex="赛格广场")),
+    # --- short forms ------------------------------------------------------------------------------------
+    ("sf_bur", "福华花园12-3-501", _with(FH, building="12", unit="3")),
+    ("sf_br", "福华花园12-501", _with(FH, building="12")),
+    ("sf_b_ur", "福华花园12栋3-501", _with(FH, building="12", unit="3")),
+    ("sf_ur", "福华花园3单元501", _with(FH, building=None, unit="3")),
+    ("sf_road_door_room", "福华路18-501", {"road": "福华路", "door_no": "18", "floor": "5", "room": "501"}),
+    ("sf_door_then_br", "福华路18号3-501", _with(FH, complex=None, road="福华路", door_no="18")),
+    ("sf_letter_building", "荔园大厦B1-1201", _with(LY, building="B1", room="1201")),
+    ("sf_village_fangnei", "上沙村坊内13-401", {"village": "上沙村", "lane_no": "13", "floor": "4", "room": "401"}),
+    ("sf_lane_dash", "上沙村东村二坊13-401", _with(SHA, lane_no="13", floor="4", room="401")),
+    ("sf_lane_hao", "上沙村东村二坊13号401", _with(SHA, lane_no="13", floor="4", room="401")),
+    ("sf_lane_hao_room_hao", "上沙村东村二坊13号401号", _with(SHA, lane_no="13", floor="4", room="401")),
+    ("sf_door_zhiyi", "上沙村东村二坊13号之一", {"village": "上沙村", "lane": "东村2坊", "lane_no": "13-1"}),
+    ("sf_door_dash_hao", "上沙村东村二坊13-1号", {"village": "上沙村", "lane": "东村2坊", "lane_no": "13-1"}),
+    ("sf_door_zhiyi_room", "上沙村东村二坊13号之一502",
+     {"village": "上沙村", "lane": "东村2坊", "lane_no": "13-1", "floor": "5", "room": "502"}),
+    ("sf_village_hao", "上沙村13号401", {"village": "上沙村", "lane_no": "13", "floor": "4", "room": "401"}),
+    # --- urban villages ---------------------------------------------------------------------------------
+    ("vil_xiasha", "下沙村三坊5号302", {"village": "下沙村", "lane": "3坊", "lane_no": "5", "floor": "3", "room": "302"}),
+    ("vil_shawei_xiang", "沙尾村二巷8号201", {"village": "沙尾村", "lane": "2巷", "lane_no": "8", "floor": "2",
+                                           "room": "201"}),
+    ("vil_gangxia_pai", "岗厦村五排3号401", {"village": "岗厦村", "lane": "5排", "lane_no": "3", "floor": "4",
+                                          "room": "401"}),
+    ("vil_huanggang_nong", "皇岗村二弄7号301", {"village": "皇岗村", "lane": "2弄", "lane_no": "7", "floor": "3",
+                                             "room": "301"}),
+    ("vil_shuiwei_li", "水围村三里10号502", {"village": "水围村", "lane": "3里", "lane_no": "10", "floor": "5",
+                                         "room": "502"}),
+    ("vil_xinzhou_xincun", "新洲村新村二坊6号301", {"village": "新洲村", "lane": "新村2坊", "lane_no": "6",
+                                                 "floor": "3", "room": "301"}),
+    ("vil_shixia_laocun", "石厦村老村四巷9号203", {"village": "石厦村", "lane": "老村4巷", "lane_no": "9",
+                                               "floor": "2", "room": "203"}),
+    ("vil_cun_variant", "上沙邨東村二坊12號602", SHA),
+    ("vil_lane_without_village", "东村二坊12号602", _with(SHA, village=None)),
+    ("vil_xicun", "上沙村西村三巷5号302", {"village": "上沙村", "lane": "西村3巷", "lane_no": "5", "floor": "3",
+                                       "room": "302"}),
+    ("vil_named_lane", "岗厦村永福巷3号401", {"village": "岗厦村", "lane": "永福巷", "lane_no": "3", "floor": "4",
+                                          "room": "401"}),
+    ("vil_complex_named_cun", "莲花北村6栋201室", {"complex": "莲花北村", "building": "6", "floor": "2",
+                                                "room": "201"}),
+    ("vil_lane_spaces", "上沙村 东村 二坊 12号 602", SHA),
+    # --- floor and room consistency, never invent -----------------------------------------------------
+    ("fl_conflict_kept", "福华花园3栋5楼601", _with(FH, floor="5", room="601")),
+    ("fl_from_room", "福华花园3栋601", _with(FH, floor="6", room="601")),
+    ("inv_bad_numeral", "福华花园3栋五十零一", {"complex": "福华花园", "building": "3"}),
+    ("inv_hao_ambiguous", "福华花园3号501", _with(FH, building=None)),
+]
+
+
+@pytest.mark.parametrize("text,expected", [pytest.param(t, e, id=i) for i, t, e in CASES])
+def test_variant(text, expected):
+    got = {k: v for k, v in parse(text).items() if v is not None}
+    assert got == expected, normalize(text)
+
+
+def test_suite_is_broad():
+    assert len(CASES) >= 60 and len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_parse_equals_parse_normalized():
+    for _, text, _ in CASES:
+        assert parse(text) == parse_normalized(normalize(text))
+        assert normalize(normalize(text)) == normalize(text)          # idempotent: registry and queries
+
+
+def test_fixture_forms_parse_as_before_or_better():
+    """Every address in tests/fixtures/matching parses to the components it had before issue 15 (the
+    lane now with its numeral as digits, which the lane comparison already did: 东村二坊 = 东村2坊)."""
+    before = json.loads((FIXTURES / "parsed_before.json").read_text(encoding="utf-8"))
+    assert len(before) >= 40
+    for text, expected in before.items():
+        if "lane" in expected:
+            expected = dict(expected, lane=lane_key(expected["lane"]))
+        got = {k: v for k, v in parse(text).items() if v is not None}
+        assert got == expected, text
+
+
+def test_positional_numerals_agree_with_cn2an():
+    """Our reader and cn2an's writer agree on every number up to 2000 and a few larger ones."""
+    for n in [*range(0, 2001), 2020, 3005, 9999]:
+        assert cn_to_int(cn2an.an2cn(n)) == n, n
+
+
+def test_numerals_forms():
+    assert [cn_to_int(x) for x in ("五零三", "一〇二", "二十三", "一百零五", "两", "一百一", "一千二", "五0一",
+                                   "二十3", "十", "幺零幺")] == [503, 102, 23, 105, 2, 110, 1200, 501, 23, 10, 101]
+    assert [cn_to_int(x) for x in ("十二三", "百", "元", "五十零一", "三三十", "")] == [None] * 6
