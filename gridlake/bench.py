@@ -152,7 +152,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         from matching.bench import bench_matching
 
-        report = bench_matching(scales, settings.data / "bench-matching")
+        noise = tuple(n.strip() for n in (getattr(args, "noise", None) or "default").split(",") if n.strip())
+        report = bench_matching(scales, settings.data / "bench-matching", noise_models=noise,
+                                seed=int(getattr(args, "seed", None) or 20141))
     report["written_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     log.info("bench report: %s", out)

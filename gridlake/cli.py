@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=3, help="number of nights to deliver")
     p.add_argument("--start", default="2026-11-01", help="first delivery date (YYYY-MM-DD)")
     p.add_argument("--seed", type=int, default=20141, help="random seed (same seed, same district)")
-    p.add_argument("--noise", default=None, help="YAML file overriding the noise rates of conf/generator.yaml")
+    p.add_argument("--noise", default=None, help="address noise model (default|second) or a YAML file overriding "
+                                                 "the noise rates of conf/generator.yaml")
 
     p = _add(sub, "run", "gridlake.pipeline:cmd_run", "run one night outside Airflow")
     p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["pipeline", "matching", "nights"])
     p.add_argument("--scale", default="community", help="comma list of scales (nights: one scale)")
     p.add_argument("--days", type=int, default=None, help="nights: how many nights to run twice (default 3)")
+    p.add_argument("--noise", default="default", help="matching: comma list of noise models (default,second)")
+    p.add_argument("--seed", type=int, default=20141, help="matching: generator seed (recorded in the report)")
     p.add_argument("--output", default=None)
 
     p = _add(sub, "sql", "gridlake.analyst:cmd_sql", "run Spark SQL over the registered gold tables")

@@ -5,7 +5,8 @@ none yet, resolves the landing files with the pandas engine — and
 ``DATA/truth/records.parquet`` (per record: source, record_id, true house_code, empty
 when deliberately unresolvable, noise kinds). Writes ``DATA/reports/evaluation.json``:
 precision, recall and F1 overall, by source and by noise kind, and the worst cases
-(record ids and comparison levels only — never personal data).
+(record ids and comparison levels only — never personal data), and ``generator``: the seed,
+noise model and scale of the generator run that produced the data (``DATA/truth/manifest.json``).
 
 Hook: if module ``jobs.gold.rule_evaluation`` exists with
 ``evaluate_rules(spark, settings, date) -> dict``, its per-rule results are included.
@@ -59,6 +60,7 @@ def score_resolution(resolution: pd.DataFrame, truth: pd.DataFrame, worst: int =
 
     noise = df.assign(kind=df["noise"].fillna("").astype(str).str.split(r"[;,|]")).explode("kind")
     noise["kind"] = noise["kind"].str.strip().replace("", "clean")
+    unres = df[df["true_code"] == ""]
     bad = df[df["fp"] | df["fn"]].copy()
     bad["error"] = bad["fp"].map({True: "wrong_house", False: "missed"})
     bad = bad.sort_values(["fp", "source"], ascending=[False, True]).head(worst)
@@ -66,6 +68,9 @@ def score_resolution(resolution: pd.DataFrame, truth: pd.DataFrame, worst: int =
         "overall": agg(df),
         "by_source": {s: agg(g) for s, g in df.groupby("source")},
         "by_noise": {k: agg(g) for k, g in noise.groupby("kind")},
+        # right answer "no house" (a typo'd number, no room, too little): abstaining is correct, any house wrong
+        "unresolvable": {"records": len(unres), "abstained": int((unres["pred_code"] == "").sum()),
+                         "answered_wrong": int((unres["pred_code"] != "").sum())},
         "methods": df["method"].fillna("missing").value_counts().to_dict(),
         "missing_in_resolution": int(df["method"].isna().sum()),
         "worst_cases": [{"source": r.source, "record_id": r.record_id, "error": r.error, "noise": r.noise,
@@ -166,7 +171,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if resolution is None:
         log.info("no gold.house_resolution in the lake: resolving the landing files with the pandas engine")
         resolution, engine = resolve_landing(settings.data, args.date), "pandas-landing"
-    report = {"engine": engine, "date": args.date, "house_resolution": score_resolution(resolution, truth)}
+    from gridlake.generate.config import generator_info
+
+    gen = generator_info(settings.truth)
+    report = {"engine": engine, "date": args.date, "generator": gen,
+              "house_resolution": score_resolution(resolution, truth)}
     rules = _rules_hook(settings, args.date)
     if rules is not None:
         report["rules"] = rules
@@ -174,7 +183,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     hr = report["house_resolution"]
-    table = Table(title=f"house resolution vs truth ({engine})")
+    table = Table(title=f"house resolution vs truth ({engine}; noise model {gen.get('noise_model', '?')}, "
+                        f"seed {gen.get('seed', '?')}, scale {gen.get('scale', '?')})")
     for col in ("slice", "records", "precision", "recall", "f1", "fp", "fn"):
         table.add_column(col)
     rows = [("overall", hr["overall"])] + [(f"source:{k}", v) for k, v in hr["by_source"].items()] + \

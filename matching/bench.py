@@ -1,6 +1,7 @@
 """``gridlake bench matching``: gridlake's address resolution against Splink 5 (DuckDB) on generated districts.
 
-For each scale a district is generated (``gridlake generate --scale S --days 1``), then one resolution task is
+For each scale and noise model a district is generated (``gridlake generate --scale S --days 1 --noise N
+--seed SEED``; ``gridlake bench matching --noise default,second --seed 20141``), then one resolution task is
 built from the landing files and the generator's truth:
 
 * registry: the housing snapshot (house code + standard address), demolished houses excluded;
@@ -11,7 +12,8 @@ Delivered (scanned) house codes are ignored: both engines resolve from the text 
 own subprocess (``python -m matching.bench run-gridlake|run-gridlake-spark|run-splink --registry R --input Q
 --output O``) measured by :func:`gridlake.bench.measure`, so wall time and peak RSS are per engine and include
 parsing. Answers are scored against the truth: precision = correct / answered, recall = correct / resolvable
-(records whose true house code is not empty), F1, overall and by source.
+(records whose true house code is not empty), F1, overall and by source. Every result names its scale, noise
+model and seed (read back from the generator's truth manifest); the report names the commit and the machine.
 
 Splink gets the same features as gridlake: both sides are split by :func:`matching.address.parse` first;
 link_only between registry and queries; blocking on the room plus building / lane number / door number /
@@ -38,7 +40,8 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QUERY_SOURCES", "TARGETS", "read_delivered_rows", "build_task", "write_task", "score_answers",
+__all__ = ["QUERY_SOURCES", "TARGETS", "NOISE_MODELS", "read_delivered_rows", "build_task", "write_task",
+           "score_answers", "run_info",
            "parsed_frame", "number_conflicts", "run_gridlake", "run_gridlake_spark", "run_splink", "splink_settings",
            "splink_decide", "bench_matching", "main"]
 
@@ -54,6 +57,8 @@ ENGINE_TIMEOUT_S = int(os.environ.get("GRIDLAKE_BENCH_TIMEOUT_S", "3600"))  # pe
 # optional address-space cap per engine (MB, via prlimit; not for the JVM engine): protects a shared machine
 ENGINE_MAX_MEM_MB = int(os.environ.get("GRIDLAKE_BENCH_MAX_MEM_MB", "0"))
 DEMOLISHED = ("已拆除", "demolished")
+NOISE_MODELS = ("default", "second")
+DEFAULT_SEED = 20141
 
 
 # --- the task ----------------------------------------------------------------------------------------------
@@ -401,23 +406,56 @@ def _targets(entry: dict[str, Any]) -> dict[str, Any]:
     return met
 
 
-def bench_matching(scales: list[str], root: Path, regenerate: bool = False,
-                   engines: tuple[str, ...] = ("gridlake", "gridlake-spark", "splink")) -> dict[str, Any]:
-    """Generate each scale under ``root/<scale>`` (reused when a previous bench generated it, unless
-    ``regenerate``), build the task and run every engine; return the report (per-scale entries)."""
-    from gridlake.bench import measure
+def run_info() -> dict[str, Any]:
+    """The commit (and whether the tree had uncommitted changes) and the machine a bench ran on."""
+    import platform
+    import subprocess
 
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    try:
+        import psutil
+
+        mem_gib: float | None = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        mem_gib = None
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
+            "machine": {"cpus": os.cpu_count(), "memory_gib": mem_gib, "platform": platform.platform(),
+                        "python": platform.python_version()}}
+
+
+def bench_matching(scales: list[str], root: Path, regenerate: bool = False,
+                   engines: tuple[str, ...] = ("gridlake", "gridlake-spark", "splink"),
+                   noise_models: tuple[str, ...] = ("default",), seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Generate each scale with each noise model and ``seed`` under ``root/<scale>[-<noise>]-s<seed>``
+    (reused when a previous bench generated it, unless ``regenerate``), build the task and run every engine;
+    return the report (one entry per scale and noise model, each with its seed)."""
+    from gridlake.bench import measure
+    from gridlake.generate.config import generator_info
+
+    unknown = [n for n in noise_models if n not in NOISE_MODELS]
+    if unknown:
+        raise ValueError(f"--noise: unknown noise model(s) {unknown}; known: {', '.join(NOISE_MODELS)}")
     repo = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     results = []
-    for scale in scales:
-        data = root / scale
+    for scale, noise in [(s, n) for s in scales for n in noise_models]:
+        data = root / f"{scale}{'' if noise == 'default' else '-' + noise}-s{seed}"
         marker = data / ".bench-generated"
-        entry: dict[str, Any] = {"scale": scale, "data": str(data)}
+        entry: dict[str, Any] = {"scale": scale, "noise_model": noise, "seed": seed, "data": str(data)}
         if regenerate or not marker.exists():
             shutil.rmtree(data, ignore_errors=True)
             gen = measure([sys.executable, "-m", "gridlake.cli", "generate", "--scale", scale, "--days", "1",
-                           "--data", str(data)], dict(env, GRIDLAKE_DATA=str(data)))
+                           "--noise", noise, "--seed", str(seed), "--data", str(data)],
+                          dict(env, GRIDLAKE_DATA=str(data)))
             entry["generate"] = gen.__dict__
             if gen.returncode != 0:
                 entry["error"] = "generate failed"
@@ -426,6 +464,7 @@ def bench_matching(scales: list[str], root: Path, regenerate: bool = False,
             marker.write_text("ok\n", encoding="utf-8")
         else:
             entry["generate"] = "reused"
+        entry["generator"] = generator_info(data / "truth")   # what the data really is, read back
         task = data / "bench-task"
         t0 = time.monotonic()
         entry["task"] = write_task(data, task)
@@ -443,7 +482,7 @@ def bench_matching(scales: list[str], root: Path, regenerate: bool = False,
             entry["engines"][engine] = _run_engine(engine, task, truth, entry["task"]["queries"], env)
         entry["targets_met"] = _targets(entry)
         results.append(entry)
-    return {"kind": "matching", "machine": {"cpus": os.cpu_count()}, "targets": TARGETS,
+    return {"kind": "matching", **run_info(), "seed": seed, "noise_models": list(noise_models), "targets": TARGETS,
             "limits": {"engine_timeout_s": ENGINE_TIMEOUT_S, "engine_max_mem_mb": ENGINE_MAX_MEM_MB},
             "splink": {"version": _splink_version(), "threshold": SPLINK_THRESHOLD, "margin_bits": SPLINK_MARGIN_BITS},
             "results": results}

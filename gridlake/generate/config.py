@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,19 @@ def _check_second(block: Any) -> None:
                 raise ConfigError(f"{where}.{key}.{k}: expected a weight >= 0, got {w!r}")
         if sum(kinds.values()) <= 0:
             raise ConfigError(f"{where}.{key}: at least one weight must be > 0")
+
+
+def generator_info(truth_dir: str | Path) -> dict[str, Any]:
+    """Which generator run produced a district: ``{seed, noise_model, scale, houses, days, start}`` from
+    ``truth_dir/manifest.json`` (manifests older than the noise models say ``default``); ``{}`` without one."""
+    path = Path(truth_dir) / "manifest.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    cfg = doc.get("config") or {}
+    scale = cfg.get("scale") or {}
+    return {"seed": doc.get("seed", cfg.get("seed")),
+            "noise_model": doc.get("noise_model", (cfg.get("noise") or {}).get("model", "default")),
+            "scale": doc.get("scale", scale.get("name")), "houses": scale.get("houses"),
+            "days": cfg.get("days"), "start": cfg.get("start")}
