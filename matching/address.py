@@ -77,7 +77,7 @@ _ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|室|户)")
 _ROOM_HAO = re.compile(r"(?<=[栋元层])(\d{3,4}[A-Z]?)号(?!\d)|(?<=\d号)(\d{3,4}[A-Z]?)号(?!\d)")
 
 # --- step 7: short forms ---------------------------------------------------------------------------
-_SHORT_LANE = re.compile(r"(?<=[坊巷排弄里内村])(\d+(?:-\d{1,2})?)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
+_SHORT_LANE = re.compile(r"(?<=[坊巷排弄里内]|(?<![新一二三四五六七八九十])村)(\d+(?:-\d{1,2})?)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
 _SHORT_ROAD = re.compile(r"(?<=[路街道])(\d+)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
 _SHORT_BUR = re.compile(r"(?<![\d\-A-Z])(\d+[A-Z]?|[A-Z]\d*)-(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
 _SHORT_UR = re.compile(r"栋(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
@@ -116,7 +116,7 @@ def _is_slot(s: str, a: int, b: int) -> bool:
         return s[b + 1:b + 2] not in _NAME_AFTER_HAO or b + 1 >= len(s)
     if nxt and nxt in _AFTER_MARKERS or s.startswith("单元", b):
         return True
-    if nxt == "里":
+    if nxt and nxt in "里方":                        # 里 lane, 方 (a homophone of 坊) only before a number
         return b + 1 < len(s) and (s[b + 1].isdigit() or s[b + 1] in _NUMC)
     prev = s[a - 1:a]
     if prev and prev in _BEFORE_MARKERS:
@@ -213,10 +213,10 @@ _AT = rf"(?:^|(?<=[{_B}]))"
 _STREET = re.compile(rf"{_AT}({_NAME}{{2,6}}?街道)")
 _COMMUNITY = re.compile(rf"{_AT}({_NAME}{{1,8}}?村?社区)")
 _AREA = re.compile(rf"{_AT}{_NAME}{{1,6}}?(?:片区|辖区|一带)")
-_LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里])")
+_LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里]|方(?=\d))")
 _LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|(?=室|$))?")
 _NAMED_LANE = re.compile(rf"^((?:{_NAME}|村){{0,6}}?村)?({_NAME}{{1,4}}?[巷坊])(\d+(?:-\d+)?)号?")
-_VILLAGE_NO = re.compile(rf"^((?:{_NAME}|村){{1,6}}?村)(?:坊内|内)?(\d+(?:-\d+)?)(?:号|(?=\d+室|室|$))")
+_VILLAGE_NO = re.compile(rf"^((?:{_NAME}|村){{1,6}}?(?<![新一二三四五六七八九十])村)(?:坊内|内)?(\d+(?:-\d+)?)(?:号|(?=\d+室|室|$))")
 _ROAD = re.compile(rf"^([{_CJK}A-Z]{{1,12}}?(?:大道|路|街))(\d+(?:-\d+)?)?(?:号)?")
 _BUILDING = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)栋")
 _UNIT = re.compile(r"(\d+|[A-Z])单元")
@@ -249,8 +249,14 @@ def _place(s: str, out: dict[str, str | None]) -> str:
         before, prefix = s[:m.start()], m.group(1) or ""
         if prefix and before and not before.endswith("村"):
             before, prefix = before + prefix, ""           # 湖南村2坊: 南村 belongs to the village
+        cut = before.rfind("村") + 1
+        if not prefix and 0 < cut < len(before):           # 下沙村下沙一坊: the lane repeats the village name
+            name = before[cut:]
+            before = before[:cut]
+            if not before.startswith(name):
+                prefix = name                               # 上沙村椰树一坊: a named part of the village
         out["village"] = before or None
-        out["lane"] = f"{prefix}{m.group(2).lstrip('0') or '0'}{m.group(3)}"
+        out["lane"] = f"{prefix}{m.group(2).lstrip('0') or '0'}{m.group(3).replace('方', '坊')}"
         rest = s[m.end():]
         n = _LANE_NO.match(rest)
         if n and n.group(1):

@@ -55,14 +55,16 @@ _TRANSPORT = re.compile(
     rf"(?:\d+号线|[{_NUM}]+号线|[A-Z\d]*线)?(?:[{CJK}]{{0,8}}?(?:站|口|线))?(?:[A-Z]\d*|\d+号?)?(?:出口|口)?"
     r"(?:\d+米|步行\d+分钟?)?"
     rf"|(?:近|靠近|临近|邻近|紧邻)[{CJK}]{{1,8}}?(?:地铁站|公交站|车站|站)(?:[A-Z]\d*)?(?:出口|口)?"
-    rf"|(?:^|(?<=[\d号路街道村坊巷区栋室层元]))[{CJK}]{{1,6}}?(?:地铁站|公交站|地铁口)(?:[A-Z]\d*)?(?:出口|口)?")
+    rf"|(?:^|(?<=[\d号路街道村坊巷区栋室层元]))(?:(?![\d号路街道村坊巷区栋室层元])[{CJK}]){{1,6}}?"
+    rf"(?:地铁站|公交站|地铁口)(?:[A-Z]\d*)?(?:出口|口)?")
 
 # --- directions and landmarks: a direction word, and the landmark written before it -------------------
 _DIRECTION_WORDS = (r"斜对面|对面|对过|附近|旁边|旁|隔壁|背后|后面|后侧|前面|东侧|西侧|南侧|北侧|侧面|侧|"
                     r"边上|交界处|交汇处|交叉口|路口|一带|周边|周围")
 _BOUNDARY = r"\d号路街道村坊巷区栋室层元"
+_LANDMARK_CHAR = rf"(?:(?![{_BOUNDARY}])[{CJK}A-Z])"       # a landmark's name never spans a component end
 _LANDMARK_DIRECTION = re.compile(
-    rf"(?:^|(?<=[{_BOUNDARY}]))[{CJK}A-Z]{{0,8}}?(?:{_DIRECTION_WORDS})(?=[{CJK}A-Z\d]|$)")
+    rf"(?:^|(?<=[{_BOUNDARY}])){_LANDMARK_CHAR}{{0,8}}?(?:{_DIRECTION_WORDS})")
 _PATH = re.compile(rf"(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
                    rf"\d+米(?:处|左右)?|[东西南北]边")
 

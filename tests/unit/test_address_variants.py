@@ -98,6 +98,7 @@ CASES = [
     ("tr_metro_exit_start", "地铁一号线车公庙站A出口福华花园3栋501", FH),
     ("tr_bus", "上沙村东村二坊12号602近公交站", SHA),
     ("tr_near_station", "近车公庙站福华花园3栋501", FH),
+    ("tr_station_after_road", "深南大道车公庙地铁站旁福华花园3栋501", _with(FH, road="深南大道")),
     ("tr_station_name", "福华路18号岗厦地铁站旁福华花园3栋501", _with(FH, road="福华路", door_no="18")),
     # --- letting and sale terms, unit types ---------------------------------------------------------
     ("let_chuzu", "福华花园3栋501出租", FH),
@@ -185,6 +186,14 @@ CASES = [
     ("vil_complex_named_cun", "莲花北村6栋201室", {"complex": "莲花北村", "building": "6", "floor": "2",
                                                 "room": "201"}),
     ("vil_lane_spaces", "上沙村 东村 二坊 12号 602", SHA),
+    ("vil_lane_repeats_village", "下沙村下沙一坊5号302", {"village": "下沙村", "lane": "1坊", "lane_no": "5",
+                                                    "floor": "3", "room": "302"}),
+    ("vil_lane_named_part", "上沙村椰树一坊3号201", {"village": "上沙村", "lane": "椰树1坊", "lane_no": "3",
+                                                 "floor": "2", "room": "201"}),
+    ("vil_fang_homophone", "上沙村东村二方12号602", SHA),
+    ("vil_lane_building_word", "上沙村东村二坊12栋602", SHA),
+    ("vil_estate_short_form", "梅林一村3-501", _with(FH, complex="梅林一村")),
+    ("vil_estate_xincun", "福华新村3-501", _with(FH, complex="福华新村")),
     # --- floor and room consistency, never invent -----------------------------------------------------
     ("fl_conflict_kept", "福华花园3栋5楼601", _with(FH, floor="5", room="601")),
     ("fl_from_room", "福华花园3栋601", _with(FH, floor="6", room="601")),

@@ -14,7 +14,7 @@ from matching.spec import SpecError, load_spec, spec_from_dict
 
 def test_lane_parse_and_key():
     p = parse("东村二坊5号101")       # the village omitted: 东村二坊 is the lane, not village 东村
-    assert (p["village"], p["lane"], p["lane_no"], p["room"]) == (None, "东村二坊", "5", "101")
+    assert (p["village"], p["lane"], p["lane_no"], p["room"]) == (None, "东村2坊", "5", "101")   # lane numeral as digits (issue 15)
     assert parse("上沙村东村二坊5号101")["village"] == "上沙村"
     assert [lane_key(x) for x in ("东邨二坊", "东村2坊", "东村二坊", "一巷")] == ["东村2坊"] * 3 + ["1巷"]
 
