@@ -48,6 +48,7 @@ _INNER_BRACKET = re.compile("|".join(rf"\{o}[^{re.escape(_OPEN + _CLOSE)}]*\{c}"
                                      rf"{o}[^{re.escape(_OPEN + _CLOSE)}]*{c}" for o, c in zip(_OPEN, _CLOSE)))
 _NUMBERS_ONLY = re.compile(rf"^[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)"
                            rf"(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)?)*$")
+_BRACKET_CHARS = frozenset(_OPEN + _CLOSE)
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
 _HASH = re.compile(r"([\dA-Z]+)#(?:楼|栋)?")
 _DROP = re.compile(r"[\s,，。.、;；:：'\"“”‘’/\\|#!！?？*·]+")
@@ -60,6 +61,7 @@ _ADMIN = re.compile(
 _ADMIN_ANYWHERE = re.compile(r"广东省|深圳市")
 
 # --- step 5: numerals by position ------------------------------------------------------------------
+_NUMERAL_SET = frozenset(_NUMC)
 _RUN = re.compile(rf"[0-9{_NUMC}]+")
 _AFTER_MARKERS = "栋幢座层楼室户房坊巷排弄期区#F-之梯门"
 _BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门"
@@ -74,6 +76,7 @@ _LOU = re.compile(r"(\d+)楼")
 _LOU_FOLLOW = re.compile(r"-?(?:(\d+)层|(\d+)单元|(\d{3,4})(?:室|$|[^\d]))")
 _UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:单元|梯|门)(?!牌)")
 _ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|室|户)")
+_G_BUILDING, _G_UNIT, _G_ROOM = frozenset("楼栋幢座"), frozenset("元梯门"), frozenset("房室户")
 _ROOM_HAO = re.compile(r"(?<=[栋元层])(\d{3,4}[A-Z]?)号(?!\d)|(?<=\d号)(\d{3,4}[A-Z]?)号(?!\d)")
 
 # --- step 7: short forms ---------------------------------------------------------------------------
@@ -90,6 +93,8 @@ def _strip_brackets(s: str) -> str:
         body = m.group(0)[1:-1]
         return body if _NUMBERS_ONLY.match(body) else ""
 
+    if _BRACKET_CHARS.isdisjoint(s):
+        return s
     prev = None
     while prev != s:
         prev, s = s, _INNER_BRACKET.sub(inner, s)
@@ -125,6 +130,8 @@ def _is_slot(s: str, a: int, b: int) -> bool:
 
 
 def _convert_numerals(s: str) -> str:
+    if _NUMERAL_SET.isdisjoint(s):
+        return s
     out, last = [], 0
     for m in _RUN.finditer(s):
         run, start, end = m.group(0), m.start(), m.end()
@@ -164,15 +171,23 @@ def _lou(s: str) -> str:
 
 
 def _markers(s: str) -> str:
-    s = _DOOR_SUFFIX.sub(lambda m: f"{m.group(1) or m.group(3)}-{m.group(2) or m.group(4)}号", s)
-    s = _BUILDING_SYN.sub(r"\1栋", s)
-    s = _BASEMENT.sub(r"-\1层", s)
-    s = _FLOOR_SYN.sub(r"\1层", s)
+    if "之" in s:
+        s = _DOOR_SUFFIX.sub(lambda m: f"{m.group(1) or m.group(3)}-{m.group(2) or m.group(4)}号", s)
+    chars = set(s)
+    if not _G_BUILDING.isdisjoint(chars):
+        s = _BUILDING_SYN.sub(r"\1栋", s)
+    if "负" in chars or "下" in chars:
+        s = _BASEMENT.sub(r"-\1层", s)
+    if "层" in chars or "F" in chars:
+        s = _FLOOR_SYN.sub(r"\1层", s)
     if "楼" in s:
         s = _lou(s)
-    s = _UNIT_SYN.sub(r"\1单元", s)
-    s = _ROOM_SYN.sub(r"\1室", s)
-    s = _ROOM_HAO.sub(lambda m: (m.group(1) or m.group(2)) + "室", s)
+    if not _G_UNIT.isdisjoint(chars):
+        s = _UNIT_SYN.sub(r"\1单元", s)
+    if not _G_ROOM.isdisjoint(chars):
+        s = _ROOM_SYN.sub(r"\1室", s)
+    if "号" in chars:
+        s = _ROOM_HAO.sub(lambda m: (m.group(1) or m.group(2)) + "室", s)
     return s
 
 
@@ -213,6 +228,7 @@ _AT = rf"(?:^|(?<=[{_B}]))"
 _STREET = re.compile(rf"{_AT}({_NAME}{{2,6}}?街道)")
 _COMMUNITY = re.compile(rf"{_AT}({_NAME}{{1,8}}?村?社区)")
 _AREA = re.compile(rf"{_AT}{_NAME}{{1,6}}?(?:片区|辖区|一带)")
+_LANE_MARKERS = frozenset("坊巷排弄里方")
 _LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里]|方(?=\d))")
 _LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|(?=室|$))?")
 _NAMED_LANE = re.compile(rf"^((?:{_NAME}|村){{0,6}}?村)?({_NAME}{{1,4}}?[巷坊])(\d+(?:-\d+)?)号?")
@@ -228,10 +244,17 @@ _TAIL_ROOM = re.compile(r"([A-Z]?)(\d{3,4}|\d{1,2}(?=[A-Z]))([A-Z]?)号?[^\dA-Z]
 _NOT_COMPLEX = re.compile(r"^[号室层栋]|坊内$")
 
 
+_ZEROS = re.compile(r"^(-?)0*(\d+)(.*)$")
+_LANE_DOOR = re.compile(r"(\d+(?:-\d+)?)号")
+_LEADING_DIGITS = re.compile(r"^(\d+)")
+
+
 def _strip_zeros(v: str | None) -> str | None:
     if v is None:
         return None
-    m = re.match(r"^(-?)0*(\d+)(.*)$", v)
+    if v.isdigit():
+        return v.lstrip("0") or "0"
+    m = _ZEROS.match(v)
     return f"{m.group(1)}{m.group(2)}{m.group(3)}" if m else v
 
 
@@ -244,7 +267,7 @@ def parse(text: str | None) -> dict[str, str | None]:
 
 def _place(s: str, out: dict[str, str | None]) -> str:
     """Road + door number, or village + lane + lane number, at the start of ``s``; returns the rest."""
-    m = _LANE_NUM.search(s)
+    m = _LANE_NUM.search(s) if not _LANE_MARKERS.isdisjoint(s) else None
     if m and not any(ch.isdigit() for ch in s[:m.start()]):
         before, prefix = s[:m.start()], m.group(1) or ""
         if prefix and before and not before.endswith("村"):
@@ -283,11 +306,12 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
     out: dict[str, str | None] = dict.fromkeys(ADDRESS_COMPONENTS)
     if not s:
         return out
-    for key, rx in (("street", _STREET), ("community", _COMMUNITY)):
-        m = rx.search(s)
+    for key, rx, word in (("street", _STREET, "街道"), ("community", _COMMUNITY, "社区")):
+        m = rx.search(s) if word in s else None
         if m:
             out[key], s = m.group(1), s[:m.start()] + s[m.end():]
-    s = _AREA.sub("", s)
+    if "片区" in s or "辖区" in s or "一带" in s:
+        s = _AREA.sub("", s)
     s = _place(s, out)
     # building / unit / floor / room: marked numbers, anywhere (room before building is still a room)
     for key, rx in (("building", _BUILDING), ("unit", _UNIT), ("floor", _FLOOR), ("room", _ROOM)):
@@ -305,7 +329,7 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
                 out["door_no"] = _strip_zeros(d.group(1) or d.group(2))
                 s = s[: m.start() + 1] + s[m.start() + 1 + d.end():]
     if out["village"] is not None and out["lane_no"] is None:
-        m = re.search(r"(\d+(?:-\d+)?)号", s)
+        m = _LANE_DOOR.search(s)
         if m:
             out["lane_no"], s = _strip_zeros(m.group(1)), s[: m.start()] + "|" + s[m.end():]
     if out["room"] is None:
@@ -320,7 +344,7 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
                 out["floor"] = _strip_zeros(digits)
     room = out["room"]
     if out["floor"] is None and room:
-        digits = re.match(r"^(\d+)", room)
+        digits = _LEADING_DIGITS.match(room)
         if digits and len(digits.group(1)) in (3, 4):
             out["floor"] = _strip_zeros(digits.group(1)[:-2])
     return out
