@@ -283,11 +283,23 @@ def violation_names(checks: list[tuple[str, np.ndarray]]) -> np.ndarray:
     return violations
 
 
+def _agree_on_levels(comp: Comparison, ok: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``ok`` widened to the pairs whose level agrees without being exact (not null, not else)."""
+    if comp.must_agree == "none" or _fuzzy_from(comp) == len(comp.levels):
+        return ok
+    agree = levels != len(comp.levels) - 1
+    if comp.null_index is not None:
+        agree &= levels != comp.null_index
+    return ok | agree
+
+
 def agreement_checks(spec: LinkageSpec, levels: dict[str, np.ndarray], oks: list[np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray]:
     """``_compatible`` and ``_violations`` of pairs from each comparison's must-agree result (``oks``, in
-    spec order) and the ``must_agree_one_of`` rules over the pairs' ``levels``."""
-    checks = [(c.name, ok) for c, ok in zip(spec.comparisons, oks, strict=True)]
+    spec order) and the ``must_agree_one_of`` rules over the pairs' ``levels``. A must-agree comparison with
+    levels between ``exact`` and ``else`` (``pinyin``, a fuzzy threshold) also agrees on those: 东寸二坊
+    agrees with 东村二坊 by sound, 西村二坊 does not."""
+    checks = [(c.name, _agree_on_levels(c, ok, levels[c.name])) for c, ok in zip(spec.comparisons, oks, strict=True)]
     checks += one_of_agreements(spec, levels)
     compatible = np.ones(len(oks[0]) if oks else 0, dtype=bool)
     for _, ok in checks:

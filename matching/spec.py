@@ -54,7 +54,9 @@ class Comparison:
     name: str
     columns: tuple[str, ...]
     levels: tuple[Level, ...]
-    must_agree: str = "none"   # none | when_both (both present and differ -> excluded) | strict (+ left present, right null)
+    # none | when_both (both present and differ -> excluded) | strict (+ left present, right null); "differ":
+    # not equal and below every level that agrees (a pinyin or fuzzy level between exact and else agrees)
+    must_agree: str = "none"
     transform: str | None = None
     estimate_m: bool = True    # False: EM keeps the levels' starting m (decisive names that EM under-weights)
 

@@ -82,3 +82,15 @@ def test_model_weights_never_rise_after_estimation() -> None:
     assert w[0] == 0.0                          # null: no evidence
     assert np.all(np.diff(w[1:]) <= 1e-12)      # exact >= jaro_winkler >= ratio >= else
     assert w[4] == pytest.approx(raw[4])        # levels in order keep their weight
+
+
+def test_must_agree_accepts_a_level_between_exact_and_else() -> None:
+    spec = spec_from_dict({"name": "t", "blocking": [["lane"]], "comparisons": [
+        {"name": "lane", "transform": "lane", "must_agree": "when_both", "levels": [None, "exact", "pinyin", "else"]},
+        {"name": "room", "must_agree": "strict", "levels": [None, "exact", "else"]}]})
+    pairs = pd.DataFrame({"l_lane": ["东寸二坊", "西村二坊", "东村三坊", "东邨2坊", None],
+                          "r_lane": ["东村二坊"] * 5, "l_room": ["101"] * 5, "r_room": ["101"] * 5})
+    out = compare_pairs(pairs, spec)
+    assert out["lane"].tolist() == [2, 3, 3, 1, 0]
+    assert out["_compatible"].tolist() == [True, False, False, True, True]
+    assert out["_violations"].tolist() == ["", "lane", "lane", "", ""]
