@@ -230,7 +230,7 @@ _COMMUNITY = re.compile(rf"{_AT}({_NAME}{{1,8}}?村?社区)")
 _AREA = re.compile(rf"{_AT}{_NAME}{{1,6}}?(?:片区|辖区|一带)")
 _LANE_MARKERS = frozenset("坊巷排弄里方")
 _LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里]|方(?=\d))")
-_LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|(?=室|$))?")
+_LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|栋|(?=$|\|))")   # 602室5号: 602 is the room, 5 the number
 _NAMED_LANE = re.compile(rf"^((?:{_NAME}|村){{0,6}}?村)?({_NAME}{{1,4}}?[巷坊])(\d+(?:-\d+)?)号?")
 _VILLAGE_NO = re.compile(rf"^((?:{_NAME}|村){{1,6}}?(?<![新一二三四五六七八九十])村)(?:坊内|内)?(\d+(?:-\d+)?)(?:号|(?=\d+室|室|$))")
 _ROAD = re.compile(rf"^([{_CJK}A-Z]{{1,12}}?(?:大道|路|街))(\d+(?:-\d+)?)?(?:号)?")
