@@ -48,6 +48,10 @@ _INNER_BRACKET = re.compile("|".join(rf"\{o}[^{re.escape(_OPEN + _CLOSE)}]*\{c}"
                                      rf"{o}[^{re.escape(_OPEN + _CLOSE)}]*{c}" for o, c in zip(_OPEN, _CLOSE)))
 _NUMBERS_ONLY = re.compile(rf"^[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)"
                            rf"(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)?)*$")
+_SEGMENTS = re.compile(r"[\s,，。、;；]+")
+_NO_ADDRESS = re.compile(rf"^[^\d{_NUMC}号栋幢座楼层室房户元坊巷村路街道期区A-Z]+$")
+_RANGE_NOTE = re.compile(rf"^[\d{_NUMC}]*[楼层]?以[上下]$")          # 二楼以上: which floors, not where
+_ENDS_NUMBER = re.compile(rf"[\d{_NUMC}室房户A-Z]$")
 _BRACKET_CHARS = frozenset(_OPEN + _CLOSE)
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
 _HASH = re.compile(r"([\dA-Z]+)#(?:楼|栋)?")
@@ -103,6 +107,16 @@ def _strip_brackets(s: str) -> str:
             s = s[:i] if any(c.isdigit() for c in s[:i]) else s[:i] + s[i + 1:]
             break
     return "".join(ch for ch in s if ch not in _OPEN and ch not in _CLOSE)
+
+
+def _drop_last_segment_note(s: str) -> str:
+    """A last segment (after a space or comma) with no number and no marker, written after a bare
+    number, is a note: ``…2单元四零四 居委会隔壁`` -> ``…2单元四零四``; ``福华路18号 福华花园`` stays."""
+    parts = _SEGMENTS.split(s.strip())
+    if len(parts) > 1 and (_NO_ADDRESS.match(parts[-1]) and _ENDS_NUMBER.search(parts[-2])
+                           or _RANGE_NOTE.match(parts[-1])):
+        return " ".join(parts[:-1])
+    return s
 
 
 def _strip_admin(s: str) -> str:
@@ -207,6 +221,7 @@ def normalize(text: str | None) -> str | None:
     s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
     s = _strip_brackets(s)
     s = strip_unit_types(s)                 # before spaces go: "501 2房1厅" is room 501 and a unit type
+    s = _drop_last_segment_note(s)
     s = _DASHES.sub("-", s)
     s = _HASH.sub(r"\1栋", s)
     s = _DROP.sub("", s)

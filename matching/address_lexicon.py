@@ -101,7 +101,7 @@ _LANDMARK_CHAR = rf"(?:(?![{_BOUNDARY}])[{CJK}A-Z])"       # a landmark's name n
 _LANDMARK_DIRECTION = re.compile(
     rf"(?:^|(?<=[{_BOUNDARY}])){_LANDMARK_CHAR}{{0,8}}?(?:{_DIRECTION_WORDS})")
 _PATH = re.compile(rf"(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
-                   rf"\d+米(?:处|左右)?|[东西南北]边")
+                   rf"\d+米(?:处|左右)?|[东西南北]边|[\d{_NUM}]*[楼层]?以[上下]")
 
 # --- administrative bodies and filler ---------------------------------------------------------------
 _VILLAGE_COMMITTEE = re.compile(r"村?村(?:民)?(?:委员会|委会|委)")
@@ -123,7 +123,7 @@ _TAIL_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里|进去|直走|楼下|楼
 _GATES = {name: frozenset(chars) for name, chars in {
     "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主", "transport": "铁轨交巴车站",
     "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采", "company": "股司",
-    "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周", "path": "走转拐往进楼米边",
+    "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周", "path": "走转拐往进楼米边以",
     "committee": "委会办", "community_body": "工服党股"}.items()}
 
 
@@ -145,9 +145,13 @@ def strip_noise(s: str) -> str:
         s = _PRICE.sub("", s)
     if not g["letting"].isdisjoint(s):
         s = _LETTING.sub("", s)
-    if not g["community_body"].isdisjoint(s):
-        s = _COMMUNITY_BODY.sub("社区", s)
-    if not g["committee"].isdisjoint(s):
+    if not g["direction"].isdisjoint(s) or not g["path"].isdisjoint(s):
+        s = strip_tail_notes(s)
+        if not g["direction"].isdisjoint(s):
+            s = _LANDMARK_DIRECTION.sub("", s)         # 上沙村居委会对面东村二坊: the committee is a landmark
+        if not g["path"].isdisjoint(s):
+            s = _PATH.sub("", s)
+    if not g["community_body"].isdisjoint(s) or not g["committee"].isdisjoint(s):
         s = _OFFICE.sub("街道", s)
         s = _COMMUNITY_BODY.sub("社区", s)
         s = _RESIDENTS_COMMITTEE.sub("社区", s)
@@ -157,10 +161,6 @@ def strip_noise(s: str) -> str:
     s = s.replace("村村", "村").replace("社区社区", "社区").replace("街道街道", "街道")
     if not g["body"].isdisjoint(s):
         s = _BODY.sub("", s)
-    if not g["direction"].isdisjoint(s):
-        s = _LANDMARK_DIRECTION.sub("", s)
-    if not g["path"].isdisjoint(s):
-        s = _PATH.sub("", s)
     return _REPEAT.sub(r"\1", s)
 
 
@@ -170,9 +170,29 @@ def strip_unit_types(s: str) -> str:
     return _UNIT_TYPE_DIGITS.sub(" ", s) if "厅" in s else s
 
 
+_END_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里走|往里|进去|直走|楼下|楼上|里面|门口)$")
+_NAME_END = frozenset("村路街道区")
+_NUMBER_MARK = frozenset("号栋幢座元层楼室房户坊巷排弄期")
+_NUMBER_CHARS = frozenset("0123456789" + _NUM)
+
+
 def strip_tail_notes(s: str) -> str:
-    """Drop the text after the last address character when it is a note (a landmark with a direction,
-    a transport or path note): ``…12号602沃尔玛里面`` -> ``…12号602``; a complex after a door number stays."""
+    """Drop a note at the end: a direction word and the landmark written before it, back to the last
+    number or component end (``…单元五零二牌坊隔壁`` -> ``…单元五零二``; ``上沙村附近`` -> ``上沙村``);
+    then any tail after the last address character that holds a note word (``…602沃尔玛里面``)."""
+    for _ in range(3):
+        m = _END_NOTE.search(s)
+        if not m:
+            break
+        j = m.start()
+        while j > 0:
+            ch = s[j - 1]
+            if ch in _NUMBER_CHARS or ch in _NAME_END:
+                break
+            if ch in _NUMBER_MARK and j >= 2 and s[j - 2] in _NUMBER_CHARS:
+                break
+            j -= 1
+        s = s[:j] if j > 0 else s[: m.start()]
     m = ADDRESS_CHARS.search(s)
     if m and len(m.group(0)) > 1 and _TAIL_NOTE.search(m.group(0)[1:]):
         return s[: m.start() + 1]
