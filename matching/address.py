@@ -243,6 +243,7 @@ _AT = rf"(?:^|(?<=[{_B}]))"
 _STREET = re.compile(rf"{_AT}({_NAME}{{2,6}}?街道)")
 _COMMUNITY = re.compile(rf"{_AT}({_NAME}{{1,8}}?村?社区)")
 _AREA = re.compile(rf"{_AT}{_NAME}{{1,6}}?(?:片区|辖区|一带)")
+_COMPLEX_SUFFIX = frozenset("苑园厦场寓城府阁轩庭居墅馆")
 _LANE_MARKERS = frozenset("坊巷排弄里方")
 _LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里]|方(?=\d))")
 _LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|栋|(?=$|\|))")   # 602室5号: 602 is the room, 5 the number
@@ -255,7 +256,7 @@ _FLOOR = re.compile(r"(-?\d+)层")
 _ROOM = re.compile(r"(\d+[A-Z]?)室")
 _COMPLEX = re.compile(rf"(?:[A-Z]+(?=[{_CJK}]))?[{_CJK}]{{2,}}(?:(?:\d+|[A-Z]+)[期区][{_CJK}]*)*")
 _COMPLEX_DOOR = re.compile(r"^(\d{1,3}(?:-\d+)?)号(?!\d*$)|^(\d{1,2})号$")
-_TAIL_ROOM = re.compile(r"([A-Z]?)(\d{3,4}|\d{1,2}(?=[A-Z]))([A-Z]?)号?[^\dA-Z]*$")
+_TAIL_ROOM = re.compile(r"(?<![\dA-Z])([A-Z]?)(\d{3,5}|\d{1,2}(?=[A-Z]))([A-Z]?)号?[^\dA-Z]*$")
 _NOT_COMPLEX = re.compile(r"^[号室层栋]|坊内$")
 
 
@@ -278,6 +279,16 @@ def parse(text: str | None) -> dict[str, str | None]:
 
     A room like ``501`` implies floor ``5`` when no floor is written; a floor written otherwise stays."""
     return parse_normalized(normalize(text))
+
+
+def _split_complex_prefix(value: str, suffix_len: int) -> tuple[str, str]:
+    """``宏绿湖名苑上沙社区`` (community written after the complex) -> (``上沙社区``, ``宏绿湖名苑``): a name
+    never runs over a complex-type word (苑, 园, 大厦, 广场…) when at least two characters follow it."""
+    name = value[:-suffix_len]
+    for k in range(len(name) - 3, -1, -1):
+        if name[k] in _COMPLEX_SUFFIX:
+            return name[k + 1:] + value[-suffix_len:], name[: k + 1]
+    return value, ""
 
 
 def _place(s: str, out: dict[str, str | None]) -> str:
@@ -324,7 +335,8 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
     for key, rx, word in (("street", _STREET, "街道"), ("community", _COMMUNITY, "社区")):
         m = rx.search(s) if word in s else None
         if m:
-            out[key], s = m.group(1), s[:m.start()] + s[m.end():]
+            value, keep = _split_complex_prefix(m.group(1), len(word))
+            out[key], s = value, s[:m.start()] + keep + s[m.end():]
     if "片区" in s or "辖区" in s or "一带" in s:
         s = _AREA.sub("", s)
     s = _place(s, out)
@@ -357,6 +369,8 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
             out["room"] = _strip_zeros(f"{letter}{digits}{suffix}") if not letter else f"{letter}{digits}{suffix}"
             if out["floor"] is None and len(digits) <= 2:
                 out["floor"] = _strip_zeros(digits)
+    if (out["lane"] or out["village"]) and out["lane_no"] is None and out["building"] and out["unit"] is None:
+        out["lane_no"], out["building"] = out["building"], None    # in a village lane the 栋 is the number
     room = out["room"]
     if out["floor"] is None and room:
         digits = _LEADING_DIGITS.match(room)

@@ -138,6 +138,10 @@ CASES = [
     ("ord_street_after_road", "福华路18号沙头街道福华花园3栋501",
      _with(FH, street="沙头街道", road="福华路", door_no="18")),
     ("ord_room_before_building", "福华花园501室3栋", FH),
+    ("ord_community_after_complex", "福华路18号福华花园新华社区3栋501",
+     _with(FH, community="新华社区", road="福华路", door_no="18")),
+    ("ord_village_room_before_number", "上沙村东村二坊602室12号", SHA),
+    ("ord_village_room_before_building", "上沙村东村二坊602室，12栋", SHA),
     ("ord_building_before_complex", "福华路18号3栋福华花园501", _with(FH, road="福华路", door_no="18")),
     ("miss_complex", "3栋501", _with(FH, complex=None)),
     ("miss_building", "福华花园501", _with(FH, building=None)),
@@ -199,6 +203,11 @@ CASES = [
     ("fl_from_room", "福华花园3栋601", _with(FH, floor="6", room="601")),
     ("inv_bad_numeral", "福华花园3栋五十零一", {"complex": "福华花园", "building": "3"}),
     ("inv_hao_ambiguous", "福华花园3号501", _with(FH, building=None)),
+    ("inv_long_room_kept_whole", "福华花园3栋50101", {"complex": "福华花园", "building": "3", "room": "50101"}),
+    ("note_after_space", "福华花园3栋五零一 居委会隔壁", FH),
+    ("note_landmark_with_marker_char", "福华花园3栋五零一牌坊隔壁", FH),
+    ("note_committee_landmark", "上沙村居委会对面东村二坊12号602", SHA),
+    ("note_floor_range", "上沙村东村二坊12号602 二楼以上", SHA),
 ]
 
 
