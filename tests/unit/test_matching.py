@@ -79,7 +79,7 @@ def test_comparisons_exact_numbers_and_fuzzy_names():
     lv = compare_pairs(pairs, spec)
     labels = {c.name: [lv_.label for lv_ in c.levels] for c in spec.comparisons}
     assert [labels["room"][i] for i in lv["room"]] == ["exact", "else", "null"]   # 501 != 502
-    assert [labels["road"][i] for i in lv["road"]] == ["ratio>=0.6", "exact", "null"]
+    assert [labels["road"][i] for i in lv["road"]] == ["pinyin", "exact", "null"]   # 富华/福华: same sound
     assert lv["_compatible"].tolist() == [True, False, True]
     assert lv["_violations"].tolist()[1] == "room"
 
