@@ -54,21 +54,24 @@ _RANGE_NOTE = re.compile(rf"^[\d{_NUMC}]*[楼层]?以[上下]$")          # 二�
 _ENDS_NUMBER = re.compile(rf"[\d{_NUMC}室房户A-Z]$")
 _BRACKET_CHARS = frozenset(_OPEN + _CLOSE)
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
-_HASH = re.compile(r"([\dA-Z]+)#(?:楼|栋)?")
+_HASH = re.compile(rf"([\dA-Z{NUMERAL_CHARS}]+)#(?:楼|栋)?")
 _DROP = re.compile(r"[\s,，。.、;；:：'\"“”‘’/\\|#!！?？*·]+")
 
 # --- step 3: administrative prefixes ---------------------------------------------------------------
+# an administrative name, at the start or after a component end (社区/区, 街道, 号), unless it begins a
+# place name (福田村, 福田路, 深圳湾, 福田口岸…)
 _ADMIN = re.compile(
-    r"^(?:中华人民共和国|中国|广东省|广东|深圳市|深圳|" + "|".join(SHENZHEN_DISTRICTS) + "|"
+    r"(?:^|(?<=[区道号]))(?:中华人民共和国|中国|广东省|广东|深圳市|深圳|" + "|".join(SHENZHEN_DISTRICTS) + "|"
     + "|".join(d[:-1] for d in SHENZHEN_DISTRICTS[:-1]) + "|大鹏"
-    + r")(?!路|村|街|大道|道|社区|花园|口岸|中心|保税|新村|体育|医院|站|公园|小学|中学|大厦|广场|$)")
+    + r")(?![东西南北中]?(?:路|村|街|大道|道)|社区|花园|口岸|中心|保税|新村|体育|医院|站|公园|小学|中学|大厦|广场|湾"
+    + r"|大学|市场|$)")
 _ADMIN_ANYWHERE = re.compile(r"广东省|深圳市")
 
 # --- step 5: numerals by position ------------------------------------------------------------------
 _NUMERAL_SET = frozenset(_NUMC)
 _RUN = re.compile(rf"[0-9{_NUMC}]+")
 _AFTER_MARKERS = "栋幢座层楼室户房坊巷排弄期区#F-之梯门"
-_BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门"
+_BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门F"
 _NAME_AFTER_HAO = "仓馆院场厂库线路街"
 
 # --- step 6: markers -------------------------------------------------------------------------------
@@ -249,7 +252,7 @@ _LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里]|�
 _LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|栋|(?=$|\|))")   # 602室5号: 602 is the room, 5 the number
 _NAMED_LANE = re.compile(rf"^((?:{_NAME}|村){{0,6}}?村)?({_NAME}{{1,4}}?[巷坊])(\d+(?:-\d+)?)号?")
 _VILLAGE_NO = re.compile(rf"^((?:{_NAME}|村){{1,6}}?(?<![新一二三四五六七八九十])村)(?:坊内|内)?(\d+(?:-\d+)?)(?:号|(?=\d+室|室|$))")
-_ROAD = re.compile(rf"^([{_CJK}A-Z]{{1,12}}?(?:大道|路|街))(\d+(?:-\d+)?)?(?:号)?")
+_ROAD = re.compile(rf"^([{_CJK}A-Z]{{1,12}}?(?:大道|路|街|道(?=\d+(?:-\d+)?号)))(\d+(?:-\d+)?)?(?:号)?")
 _BUILDING = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)栋")
 _UNIT = re.compile(r"(\d+|[A-Z])单元")
 _FLOOR = re.compile(r"(-?\d+)层")
@@ -337,6 +340,8 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
         if m:
             value, keep = _split_complex_prefix(m.group(1), len(word))
             out[key], s = value, s[:m.start()] + keep + s[m.end():]
+            if value in s:                                  # written twice: 沙头街道上沙社区沙头街道…
+                s = s.replace(value, "")
     if "片区" in s or "辖区" in s or "一带" in s:
         s = _AREA.sub("", s)
     s = _place(s, out)

@@ -104,7 +104,7 @@ _PATH = re.compile(rf"(?:往|向|朝)?[东西南北前后左右里内]?(?:走|�
                    rf"\d+米(?:处|左右)?|[东西南北]边|[\d{_NUM}]*[楼层]?以[上下]")
 
 # --- administrative bodies and filler ---------------------------------------------------------------
-_VILLAGE_COMMITTEE = re.compile(r"村?村(?:民)?(?:委员会|委会|委)")
+_VILLAGE_COMMITTEE = re.compile(r"村?村(?:居民|民|居)?(?:委员会|委会|委)")
 _COMMUNITY_BODY = re.compile(r"社区(?:居民委员会|居委会|工作站|服务中心|党群服务中心|股份合作公司|党委)")
 _RESIDENTS_COMMITTEE = re.compile(r"居民委员会|居委会")
 _COMPANY = re.compile(rf"(?:实业|投资|发展|置业)?(?:股份)(?:有限|合作)?(?:公司)?(?:[{CJK}]{{0,4}}分公司)?"
@@ -123,7 +123,7 @@ _TAIL_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里|进去|直走|楼下|楼
 _GATES = {name: frozenset(chars) for name, chars in {
     "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主", "transport": "铁轨交巴车站",
     "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采", "company": "股司",
-    "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周", "path": "走转拐往进楼米边以",
+    "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周靠", "path": "走转拐往进楼米边以",
     "committee": "委会办", "community_body": "工服党股"}.items()}
 
 
@@ -154,8 +154,8 @@ def strip_noise(s: str) -> str:
     if not g["community_body"].isdisjoint(s) or not g["committee"].isdisjoint(s):
         s = _OFFICE.sub("街道", s)
         s = _COMMUNITY_BODY.sub("社区", s)
+        s = _VILLAGE_COMMITTEE.sub("村", s)             # 上沙村居委会 -> 上沙村 (the village's committee)
         s = _RESIDENTS_COMMITTEE.sub("社区", s)
-        s = _VILLAGE_COMMITTEE.sub("村", s)
     if not g["company"].isdisjoint(s):
         s = _COMPANY.sub("村", s)
     s = s.replace("村村", "村").replace("社区社区", "社区").replace("街道街道", "街道")
@@ -170,9 +170,9 @@ def strip_unit_types(s: str) -> str:
     return _UNIT_TYPE_DIGITS.sub(" ", s) if "厅" in s else s
 
 
-_END_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里走|往里|进去|直走|楼下|楼上|里面|门口)$")
+_END_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里走|往里|进去|直走|楼下|楼上|里面|门口|靠[{CJK}]{{0,4}})$")
 _NAME_END = frozenset("村路街道区")
-_NUMBER_MARK = frozenset("号栋幢座元层楼室房户坊巷排弄期")
+_NUMBER_MARK = frozenset("号栋幢座元层楼室房户坊巷排弄期梯门F")
 _NUMBER_CHARS = frozenset("0123456789" + _NUM)
 
 
@@ -189,8 +189,8 @@ def strip_tail_notes(s: str) -> str:
             ch = s[j - 1]
             if ch in _NUMBER_CHARS or ch in _NAME_END:
                 break
-            if ch in _NUMBER_MARK and j >= 2 and s[j - 2] in _NUMBER_CHARS:
-                break
+            if ch in _NUMBER_MARK and j >= 2 and (s[j - 2] in _NUMBER_CHARS or s[j - 2] in "号单栋"):
+                break                                   # 3单元, 5号楼: a marker after a number
             j -= 1
         s = s[:j] if j > 0 else s[: m.start()]
     m = ADDRESS_CHARS.search(s)

@@ -76,6 +76,9 @@ CASES = [
     ("mk_letter_suffix_room", "荔园大厦A座12A", _with(LY, room="12A")),
     ("mk_letter_prefix_room", "荔园大厦B1201", _with(LY, building="B", room="1201")),
     ("mk_building_with_letter", "荔园大厦12A栋501", _with(LY, building="12A", floor="5", room="501")),
+    ("mk_hash_chinese", "福华花园二#1梯903", _with(FH, building="2", unit="1", floor="9", room="903")),
+    ("mk_f_then_chinese_room", "荔园大厦A座十二F一二零三", LY),
+    ("mk_road_dao_before_door", "滨河道31号福华花园3栋501", _with(FH, road="滨河道", door_no="31")),
     ("mk_basement", "荔园大厦A座负一层", {"complex": "荔园大厦", "building": "A", "floor": "-1"}),
     # --- notes in brackets, of every kind -----------------------------------------------------------
     ("br_round_cn", "福华花园3栋501（近地铁站）", FH),
@@ -112,6 +115,12 @@ CASES = [
     ("adm_village_committee", "上沙村委会东村二坊12号602", SHA),
     ("adm_village_committee_full", "上沙村村民委员会东村二坊12号602", SHA),
     ("adm_residents_committee", "上沙社区居委会上沙村东村二坊12号602", _with(SHA, community="上沙社区")),
+    ("adm_village_residents_committee", "上沙村居委会东村二坊12号602", SHA),
+    ("adm_repeated_street_inside", "沙头街道新华社区沙头街道福华路18号福华花园3栋501",
+     _with(FH, street="沙头街道", community="新华社区", road="福华路", door_no="18")),
+    ("adm_city_inside", "沙头街道新华社区深圳市福田福华路18号福华花园3栋501",
+     _with(FH, street="沙头街道", community="新华社区", road="福华路", door_no="18")),
+    ("adm_shenzhen_bay_kept", "深圳湾花园3栋501", _with(FH, complex="深圳湾花园")),
     ("adm_company", "上沙股份公司东村二坊12号602", SHA),
     ("adm_workstation", "上沙社区工作站上沙村东村二坊12号602", _with(SHA, community="上沙社区")),
     ("adm_area", "上沙片区上沙村东村二坊12号602", SHA),
@@ -207,6 +216,8 @@ CASES = [
     ("note_after_space", "福华花园3栋五零一 居委会隔壁", FH),
     ("note_landmark_with_marker_char", "福华花园3栋五零一牌坊隔壁", FH),
     ("note_committee_landmark", "上沙村居委会对面东村二坊12号602", SHA),
+    ("note_unit_kept_before_landmark", "福华花园501室 3栋2单元，居委会旁边", _with(FH, unit="2")),
+    ("note_kao", "福华花园3栋四百零一 靠马路", _with(FH, floor="4", room="401")),
     ("note_floor_range", "上沙村东村二坊12号602 二楼以上", SHA),
 ]
 
