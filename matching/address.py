@@ -79,7 +79,7 @@ _DOOR_SUFFIX = re.compile(r"(\d+)号之(\d{1,2}?)(?:号|(?=\d{3,4}(?!\d))|(?!\d)
 _BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|栋|幢|座)")
 _BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")
 _FLOOR_SYN = re.compile(r"(\d+)(?:层|F)(?![A-Z\d]*栋)")
-_LOU = re.compile(r"(\d+)楼")
+_LOU = re.compile(r"(\d+|[A-Z])楼")
 _LOU_FOLLOW = re.compile(r"-?(?:(\d+)层|(\d+)单元|(\d{3,4})(?:室|$|[^\d]))")
 _UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:单元|梯|门)(?!牌)")
 _ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|室|户)")
@@ -142,7 +142,9 @@ def _is_slot(s: str, a: int, b: int) -> bool:
         return b + 1 < len(s) and (s[b + 1].isdigit() or s[b + 1] in _NUMC)
     prev = s[a - 1:a]
     if prev and prev in _BEFORE_MARKERS:
-        return not nxt or not ("\u4e00" <= nxt <= "\u9fff")
+        # after a marker: a number when nothing CJK follows, or when it cannot be a word (三零三, 五百零四)
+        return (not nxt or not ("\u4e00" <= nxt <= "\u9fff") or b - a >= 3
+                or "百" in s[a:b] or "千" in s[a:b])
     return False
 
 
@@ -177,6 +179,8 @@ def _lou(s: str) -> str:
     on floor 5) is read as the floor: the building is not known."""
     def repl(m: re.Match[str]) -> str:
         n, before, after = m.group(1), s[:m.start()], s[m.end():]
+        if not n.isdigit():
+            return n + "栋"                                  # A楼: a letter names a building, never a floor
         f = _LOU_FOLLOW.match(after)
         if "栋" not in before and f:
             room = f.group(3)
@@ -260,6 +264,8 @@ _ROOM = re.compile(r"(\d+[A-Z]?)室")
 _COMPLEX = re.compile(rf"(?:[A-Z]+(?=[{_CJK}]))?[{_CJK}]{{2,}}(?:(?:\d+|[A-Z]+)[期区][{_CJK}]*)*")
 _COMPLEX_DOOR = re.compile(r"^(\d{1,3}(?:-\d+)?)号(?!\d*$)|^(\d{1,2})号$")
 _TAIL_ROOM = re.compile(r"(?<![\dA-Z])([A-Z]?)(\d{3,5}|\d{1,2}(?=[A-Z]))([A-Z]?)号?[^\dA-Z]*$")
+_AFTER_ROOM = re.compile(r"(?:#|(?<!\d)\d{3,5}[A-Z]?)\|*$")
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
 _NOT_COMPLEX = re.compile(r"^[号室层栋]|坊内$")
 
 
@@ -301,6 +307,8 @@ def _place(s: str, out: dict[str, str | None]) -> str:
         before, prefix = s[:m.start()], m.group(1) or ""
         if prefix and before and not before.endswith("村"):
             before, prefix = before + prefix, ""           # 湖南村2坊: 南村 belongs to the village
+        elif not prefix and len(before) >= 4 and before.endswith("村") and "村" in before[:-2]:
+            before, prefix = before[:-2], before[-2:]       # 上沙村冬村2坊: the second 村 names the lane
         cut = before.rfind("村") + 1
         if not prefix and 0 < cut < len(before):           # 下沙村下沙一坊: the lane repeats the village name
             name = before[cut:]
@@ -350,9 +358,12 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
         m = rx.search(s)
         if m:
             out[key] = _strip_zeros(m.group(1))
-            s = s[: m.start()] + "|" + s[m.end():]
+            s = s[: m.start()] + ("#" if key == "room" else "|") + s[m.end():]
     # the complex: the first run of name text (with its phase/block: 二期, B区) left over
     m = _COMPLEX.search(s)
+    if (m and (out["village"] or out["lane"] or out["road"]) and _AFTER_ROOM.search(s[: m.start()])
+            and not _CJK_CHAR.search(s[m.end():])):
+        m = None                                           # …303无门牌, …303室铁门: a note after the room
     if m and not _NOT_COMPLEX.search(m.group(0)):
         out["complex"], s = m.group(0), s[: m.start()] + "|" + s[m.end():]
         if out["road"] is None and out["lane"] is None and out["village"] is None:

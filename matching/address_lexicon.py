@@ -70,8 +70,8 @@ _PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老�
 
 # --- letting and sale terms, unit types ------------------------------------------------------------
 _UNIT_TYPE = re.compile(
-    rf"(?<![{_NUM}])[一二两三四五六七][房室][{_NUM}]厅(?:[{_NUM}]卫)?(?:[{_NUM}]厨)?(?:[{_NUM}]阳台)?"
-    rf"|(?<![{_NUM}])[一二两三四五六单]房(?:间)?(?![{_NUM}\d号室])"
+    rf"[一二两三四五六七][房室][{_NUM}]厅(?:[{_NUM}]卫)?(?:[{_NUM}]厨)?(?:[{_NUM}]阳台)?"
+    rf"|(?<![{_NUM}])[一二三四五六单]房(?:间)?(?![{_NUM}\d号室])|两房(?:间)?(?![{_NUM}\d号室])"
     r"|单间|套间|开间|复式|跃层|单身公寓")
 _LETTING = re.compile(
     r"月租金?\d*元?|租金\d*元?|出租屋|出租房|出租|招租|转租|求租|合租|整租|短租|长租|月租|日租|直租|急租|出售|急售|售房|转让|"
@@ -100,7 +100,7 @@ _BOUNDARY = r"\d号路街道村坊巷区栋室层元"
 _LANDMARK_CHAR = rf"(?:(?![{_BOUNDARY}])[{CJK}A-Z])"       # a landmark's name never spans a component end
 _LANDMARK_DIRECTION = re.compile(
     rf"(?:^|(?<=[{_BOUNDARY}])){_LANDMARK_CHAR}{{0,8}}?(?:{_DIRECTION_WORDS})")
-_PATH = re.compile(rf"(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
+_PATH = re.compile(rf"(?:走|爬|坐|乘)?(?:楼梯|电梯|步梯)(?:口|间)?(?:上去|上楼)?|(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
                    rf"\d+米(?:处|左右)?|[东西南北]边|[\d{_NUM}]*[楼层]?以[上下]")
 
 # --- administrative bodies and filler ---------------------------------------------------------------
@@ -123,7 +123,7 @@ _TAIL_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里|进去|直走|楼下|楼
 _GATES = {name: frozenset(chars) for name, chars in {
     "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主", "transport": "铁轨交巴车站",
     "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采", "company": "股司",
-    "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周靠", "path": "走转拐往进楼米边以",
+    "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周靠", "path": "走转拐往进楼米边以梯",
     "committee": "委会办", "community_body": "工服党股"}.items()}
 
 

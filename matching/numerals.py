@@ -36,6 +36,8 @@ def cn_to_int(text: str) -> int | None:
     if not text:
         return None
     if not any(ch in CN_UNITS for ch in text):          # digit by digit
+        if "两" in text and len(text) > 1:              # 两 counts (两百, 两房), it is never a digit of 502
+            return None
         digits = [_digit(ch) for ch in text]
         if any(d is None for d in digits):
             return None

@@ -218,6 +218,13 @@ CASES = [
     ("note_committee_landmark", "上沙村居委会对面东村二坊12号602", SHA),
     ("note_unit_kept_before_landmark", "福华花园501室 3栋2单元，居委会旁边", _with(FH, unit="2")),
     ("note_kao", "福华花园3栋四百零一 靠马路", _with(FH, floor="4", room="401")),
+    ("note_after_room_no_space", "上沙村东村二坊12号六零二铁门", SHA),
+    ("note_stairs", "福华花园3栋501 走楼梯", FH),
+    ("let_liang_fang_after_room", "上沙村东村二坊12号六零二两房一厅", SHA),
+    ("let_unit_type_after_comma", "福华花园3栋五零一，三房两厅", FH),
+    ("mk_letter_lou", "荔园大厦A楼1203", LY),
+    ("vil_lane_prefix_other_word", "上沙村冬村二坊12号602", _with(SHA, lane="冬村2坊")),
+    ("room_after_marker_before_note", "福华花园3栋2单元五百零一华强路", _with(FH, unit="2")),
     ("note_floor_range", "上沙村东村二坊12号602 二楼以上", SHA),
 ]
 
