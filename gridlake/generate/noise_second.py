@@ -23,7 +23,6 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from gridlake.generate import lexicon as lx
 from gridlake.generate import noise_words as nw
@@ -392,8 +391,7 @@ def typo_room(p: Parts, key: int, idx: SiteIndex, r: random.Random) -> bool:
     opts = [int(x) for x in digit_typos(str(p.room), r) if int(x) not in rooms]
     if not opts:
         return False
-    p.room = r.choice(opts)
-    p.floor = p.room // 100 if p.room >= 100 else p.floor
+    p.room = r.choice(opts)    # the floor, if written, stays the true one: the typo is in the room
     return True
 
 
@@ -438,18 +436,11 @@ def render_second(geo: Geo, h: int, r: random.Random, messy: bool, unresolvable:
     if applied_unres == ["too_little_info"]:
         keep = r.choice([("street", "comm"), ("comm", "complex", "village"), ("road",), ("complex", "village", "lane")])
         toks = [t for t in toks if t[0] in keep] or toks[3:5]
-    written = () if applied_unres == ["too_little_info"] else ("num_fullwidth", "num_cn_digits", "num_cn_positional", "num_mixed", "room_suffix",
-                                                              "marker_variant", "floor_written", "short_dash",
-                                                              "room_before_building")
-    applied = [k for k in written if k in kinds]
+    written = ("num_fullwidth", "num_cn_digits", "num_cn_positional", "num_mixed", "room_suffix", "marker_variant",
+               "floor_written", "short_dash", "room_before_building")
+    applied = [] if applied_unres == ["too_little_info"] else [k for k in written if k in kinds]
     for k in _TOKEN_KINDS:
         if k in kinds and _apply(k, toks, geo, r):
             applied.append(k)
     text = "".join(t for _, t in toks).strip() or "".join(t for _, t in toks)
     return text, applied_unres + applied
-
-
-@lru_cache(maxsize=1)
-def default_second_weights() -> dict[str, float]:
-    """Equal weights over every kind (when the configuration gives none)."""
-    return {k: 1.0 for k in SECOND_KINDS}
