@@ -48,6 +48,8 @@ _INNER_BRACKET = re.compile("|".join(rf"\{o}[^{re.escape(_OPEN + _CLOSE)}]*\{c}"
                                      rf"{o}[^{re.escape(_OPEN + _CLOSE)}]*{c}" for o, c in zip(_OPEN, _CLOSE)))
 _NUMBERS_ONLY = re.compile(rf"^[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)"
                            rf"(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)?)*$")
+_POSTCODE = re.compile(r"(?<!\d)51[89]\d{3}(?!\d)")              # Shenzhen postcodes 518xxx/519xxx
+_SPACED_NUMBERS = re.compile(r"(?<=\d)\s+(?=\d)")
 _SEGMENTS = re.compile(r"[\s,，。、;；]+")
 _NO_ADDRESS = re.compile(rf"^[^\d{_NUMC}号栋幢座楼层室房户元坊巷村路街道期区A-Z]+$")
 _RANGE_NOTE = re.compile(rf"^[\d{_NUMC}]*[楼层]?以[上下]$")          # 二楼以上: which floors, not where
@@ -81,7 +83,7 @@ _BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")
 _FLOOR_SYN = re.compile(r"(\d+)(?:层|F)(?![A-Z\d]*栋)")
 _LOU = re.compile(r"(\d+|[A-Z])楼")
 _LOU_FOLLOW = re.compile(r"-?(?:(\d+)层|(\d+)单元|(\d{3,4})(?:室|$|[^\d]))")
-_UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:单元|梯|门)(?!牌)")
+_UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:号单元|单元|梯|门)(?!牌)")
 _ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|室|户)")
 _G_BUILDING, _G_UNIT, _G_ROOM = frozenset("楼栋幢座"), frozenset("元梯门"), frozenset("房室户")
 _ROOM_HAO = re.compile(r"(?<=[栋元层])(\d{3,4}[A-Z]?)号(?!\d)|(?<=\d号)(\d{3,4}[A-Z]?)号(?!\d)")
@@ -229,6 +231,8 @@ def normalize(text: str | None) -> str | None:
     s = _strip_brackets(s)
     s = strip_unit_types(s)                 # before spaces go: "501 2房1厅" is room 501 and a unit type
     s = _drop_last_segment_note(s)
+    s = _POSTCODE.sub("", s)
+    s = _SPACED_NUMBERS.sub("-", s)          # 12 3 501: a space between numbers separates them
     s = _DASHES.sub("-", s)
     s = _HASH.sub(r"\1栋", s)
     s = _DROP.sub("", s)

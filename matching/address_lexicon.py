@@ -111,6 +111,8 @@ _COMPANY = re.compile(rf"(?:实业|投资|发展|置业)?(?:股份)(?:有限|合
                       rf"|(?:实业|投资)(?:有限)?公司")
 _OFFICE = re.compile(r"街道办事处|街道办|街办")
 _BODY = re.compile(r"(?:物业)?管理处|物业(?:服务)?(?:中心|公司)|工作站|办事处|服务中心")
+# labels written before a number (房号: 501, 第3栋) and ordinals
+_LABEL = re.compile(rf"(?:房号|门牌号?|栋号|楼号|单元号|室号|楼层|房间号|第)(?=[\d{_NUM}A-Z])")
 _LEAD = re.compile(r"^(?:现?居?住址|地址|现住|居住于?|住在|户籍地)")
 _REPEAT = re.compile(rf"([{CJK}]{{2,10}}?)\1")
 
@@ -132,6 +134,8 @@ def strip_noise(s: str) -> str:
     punctuation); administrative bodies are reduced to what they name (上沙村委会 -> 上沙村)."""
     g = _GATES
     s = _LEAD.sub("", s)
+    if "号" in s or "第" in s or "门" in s or "层" in s:
+        s = _LABEL.sub("", s)
     if not g["contact"].isdisjoint(s):
         s = _CONTACT.sub("", s)
     s = _PHONE.sub("", s)
