@@ -49,7 +49,8 @@ _INNER_BRACKET = re.compile("|".join(rf"\{o}[^{re.escape(_OPEN + _CLOSE)}]*\{c}"
 _NUMBERS_ONLY = re.compile(rf"^[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)"
                            rf"(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)?)*$")
 _POSTCODE = re.compile(r"(?<!\d)51[89]\d{3}(?!\d)")              # Shenzhen postcodes 518xxx/519xxx
-_SPACED_NUMBERS = re.compile(r"(?<=\d)\s+(?=\d)")
+_SPACED_NUMBERS = re.compile(rf"(?<=\d)\s+(?=\d)|(?<=\d)\s+(?=[{NUMERAL_CHARS}])|(?<=[{NUMERAL_CHARS}])\s+(?=\d)")
+_STRAY_DASH = re.compile(rf"-+(?=$|[^\dA-Z{NUMERAL_CHARS}])|(?<![\dA-Z{NUMERAL_CHARS}])-+")
 _SEGMENTS = re.compile(r"[\s,，。、;；]+")
 _NO_ADDRESS = re.compile(rf"^[^\d{_NUMC}号栋幢座楼层室房户元坊巷村路街道期区A-Z]+$")
 _RANGE_NOTE = re.compile(rf"^[\d{_NUMC}]*[楼层]?以[上下]$")          # 二楼以上: which floors, not where
@@ -57,6 +58,8 @@ _ENDS_NUMBER = re.compile(rf"[\d{_NUMC}室房户A-Z]$")
 _BRACKET_CHARS = frozenset(_OPEN + _CLOSE)
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
 _HASH = re.compile(rf"([\dA-Z{NUMERAL_CHARS}]+)#(?:楼|栋)?")
+# a separator between a number and its marker (五 #, 4，梯, 12 号) belongs to neither
+_SEP_BEFORE_MARKER = re.compile(rf"(?<=[\dA-Z{NUMERAL_CHARS}])[\s,，、]+(?=[栋幢座单梯门层楼室房户号坊巷#F])")
 _DROP = re.compile(r"[\s,，。.、;；:：'\"“”‘’/\\|#!！?？*·]+")
 
 # --- step 3: administrative prefixes ---------------------------------------------------------------
@@ -79,7 +82,7 @@ _NAME_AFTER_HAO = "仓馆院场厂库线路街"
 # --- step 6: markers -------------------------------------------------------------------------------
 _DOOR_SUFFIX = re.compile(r"(\d+)号之(\d{1,2}?)(?:号|(?=\d{3,4}(?!\d))|(?!\d))|(\d+)之(\d{1,2})号")
 _BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|栋|幢|座)")
-_BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")
+_BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")                 # basement floors: 负N层 (never -N)
 _FLOOR_SYN = re.compile(r"(\d+)(?:层|F)(?![A-Z\d]*栋)")
 _LOU = re.compile(r"(\d+|[A-Z])楼")
 _LOU_FOLLOW = re.compile(r"-?(?:(\d+)层|(\d+)单元|(\d{3,4})(?:室|$|[^\d]))")
@@ -94,7 +97,7 @@ _SHORT_ROAD = re.compile(r"(?<=[路街道])(\d+)-(\d{3,4}[A-Z]?)(?:室|号)?(?![
 _SHORT_BUR = re.compile(r"(?<![\d\-A-Z])(\d+[A-Z]?|[A-Z]\d*)-(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
 _SHORT_UR = re.compile(r"栋(\d+|[A-Z])-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
 _SHORT_BR = re.compile(r"(?<![\d\-A-Z])(\d+[A-Z]?|[A-Z]\d*)-(\d{3,4}[A-Z]?)(?:室|号)?(?![\d-])")
-_PART_DASH = re.compile(r"(栋|单元|层|号|室)-(?!\d+层)")
+_PART_DASH = re.compile(r"(栋|单元|层|号|室)-")
 
 
 def _strip_brackets(s: str) -> str:
@@ -117,7 +120,7 @@ def _strip_brackets(s: str) -> str:
 def _drop_last_segment_note(s: str) -> str:
     """A last segment (after a space or comma) with no number and no marker, written after a bare
     number, is a note: ``…2单元四零四 居委会隔壁`` -> ``…2单元四零四``; ``福华路18号 福华花园`` stays."""
-    parts = _SEGMENTS.split(s.strip())
+    parts = _SEGMENTS.split(s.strip(" \t,，。、;；"))
     if len(parts) > 1 and (_NO_ADDRESS.match(parts[-1]) and _ENDS_NUMBER.search(parts[-2])
                            or _RANGE_NOTE.match(parts[-1])):
         return " ".join(parts[:-1])
@@ -136,6 +139,8 @@ def _is_slot(s: str, a: int, b: int) -> bool:
     """Whether the numeral run ``s[a:b]`` stands where a number stands: a marker follows it, or it
     follows a marker and is followed by the end, a non-CJK character or another marker."""
     nxt = s[b:b + 1]
+    if s[a:b] == "两" and nxt in "房室户厅":
+        return False                                        # 两房: a count of rooms, never room 2
     if nxt == "号":
         return s[b + 1:b + 2] not in _NAME_AFTER_HAO or b + 1 >= len(s)
     if nxt and nxt in _AFTER_MARKERS or s.startswith("单元", b):
@@ -200,7 +205,7 @@ def _markers(s: str) -> str:
     if not _G_BUILDING.isdisjoint(chars):
         s = _BUILDING_SYN.sub(r"\1栋", s)
     if "负" in chars or "下" in chars:
-        s = _BASEMENT.sub(r"-\1层", s)
+        s = _BASEMENT.sub(r"负\1层", s)
     if "层" in chars or "F" in chars:
         s = _FLOOR_SYN.sub(r"\1层", s)
     if "楼" in s:
@@ -230,6 +235,7 @@ def normalize(text: str | None) -> str | None:
     s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
     s = _strip_brackets(s)
     s = strip_unit_types(s)                 # before spaces go: "501 2房1厅" is room 501 and a unit type
+    s = _SEP_BEFORE_MARKER.sub("", s)
     s = _drop_last_segment_note(s)
     s = _POSTCODE.sub("", s)
     s = _SPACED_NUMBERS.sub("-", s)          # 12 3 501: a space between numbers separates them
@@ -240,6 +246,8 @@ def normalize(text: str | None) -> str | None:
     s = strip_noise(s)
     s = _strip_admin(s)
     s = strip_tail_notes(s)
+    if "-" in s:
+        s = _STRAY_DASH.sub("", s)
     s = _convert_numerals(s)
     s = _markers(s)
     if "-" in s:
@@ -263,7 +271,7 @@ _VILLAGE_NO = re.compile(rf"^((?:{_NAME}|村){{1,6}}?(?<![新一二三四五六�
 _ROAD = re.compile(rf"^([{_CJK}A-Z]{{1,12}}?(?:大道|路|街|道(?=\d+(?:-\d+)?号)))(\d+(?:-\d+)?)?(?:号)?")
 _BUILDING = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)栋")
 _UNIT = re.compile(r"(\d+|[A-Z])单元")
-_FLOOR = re.compile(r"(-?\d+)层")
+_FLOOR = re.compile(r"(负?\d+)层")
 _ROOM = re.compile(r"(\d+[A-Z]?)室")
 _COMPLEX = re.compile(rf"(?:[A-Z]+(?=[{_CJK}]))?[{_CJK}]{{2,}}(?:(?:\d+|[A-Z]+)[期区][{_CJK}]*)*")
 _COMPLEX_DOOR = re.compile(r"^(\d{1,3}(?:-\d+)?)号(?!\d*$)|^(\d{1,2})号$")
@@ -361,7 +369,7 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
     for key, rx in (("building", _BUILDING), ("unit", _UNIT), ("floor", _FLOOR), ("room", _ROOM)):
         m = rx.search(s)
         if m:
-            out[key] = _strip_zeros(m.group(1))
+            out[key] = _strip_zeros(m.group(1).replace("负", "-"))
             s = s[: m.start()] + ("#" if key == "room" else "|") + s[m.end():]
     # the complex: the first run of name text (with its phase/block: 二期, B区) left over
     m = _COMPLEX.search(s)

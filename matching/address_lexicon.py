@@ -82,7 +82,8 @@ _LETTING = re.compile(
 _PRICE = re.compile(r"\d+元(?:/?月)?")
 
 # written with Arabic digits, a unit type is only told from a room number by the space before it
-_UNIT_TYPE_DIGITS = re.compile(rf"(?<![\d{_NUM}])[1-7]\s*[房室]\s*[0-4]\s*厅(?:\s*\d\s*卫)?(?:\s*\d\s*厨)?")
+_UNIT_TYPE_DIGITS = re.compile(rf"(?<![\d{_NUM}])[1-7]\s*[房室]\s*[0-4]\s*厅(?:\s*\d\s*卫)?(?:\s*\d\s*厨)?"
+                               rf"|[一二两三四五六七]\s*[房室]\s*[{_NUM}]\s*厅(?:\s*[{_NUM}]\s*卫)?")
 
 # --- transport notes: 近/距 + (地铁|公交…) + line + station + exit + distance --------------------------
 _TRANSPORT = re.compile(
@@ -101,7 +102,8 @@ _LANDMARK_CHAR = rf"(?:(?![{_BOUNDARY}])[{CJK}A-Z])"       # a landmark's name n
 _LANDMARK_DIRECTION = re.compile(
     rf"(?:^|(?<=[{_BOUNDARY}])){_LANDMARK_CHAR}{{0,8}}?(?:{_DIRECTION_WORDS})")
 _PATH = re.compile(rf"(?:走|爬|坐|乘)?(?:楼梯|电梯|步梯)(?:口|间)?(?:上去|上楼)?|(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
-                   rf"\d+米(?:处|左右)?|[东西南北]边|[\d{_NUM}]*[楼层]?以[上下]")
+                   rf"\d+米(?:处|左右)?|[东西南北]边|"
+                   rf"(?<![{_NUM}])[{_NUM}]{{1,3}}[楼层]以[上下]|(?<!\d)\d{{1,2}}[楼层]以[上下]|以[上下]")
 
 # --- administrative bodies and filler ---------------------------------------------------------------
 _VILLAGE_COMMITTEE = re.compile(r"村?村(?:居民|民|居)?(?:委员会|委会|委)")
@@ -171,7 +173,9 @@ def strip_noise(s: str) -> str:
 def strip_unit_types(s: str) -> str:
     """Remove unit types written with Arabic digits (``2房1厅``, ``3室2厅1卫``) while spaces still
     separate them from a room number (``501 2房1厅``); run before whitespace is dropped."""
-    return _UNIT_TYPE_DIGITS.sub(" ", s) if "厅" in s else s
+    if "厅" not in s:
+        return s
+    return _UNIT_TYPE_DIGITS.sub(" ", s)
 
 
 _END_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里走|往里|进去|直走|楼下|楼上|里面|门口|靠[{CJK}]{{0,4}})$")
