@@ -275,3 +275,95 @@ def test_numerals_forms():
     assert [cn_to_int(x) for x in ("五零三", "一〇二", "二十三", "一百零五", "两", "一百一", "一千二", "五0一",
                                    "二十3", "十", "幺零幺")] == [503, 102, 23, 105, 2, 110, 1200, 501, 23, 10, 101]
     assert [cn_to_int(x) for x in ("十二三", "百", "元", "五十零一", "三三十", "")] == [None] * 6
+
+
+# --- property: never a number the text does not state ----------------------------------------------------
+# A small renderer written here (not the project's generator): the same house written with every numeral
+# form, marker variant, short form, order, admin prefix and note above, with separators at component
+# boundaries. Every number the parser returns must be the house's; on these forms it must find all of them.
+
+_DIG = "零一二三四五六七八九"
+_ROADS = ["福华路", "红荔路", "华强北路", "深南大道", "福中路", "彩田路"]
+_COMPLEXES = ["福华花园", "荔园大厦", "赛格广场", "兴悦名苑", "泰悦苑", "金地花园"]
+_VILLAGES = ["上沙村", "下沙村", "沙尾村", "岗厦村", "皇岗村", "水围村", "福田村", "石厦村", "新洲村"]
+_NOTES = ["", "（近地铁站）", "【出租】", "单间出租", " 两房一厅", "，押一付三", " 附近", "旁边", "(房东直租)",
+          " 联系人王先生13912345678", " 地铁1号线购物公园站B出口", "隔壁", " 二楼以上", "拎包入住", "〔整租〕"]
+_PREFIXES = ["", "广东省深圳市福田区", "深圳市福田区", "福田区", "深圳福田", "广东省深圳市福田区沙头街道", "福田区福田区"]
+
+
+def _num(rng, n: int, positional: bool = True) -> str:
+    k = rng.random()
+    if k < 0.4:
+        return str(n)
+    if k < 0.55:
+        return "".join(chr(ord(c) + 0xFEE0) for c in str(n))          # full-width
+    if k < 0.75:
+        return "".join(_DIG[int(c)] for c in str(n)).replace("零", rng.choice("零〇"))
+    return cn2an.an2cn(n) if positional else str(n)
+
+
+def _complex_text(rng) -> tuple[str, dict]:
+    b, u, f = rng.randint(1, 30), rng.randint(1, 4), rng.randint(1, 33)
+    room = f * 100 + rng.randint(1, 4)
+    truth = {"building": str(b), "unit": str(u), "floor": str(f), "room": str(room)}
+    road, door, cx = rng.choice(_ROADS), rng.randint(1, 300), rng.choice(_COMPLEXES)
+    bm, um = rng.choice(["栋", "幢", "座", "号楼", "#"]), rng.choice(["单元", "梯"])
+    rm = rng.choice(["", "室", "房", "号", "户"])
+    form = rng.random()
+    if form < 0.5:
+        tail = f"{_num(rng, b)}{bm}{_num(rng, u)}{um}{_num(rng, room, False)}{rm}"
+    elif form < 0.65:
+        tail = f"{b}-{u}-{room}"
+    elif form < 0.8:
+        tail = f"{_num(rng, room, False)}{rng.choice(['室', '房'])} {_num(rng, b)}{bm}{_num(rng, u)}{um}"
+    else:
+        tail = (f"{_num(rng, b)}{bm}{_num(rng, u)}{um}{_num(rng, f)}{rng.choice(['楼', '层', 'F'])}"
+                f"{_num(rng, room, False)}{rm}")
+    truth["complex"] = cx
+    if rng.random() < 0.6:
+        truth["road"], truth["door_no"] = road, str(door)
+        head = f"{road}{_num(rng, door)}号{cx}"
+    else:
+        head = cx
+    return head + tail, truth
+
+
+def _village_text(rng) -> tuple[str, dict]:
+    v, lane, no, f = rng.choice(_VILLAGES), rng.randint(1, 12), rng.randint(1, 40), rng.randint(1, 8)
+    room = f * 100 + rng.randint(1, 4)
+    pre, mk = rng.choice(["东村", "西村", "", "新村", "老村"]), rng.choice(["坊", "巷"])
+    truth = {"village": v, "lane": f"{pre}{lane}{mk}", "lane_no": str(no), "floor": str(f), "room": str(room)}
+    lanes, form = f"{pre}{_num(rng, lane)}{mk}", rng.random()
+    if form < 0.5:
+        text = f"{v}{lanes}{_num(rng, no)}号{_num(rng, room, False)}{rng.choice(['', '室', '房', '号'])}"
+    elif form < 0.7:
+        text = f"{v}{lanes}{no}-{room}"
+    elif form < 0.85:
+        text = f"{v}{lanes}{_num(rng, room, False)}室{_num(rng, no)}号"
+    else:
+        text = f"{v.replace('村', rng.choice(['村委会', '村', '邨']))}{lanes}{_num(rng, no)}号 {_num(rng, room, False)}"
+    return text, truth
+
+
+def _separated(rng, text: str) -> str:
+    """Separators (space, comma, 、) after a marker, as people type between components."""
+    out = []
+    for i, ch in enumerate(text):
+        out.append(ch)
+        if ch in "号栋幢座元梯村坊巷室房户" and i + 1 < len(text) and rng.random() < 0.3:
+            out.append(rng.choice([" ", "，", "、", "  "]))
+    return "".join(out)
+
+
+def test_never_a_number_the_text_does_not_state():
+    import random
+
+    rng = random.Random(15)
+    numbers = ("building", "unit", "floor", "room", "lane_no", "door_no")
+    for _ in range(3000):
+        text, truth = (_complex_text if rng.random() < 0.6 else _village_text)(rng)
+        text = rng.choice(_PREFIXES) + _separated(rng, text) + rng.choice(_NOTES)
+        got = parse(text)
+        wrong = {k: got[k] for k in numbers if got[k] is not None and got[k] != truth.get(k)}
+        assert not wrong, (text, normalize(text), wrong)
+        assert {k: got[k] for k in truth} == truth, (text, normalize(text))
