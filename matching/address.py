@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from matching.address_lexicon import TRADITIONAL, strip_noise, strip_tail_notes, strip_unit_types
+from matching.address_lexicon import TRADITIONAL, Gate, strip_noise, strip_tail_notes, strip_unit_types
 from matching.numerals import NUMERAL_CHARS, cn_to_int
 from schemas.address import ADDRESS_COMPONENTS
 
@@ -55,7 +55,7 @@ _SEGMENTS = re.compile(r"[\s,，。、;；]+")
 _NO_ADDRESS = re.compile(rf"^[^\d{_NUMC}号栋幢座楼层室房户元坊巷村路街道期区A-Z]+$")
 _RANGE_NOTE = re.compile(rf"^[\d{_NUMC}]*[楼层]?以[上下]$")          # 二楼以上: which floors, not where
 _ENDS_NUMBER = re.compile(rf"[\d{_NUMC}室房户A-Z]$")
-_BRACKET_CHARS = frozenset(_OPEN + _CLOSE)
+_BRACKET_CHARS = Gate(_OPEN + _CLOSE)
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
 _HASH = re.compile(rf"([\dA-Z{NUMERAL_CHARS}]+)#(?:楼|栋)?")
 # a separator between a number and its marker (五 #, 4，梯, 12 号) belongs to neither
@@ -71,9 +71,12 @@ _ADMIN = re.compile(
     + r")(?![东西南北中]?(?:路|村|街|大道|道)|社区|花园|口岸|中心|保税|新村|体育|医院|站|公园|小学|中学|大厦|广场|湾"
     + r"|大学|市场|$)")
 _ADMIN_ANYWHERE = re.compile(r"广东省|深圳市")
+_ADMIN_START = re.compile(_ADMIN.pattern.replace("(?:^|(?<=[区道号]))", "", 1))
+_ADMIN_HINT = re.compile("中国|广东|深圳|" + "|".join(d[:2] for d in SHENZHEN_DISTRICTS))
+_HAS_SEPARATOR = re.compile(r"[\s,，、。;；]")
 
 # --- step 5: numerals by position ------------------------------------------------------------------
-_NUMERAL_SET = frozenset(_NUMC)
+_NUMERAL_SET = Gate(_NUMC)
 _RUN = re.compile(rf"[0-9{_NUMC}]+")
 _AFTER_MARKERS = "栋幢座层楼室户房坊巷排弄期区#F-之梯门"
 _BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门F"
@@ -88,7 +91,7 @@ _LOU = re.compile(r"(\d+|[A-Z])楼")
 _LOU_FOLLOW = re.compile(r"-?(?:(\d+)层|(\d+)单元|(\d{3,4})(?:室|$|[^\d]))")
 _UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:号单元|单元|梯|门)(?!牌)")
 _ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|室|户)")
-_G_BUILDING, _G_UNIT, _G_ROOM = frozenset("楼栋幢座"), frozenset("元梯门"), frozenset("房室户")
+_G_BUILDING, _G_UNIT, _G_ROOM = Gate("楼栋幢座"), Gate("元梯门"), Gate("房室户")
 _ROOM_HAO = re.compile(r"(?<=[栋元层])(\d{3,4}[A-Z]?)号(?!\d)|(?<=\d号)(\d{3,4}[A-Z]?)号(?!\d)")
 
 # --- step 7: short forms ---------------------------------------------------------------------------
@@ -128,10 +131,15 @@ def _drop_last_segment_note(s: str) -> str:
 
 
 def _strip_admin(s: str) -> str:
-    s = _ADMIN_ANYWHERE.sub("", s)
-    prev = None
-    while prev != s:
-        prev, s = s, _ADMIN.sub("", s)
+    m = _ADMIN_START.match(s)
+    while m and m.end():
+        s = s[m.end():]
+        m = _ADMIN_START.match(s)
+    if _ADMIN_HINT.search(s):                     # written again later: 沙头街道上沙社区深圳市福田滨河大道
+        s = _ADMIN_ANYWHERE.sub("", s)
+        prev = None
+        while prev != s:
+            prev, s = s, _ADMIN.sub("", s)
     return s
 
 
@@ -201,20 +209,19 @@ def _lou(s: str) -> str:
 def _markers(s: str) -> str:
     if "之" in s:
         s = _DOOR_SUFFIX.sub(lambda m: f"{m.group(1) or m.group(3)}-{m.group(2) or m.group(4)}号", s)
-    chars = set(s)
-    if not _G_BUILDING.isdisjoint(chars):
+    if not _G_BUILDING.isdisjoint(s):
         s = _BUILDING_SYN.sub(r"\1栋", s)
-    if "负" in chars or "下" in chars:
+    if "负" in s or "下" in s:
         s = _BASEMENT.sub(r"负\1层", s)
-    if "层" in chars or "F" in chars:
+    if "层" in s or "F" in s:
         s = _FLOOR_SYN.sub(r"\1层", s)
     if "楼" in s:
         s = _lou(s)
-    if not _G_UNIT.isdisjoint(chars):
+    if not _G_UNIT.isdisjoint(s):
         s = _UNIT_SYN.sub(r"\1单元", s)
-    if not _G_ROOM.isdisjoint(chars):
+    if not _G_ROOM.isdisjoint(s):
         s = _ROOM_SYN.sub(r"\1室", s)
-    if "号" in chars:
+    if "号" in s:
         s = _ROOM_HAO.sub(lambda m: (m.group(1) or m.group(2)) + "室", s)
     return s
 
@@ -235,16 +242,20 @@ def normalize(text: str | None) -> str | None:
     s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
     s = _strip_brackets(s)
     s = strip_unit_types(s)                 # before spaces go: "501 2房1厅" is room 501 and a unit type
-    s = _SEP_BEFORE_MARKER.sub("", s)
-    s = _drop_last_segment_note(s)
-    s = _POSTCODE.sub("", s)
-    s = _SPACED_NUMBERS.sub("-", s)          # 12 3 501: a space between numbers separates them
+    if _HAS_SEPARATOR.search(s):
+        s = _SEP_BEFORE_MARKER.sub("", s)
+        s = _drop_last_segment_note(s)
+        s = _SPACED_NUMBERS.sub("-", s)      # 12 3 501: a space between numbers separates them
+    if "51" in s:
+        s = _POSTCODE.sub("", s)
     s = _DASHES.sub("-", s)
-    s = _HASH.sub(r"\1栋", s)
+    if "#" in s:
+        s = _HASH.sub(r"\1栋", s)
     s = _DROP.sub("", s)
     s = _strip_admin(s)
-    s = strip_noise(s)
-    s = _strip_admin(s)
+    t = strip_noise(s)
+    if t != s:
+        s = _strip_admin(t)
     s = strip_tail_notes(s)
     if "-" in s:
         s = _STRAY_DASH.sub("", s)
@@ -263,7 +274,7 @@ _STREET = re.compile(rf"{_AT}({_NAME}{{2,6}}?街道)")
 _COMMUNITY = re.compile(rf"{_AT}({_NAME}{{1,8}}?村?社区)")
 _AREA = re.compile(rf"{_AT}{_NAME}{{1,6}}?(?:片区|辖区|一带)")
 _COMPLEX_SUFFIX = frozenset("苑园厦场寓城府阁轩庭居墅馆")
-_LANE_MARKERS = frozenset("坊巷排弄里方")
+_LANE_MARKERS = Gate("坊巷排弄里方")
 _LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里]|方(?=\d))")
 _LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|栋|(?=$|\|))")   # 602室5号: 602 is the room, 5 the number
 _NAMED_LANE = re.compile(rf"^((?:{_NAME}|村){{0,6}}?村)?({_NAME}{{1,4}}?[巷坊])(\d+(?:-\d+)?)号?")
