@@ -46,8 +46,7 @@ _NUMC = NUMERAL_CHARS
 _OPEN, _CLOSE = "([【〔<《{「『〖", ")]】〕>》}」』〗"
 _INNER_BRACKET = re.compile("|".join(rf"\{o}[^{re.escape(_OPEN + _CLOSE)}]*\{c}" if o in "([<{" else
                                      rf"{o}[^{re.escape(_OPEN + _CLOSE)}]*{c}" for o, c in zip(_OPEN, _CLOSE)))
-_NUMBERS_ONLY = re.compile(rf"^[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)"
-                           rf"(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#)?)*$")
+_NUMBERS_ONLY = re.compile(rf"^(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#|期|区)?)+$")
 _POSTCODE = re.compile(r"(?<!\d)51[89]\d{3}(?!\d)")              # Shenzhen postcodes 518xxx/519xxx
 _SPACED_NUMBERS = re.compile(rf"(?<=\d)\s+(?=\d)|(?<=\d)\s+(?=[{NUMERAL_CHARS}])|(?<=[{NUMERAL_CHARS}])\s+(?=\d)")
 _STRAY_DASH = re.compile(rf"-+(?=$|[^\dA-Z{NUMERAL_CHARS}])|(?<![\dA-Z{NUMERAL_CHARS}])-+")
@@ -83,6 +82,7 @@ _BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门F"
 _NAME_AFTER_HAO = "仓馆院场厂库线路街"
 
 # --- step 6: markers -------------------------------------------------------------------------------
+_GROUND = re.compile(r"(?:首|底)(?:层|楼)")
 _DOOR_SUFFIX = re.compile(r"(\d+)号之(\d{1,2}?)(?:号|(?=\d{3,4}(?!\d))|(?!\d))|(\d+)之(\d{1,2})号")
 _BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|栋|幢|座)")
 _BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")                 # basement floors: 负N层 (never -N)
@@ -260,6 +260,8 @@ def normalize(text: str | None) -> str | None:
     if "-" in s:
         s = _STRAY_DASH.sub("", s)
     s = _convert_numerals(s)
+    if "首" in s or "底" in s:
+        s = _GROUND.sub("1层", s)               # 首层/底层: the ground floor is floor 1
     s = _markers(s)
     if "-" in s:
         s = _short_forms(s)
@@ -274,6 +276,7 @@ _STREET = re.compile(rf"{_AT}({_NAME}{{2,6}}?街道)")
 _COMMUNITY = re.compile(rf"{_AT}({_NAME}{{1,8}}?村?社区)")
 _AREA = re.compile(rf"{_AT}{_NAME}{{1,6}}?(?:片区|辖区|一带)")
 _COMPLEX_SUFFIX = frozenset("苑园厦场寓城府阁轩庭居墅馆")
+_BLOCK_IN_PLACE = re.compile(r"[\dA-Z]+[区期片]")
 _LANE_MARKERS = Gate("坊巷排弄里方")
 _LANE_NUM = re.compile(r"([东西南北新老旧]村)?(\d+)([坊巷排弄里]|方(?=\d))")
 _LANE_NO = re.compile(r"^(?:内)?(\d+(?:-\d+)?)(?:号|栋|(?=$|\|))")   # 602室5号: 602 is the room, 5 the number
@@ -326,7 +329,7 @@ def _split_complex_prefix(value: str, suffix_len: int) -> tuple[str, str]:
 def _place(s: str, out: dict[str, str | None]) -> str:
     """Road + door number, or village + lane + lane number, at the start of ``s``; returns the rest."""
     m = _LANE_NUM.search(s) if not _LANE_MARKERS.isdisjoint(s) else None
-    if m and not any(ch.isdigit() for ch in s[:m.start()]):
+    if m and not any(ch.isdigit() for ch in _BLOCK_IN_PLACE.sub("", s[:m.start()])):   # 皇岗村2区2坊
         before, prefix = s[:m.start()], m.group(1) or ""
         if prefix and before and not before.endswith("村"):
             before, prefix = before + prefix, ""           # 湖南村2坊: 南村 belongs to the village

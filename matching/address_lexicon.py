@@ -78,7 +78,7 @@ _LETTING = re.compile(
     r"中介勿扰|免中介费?|无中介费?|中介费?|免佣|个人房源|"
     r"拎包(?:即可)?入住|(?:即可|随时|即时)入住|押[一二三四\d]付[一二三四\d]|"
     r"(?:精|简|豪华?)装修?|带家私家电|家私家电齐?全?|家电齐全|带家私|"
-    r"电梯房|步梯房|楼梯房|空房|有房|房源|朝南|南北通透|采光好")
+    r"电梯房|步梯房|楼梯房|空房|有房|房源|朝南|南北通透|采光好|整栋|整层|整套|整间")
 _PRICE = re.compile(r"\d+元(?:/?月)?")
 
 # written with Arabic digits, a unit type is only told from a room number by the space before it
@@ -104,6 +104,9 @@ _LANDMARK_DIRECTION = re.compile(
 _PATH = re.compile(rf"(?:走|爬|坐|乘)?(?:楼梯|电梯|步梯)(?:口|间)?(?:上去|上楼)?|(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
                    rf"\d+米(?:处|左右)?|[东西南北]边|"
                    rf"(?<![{_NUM}])[{_NUM}]{{1,3}}[楼层]以[上下]|(?<!\d)\d{{1,2}}[楼层]以[上下]|以[上下]")
+
+# the second road of an intersection (福华路与金田路交汇处): the first road is where the house is
+_INTERSECTION = re.compile(rf"[与和及](?:(?![\d号])[{CJK}]){{1,8}}?(?:大道|路|街)(?:交汇处|交叉口|交界处|交汇|路口|口)?")
 
 # --- administrative bodies and filler ---------------------------------------------------------------
 _VILLAGE_COMMITTEE = re.compile(r"村?村(?:居民|民|居)?(?:委员会|委会|委)")
@@ -136,7 +139,7 @@ class Gate:
 
 _GATES = {name: Gate(chars) for name, chars in {
     "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主", "transport": "铁轨交巴车站",
-    "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采", "company": "股司",
+    "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采整", "company": "股司",
     "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周靠", "path": "走转拐往进楼米边以梯",
     "committee": "委会办", "community_body": "工服党股"}.items()}
 
@@ -161,6 +164,8 @@ def strip_noise(s: str) -> str:
         s = _PRICE.sub("", s)
     if not g["letting"].isdisjoint(s):
         s = _LETTING.sub("", s)
+    if "与" in s or "和" in s or "及" in s:
+        s = _INTERSECTION.sub("", s)
     if not g["direction"].isdisjoint(s) or not g["path"].isdisjoint(s):
         s = strip_tail_notes(s)
         if not g["direction"].isdisjoint(s):
