@@ -331,9 +331,7 @@ def _place(s: str, out: dict[str, str | None]) -> str:
     m = _LANE_NUM.search(s) if not _LANE_MARKERS.isdisjoint(s) else None
     if m and not any(ch.isdigit() for ch in _BLOCK_IN_PLACE.sub("", s[:m.start()])):   # 皇岗村2区2坊
         before, prefix = s[:m.start()], m.group(1) or ""
-        if prefix and before and not before.endswith("村"):
-            before, prefix = before + prefix, ""           # 湖南村2坊: 南村 belongs to the village
-        elif not prefix and len(before) >= 4 and before.endswith("村") and "村" in before[:-2]:
+        if not prefix and len(before) >= 4 and before.endswith("村") and "村" in before[:-2]:
             before, prefix = before[:-2], before[-2:]       # 上沙村冬村2坊: the second 村 names the lane
         cut = before.rfind("村") + 1
         if not prefix and 0 < cut < len(before):           # 下沙村下沙一坊: the lane repeats the village name
