@@ -24,6 +24,12 @@ standard address (GB/T 23705 and the local standard-address conventions): admini
 7. short forms: ``12-3-501`` -> ``12栋3单元501室``, ``12-501`` -> ``12栋501室``, ``12栋3-501`` ->
    ``12栋3单元501室``, after a lane or village ``13-401`` -> ``13号401室``, after a road ``18-501`` ->
    ``18号501室``.
+
+Parsing (:func:`parse_normalized`): street and community wherever written (a name never spans a component end or
+a complex word); the place — numbered lane (village + 东村/西村/新村… prefix + N坊/巷/排/弄/里, lane number marked
+号/栋), named lane, village + number, or road + door number; building, unit, floor and room wherever written; the
+complex (first name left, with phase/block); a trailing whole 3–5 digit number as the room. Room 501 implies floor
+5 unless a floor is written. A number whose role is ambiguous is left empty: numbers are hard constraints.
 """
 
 from __future__ import annotations

@@ -377,3 +377,4 @@ def test_never_a_number_the_text_does_not_state():
         wrong = {k: got[k] for k in numbers if got[k] is not None and got[k] != truth.get(k)}
         assert not wrong, (text, normalize(text), wrong)
         assert {k: got[k] for k in truth} == truth, (text, normalize(text))
+        assert normalize(normalize(text)) == normalize(text), text      # a normalised text normalises to itself
