@@ -88,6 +88,10 @@ _BEFORE_MARKERS = "栋幢座元层楼号室坊巷排弄之-内梯门F"
 _NAME_AFTER_HAO = "仓馆院场厂库线路街"
 
 # --- step 6: markers -------------------------------------------------------------------------------
+_DATE = re.compile(r"(?<!\d)(?:19|20)\d{2}(?:[-/.]\d{1,2}[-/.]\d{1,2}(?![\d号-])|\s*年(?:\s*\d{1,2}\s*月"
+                   r"(?:\s*\d{1,2}\s*[日号])?)?)"
+                   r"|(?<!\d)\d{1,2}月(?:\d{1,2}[日号])?")
+_LETTER_ROOM = re.compile(r"(?<![A-Z\d])([A-Z])(\d{3,4}[A-Z]?)室")
 _GROUND = re.compile(r"(?:首|底)(?:层|楼)")
 _DOOR_SUFFIX = re.compile(r"(\d+)号之(\d{1,2}?)(?:号|(?=\d{3,4}(?!\d))|(?!\d))|(\d+)之(\d{1,2})号")
 _BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|栋|幢|座)")
@@ -227,6 +231,8 @@ def _markers(s: str) -> str:
         s = _UNIT_SYN.sub(r"\1单元", s)
     if not _G_ROOM.isdisjoint(s):
         s = _ROOM_SYN.sub(r"\1室", s)
+        if "栋" not in s:
+            s = _LETTER_ROOM.sub(r"\1栋\2室", s)             # B1201室: building B, room 1201
     if "号" in s:
         s = _ROOM_HAO.sub(lambda m: (m.group(1) or m.group(2)) + "室", s)
     return s
@@ -247,6 +253,8 @@ def normalize(text: str | None) -> str | None:
         return None
     s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
     s = _strip_brackets(s)
+    if "年" in s or "月" in s or _DATE.search(s):
+        s = _DATE.sub(" ", s)                # dates are notes (2023-05-01, 2023年5月)
     s = strip_unit_types(s)                 # before spaces go: "501 2房1厅" is room 501 and a unit type
     if _HAS_SEPARATOR.search(s):
         s = _SEP_BEFORE_MARKER.sub("", s)

@@ -66,7 +66,7 @@ _CONTACT_KW = r"(?:联系人|联系电话|联系方式|联系|电话|手机号?|
 _CONTACT = re.compile(_CONTACT_KW + r".*$")
 _PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 _NAME_CHAR = rf"(?:(?![号栋幢座元层楼室房户坊巷排弄里村路道街期区])[{CJK}])"
-_PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老板)|房东|业主")
+_PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老板)|房东|业主|户主|租户|承租人")
 
 # --- letting and sale terms, unit types ------------------------------------------------------------
 _UNIT_TYPE = re.compile(
@@ -138,7 +138,7 @@ class Gate:
 
 
 _GATES = {name: Gate(chars) for name, chars in {
-    "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主", "transport": "铁轨交巴车站",
+    "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主租", "transport": "铁轨交巴车站",
     "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采整", "company": "股司",
     "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周靠", "path": "走转拐往进楼米边以梯",
     "committee": "委会办", "community_body": "工服党股"}.items()}

@@ -193,6 +193,11 @@ CASES = [
     ("vil_lane_positional_30", "水围村水围三十巷5号201", {"village": "水围村", "lane": "30巷", "lane_no": "5",
                                                     "floor": "2", "room": "201"}),
     ("name_road_numeral", "百花二路18号百花公寓3栋501", _with(FH, road="百花二路", door_no="18", complex="百花公寓")),
+    ("date_note", "福华花园3栋501 2023-05-01", FH),
+    ("door_not_a_date", "深南大道2018-1号荔园大厦A座1203", _with(LY, road="深南大道", door_no="2018-1")),
+    ("date_note_before", "2023年5月福华花园3栋501", FH),
+    ("mk_letter_room_shi", "荔园大厦B1201室", _with(LY, building="B", room="1201")),
+    ("person_note", "上沙村东村二坊12号602 租户", SHA),
     # --- urban villages ---------------------------------------------------------------------------------
     ("vil_xiasha", "下沙村三坊5号302", {"village": "下沙村", "lane": "3坊", "lane_no": "5", "floor": "3", "room": "302"}),
     ("vil_shawei_xiang", "沙尾村二巷8号201", {"village": "沙尾村", "lane": "2巷", "lane_no": "8", "floor": "2",
