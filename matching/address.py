@@ -302,6 +302,7 @@ _UNIT = re.compile(r"(\d+|[A-Z])单元")
 _FLOOR = re.compile(r"(负?\d+)层")
 _ROOM = re.compile(r"(\d+[A-Z]?)室")
 _COMPLEX = re.compile(rf"(?:[A-Z]+(?=[{_CJK}]))?[{_CJK}]{{2,}}(?:(?:\d+|[A-Z]+)[期区][{_CJK}]*)*")
+_COMPLEX_BUILDING = re.compile(r"^(\d{1,3}[A-Z]?)号(?=\d{3,4}[A-Z]?$|#|\|)")
 _COMPLEX_DOOR = re.compile(r"^(\d{1,3}(?:-\d+)?)号(?!\d*$)|^(\d{1,2})号$")
 _TAIL_ROOM = re.compile(r"(?<![\dA-Z])([A-Z]?)(\d{3,5}|\d{1,2}(?=[A-Z]))([A-Z]?)号?[^\dA-Z]*$")
 _AFTER_ROOM = re.compile(r"(?:#|(?<!\d)\d{3,5}[A-Z]?)\|*$")
@@ -404,7 +405,11 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
         m = None                                           # …303无门牌, …303室铁门: a note after the room
     if m and not _NOT_COMPLEX.search(m.group(0)):
         out["complex"], s = m.group(0), s[: m.start()] + "|" + s[m.end():]
-        if out["road"] is None and out["lane"] is None and out["village"] is None:
+        b = _COMPLEX_BUILDING.match(s[m.start() + 1:]) if out["building"] is None else None
+        if b:                                          # 福华花园3号501: N号 between a complex and a room is 3号楼
+            out["building"] = _strip_zeros(b.group(1))
+            s = s[: m.start() + 1] + s[m.start() + 1 + b.end():]
+        elif out["road"] is None and out["lane"] is None and out["village"] is None:
             d = _COMPLEX_DOOR.match(s[m.start() + 1:])
             if d:
                 out["door_no"] = _strip_zeros(d.group(1) or d.group(2))
