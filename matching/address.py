@@ -61,6 +61,7 @@ _NO_ADDRESS = re.compile(rf"^[^\d{_NUMC}号栋幢座楼层室房户元坊巷村�
 _RANGE_NOTE = re.compile(rf"^[\d{_NUMC}]*[楼层]?以[上下]$")          # 二楼以上: which floors, not where
 _ENDS_NUMBER = re.compile(rf"[\d{_NUMC}室房户A-Z]$")
 _BRACKET_CHARS = Gate(_OPEN + _CLOSE)
+_ADMIN_UNIT = re.compile(rf"^[{_CJK}]{{1,8}}(?:社区|街道)(?:居委会|居民委员会|工作站|办事处|办)?$")   # (上沙社区)
 _DASHES = re.compile(r"[‐‑‒–—―−~～_]+")
 _HASH = re.compile(rf"([\dA-Z{NUMERAL_CHARS}]+)#(?:楼|栋)?")
 # a separator between a number and its marker (五 #, 4，梯, 12 号) belongs to neither
@@ -115,8 +116,8 @@ _PART_DASH = re.compile(r"(栋|单元|层|号|室)-")
 
 def _strip_brackets(s: str) -> str:
     def inner(m: re.Match[str]) -> str:
-        body = m.group(0)[1:-1]
-        return body if _NUMBERS_ONLY.match(body) else ""
+        body = _DROP.sub("", m.group(0)[1:-1])
+        return body if _NUMBERS_ONLY.match(body) or _ADMIN_UNIT.match(body) else ""
 
     if _BRACKET_CHARS.isdisjoint(s):
         return s

@@ -86,6 +86,8 @@ CASES = [
     ("br_square", "福华花园3栋501[单间]", FH),
     ("br_tortoise", "福华花园3栋501〔可拎包入住〕", FH),
     ("br_unclosed", "福华花园3栋501(房东直租", FH),
+    ("br_community_kept", "福华路18号（新华社区）福华花园3栋501",
+     _with(FH, community="新华社区", road="福华路", door_no="18")),
     ("br_numbers_kept", "荔园大厦(A座)1203", LY),
     # --- directions and landmarks -------------------------------------------------------------------
     ("dir_fujin", "上沙村东村二坊12号602附近", SHA),
