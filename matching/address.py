@@ -355,6 +355,10 @@ def _place(s: str, out: dict[str, str | None]) -> str:
             before = before[:cut]
             if not before.startswith(name):
                 prefix = name                               # 上沙村椰树一坊: a named part of the village
+        if not prefix and before and before[-1] in "东西南北新老旧" and len(before) != 2:
+            before, prefix = before[:-1], before[-1]        # 上沙东二坊, 东二坊: the direction names the lane
+        if len(prefix) == 1 and prefix in "东西南北新老旧":
+            prefix += "村"                                  # 上沙村东二坊 = 上沙村东村二坊
         out["village"] = before or None
         out["lane"] = f"{prefix}{m.group(2).lstrip('0') or '0'}{m.group(3).replace('方', '坊')}"
         rest = s[m.end():]

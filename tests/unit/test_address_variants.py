@@ -216,6 +216,8 @@ CASES = [
                                                "floor": "2", "room": "203"}),
     ("vil_cun_variant", "上沙邨東村二坊12號602", SHA),
     ("vil_village_without_cun", "上沙东村二坊12号602", _with(SHA, village="上沙")),
+    ("vil_lane_short_prefix", "上沙村东二坊12号602", SHA),
+    ("vil_short_prefix_no_cun", "上沙东二坊12号602", _with(SHA, village="上沙")),
     ("vil_lane_without_village", "东村二坊12号602", _with(SHA, village=None)),
     ("vil_xicun", "上沙村西村三巷5号302", {"village": "上沙村", "lane": "西村3巷", "lane_no": "5", "floor": "3",
                                        "room": "302"}),
