@@ -51,7 +51,7 @@ _NUMC = NUMERAL_CHARS
 # --- step 2: brackets, separators ---------------------------------------------------------------------
 _OPEN, _CLOSE = "([【〔<《{「『〖", ")]】〕>》}」』〗"
 _INNER_BRACKET = re.compile("|".join(rf"\{o}[^{re.escape(_OPEN + _CLOSE)}]*\{c}" if o in "([<{" else
-                                     rf"{o}[^{re.escape(_OPEN + _CLOSE)}]*{c}" for o, c in zip(_OPEN, _CLOSE)))
+                                     rf"{o}[^{re.escape(_OPEN + _CLOSE)}]*{c}" for o, c in zip(_OPEN, _CLOSE, strict=True)))
 _NUMBERS_ONLY = re.compile(rf"^(?:[\dA-Z{_NUMC}\-]+(?:栋|座|幢|号楼|单元|梯|层|楼|室|房|号|#|期|区)?)+$")
 _POSTCODE = re.compile(r"(?<!\d)51[89]\d{3}(?!\d)")              # Shenzhen postcodes 518xxx/519xxx
 _SPACED_NUMBERS = re.compile(rf"(?<=\d)\s+(?=\d)|(?<=\d)\s+(?=[{NUMERAL_CHARS}])|(?<=[{NUMERAL_CHARS}])\s+(?=\d)")
