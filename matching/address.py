@@ -95,14 +95,14 @@ _DATE = re.compile(r"(?<!\d)(?:19|20)\d{2}(?:[-/.]\d{1,2}[-/.]\d{1,2}(?![\d号-]
 _LETTER_ROOM = re.compile(r"(?<![A-Z\d])([A-Z])(\d{3,4}[A-Z]?)室")
 _GROUND = re.compile(r"(?:首|底)(?:层|楼)")
 _DOOR_SUFFIX = re.compile(r"(\d+)号之(\d{1,2}?)(?:号|(?=\d{3,4}(?!\d))|(?!\d))|(\d+)之(\d{1,2})号")
-_BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|栋|幢|座)")
+_BUILDING_SYN = re.compile(r"(\d+[A-Z]?|[A-Z]\d*)(?:号楼|栋楼|号栋|号座|号幢|幢|座)")   # (N栋 is canonical)
 _BASEMENT = re.compile(r"(?:负|地下)(\d+)(?:层|楼|F)")                 # basement floors: 负N层 (never -N)
-_FLOOR_SYN = re.compile(r"(\d+)(?:层|F)(?![A-Z\d]*栋)")
+_FLOOR_SYN = re.compile(r"(\d+)F(?![A-Z\d]*栋)")
 _LOU = re.compile(r"(\d+|[A-Z])楼")
 _LOU_FOLLOW = re.compile(r"-?(?:(\d+)层|(\d+)单元|(\d{3,4})(?:室|$|[^\d]))")
-_UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:号单元|单元|梯|门)(?!牌)")
-_ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|室|户)")
-_G_BUILDING, _G_UNIT, _G_ROOM = Gate("楼栋幢座"), Gate("元梯门"), Gate("房室户")
+_UNIT_SYN = re.compile(r"(\d+|[A-Z])(?:号单元|梯|门)(?!牌)")
+_ROOM_SYN = re.compile(r"(\d+[A-Z]?)(?:号房|号室|房间|房|户)")
+_G_BUILDING, _G_UNIT, _G_ROOM = Gate("楼幢座"), Gate("梯门"), Gate("房户")
 _ROOM_HAO = re.compile(r"(?<=[栋元层])(\d{3,4}[A-Z]?)号(?!\d)|(?<=\d号)(\d{3,4}[A-Z]?)号(?!\d)")
 
 # --- step 7: short forms ---------------------------------------------------------------------------
@@ -224,16 +224,16 @@ def _markers(s: str) -> str:
         s = _BUILDING_SYN.sub(r"\1栋", s)
     if "负" in s or "下" in s:
         s = _BASEMENT.sub(r"负\1层", s)
-    if "层" in s or "F" in s:
+    if "F" in s:
         s = _FLOOR_SYN.sub(r"\1层", s)
     if "楼" in s:
         s = _lou(s)
-    if not _G_UNIT.isdisjoint(s):
+    if not _G_UNIT.isdisjoint(s) or "号单元" in s:
         s = _UNIT_SYN.sub(r"\1单元", s)
-    if not _G_ROOM.isdisjoint(s):
+    if not _G_ROOM.isdisjoint(s) or "号室" in s:
         s = _ROOM_SYN.sub(r"\1室", s)
-        if "栋" not in s:
-            s = _LETTER_ROOM.sub(r"\1栋\2室", s)             # B1201室: building B, room 1201
+    if "室" in s and "栋" not in s:
+        s = _LETTER_ROOM.sub(r"\1栋\2室", s)                 # B1201室: building B, room 1201
     if "号" in s:
         s = _ROOM_HAO.sub(lambda m: (m.group(1) or m.group(2)) + "室", s)
     return s
@@ -254,7 +254,7 @@ def normalize(text: str | None) -> str | None:
         return None
     s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
     s = _strip_brackets(s)
-    if "年" in s or "月" in s or _DATE.search(s):
+    if "年" in s or "月" in s or (("-" in s or "/" in s or "." in s) and _DATE.search(s)):
         s = _DATE.sub(" ", s)                # dates are notes (2023-05-01, 2023年5月)
     s = strip_unit_types(s)                 # before spaces go: "501 2房1厅" is room 501 and a unit type
     if _HAS_SEPARATOR.search(s):
