@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from gridlake.config import Settings, load_settings
 from gridlake.errors import GridlakeError
 from gridlake.manifest import Manifest, night_lock
+from gridlake.runid import validate_run_id
+from gridlake.sanitise import install_log_filter
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -101,7 +103,8 @@ def run_night(
     unknown = [n for n in names if n not in STAGES]
     if unknown:
         raise GridlakeError(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
-    run_id = run_id or f"manual__{run_date.isoformat()}"
+    run_id = validate_run_id(run_id or f"manual__{run_date.isoformat()}")
+    install_log_filter()  # every log line of the night goes out sanitised (gridlake.sanitise)
     with night_lock(settings, run_date, run_id):
         from gridlake.privacy import load_key
 
