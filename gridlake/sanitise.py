@@ -144,6 +144,9 @@ class SanitisingFilter(logging.Filter):
             record.exc_info = None
         elif record.exc_text:
             record.exc_text = sanitise_text(record.exc_text, 20_000)
+        context = getattr(record, "context", None)  # PySpark's JSON logger: errorClass, fragment, ...
+        if isinstance(context, dict):
+            record.context = {k: sanitise_text(v, 2000) for k, v in context.items()}
         if record.stack_info:
             record.stack_info = sanitise_text(record.stack_info, 20_000)
         record._gridlake_sanitised = True
@@ -151,7 +154,9 @@ class SanitisingFilter(logging.Filter):
 
 
 _FILTER = SanitisingFilter()
+#: gridlake's loggers, and PySpark's loggers that log a failed query's message (with its values) to stderr.
 LOGGER_NAMES = ("gridlake", "jobs", "matching", "dags", "py4j", "pyspark", "airflow.task")
+PYSPARK_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 
 
 def install_log_filter(extra: logging.Logger | None = None) -> SanitisingFilter:
@@ -162,6 +167,12 @@ def install_log_filter(extra: logging.Logger | None = None) -> SanitisingFilter:
     loggers too for handlers added later below them.
     """
     loggers = [logging.getLogger(), *(logging.getLogger(n) for n in LOGGER_NAMES)]
+    try:  # PySpark's own loggers must be created by PySpark (they take extra keyword arguments)
+        from pyspark.logger import PySparkLogger
+
+        loggers += [PySparkLogger.getLogger(n) for n in PYSPARK_LOGGERS]
+    except ImportError:
+        pass
     if extra is not None:
         loggers.append(extra)
     for lg in loggers:
