@@ -42,12 +42,10 @@ HOUSE_RESOLUTION_COLUMNS = ("source", "record_id", "house_code", "score", "grid_
 
 
 def _audit(ctx: RunContext, table: str, df: DataFrame) -> None:
-    """Write-audit-publish: run the table's suite when the quality gate exists (an error stops publication)."""
-    try:
-        import gridlake.quality.gate  # noqa: F401
-    except ImportError:
-        log.info("quality gate not available; gold.%s published without audit", table)
-        return
+    """Write-audit-publish: run the table's suite (an error stops publication).
+
+    Fails closed: if the gate cannot be imported or run, the error propagates and nothing is published.
+    """
     ctx.audit("gold", table, df)
 
 
