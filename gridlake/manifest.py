@@ -237,6 +237,23 @@ def night_lock(settings: Settings, run_date: dt.date, run_id: str) -> Iterator[P
         os.close(fd)
 
 
+@contextlib.contextmanager
+def commit_lock(settings: Settings, name: str) -> Iterator[None]:
+    """Exclusive, blocking lock around one table's check-then-commit (``<data>/locks/commit-<name>.lock``).
+
+    Short-lived (held for a version check and one MERGE, never for a whole stage), so two nights
+    running at once serialise only their commits; released by the kernel however the holder dies.
+    """
+    lock_dir = settings.data / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / f"commit-{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _read_lock(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
