@@ -48,6 +48,14 @@ def test_gold_is_not_published_unaudited_when_the_gate_cannot_be_imported(spark,
     assert not Path(settings.table_path("gold", "grid_metrics")).exists()
 
 
+def test_silver_is_not_published_unaudited_when_the_gate_cannot_be_imported(spark, settings, monkeypatch):
+    from jobs.silver.runner import audit
+
+    monkeypatch.setitem(sys.modules, "gridlake.quality.gate", None)
+    with pytest.raises(ImportError):
+        audit(make_ctx(spark, settings), "housing", housing(spark))
+
+
 def test_silver_fails_when_the_matching_library_cannot_be_imported(spark, monkeypatch):
     from pyspark.sql import functions as F
 
