@@ -153,6 +153,9 @@ def run_exports(ctx: RunContext) -> dict[str, Any]:
     root.mkdir(parents=True, mode=0o700)
     final = settings.exports / ctx.date_str
     staged = root / ctx.date_str
+    if final.parent.exists():  # a run killed between the two renames of a swap left the old folder
+        for left in final.parent.glob(f".{final.name}.old-*"):
+            shutil.rmtree(left, ignore_errors=True)
     if final.exists():  # seeded with what is published: unchanged files are not rewritten
         shutil.copytree(final, staged, copy_function=shutil.copy2)
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)}
