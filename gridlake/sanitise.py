@@ -162,9 +162,12 @@ PYSPARK_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 def install_log_filter(extra: logging.Logger | None = None) -> SanitisingFilter:
     """Put the sanitiser on every handler of the root logger and of gridlake's loggers (idempotent).
 
-    A filter on a logger only sees records logged to that very logger, a filter on a handler sees
-    everything the handler writes, propagated or not: so it goes on the handlers, and on the
-    loggers too for handlers added later below them.
+    A filter on a logger only sees records created on that very logger; a filter on a handler sees
+    everything the handler writes, propagated or not. So it goes on every handler present (call
+    this again after adding a handler), and on the loggers themselves for records logged on them
+    directly (``logging.getLogger("gridlake")`` in the CLI, PySpark's query-context loggers).
+    The Airflow task log is the output of the spark-submit child, sanitised line by line in
+    :func:`gridlake.airflow_env.run_streaming`.
     """
     loggers = [logging.getLogger(), *(logging.getLogger(n) for n in LOGGER_NAMES)]
     try:  # PySpark's own loggers must be created by PySpark (they take extra keyword arguments)
