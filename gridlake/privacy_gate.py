@@ -53,8 +53,14 @@ def known_pii(ctx: RunContext) -> KnownPII:
 
 def scan_frame(df: DataFrame, known: KnownPII, label: str) -> list[Finding]:
     """Findings per column (``path`` = ``<label>.<column>``) in the values of ``df``, streamed to the driver."""
+    from pyspark.sql.types import ArrayType, MapType, StringType, StructType
+
     names = known.name_pattern()
-    columns = list(df.columns)
+    # only text can carry an ID number, a phone or a name: numbers, dates and flags are not read
+    columns = [f.name for f in df.schema.fields if isinstance(f.dataType, (StringType, ArrayType, MapType, StructType))]
+    if not columns:
+        return []
+    df = df.select(*[df[f"`{c}`"] for c in columns])
     buffers: dict[str, list[str]] = {c: [] for c in columns}
     counts: dict[tuple[str, str], int] = defaultdict(int)
 
