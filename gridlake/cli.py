@@ -118,6 +118,9 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("py4j", "great_expectations", "urllib3", "matplotlib", "airflow", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from gridlake.sanitise import install_log_filter
+
+    install_log_filter()
 
 
 def _console():

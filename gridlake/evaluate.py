@@ -121,13 +121,16 @@ def resolve_landing(data: Path, date: str | None = None) -> pd.DataFrame:
 
 
 def _read_gold(settings) -> pd.DataFrame | None:
+    """gold.house_resolution, or None when the lake has no such table (any other error propagates)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
     path = settings.table_path("gold", "house_resolution")
     try:
-        from deltalake import DeltaTable
-
-        return DeltaTable(path).to_pandas()
-    except Exception:  # no table yet
+        table = DeltaTable(path)
+    except TableNotFoundError:  # no table yet: the only case evaluated with the pandas engine
         return None
+    return table.to_pandas()
 
 
 def _rules_hook(settings, date: str | None) -> dict | None:

@@ -39,13 +39,13 @@ def business_columns(schema: StructType) -> list[str]:
 
 
 def address_struct(address: Column) -> Column:
-    """``struct<address_norm, addr>`` from the matching library, or a trimmed copy and null parse without it."""
-    try:
-        from matching.spark import address_columns
-    except ImportError:  # matching not installed: keep the raw text, parse nothing
-        from schemas.address import ADDRESS_STRUCT
+    """``struct<address_norm, addr>`` from the matching library.
 
-        return F.struct(blank_to_null(address).alias("address_norm"), F.lit(None).cast(ADDRESS_STRUCT).alias("addr"))
+    Fails closed: if the matching library cannot be imported the stage fails (an ImportError), it
+    never goes on with unparsed addresses.
+    """
+    from matching.spark import address_columns
+
     return address_columns(address)
 
 

@@ -47,14 +47,8 @@ _ROW_ID = ["_file_sha256", "_row_number"]
 
 
 def audit(ctx: RunContext, table: str, df: DataFrame) -> dict[str, Any] | None:
-    """``ctx.audit("silver", table, df)``, or nothing while the quality gate module does not exist yet."""
-    try:
-        return ctx.audit("silver", table, df)
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith("gridlake.quality"):
-            log.debug("quality gate not available; silver.%s published unaudited", table)
-            return None
-        raise
+    """``ctx.audit("silver", table, df)``; fails closed: if the gate cannot be imported, nothing is published."""
+    return ctx.audit("silver", table, df)
 
 
 def pending_files(ctx: RunContext) -> list[dict[str, Any]]:

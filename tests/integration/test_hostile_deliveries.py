@@ -357,8 +357,10 @@ def test_loaded_values_survive_the_hostile_shapes(night):
     assert extra == [{"天气": "晴", "录入人": "张三"}]
     huge = [r for r in night.bronze[("police_incidents", "huge_field.csv")] if r._malformed_reason][0]
     assert len(huge._raw_line) <= MAX_RAW_CHARS + 100  # the 10 MB line is not copied into bronze
-    note = night.files[("safety_inspections", "several_sheets.xlsx")]["error"]
+    note = night.logged[("safety_inspections", "several_sheets.xlsx")].error  # bronze's own log keeps the names
     assert "'检查记录'" in note and "'说明'" in note and "'汇总'" in note and "'空表'" in note
+    shown = night.files[("safety_inspections", "several_sheets.xlsx")]["error"]  # the manifest: sanitised
+    assert shown.startswith("OTHER_SHEETS") and "检查记录" not in shown
 
 
 def test_the_night_as_a_whole(night):
