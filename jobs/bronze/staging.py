@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.bronze.readers import BronzeRow
+from jobs.bronze.delivery import BronzeRow
 
 
 def arrow_schema(columns: list[str]) -> pa.Schema:
