@@ -207,9 +207,41 @@ def get_source(name: str) -> Source:
 
 @dataclass
 class SourceFile:
-    """A delivered file found in landing."""
+    """A delivered file found in landing (``shown``: its path as text safe to record, even for a file name
+    that is not UTF-8; ``note``: how it was found; ``skip``: why it is not read, for an ignored file)."""
 
     source: str
     delivery_date: str
     path: Path
     extra: dict[str, str] = field(default_factory=dict)
+    shown: str = ""
+    note: str | None = None
+    skip: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.shown:
+            self.shown = shown_path(self.path)
+
+
+def shown_path(path: Path | str) -> str:
+    """A path as text that can be stored and logged: a file name that is not UTF-8 (surrogate escapes) is
+    decoded as gb18030 when it is valid gb18030, else its undecodable bytes are shown as U+FFFD."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for part in text.split("/"):
+        try:
+            part.encode("utf-8")
+            out.append(part)
+            continue
+        except UnicodeEncodeError:
+            raw = part.encode("utf-8", "surrogateescape")
+        try:
+            out.append(raw.decode("gb18030"))
+        except UnicodeDecodeError:
+            out.append(raw.decode("utf-8", "replace"))
+    return "/".join(out)

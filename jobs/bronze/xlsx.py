@@ -291,15 +291,20 @@ def open_xlsx(path: Path, source: Source, config: IngestConfig | None = None) ->
         return d.reject(f"NOT_XLSX: not a readable XLSX file: {safe_error(exc)}")
     if problem:
         return d.reject(problem)
+    handles = [open(path, "rb"), open(path, "rb")]  # file objects: any file name (a private copy) is read
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        wbf = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        wb = openpyxl.load_workbook(handles[0], read_only=True, data_only=True)
+        wbf = openpyxl.load_workbook(handles[1], read_only=True, data_only=False)
     except Exception as exc:  # not a workbook at all (or truncated): the file is rejected, not skipped
+        for h in handles:
+            h.close()
         return d.reject(f"NOT_XLSX: not a readable XLSX file: {safe_error(exc)}")
 
     def close() -> None:
         wb.close()
         wbf.close()
+        for h in handles:
+            h.close()
 
     try:
         choice = _choose_sheet(path, source, wb.worksheets, config)
