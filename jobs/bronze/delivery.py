@@ -113,6 +113,18 @@ def canonical_header(name: str | None) -> str:
     return "".join(ch for ch in s if ch not in "\ufeff\u200b\u200c\u200d\u2060").strip()
 
 
+_LONG_DIGITS = re.compile(r"\d{6,}")
+MAX_SHOWN_HEADER = 40
+
+
+def shown_header(name: str | None) -> str:
+    """A header cell as recorded (header map, extra columns, logs): :func:`canonical_header`, with runs of 6+
+    digits as ``#`` and at most MAX_SHOWN_HEADER characters - a data row taken for a header (a file
+    without one) must not put an ID number or phone into the ingestion log."""
+    s = _LONG_DIGITS.sub("#", canonical_header(name))
+    return s if len(s) <= MAX_SHOWN_HEADER else s[:MAX_SHOWN_HEADER] + "…"
+
+
 def header_score(cells: Sequence[str | None], source: Source) -> tuple[int, int]:
     """(required columns matched, columns matched) by a candidate header row."""
     by_header = source.header_to_canonical
@@ -163,7 +175,7 @@ def map_header(delivery: Delivery, header: list[str]) -> list[str | None]:
     seen: set[str] = set()
     renamed: list[str] = []
     for h in header:
-        shown = canonical_header(h)
+        shown = shown_header(h)
         canon = by_header.get(normalise_header(h))
         if canon is None or canon in seen:
             mapped.append(None)

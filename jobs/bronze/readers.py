@@ -354,7 +354,7 @@ def open_delivery(path: str | Path, source: Source, config: IngestConfig | None 
     fmt, _why = detect_format(path)
     if fmt == "zip":  # a damaged zip: an XLSX source's reader names the damage, a CSV source's the ZIP magic
         fmt = "xlsx" if source.format == "xlsx" else "csv"
-    suffix = Path(name).suffix.lower() or "(none)"
+    suffix = Path(name).suffix or "(none)"
     if fmt == "xls":
         d = Delivery(path=path, source=source, encoding=None, detected_format=None)
         return d.reject("LEGACY_XLS: a legacy Excel 97-2003 workbook (.xls); save it as .xlsx (Excel/WPS: "
