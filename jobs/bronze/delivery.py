@@ -87,6 +87,18 @@ class Delivery:
         self._first, self._rows = first, rows
         return self
 
+    def extra_found(self, name: str) -> None:
+        """A column found only in the rows (data under an empty header): named like the header's extras."""
+        if name in self.extra_columns:
+            return
+        self.extra_columns.append(name)
+        note = f"EXTRA_COLUMNS: {', '.join(self.extra_columns)} (kept in _extra)"
+        at = [i for i, n in enumerate(self.notes) if n.startswith("EXTRA_COLUMNS:")]
+        if at:
+            self.notes[at[0]] = note
+        else:
+            self.notes.append(note)
+
     @property
     def note(self) -> str | None:
         """The reader's notes as one text (recorded in the error column of a loaded file), or None."""
@@ -254,6 +266,8 @@ def row_from_cells(
         if not head and (cell is None or not str(cell).strip()):
             continue  # nothing under an empty header
         key, k = extra_key(head, i), 1
+        if not head:
+            delivery.extra_found(key)
         while key in extra:  # a repeated header keeps both values
             k += 1
             key = f"{extra_key(head, i)} #{k}"

@@ -146,6 +146,13 @@ class _Night:
             self.known_no_content.add(sha)
             self.log_rows.append(_log_row(self.ctx, f, sha, status, 0, error, extra or [], form))
 
+    def _drift(self, f: SourceFile, rec: dict[str, Any], delivery: Delivery) -> None:
+        if delivery.extra_columns:
+            self.drift.setdefault(f.source, {})[f.shown] = list(delivery.extra_columns)
+            rec["extra_columns"] = list(delivery.extra_columns)
+            log.warning("bronze %s: %s has %d extra column(s) (kept in _extra)", f.source, Path(f.shown).name,
+                        len(delivery.extra_columns))
+
     def land(self, f: SourceFile) -> None:
         """Everything for one file; any exception is the caller's (the file is then rejected)."""
         ctx, src = self.ctx, self.sources[f.source]
@@ -195,12 +202,8 @@ class _Night:
             self.record(f, rec, "rejected", f"READ_ERROR: {safe_error(exc)}", _form(None, f), sha)
             return
         form = _form(delivery, f)
-        if delivery.extra_columns:
-            self.drift.setdefault(f.source, {})[f.shown] = delivery.extra_columns
-            rec["extra_columns"] = delivery.extra_columns
-            log.warning("bronze %s: %s has %d extra column(s) (kept in _extra)", f.source, Path(f.shown).name,
-                        len(delivery.extra_columns))
         if delivery.status != "ok":
+            self._drift(f, rec, delivery)
             if delivery.status == "rejected":
                 log.error("bronze %s: %s rejected: %s", f.source, Path(f.shown).name, (delivery.error or "").split(":")[0])
             self.record(f, rec, delivery.status, delivery.error, form, sha, delivery.extra_columns)
@@ -211,6 +214,7 @@ class _Night:
         malformed: Counter = Counter()
         n = write_staging(_counted(delivery.rows(), malformed), target, src.canonical_columns, meta)
         form = _form(delivery, f)  # notes found while streaming (repeated headers) included
+        self._drift(f, rec, delivery)
         self.staged.setdefault(f.source, []).append(
             _Staged(f, sha, target, n, delivery.extra_columns, sum(malformed.values()), delivery.note, form))
         rec.update(status="loaded", bronze_rows=n, malformed_rows=dict(malformed), error=delivery.note,

@@ -77,12 +77,12 @@ def zip_problem(path: Path, config: IngestConfig) -> str | None:
         infos = zf.infolist()
     total = sum(i.file_size for i in infos)
     if total > config.xlsx_max_uncompressed_bytes:
-        return (f"XLSX_LIMIT: {total} bytes uncompressed (limit {config.xlsx_max_uncompressed_bytes}, "
+        return (f"XLSX_LIMIT: {total:,} bytes uncompressed (limit {config.xlsx_max_uncompressed_bytes:,}, "
                 "ingest.xlsx_max_uncompressed_bytes)")
     for i in infos:
         ratio = i.file_size / max(i.compress_size, 1)
         if i.file_size >= config.xlsx_ratio_min_bytes and ratio > config.xlsx_max_ratio:
-            return (f"XLSX_LIMIT: a member compressed {ratio:.0f}:1 ({i.file_size} bytes; limit "
+            return (f"XLSX_LIMIT: a member compressed {ratio:,.0f}:1 ({i.file_size:,} bytes; limit "
                     f"{config.xlsx_max_ratio:g}, ingest.xlsx_max_ratio) - a zip bomb?")
     return None
 
@@ -142,7 +142,7 @@ def sheet_problem(scan: SheetScan, config: IngestConfig) -> str | None:
         return (f"XLSX_LIMIT: values out to column {_col_letters(scan.max_col - 1)} (limit "
                 f"{config.xlsx_max_columns}, ingest.xlsx_max_columns)")
     if scan.merged_cells > config.xlsx_max_merged_cells:
-        return (f"XLSX_LIMIT: merged ranges cover {scan.merged_cells} cells (limit {config.xlsx_max_merged_cells}, "
+        return (f"XLSX_LIMIT: merged ranges cover {scan.merged_cells:,} cells (limit {config.xlsx_max_merged_cells:,}, "
                 "ingest.xlsx_max_merged_cells)")
     return None
 
