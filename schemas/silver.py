@@ -122,9 +122,13 @@ QUARANTINE = _s(
 
 INGESTION_LOG = _s(
     ("file_sha256", S, False), ("source", S, False), ("path", S, False), ("delivery_date", D, False),
-    ("status", S, False),  # loaded | rejected | empty | header_only | duplicate
+    ("status", S, False),  # loaded | rejected | empty | header_only | ignored | waiting (duplicates are not logged)
     ("error", S, True), ("bronze_rows", L, False), ("extra_columns", S, True),
     ("run_id", S, False), ("ingested_at", TS, False),
+    ("detected_format", S, True),  # csv | xlsx, from the content (not the name)
+    ("header_row", I, True),  # 1-based row of the header (title rows above it skipped)
+    ("header_map", S, True),  # JSON {"<header as seen>": "<canonical column or null>"}
+    ("note", S, True),  # how the file differs in form: "xlsx delivered with a .csv name", "found in sub-folder x"
 )
 
 CONSERVATION = _s(
