@@ -125,6 +125,19 @@ INGESTION_LOG = _s(
     ("status", S, False),  # loaded | rejected | empty | header_only | duplicate
     ("error", S, True), ("bronze_rows", L, False), ("extra_columns", S, True),
     ("run_id", S, False), ("ingested_at", TS, False),
+    # how the file was read (bronze fills them; null for files logged before they existed)
+    ("detected_format", S, True),    # csv | xlsx, by content
+    ("header_row", I, True),         # 1-based row of the header (below title rows)
+    ("header_map", S, True),         # JSON {"seen header": "canonical column" or null}
+    ("note", S, True),               # e.g. "delivered as XLSX, configured CSV"
+)
+
+# What silver saw of a file's values, for the delivery report: per file, column and kind, the form
+# of each date (``YYYY年M月D日``), unknown vocabulary values (capped, digit runs masked), number forms,
+# rows with invalid IDs in a list - with counts. Never a personal value.
+VALUE_PROFILE = _s(
+    ("run_id", S, False), ("delivery_date", D, False), ("source", S, False), ("file_sha256", S, False),
+    ("column", S, False), ("kind", S, False), ("value", S, True), ("rows", L, False),
 )
 
 CONSERVATION = _s(

@@ -23,7 +23,7 @@ class DateLimits(BaseModel):
     serial_max_year: int = 2100
     two_digit_min_year: int = 2015
     two_digit_max_year: int = 2035
-    future_tolerance_days: int = Field(1, ge=0)
+    future_tolerance_days: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> DateLimits:

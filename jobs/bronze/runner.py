@@ -67,7 +67,8 @@ def _known_hashes(ctx: RunContext) -> dict[str, str]:
 def _log_row(ctx: RunContext, f: SourceFile, sha: str, status: str, rows: int, error: str | None,
              extra: list[str]) -> tuple:
     return (sha, f.source, str(f.path), dt.date.fromisoformat(f.delivery_date), status, error, int(rows),
-            ",".join(extra) if extra else None, ctx.run_id, now_utc())
+            ",".join(extra) if extra else None, ctx.run_id, now_utc(),
+            None, None, None, None)  # detected_format, header_row, header_map, note: filled by the bronze branch
 
 
 def _counted(rows, counter: Counter):
