@@ -32,7 +32,7 @@ STAGES: dict[str, str] = {
     "matching": "jobs.gold.house_resolution:run",
     "gold": "jobs.gold.runner:run",
     "exports": "jobs.gold.exports:run",
-    "report": "gridlake.report.district:run",
+    "report": "gridlake.report.delivery:run_reports",  # district report, then the delivery report
     "quality_report": "gridlake.quality.report:run",
 }
 
