@@ -25,7 +25,9 @@ pytestmark = pytest.mark.spark
 IDS = ["11010519491231002X", "11010519491231002x", "110105491231002", "110105194912310025", "4403",
        "１１０１０５１９４９１２３１００２Ｘ", " 11010519491231002X ", "", None, "010105194912310025",
        "110105194913310020", "440304200001011234"]
-PHONES = ["+86 138-0013-8000", "008613800138000", "13800138000", "0755-8888 6666", "12345", None, "86 13800138000"]
+PHONES = ["+86 138-0013-8000", "008613800138000", "13800138000", "0755-8888 6666", "12345", None, "86 13800138000",
+          "+86 755 8888 6666", "(0755)88886666", "0755-88886666转123", "+86-10-12345678", "861380013800",
+          "138 0013 8000 ext 12"]
 
 
 def test_id_and_phone_match_the_python_rules(spark):
@@ -50,6 +52,11 @@ def test_dates_times_numbers_and_vocab(spark):
     ts = spark.createDataFrame([("2026-11-01 08:30",), ("2026/11/01 08:30:15",), ("20261101",)], "v string")
     shown = ts.select(F.date_format(parse_timestamp(F.col("v")), "yyyy-MM-dd HH:mm:ss").alias("t")).collect()
     assert [r.t for r in shown] == ["2026-11-01 08:30:00", "2026-11-01 08:30:15", "2026-11-01 00:00:00"]
-    misc = spark.createDataFrame([("3", "租户"), ("3.0", "tenant"), ("三", "房东")], "n string, r string")
+    misc = spark.createDataFrame([("3", "租户"), ("3.0", "tenant"), ("三", "房东"), ("13800138000", None)],
+                                 "n string, r string")
     out = misc.select(to_int(F.col("n")).alias("n"), map_vocab(F.col("r"), RELATION).alias("r")).collect()
-    assert [(r.n, r.r) for r in out] == [(3, "tenant"), (3, "tenant"), (None, None)]
+    assert [(r.n, r.r) for r in out] == [(3, "tenant"), (3, "tenant"), (None, None), (None, None)]  # no cast error
+    more = spark.createDataFrame([("2026/11/1 下午2:05",), ("2026-11-01T06:00:00Z",), ("46327.5",), ("03/11/2026",)],
+                                 "v string")
+    shown = more.select(F.date_format(parse_timestamp(F.col("v")), "yyyy-MM-dd HH:mm:ss").alias("t")).collect()
+    assert [r.t for r in shown] == ["2026-11-01 14:05:00", "2026-11-01 14:00:00", "2026-11-01 12:00:00", None]
