@@ -100,13 +100,19 @@ def _normalise(text: str) -> str:
     return _SPACES.sub(" ", s).strip()
 
 
+_TOKENS = {"y": ("YY", "YYYY"), "m": ("M", "MM"), "d": ("D", "DD"), "H": ("H", "HH"), "Mi": ("m", "mm"),
+           "S": ("s", "ss"), "n": ("N", "NN")}
+
+
 def _tok(kind: str, digits: str | None) -> str:
     if digits is None:
         return ""
     n = len(digits)
-    return {"y": "YYYY" if n == 4 else "YY", "m": "MM" if n == 2 else "M", "d": "DD" if n == 2 else "D",
-            "H": "HH" if n == 2 else "H", "Mi": "mm" if n == 2 else "m", "S": "ss" if n == 2 else "s",
-            "f": "f" * n, "n": "N" * n}[kind]
+    if kind == "f":
+        return "f" * n
+    if kind == "y":
+        return "YYYY" if n == 4 else "YY"
+    return _TOKENS[kind][1 if n == 2 else 0]
 
 
 def _form_of(text: str, spans: list[tuple[int, int, str]]) -> str:

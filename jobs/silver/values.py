@@ -75,30 +75,57 @@ def _date_udf(rules: DateRules):
     return parse_dates
 
 
+# The forms most systems export, parsed natively by Spark (same value and form as the Python parser);
+# anything else - and any of these Spark cannot read (2026-02-30) - goes to the parser.
+_FAST = (
+    (r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$", "yyyy-MM-dd HH:mm:ss", "YYYY-MM-DD HH:mm:ss"),
+    (r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$", "yyyy-MM-dd HH:mm", "YYYY-MM-DD HH:mm"),
+    (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "yyyy-MM-dd", "YYYY-MM-DD"),
+    (r"^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}$", "yyyy/MM/dd HH:mm", "YYYY/MM/DD HH:mm"),
+    (r"^[0-9]{4}/[0-9]{2}/[0-9]{2}$", "yyyy/MM/dd", "YYYY/MM/DD"),
+    (r"^[0-9]{8}$", "yyyyMMdd", "YYYYMMDD"),
+)
+
+
+def _fast_path(raw: Column, min_year: int, max_year: int) -> tuple[Column, Column]:
+    """``(timestamp, form)`` of the common forms read natively (null when not one of them or not valid)."""
+    s = F.trim(raw)
+    ts = F.lit(None).cast("timestamp")
+    form = F.lit(None).cast("string")
+    for pattern, fmt, shown in reversed(_FAST):
+        ts = F.when(s.rlike(pattern), F.try_to_timestamp(s, F.lit(fmt))).otherwise(ts)
+        form = F.when(s.rlike(pattern), F.lit(shown)).otherwise(form)
+    ok = ts.isNotNull() & F.year(ts).between(min_year, max_year)
+    return F.when(ok, ts), F.when(ok, form)
+
+
 def date_value(raw: Column, column: str, kind: str = "timestamp", not_future: bool = False,
                delivery: Column | None = None) -> Typed:
     """A date (``kind="date"``) or local timestamp from any accepted form, with its reason and form.
 
+    The common forms are read by Spark itself; only the others reach the Python parser (a null is
+    sent in their place, so a night of ISO timestamps costs no parsing in Python).
     ``not_future``: a value later than the delivery day plus ``future_tolerance_days`` is
     ``DATE_IN_FUTURE`` (``delivery`` defaults to ``_delivery_date``).
     """
     lim = limits()
-    parsed = _date_udf(lim.date_rules(_session_timezone()))(raw)
+    fast_ts, fast_form = _fast_path(raw, lim.dates.min_year, lim.dates.max_year)
+    parsed = _date_udf(lim.date_rules(_session_timezone()))(F.when(fast_ts.isNull(), raw))
     iso = parsed["iso"]
     if kind == "date":
-        value = F.try_to_date(F.substring(iso, 1, 10), "yyyy-MM-dd")
+        value = F.coalesce(F.to_date(fast_ts), F.try_to_date(F.substring(iso, 1, 10), "yyyy-MM-dd"))
     else:
-        value = F.try_to_timestamp(iso, F.lit("yyyy-MM-dd HH:mm:ss.SSSSSS"))
-    reason = parsed["reason"]
+        value = F.coalesce(fast_ts, F.try_to_timestamp(iso, F.lit("yyyy-MM-dd HH:mm:ss.SSSSSS")))
+    form = F.coalesce(fast_form, parsed["form"])
+    reason = F.when(fast_ts.isNull(), parsed["reason"])
     if not_future:
         cutoff = F.date_add(delivery if delivery is not None else F.col("_delivery_date"),
                             1 + lim.dates.future_tolerance_days)
         late = (value >= cutoff) if kind == "date" else (value >= F.to_timestamp(cutoff))
         reason = F.when(reason.isNull() & F.coalesce(late, F.lit(False)), F.lit(IN_FUTURE)).otherwise(reason)
         value = F.when(reason.isNull(), value)
-    profile = F.when(parsed["form"].isNotNull(),
-                     F.struct(F.lit(DATE_FORM).alias("kind"), F.lit(column).alias("column"),
-                              parsed["form"].alias("value")))
+    profile = F.when(form.isNotNull(),
+                     F.struct(F.lit(DATE_FORM).alias("kind"), F.lit(column).alias("column"), form.alias("value")))
     return Typed(value, reason, profile)
 
 
