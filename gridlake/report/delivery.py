@@ -75,6 +75,29 @@ def _header_map(text: str | None) -> list[dict[str, Any]]:
     return [{"seen": safe_text(k, 40), "canonical": safe_text(v, 40) if v else None} for k, v in doc.items()]
 
 
+NAME_COLUMNS = {"declarations": ["name"], "rentals": ["landlord_name"], "mediation_cases": ["parties"],
+                "grid_officers": ["officer_name"]}
+WITHHELD = "(withheld: a person's name)"
+
+
+def _known_names(spark: SparkSession, settings: Settings, candidates: set[str]) -> set[str]:
+    """Which of ``candidates`` (unknown vocabulary values) are names of persons silver knows: never shown."""
+    from pyspark.sql import functions as F
+
+    found: set[str] = set()
+    if not candidates:
+        return found
+    for table, cols in NAME_COLUMNS.items():
+        df = _table(spark, settings, "silver", table)
+        if df is None:
+            continue
+        for c in cols:
+            if c in df.columns:
+                found |= {r[0] for r in df.where(F.trim(F.col(c)).isin(sorted(candidates)))
+                          .select(F.trim(F.col(c))).distinct().collect()}
+    return found
+
+
 def _anomalies(settings: Settings, run_date: dt.date, current: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Files in landing not loaded for the night (from the run manifests of ``run_date``)."""
     from gridlake.manifest import runs_dir
@@ -165,7 +188,11 @@ def collect(spark: SparkSession, settings: Settings, run_date: dt.date,
                 src[lists[r["kind"]]].append({"column": r["column"], "value": safe_text(r["value"], 32),
                                               "rows": int(r["rows"])})
 
+    names = _known_names(spark, settings, {v["value"] for s in sources.values() for v in s["unknown_vocab"]})
     for src in sources.values():
+        for v in src["unknown_vocab"]:
+            if v["value"] in names:
+                v["value"] = WITHHELD
         src["quarantine_reasons"] = dict(sorted(src["quarantine_reasons"].items(), key=lambda kv: (-kv[1], kv[0])))
         src["duplicate_reasons"] = dict(sorted(src["duplicate_reasons"].items(), key=lambda kv: (-kv[1], kv[0])))
         statuses: dict[str, int] = defaultdict(int)

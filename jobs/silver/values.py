@@ -163,10 +163,12 @@ def count_value(raw: Column, column: str, maximum: int | None = None) -> Typed:
 
 
 def _vocab_udf(name: str):
+    table = vocabularies()[name]  # shipped with the UDF: executors need no conf/ of their own
+
     def lookup(text: str | None) -> tuple[str | None, str | None]:
         if text is None or not text.strip():
             return None, None
-        code = vocabularies()[name].code(text)
+        code = table.code(text)
         return code, (None if code else reportable(text))
 
     @F.pandas_udf(_VOCAB_OUT)  # type: ignore[call-overload]
@@ -178,7 +180,6 @@ def _vocab_udf(name: str):
 
 def vocab_value(raw: Column, column: str, vocabulary: str) -> Typed:
     """The canonical code of a vocabulary value (synonyms, suffixes, case, width); UNKNOWN_VOCAB otherwise."""
-    vocabularies()[vocabulary]  # fail on the driver, not in a Python worker, when the name is wrong
     parsed = _vocab_udf(vocabulary)(raw)
     reason = F.when(parsed["shown"].isNotNull(), F.lit(UNKNOWN_VOCAB))
     profile = F.when(parsed["shown"].isNotNull(),

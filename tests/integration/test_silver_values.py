@@ -54,6 +54,7 @@ def test_values_written_another_way_and_hostile_values(spark, settings):
         _decl("V10", declared_at="2026-11-01T06:00:00Z", relation="家属", channel="ＡＰＰ"),
         _decl("V11", declared_at="46327.25", household_size="两人", move_in_date="二〇二六年十月三日"),
         _decl("V12", declared_at="2026年11月1日 9时05分", id_number=OLD15, relation="本人", channel="扫二维码"),
+        _decl("V13", relation="张三"),                                # a person's name in a vocabulary column
     ])
     write_csv(settings, "housing", DAY, [
         _house("H1", usage="农民房", area_m2="85.5平"),
@@ -78,7 +79,7 @@ def test_values_written_another_way_and_hostile_values(spark, settings):
     cons = {r.source: r for r in io.read_table(spark, settings, "silver", "_conservation").collect()}
     assert all(r.balanced and r.bronze_rows == r.silver_rows + r.quarantine_rows + r.duplicate_rows
                for r in cons.values())
-    assert (cons["declarations"].bronze_rows, cons["declarations"].silver_rows) == (13, 5)
+    assert (cons["declarations"].bronze_rows, cons["declarations"].silver_rows) == (14, 5)
 
     quarantine = io.read_table(spark, settings, "silver", "_quarantine").collect()
     q = {(r.source, r.business_key): r.reason_code for r in quarantine}
@@ -86,6 +87,7 @@ def test_values_written_another_way_and_hostile_values(spark, settings):
         ("declarations", "V2"): "DATE_IN_FUTURE", ("declarations", "V3"): "DATE_OUT_OF_RANGE",
         ("declarations", "V4"): "DATE_OUT_OF_RANGE", ("declarations", "V5"): "OUT_OF_RANGE",
         ("declarations", "V6"): "OUT_OF_RANGE", ("declarations", "V7"): "UNKNOWN_VOCAB",
+        ("declarations", "V13"): "UNKNOWN_VOCAB",
         ("declarations", "V8"): "BAD_DATE_AMBIGUOUS", ("declarations", "V9"): "DUPLICATE_KEY_CONFLICT",
         ("housing", "H3"): "OUT_OF_RANGE", ("housing", "H4"): "OUT_OF_RANGE", ("rentals", "R2"): "OUT_OF_RANGE",
     }
@@ -133,7 +135,8 @@ def test_values_written_another_way_and_hostile_values(spark, settings):
     decl = data["sources"]["declarations"]
     assert decl["quarantine_reasons"]["OUT_OF_RANGE"] == 2 and decl["quarantine_reasons"]["DATE_OUT_OF_RANGE"] == 2
     assert {"column": "relation", "value": "房东的朋友", "rows": 1} in decl["unknown_vocab"]
-    assert decl["rows"] == {"bronze": 13, "silver": 5, "quarantine": 8, "duplicates": 0}
+    assert {"column": "relation", "value": delivery.WITHHELD, "rows": 1} in decl["unknown_vocab"]  # a known name
+    assert decl["rows"] == {"bronze": 14, "silver": 5, "quarantine": 9, "duplicates": 0}
     assert decl["files"][0]["status"] == "loaded" and decl["files"][0]["balanced"] is True
     html = open(paths["html"], encoding="utf-8").read()
     js = open(paths["json"], encoding="utf-8").read()
