@@ -42,3 +42,16 @@ def test_safe_text_masks_digit_runs_and_control_characters():
     assert len(safe_text("长" * 500)) == 81
     assert safe_text(None) is None
     assert _header_map("not json") == [] and _header_map('["a"]') == []
+
+
+def test_cli_and_report_step_are_wired():
+    import importlib
+
+    from gridlake.cli import build_parser
+    from gridlake.pipeline import STAGES
+
+    args = build_parser().parse_args(["delivery-report", "--date", "2026-11-01"])
+    module, func = args.handler.split(":")
+    assert callable(getattr(importlib.import_module(module), func)) and args.date == "2026-11-01"
+    module, func = STAGES["report"].split(":")
+    assert getattr(importlib.import_module(module), func).__name__ == "run_reports"
