@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=50)
 
+    p = _add(sub, "delivery-report", "gridlake.report.delivery:cmd_delivery_report",
+             "write the delivery report of one night (files, headers, forms, unknown values) from the lake")
+    p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
+
     _add(sub, "scan-privacy", "gridlake.privacy_scan:cmd_scan_privacy",
          "look for raw ID numbers, phones and names outside bronze and silver")
 

@@ -34,7 +34,7 @@ STAGES: dict[str, str] = {
     "matching": "jobs.gold.house_resolution:run",
     "gold": "jobs.gold.runner:run",
     "exports": "gridlake.privacy_gate:run_exports",  # jobs.gold.exports:run into staging, scanned, then published
-    "report": "gridlake.report.district:run",
+    "report": "gridlake.report.delivery:run_reports",  # district report, then the delivery report
     "quality_report": "gridlake.quality.report:run",
 }
 

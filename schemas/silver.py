@@ -131,6 +131,14 @@ INGESTION_LOG = _s(
     ("note", S, True),  # how the file differs in form: "xlsx delivered with a .csv name", "found in sub-folder x"
 )
 
+# What silver saw of a file's values, for the delivery report: per file, column and kind, the form
+# of each date (``YYYY年M月D日``), unknown vocabulary values (capped, digit runs masked), number forms,
+# rows with invalid IDs in a list - with counts. Never a personal value.
+VALUE_PROFILE = _s(
+    ("run_id", S, False), ("delivery_date", D, False), ("source", S, False), ("file_sha256", S, False),
+    ("column", S, False), ("kind", S, False), ("value", S, True), ("rows", L, False),
+)
+
 CONSERVATION = _s(
     ("run_id", S, False), ("run_date", D, False), ("source", S, False), ("file_sha256", S, False),
     ("path", S, False), ("bronze_rows", L, False), ("silver_rows", L, False), ("quarantine_rows", L, False),
