@@ -321,7 +321,13 @@ def not_yet_ingested(settings: Settings, files: Iterable[Path]) -> list[Path]:
 
     known = set(DeltaTable(path).to_pyarrow_table(columns=["file_sha256"]).column("file_sha256").to_pylist())
 
-    return [f for f in files if sha256_file(f) not in known]
+    def new(f: Path) -> bool:
+        try:
+            return sha256_file(f) not in known
+        except OSError:  # gone or unreadable: bronze records it with its reason
+            return True
+
+    return [f for f in files if new(f)]
 
 
 def manifest_doc(settings: Settings, run_id: str) -> dict[str, Any]:

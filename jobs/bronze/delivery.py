@@ -293,6 +293,7 @@ def safe_error(exc: BaseException, limit: int = 300) -> str:
     """An exception as text fit for logs and the ingestion log: its type and message with every run of 4+
     digits masked and everything but printable ASCII dropped (values quoted by a library - an ID number,
     a name, an address - never pass)."""
-    msg = "".join(ch if " " <= ch <= "~" else "?" for ch in str(exc))
-    msg = re.sub(r"\?{2,}", "?", _DIGITS.sub("#", msg))
-    return f"{type(exc).__name__}: {msg}"[:limit]
+    from gridlake.sanitise import describe_exception  # the one sanitiser; bronze masks shorter digit runs too
+
+    msg = "".join(ch if " " <= ch <= "~" else "?" for ch in describe_exception(exc, limit=max(limit, 1000)))
+    return re.sub(r"\?{2,}", "?", _DIGITS.sub("#", msg))[:limit]
