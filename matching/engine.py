@@ -199,6 +199,27 @@ def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.Da
     return levels
 
 
+def _dominated_by_best(ok: pd.DataFrame, order: np.ndarray, first: np.ndarray, spec: LinkageSpec,
+                       labels: dict[str, list[str]]) -> np.ndarray:
+    """Per candidate in ``order`` (grouped by left record, best first at ``first``): whether the group's
+    best candidate Pareto-dominates it over the comparisons' ordered levels. A level earlier in a
+    comparison's list is better (exact > pinyin > fuzzy > else); ``null`` (a side lacks the value) is
+    comparable only with ``null``, so a candidate never dominates by having a value the other lacks."""
+    is_first = np.zeros(len(order), dtype=bool)
+    is_first[first] = True
+    grp = np.cumsum(is_first) - 1
+    geq = np.ones(len(order), dtype=bool)
+    strict = np.zeros(len(order), dtype=bool)
+    for c in spec.comparisons:
+        lv = ok[c.name].to_numpy().astype(np.int64)[order]
+        lb = lv[first][grp]
+        null = labels[c.name].index("null") if "null" in labels[c.name] else -1
+        both = (lv != null) & (lb != null)
+        geq &= (lb == lv) | (both & (lb < lv))
+        strict |= both & (lb < lv)
+    return geq & strict & ~is_first
+
+
 def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, right_rank: np.ndarray,
             spec: LinkageSpec, model: FSModel, vague: dict[int, list[str]]) -> pd.DataFrame:
     """One decision per left position (``left_ids`` order) from scored pairs by position (``_lpos``,
@@ -226,8 +247,24 @@ def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, ri
         best = ok.iloc[order[first]]
         pos = best["_lpos"].to_numpy()
         w1 = best["weight"].to_numpy(dtype=float)
-        gap = np.where(has_second, w1 - w[order[nxt]], np.inf)
-        runner_up = right_ids[ok["_rpos"].to_numpy()[order[nxt]]]
+        # Pareto dominance: a runner-up the best candidate dominates (at least as good a level on every
+        # comparison, strictly better on one) is not ambiguous with it; the gap is taken to the best
+        # candidate the best one does not dominate
+        dominated = _dominated_by_best(ok, order, first, spec, labels)
+        is_first = np.zeros(len(order), dtype=bool)
+        is_first[first] = True
+        later = np.flatnonzero(~dominated & ~is_first)
+        grp = np.cumsum(is_first) - 1
+        eff = np.full(len(first), -1)
+        if len(later):
+            g_later = grp[later]
+            firsts_of = np.flatnonzero(np.r_[True, g_later[1:] != g_later[:-1]])
+            eff[g_later[firsts_of]] = later[firsts_of]
+        has_eff = eff >= 0
+        gap = np.where(has_eff, w1 - w[order[np.maximum(eff, 0)]], np.inf)
+        runner_up = right_ids[ok["_rpos"].to_numpy()[order[np.maximum(eff, 0)]]]
+        raw_runner_up = right_ids[ok["_rpos"].to_numpy()[order[nxt]]]
+        dominates = has_second & dominated[nxt]
         prob = np.asarray(match_probability(w1, model.lam), dtype=float)
         exact = best["_same_text"].to_numpy(dtype=bool).copy()
         all_exact = np.ones(len(best), dtype=bool)
@@ -248,6 +285,8 @@ def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, ri
         for k, (pre, wk, g, pk) in enumerate(zip(prefix_of.tolist(), w1.tolist(), gap.tolist(), prob.tolist(),
                                                 strict=True)):
             gap_txt = "inf" if g == np.inf else f"{g:.2f}"
+            if dominates[k]:
+                gap_txt += f";dominates={raw_runner_up[k]}"
             if wk < d.min_weight:
                 texts.append(f"unresolved=low_weight;{pre}weight={wk:.2f};gap={gap_txt}")
             elif g < d.min_gap:
