@@ -224,7 +224,7 @@ def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, ri
             spec: LinkageSpec, model: FSModel, vague: dict[int, list[str]]) -> pd.DataFrame:
     """One decision per left position (``left_ids`` order) from scored pairs by position (``_lpos``,
     ``_rpos``, levels, ``_compatible``, ``_violations``, ``_same_text``, ``weight``); ties on weight go
-    to the lower ``right_rank``."""
+    to the better levels, then to the lower ``right_rank``."""
     d = spec.decision
     labels = level_names(spec)
     n = len(left_ids)
@@ -239,7 +239,12 @@ def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, ri
     ok = pairs[pairs["_compatible"].to_numpy()]
     if len(ok):
         lp, w = ok["_lpos"].to_numpy(), ok["weight"].to_numpy(dtype=float)
-        order = np.lexsort((right_rank[ok["_rpos"].to_numpy()], -w, lp))
+        # ties on weight: the better levels first (so a candidate that dominates another of equal weight
+        # ranks before it), then the smaller right id
+        level_sum = np.zeros(len(ok), dtype=np.int64)
+        for c in spec.comparisons:
+            level_sum += ok[c.name].to_numpy().astype(np.int64)
+        order = np.lexsort((right_rank[ok["_rpos"].to_numpy()], level_sum, -w, lp))
         lp_sorted = lp[order]
         first = np.flatnonzero(np.r_[True, lp_sorted[1:] != lp_sorted[:-1]])
         nxt = np.minimum(first + 1, len(order) - 1)
@@ -320,7 +325,11 @@ def decide(scored: pd.DataFrame, left_ids: pd.Series, spec: LinkageSpec, model: 
     unresolved, with the reason in the explanation (``low_weight``, ``ambiguous``,
     ``not_in_registry:<comparisons>``, ``no_candidate``, ``too_vague``). ``vague`` (left id -> blocking
     rules skipped as too vague) is reported in the explanation of unresolved records
-    (``too_vague=<rule>|<rule>``). Ties on weight go to the smaller right id.
+    (``too_vague=<rule>|<rule>``). Ties on weight go to the better levels (a lower sum of level indices:
+    a candidate that dominates another of equal weight comes first), then to the smaller right id. A
+    runner-up the best candidate Pareto-dominates (at least as good a level on every comparison, strictly
+    better on one; ``null`` comparable only with ``null``) is not ambiguous with it: the gap is taken to the
+    best candidate it does not dominate, and the explanation names the dominated one (``dominates=<id>``).
     """
     ids = pd.unique(np.asarray(left_ids, dtype=object))
     index = pd.Index(ids)

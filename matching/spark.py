@@ -278,7 +278,8 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
     d = spec.decision
     prior = float(__import__("math").log2(lam / (1 - lam)))
     comp = scored.where("_compatible")
-    w = Window.partitionBy("_id_l").orderBy(F.desc("weight"), F.asc("_id_r"))
+    level_sum = sum((F.col(c.name).cast("long") for c in spec.comparisons), F.lit(0))
+    w = Window.partitionBy("_id_l").orderBy(F.desc("weight"), level_sum.asc(), F.asc("_id_r"))
     exact_names = list(d.exact_level_names) + ["null"]
     from matching.compare import level_names
 

@@ -100,10 +100,11 @@ def test_decide_spark_gap_only_among_non_dominated_candidates(spark):
 
     spec, scored = _dominance_case()
     sdf = spark.createDataFrame(scored.assign(_expl="x"))
-    ids = spark.createDataFrame([("q1",), ("q2",), ("q3",)], "_id string")
+    ids = spark.createDataFrame([("q1",), ("q2",), ("q3",), ("q4",)], "_id string")
     out = {r["_id_l"]: r for r in decide_spark(sdf, ids, spec, lam=0.01).collect()}
     assert out["q1"]["right_id"] == "jt"
     assert "dominates=jtd" in out["q1"]["explanation"] and "gap=inf" in out["q1"]["explanation"]
     assert out["q2"]["right_id"] is None and "unresolved=ambiguous" in out["q2"]["explanation"]
     assert out["q3"]["right_id"] is None and "runner_up=c" in out["q3"]["explanation"]
     assert "gap=1.00;dominates=b" in out["q3"]["explanation"]
+    assert out["q4"]["right_id"] == "z" and "dominates=a" in out["q4"]["explanation"]

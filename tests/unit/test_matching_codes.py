@@ -127,18 +127,20 @@ def _dominance_case():
     # q1: exact complex + building vs fuzzy complex + building: dominated runner-up -> accepted
     # q2: exact complex but unit null vs fuzzy complex with unit exact: neither dominates -> ambiguous
     # q3: the dominated one is second, a non-dominated third is close -> ambiguous against the third
+    # q4: equal weights (pooled levels): the dominating candidate ranks first though its id is larger
     scored = pd.DataFrame({
-        "_id_l": ["q1", "q1", "q2", "q2", "q3", "q3", "q3"],
-        "_id_r": ["jt", "jtd", "jt", "jtd", "a", "b", "c"],
-        "complex": [1, 2, 1, 2, 1, 2, 1], "b": [1, 1, 1, 1, 1, 1, 1], "u": [0, 0, 0, 1, 1, 1, 0],
-        "_compatible": [True] * 7, "_violations": [""] * 7, "_same_text": [False] * 7,
-        "weight": [12.0, 9.5, 12.0, 11.0, 12.0, 11.5, 11.0]})
+        "_id_l": ["q1", "q1", "q2", "q2", "q3", "q3", "q3", "q4", "q4"],
+        "_id_r": ["jt", "jtd", "jt", "jtd", "a", "b", "c", "a", "z"],
+        "complex": [1, 2, 1, 2, 1, 2, 1, 2, 1], "b": [1, 1, 1, 1, 1, 1, 1, 1, 1], "u": [0, 0, 0, 1, 1, 1, 0, 0, 0],
+        "_compatible": [True] * 9, "_violations": [""] * 9, "_same_text": [False] * 9,
+        "weight": [12.0, 9.5, 12.0, 11.0, 12.0, 11.5, 11.0, 9.0, 9.0]})
     return spec, scored
 
 
 def test_decide_gap_applies_only_among_non_dominated_candidates():
     spec, scored = _dominance_case()
-    out = decide(scored, pd.Series(["q1", "q2", "q3"]), spec, initial_model(spec)).set_index("left_id")
+    out = decide(scored, pd.Series(["q1", "q2", "q3", "q4"]), spec, initial_model(spec)).set_index("left_id")
+    assert out.loc["q4", "right_id"] == "z" and "dominates=a" in out.loc["q4", "explanation"]
     assert out.loc["q1", "right_id"] == "jt"
     assert "dominates=jtd" in out.loc["q1", "explanation"] and "gap=inf" in out.loc["q1", "explanation"]
     assert out.loc["q2", "right_id"] is None                     # null unit is not worse than exact: no dominance
