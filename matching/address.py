@@ -7,7 +7,9 @@ standard address (GB/T 23705 and the local standard-address conventions): admini
 :data:`schemas.address.ADDRESS_COMPONENTS`. Normalisation, in order:
 
 1. NFKC (full-width digits, letters, brackets become ASCII), upper case, traditional address characters
-   simplified (號 -> 号, 樓 -> 楼, 邨 -> 村);
+   simplified (號 -> 号, 樓 -> 楼, 邨 -> 村); English/pinyin markers as Chinese ones (``Block 3`` -> 3栋,
+   ``Unit 2`` -> 2单元, ``12/F`` -> 12层, ``Flat 501``/``#501`` -> 501室, ``Futian District`` dropped); ``12/802``
+   -> ``12-802``; note segments (contact, phone, ``近…``, a landmark with a direction before the address) dropped;
 2. bracketed notes removed (all bracket kinds; an unclosed bracket ends the address), unless the bracket
    holds only numbers and markers (``(A座)``); ``3#`` -> ``3栋``; whitespace and punctuation removed;
 3. administrative prefixes (country, province, city, district, in full or short, repeated) removed;
@@ -20,10 +22,10 @@ standard address (GB/T 23705 and the local standard-address conventions): admini
 6. marker variants to one canonical marker each: building ``N栋`` (栋/幢/座/号楼/栋楼/#; ``N楼`` only
    when a floor or room follows and no building was written), unit ``N单元`` (单元/梯/门), floor ``N层``
    (层/F/楼, 负N/地下N -> -N), room ``N室`` (室/房/户/号房, and ``N号`` after a building, unit, floor
-   or door), door suffix ``13号之一`` / ``13之1号`` -> ``13-1号``;
+   or door), door suffix ``13号之一`` / ``13之1号`` -> ``13-1号``, floor + two-digit door ``21楼02`` -> ``21层2102室``;
 7. short forms: ``12-3-501`` -> ``12栋3单元501室``, ``12-501`` -> ``12栋501室``, ``12栋3-501`` ->
-   ``12栋3单元501室``, after a lane or village ``13-401`` -> ``13号401室``, after a road ``18-501`` ->
-   ``18号501室``.
+   ``12栋3单元501室``, after a lane or 坊内/内 ``13-401`` -> ``13号401室`` (after an estate …村 the building-room
+   form: ``景田村27-603`` -> ``景田村27栋603室``), after a road ``18-501`` -> ``18号501室``.
 
 Parsing (:func:`parse_normalized`): street and community wherever written (a name never spans a component end or
 a complex word); the place — numbered lane (village + 东村/西村/新村… prefix + N坊/巷/排/弄/里, lane number marked
