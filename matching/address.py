@@ -247,8 +247,11 @@ def _convert_numerals(s: str) -> str:
         n = cn_to_int(run)
         if n is None:
             continue
+        text = str(n)
+        if run[0] in "零〇○0" and len(run) > 1 and not any(u in run for u in "十百千"):
+            text = text.rjust(len(run), "0")            # 零二 is the door 02 (二十一楼零二 = 21楼02), not 2
         out.append(s[last:start])
-        out.append(str(n))
+        out.append(text)
         last = end
     out.append(s[last:])
     return "".join(out)

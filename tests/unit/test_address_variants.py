@@ -289,6 +289,7 @@ CASES = [
     ("floor_door_fang", "福华花园3栋5楼01房", _with(FH, room="501")),
     ("floor_door_f", "荔园大厦A座12F03", LY),
     ("floor_door_ceng", "福华花园3栋5层01", _with(FH, room="501")),
+    ("floor_door_chinese", "荔园大厦A座十二楼零三", LY),
     # (6) slash short forms, estates named …村 keep building-room short forms
     ("slash_building_room", "福华花园3/501", FH),
     ("slash_three_parts", "福华花园12/3/501", _with(FH, building="12", unit="3")),
