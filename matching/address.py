@@ -150,9 +150,13 @@ def _latin(s: str) -> str:
     s = _EN_BUILDING.sub(r" \1栋 ", s)
     s = _EN_UNIT.sub(lambda m: f" {m.group(1)}单元 " if m.group(1) else f" {m.group(2)}室 ", s)
     s = _EN_FLOOR.sub(lambda m: f" {m.group(1) or m.group(2)}层 ", s)
-    return _EN_NO.sub(r" \1号 ", s)
+    s = _EN_NO.sub(r" \1号 ", s)
+    return _LATIN_NAME.sub(" ", s)
 
 
+# a word of three or more letters standing apart (a pinyin or English name written beside the Chinese one:
+# 福华花园 Fuhua Garden 3栋) is not read: its letters would stick to the next number (N3栋); TCL大厦 stays
+_LATIN_NAME = re.compile(r"(?:(?<=^)|(?<=[\s,，]))(?:[A-Z]{3,}[\s,，]*)+(?=$|[\s,，])")
 _SLASH_NUMBERS = re.compile(r"(?<=[\dA-Z])\s*/\s*(?=\d)")             # 12/802: building/room, as 12-802
 
 

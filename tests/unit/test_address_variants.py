@@ -275,6 +275,7 @@ CASES = [
     ("en_apt_hash", "福华花园3栋 #501", FH),
     ("en_country_province", "China Guangdong Shenzhen 福华花园3栋Apt 501", FH),
     ("en_building_first", "Building 3 福华花园 Room 501", FH),
+    ("en_pinyin_name_beside", "福华花园 Fuhua Garden 3栋501", FH),
     # (4) notes before the address or between its parts
     ("note_phone_first", "13912345678 福华花园3栋501", FH),
     ("note_contact_first", "联系人李女士 电话0755-83123456，福田区福华花园3栋501", FH),
