@@ -210,7 +210,8 @@ def strip_tail_notes(s: str) -> str:
 
 # a whole segment (between spaces/commas) that is a note: a contact note or phone number, a landmark with a
 # direction (7栋对面, 沃尔玛旁边), a "near" note (近福华小学); dropped when another segment holds the address
-_NOTE_SEGMENT = re.compile(rf"^(?:.*(?:{_CONTACT_KW}).*|(?:{_CONTACT_KW})?[{CJK}]{{0,4}}{_PHONE_NUMBER}"
+_NOTE_SEGMENT = re.compile(rf"^(?:(?:{_CONTACT_KW})[:：]?[{CJK}A-Z]{{0,6}}?(?:{_CONTACT_KW})?[:：]?(?:{_PHONE_NUMBER})?"
+                           rf"|(?:{_CONTACT_KW})?[{CJK}]{{0,4}}{_PHONE_NUMBER}"
                            rf"|(?:靠近|临近|邻近|紧邻|近)[^\d{_NUM}号栋座室层]{{1,12}})$")
 _LANDMARK_SEGMENT = re.compile(rf"^.{{0,14}}?(?:{_DIRECTION_WORDS})$")
 

@@ -285,6 +285,7 @@ CASES = [
     ("note_near_between", "福华花园 靠近福华小学 3栋501", FH),
     ("note_near_between_nospace", "福华花园临近莲花山公园3栋501", FH),
     ("note_phone_between", "福华花园 手机13912345678 3栋501", FH),
+    ("note_contact_after_room_same_segment", "上沙村东村二坊 12号602联系电话13912345678", SHA),
     # (5) floor N + a two-digit door = room N*100+door
     ("floor_door_lou", "荔园大厦A座12楼03", LY),
     ("floor_door_fang", "福华花园3栋5楼01房", _with(FH, room="501")),
