@@ -41,6 +41,7 @@ import unicodedata
 
 from matching.address_lexicon import (
     TRADITIONAL,
+    NOTE_HINT,
     Gate,
     is_note_segment,
     strip_noise,
@@ -164,6 +165,8 @@ def _drop_note_segments(s: str) -> str:
     """Segments (between spaces or commas) that are notes — a contact note or phone number, a landmark with a
     direction (``7栋对面``), a "near" note — are dropped wherever they stand, when another segment holds the
     address (a name and a number): ``电话138… 福田区景田花园7栋201``, ``7栋对面 福田区景田花园2栋301``."""
+    if not NOTE_HINT.search(s):
+        return s
     parts = [p for p in _SEGMENTS.split(s) if p]
     if len(parts) < 2:
         return s

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["Gate", "TRADITIONAL", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS",
-           "is_note_segment"]
+           "is_note_segment", "NOTE_HINT"]
 
 CJK = "\u4e00-\u9fff"
 _NUM = "零〇○一二两三四五六七八九十百千幺"
@@ -213,6 +213,7 @@ def strip_tail_notes(s: str) -> str:
 _NOTE_SEGMENT = re.compile(rf"^(?:(?:{_CONTACT_KW})[:：]?[{CJK}A-Z]{{0,6}}?(?:{_CONTACT_KW})?[:：]?(?:{_PHONE_NUMBER})?"
                            rf"|(?:{_CONTACT_KW})?[{CJK}]{{0,4}}{_PHONE_NUMBER}"
                            rf"|(?:靠近|临近|邻近|紧邻|近)[^\d{_NUM}号栋座室层]{{1,12}})$")
+NOTE_HINT = re.compile(rf"{_CONTACT_KW}|\d{{7}}|近|{_DIRECTION_WORDS}")   # a note segment holds one of these
 _LANDMARK_SEGMENT = re.compile(rf"^.{{0,14}}?(?:{_DIRECTION_WORDS})$")
 
 
