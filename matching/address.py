@@ -40,8 +40,8 @@ import re
 import unicodedata
 
 from matching.address_lexicon import (
-    TRADITIONAL,
     NOTE_HINT,
+    TRADITIONAL,
     Gate,
     is_note_segment,
     strip_noise,
