@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["Gate", "TRADITIONAL", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS"]
+__all__ = ["Gate", "TRADITIONAL", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS",
+           "is_note_segment", "NOTE_HINT"]
 
 CJK = "\u4e00-\u9fff"
 _NUM = "零〇○一二两三四五六七八九十百千幺"
@@ -28,13 +29,17 @@ TRADITIONAL = str.maketrans(dict(pair for pair in (
     "當当 疊叠 盤盘 眾众 碼码 確确 礦矿 禮礼 種种 穩稳 窩窝 競竞 築筑 簡简 糧粮 紀纪 約约 紡纺 細细 組组 結结 絲丝 經经 網网 緣缘 縣县 織织 續续 纖纤 罰罚 義义 習习 聖圣 "
     "職职 聽听 肅肃 脈脉 腦脑 臨临 舉举 艙舱 營营 藍蓝 衝冲 補补 裝装 製制 複复 見见 規规 視视 親亲 訊讯 記记 設设 許许 診诊 試试 詩诗 誠诚 語语 說说 調调 論论 謝谢 證证 "
     "識识 議议 讓让 貿贸 資资 賢贤 贊赞 趕赶 躍跃 輕轻 載载 辦办 運运 達达 適适 選选 還还 鄧邓 鄭郑 釣钓 鋪铺 鎖锁 鏈链 閱阅 隨随 險险 雖虽 靜静 響响 項项 預预 頓顿 類类 "
-    "顯显 飯饭 飲饮 養养 驗验 髮发 鬥斗 麵面 黨党 齒齿 龔龚 "
+    "顯显 飯饭 飲饮 養养 驗验 髮发 鬥斗 麵面 黨党 齒齿 龔龚 軒轩 滙汇 樂乐 榮荣 雲云 鄰邻 盧卢 嶼屿 薈荟 蔭荫 譽誉 楓枫 樺桦 櫻樱 瀾澜 禦御 璽玺 鋒锋 舊旧 "
 ).split()))
 
 # --- contact notes: a keyword and what follows it (name, number), or a bare phone number -----------
 _CONTACT_KW = r"(?:联系人|联系电话|联系方式|联系|电话|手机号?|座机|TEL|PHONE|MOBILE|微信|QQ)"
 _CONTACT = re.compile(_CONTACT_KW + r".*$")
-_PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+_PHONE_NUMBER = r"(?:\+?86-?)?(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})"
+_PHONE = re.compile(rf"(?<!\d){_PHONE_NUMBER}(?!\d)")
+# a contact note wherever it stands (first, between parts, last): keyword, a name, the number
+_CONTACT_PHONE = re.compile(rf"(?:{_CONTACT_KW}(?:[{CJK}]{{0,4}}?(?:{_CONTACT_KW}))?)(?:[{CJK}]{{0,4}}?)"
+                            rf"(?<!\d){_PHONE_NUMBER}(?!\d)")
 _NAME_CHAR = rf"(?:(?![号栋幢座元层楼室房户坊巷排弄里村路道街期区])[{CJK}])"
 _PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老板)|房东|业主|户主|租户|承租人")
 
@@ -71,6 +76,12 @@ _BOUNDARY = r"\d号路街道村坊巷区栋室层元"
 _LANDMARK_CHAR = rf"(?:(?![{_BOUNDARY}])[{CJK}A-Z])"       # a landmark's name never spans a component end
 _LANDMARK_DIRECTION = re.compile(
     rf"(?:^|(?<=[{_BOUNDARY}])){_LANDMARK_CHAR}{{0,8}}?(?:{_DIRECTION_WORDS})")
+_LEAD_LANDMARK = re.compile(
+    rf"^{_LANDMARK_CHAR}{{0,8}}?[\d{_NUM}A-Z]+(?:号楼|栋|幢|座|号|楼|单元|门)?(?:{_DIRECTION_WORDS})"
+    rf"(?=.*[{CJK}]{{2}}.*[\d{_NUM}])")
+# a landmark after 近/靠近… written between the place and the building (景田花园靠近莲花山公园7栋201)
+_NEAR_LANDMARK = re.compile(rf"(?<=[{CJK}])(?:靠近|临近|邻近|紧邻|近)(?:(?![\d号栋座幢])[{CJK}A-Z]){{1,10}}?"
+                            rf"(?=[\d{_NUM}A-Z]+(?:号楼|栋|幢|座|#))")
 _PATH = re.compile(rf"(?:走|爬|坐|乘)?(?:楼梯|电梯|步梯)(?:口|间)?(?:上去|上楼)?|(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
                    rf"\d+米(?:处|左右)?|[东西南北]边|"
                    rf"(?<![{_NUM}])[{_NUM}]{{1,3}}[楼层]以[上下]|(?<!\d)\d{{1,2}}[楼层]以[上下]|以[上下]")
@@ -87,7 +98,8 @@ _COMPANY = re.compile(rf"(?:实业|投资|发展|置业)?(?:股份)(?:有限|合
 _OFFICE = re.compile(r"街道办事处|街道办|街办")
 _BODY = re.compile(r"(?:物业)?管理处|物业(?:服务)?(?:中心|公司)|工作站|办事处|服务中心")
 # labels written before a number (房号: 501, 第3栋) and ordinals
-_LABEL = re.compile(rf"(?:房号|门牌号?|栋号|楼号|单元号|室号|楼层|房间号|第)(?=[\d{_NUM}A-Z])")
+_LABEL = re.compile(rf"(?:房号|门牌号?|栋号|楼号|单元号|室号|楼层|房间号)(?=[\d{_NUM}A-Z])"
+                    rf"|第(?=(?:[\d{_NUM}]+|[A-Z])(?:栋|幢|座|号|楼|单元|梯|门|层|室|房|户|期|区|坊|巷|排|弄|F|#|-|$))")
 _LEAD = re.compile(r"^(?:现?居?住址|地址|现住|居住于?|住在|户籍地)")
 _REPEAT = re.compile(rf"([{CJK}]{{2,10}}?)\1")
 
@@ -122,6 +134,7 @@ def strip_noise(s: str) -> str:
     if "号" in s or "第" in s or "门" in s or "层" in s:
         s = _LABEL.sub("", s)
     if not g["contact"].isdisjoint(s):
+        s = _CONTACT_PHONE.sub("", s)
         s = _CONTACT.sub("", s)
     s = _PHONE.sub("", s)
     if not g["person"].isdisjoint(s):
@@ -137,6 +150,9 @@ def strip_noise(s: str) -> str:
     if "与" in s or "和" in s or "及" in s:
         s = _INTERSECTION.sub("", s)
     if not g["direction"].isdisjoint(s) or not g["path"].isdisjoint(s):
+        s = _LEAD_LANDMARK.sub("", s)                   # 7栋对面福田区景田花园2栋301: a landmark first
+        if "近" in s:
+            s = _NEAR_LANDMARK.sub("", s)
         s = strip_tail_notes(s)
         if not g["direction"].isdisjoint(s):
             s = _LANDMARK_DIRECTION.sub("", s)         # 上沙村居委会对面东村二坊: the committee is a landmark
@@ -190,3 +206,19 @@ def strip_tail_notes(s: str) -> str:
     if m and len(m.group(0)) > 1 and _TAIL_NOTE.search(m.group(0)[1:]):
         return s[: m.start() + 1]
     return s
+
+
+# a whole segment (between spaces/commas) that is a note: a contact note or phone number, a landmark with a
+# direction (7栋对面, 沃尔玛旁边), a "near" note (近福华小学); dropped when another segment holds the address
+_NOTE_SEGMENT = re.compile(rf"^(?:(?:{_CONTACT_KW})[:：]?[{CJK}A-Z]{{0,6}}?(?:{_CONTACT_KW})?[:：]?(?:{_PHONE_NUMBER})?"
+                           rf"|(?:{_CONTACT_KW})?[{CJK}]{{0,4}}{_PHONE_NUMBER}"
+                           rf"|(?:靠近|临近|邻近|紧邻|近)[^\d{_NUM}号栋座室层]{{1,12}})$")
+NOTE_HINT = re.compile(rf"{_CONTACT_KW}|\d{{7}}|近|{_DIRECTION_WORDS}")   # a note segment holds one of these
+_LANDMARK_SEGMENT = re.compile(rf"^.{{0,14}}?(?:{_DIRECTION_WORDS})$")
+
+
+def is_note_segment(seg: str, last: bool = False) -> bool:
+    """Whether a segment of an address written with separators is a note, not a part of the address: a
+    contact note or phone number, a "near" note anywhere; a landmark with a direction (``7栋对面``) when it
+    is not the last segment (a last one, ``3-302隔壁``, is the address with a tail note, cut later)."""
+    return bool(_NOTE_SEGMENT.match(seg) or (not last and _LANDMARK_SEGMENT.match(seg)))

@@ -278,20 +278,37 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
     d = spec.decision
     prior = float(__import__("math").log2(lam / (1 - lam)))
     comp = scored.where("_compatible")
-    w = Window.partitionBy("_id_l").orderBy(F.desc("weight"), F.asc("_id_r"))
-    ranked = comp.withColumn("_rn", F.row_number().over(w)).withColumn("_next", F.lead("weight").over(w)) \
-        .withColumn("_next_id", F.lead("_id_r").over(w)).where("_rn = 1")
+    level_sum = sum((F.col(c.name).cast("long") for c in spec.comparisons), F.lit(0))
+    w = Window.partitionBy("_id_l").orderBy(F.desc("weight"), level_sum.asc(), F.asc("_id_r"))
     exact_names = list(d.exact_level_names) + ["null"]
     from matching.compare import level_names
 
     labels = level_names(spec)
+    # Pareto dominance (as the pandas decide): a candidate the best one is at least as good as on every
+    # comparison's ordered level (null comparable only with null) and strictly better on one is not
+    # ambiguous with it; _next is the best candidate the best one does not dominate
+    geq, strict = F.lit(True), F.lit(False)
+    for c in spec.comparisons:
+        null = labels[c.name].index("null") if "null" in labels[c.name] else -1
+        lb, lv = F.first(c.name).over(w), F.col(c.name)
+        both = (lv != null) & (lb != null)
+        geq = geq & ((lb == lv) | (both & (lb < lv)))
+        strict = strict | (both & (lb < lv))
+    whole = w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    ranked = comp.withColumn("_rn", F.row_number().over(w)).withColumn("_dom", geq & strict) \
+        .withColumn("_raw_next_id", F.lead("_id_r").over(w)).withColumn("_raw_dom", F.lead("_dom").over(w)) \
+        .withColumn("_eff", F.min(F.when((F.col("_rn") > 1) & ~F.col("_dom"),
+                                         F.struct(F.col("_rn"), F.col("weight"), F.col("_id_r")))).over(whole)) \
+        .where("_rn = 1") \
+        .withColumn("_next", F.col("_eff.weight")).withColumn("_next_id", F.col("_eff._id_r"))
     all_exact = None
     for c in spec.comparisons:
         ok_idx = [i for i, lab in enumerate(labels[c.name]) if lab in exact_names]
         cond = F.col(c.name).isin(ok_idx)
         all_exact = cond if all_exact is None else all_exact & cond
     gap = F.col("weight") - F.col("_next")
-    gap_txt = F.when(F.col("_next").isNull(), F.lit("inf")).otherwise(F.format_number(gap, 2))
+    gap_txt = F.concat(F.when(F.col("_next").isNull(), F.lit("inf")).otherwise(F.format_number(gap, 2)),
+                       F.when(F.col("_raw_dom"), F.concat(F.lit(";dominates="), "_raw_next_id")).otherwise(F.lit("")))
     prob = F.round(F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -(F.col("weight") + F.lit(prior)))), 6)
     strong = F.col("weight") >= d.min_weight
     clear = F.col("_next").isNull() | (gap >= d.min_gap)

@@ -255,6 +255,56 @@ CASES = [
     ("vil_lane_prefix_other_word", "上沙村冬村二坊12号602", _with(SHA, lane="冬村2坊")),
     ("room_after_marker_before_note", "福华花园3栋2单元五百零一华强路", _with(FH, unit="2")),
     ("note_floor_range", "上沙村东村二坊12号602 二楼以上", SHA),
+    # --- issue 15 follow-up: classes of writing an independent set showed (examples written here) ---------
+    # (2) 第N / numerals that begin or sit inside a name: a label only when a component marker follows
+    ("name_di_wu_avenue", "第五大道3栋501", _with(FH, complex="第五大道")),
+    ("name_di_wu_avenue_garden", "第五大道花园3栋501", _with(FH, complex="第五大道花园")),
+    ("name_di_arabic", "第5大道花园3栋501", _with(FH, complex="第5大道花园")),
+    ("label_di_phase", "福华花园第十一期3栋501", _with(FH, complex="福华花园11期")),
+    ("label_di_unit", "福华花园3栋第二单元501", _with(FH, unit="2")),
+    ("name_digit_in_complex", "梅林1村12栋501", _with(FH, complex="梅林1村", building="12")),
+    ("name_road_arabic_numeral", "八卦4路18号百花公寓3栋501", _with(FH, road="八卦4路", door_no="18", complex="百花公寓")),
+    ("name_sanyuan_tower", "三元大厦B座1806", _with(LY, complex="三元大厦", building="B", floor="18", room="1806")),
+    ("name_road_then_building", "福华路福华花园3栋501", _with(FH, road="福华路")),
+    # (3) English / pinyin fragments, any case, any order
+    ("en_flat_block", "Flat 501, Block 3, 福华花园, Futian District, Shenzhen", FH),
+    ("en_lower_no_spaces", "福华花园blk3rm501", FH),
+    ("en_bldg_unit_room", "福华花园 Bldg 3 Unit 2 Room 501", _with(FH, unit="2")),
+    ("en_tower_floor_slash", "荔园大厦 Tower A 12/F 1203", LY),
+    ("en_floor_word", "荔园大厦A座 Floor 12 Rm 1203", LY),
+    ("en_apt_hash", "福华花园3栋 #501", FH),
+    ("en_country_province", "China Guangdong Shenzhen 福华花园3栋Apt 501", FH),
+    ("en_building_first", "Building 3 福华花园 Room 501", FH),
+    ("en_pinyin_name_beside", "福华花园 Fuhua Garden 3栋501", FH),
+    # (4) notes before the address or between its parts
+    ("note_phone_first", "13912345678 福华花园3栋501", FH),
+    ("note_contact_first", "联系人李女士 电话0755-83123456，福田区福华花园3栋501", FH),
+    ("note_contact_inline_first", "电话13912345678福华花园3栋501", FH),
+    ("note_landmark_building_first", "2栋对面 福田区福华花园3栋501", FH),
+    ("note_landmark_building_first_nospace", "9号楼旁边福田区福华花园3栋501", FH),
+    ("note_near_between", "福华花园 靠近福华小学 3栋501", FH),
+    ("note_near_between_nospace", "福华花园临近莲花山公园3栋501", FH),
+    ("note_phone_between", "福华花园 手机13912345678 3栋501", FH),
+    ("note_contact_after_room_same_segment", "上沙村东村二坊 12号602联系电话13912345678", SHA),
+    # (5) floor N + a two-digit door = room N*100+door
+    ("floor_door_lou", "荔园大厦A座12楼03", LY),
+    ("floor_door_fang", "福华花园3栋5楼01房", _with(FH, room="501")),
+    ("floor_door_f", "荔园大厦A座12F03", LY),
+    ("floor_door_ceng", "福华花园3栋5层01", _with(FH, room="501")),
+    ("floor_door_chinese", "荔园大厦A座十二楼零三", LY),
+    # (6) slash short forms, estates named …村 keep building-room short forms
+    ("slash_building_room", "福华花园3/501", FH),
+    ("slash_three_parts", "福华花园12/3/501", _with(FH, building="12", unit="3")),
+    ("estate_cun_dash", "景田村27-603", {"complex": "景田村", "building": "27", "floor": "6", "room": "603"}),
+    ("estate_cun_slash", "景田村27/603", {"complex": "景田村", "building": "27", "floor": "6", "room": "603"}),
+    ("village_neilane_dash_kept", "上沙村内13-401", {"village": "上沙村", "lane_no": "13", "floor": "4", "room": "401"}),
+    # (7) mixed numerals inside one number, full-width with spaces
+    ("mixed_hash_building_room", "福华花园一2#五0一", _with(FH, building="12")),
+    ("mixed_positional_hash", "福华花园十二#五百零一", _with(FH, building="12")),
+    ("fullwidth_spaced_floor_room", "荔园大厦Ａ栋楼 １２Ｆ１２０３房", LY),
+    # (8) traditional characters in names
+    ("trad_xuan_hui", "匯龍軒3棟501室", _with(FH, complex="汇龙轩")),
+    ("trad_garden_building", "華興豐園3號樓501", _with(FH, complex="华兴丰园")),
 ]
 
 
