@@ -15,8 +15,11 @@ of the original) and never exceeds the file system's 255 bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import io
 import re
+import zipfile
 import unicodedata
 from typing import Any
 
@@ -112,3 +115,23 @@ def sheet_title(value: Any, default: str = "list") -> str:
     """A worksheet title openpyxl/Excel accept: no ``[]:*?/\\``, at most 31 characters, not empty."""
     text = re.sub(r"[\[\]:*?/\\']", "_", clean_text(value)).strip()
     return (text or default)[:31]
+
+
+def workbook_bytes(wb: Any, stamp: dt.datetime) -> bytes:
+    """An openpyxl workbook as deterministic bytes: properties and zip entry times set to ``stamp``."""
+    from openpyxl.writer.excel import ExcelWriter
+
+    wb.properties.created = stamp
+    wb.properties.modified = stamp
+    raw = io.BytesIO()
+    archive = zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+    ExcelWriter(wb, archive).save()  # not save_workbook(): that stamps "modified" with now
+    date_time = (max(stamp.year, 1980), stamp.month, stamp.day, 0, 0, 0)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=date_time)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()

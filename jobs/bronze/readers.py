@@ -402,7 +402,7 @@ def open_delivery(path: str | Path, source: Source) -> Delivery:
     path = Path(path)
     if path.stat().st_size == 0:
         return Delivery(path=path, source=source, encoding=source.encoding).reject("EMPTY_FILE: 0 bytes", "empty")
-    if source.format == "xlsx":
+    if source.format == "xlsx" or path.suffix.lower() == ".xlsx":  # a workbook where a CSV was declared
         from jobs.bronze.xlsx import open_xlsx
 
         return open_xlsx(path, source)

@@ -32,13 +32,12 @@ import json
 import logging
 import os
 import re
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridlake.cells import safe_stem, safe_text, set_text_cell, sheet_title
+from gridlake.cells import safe_stem, safe_text, set_text_cell, sheet_title, workbook_bytes
 from gridlake.errors import PrivacyError
 from gridlake.faults import fault_point
 from schemas.vocab import ENFORCEMENT_SOURCES
@@ -82,6 +81,7 @@ COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("due_date", "截止日期", 12),
     ExportColumn("status", "状态", 10),
     ExportColumn("grid_id", "网格编号", 14),
+    ExportColumn("officer_id", "网格员编号", 12),
 )
 # The officer's input columns (the return form), then the hidden checksum of the read-only ones.
 INPUT_COLUMNS: tuple[ExportColumn, ...] = (
@@ -261,7 +261,6 @@ def xlsx_bytes(rows: Sequence[Sequence[Any]], sheet_name: str, run_date: dt.date
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
-    from openpyxl.writer.excel import ExcelWriter
 
     if outcomes is None:
         from gridlake.loop_config import load_loop
@@ -324,23 +323,7 @@ def xlsx_bytes(rows: Sequence[Sequence[Any]], sheet_name: str, run_date: dt.date
     props.created = stamp
     props.modified = stamp
 
-    raw = _io.BytesIO()
-    archive = zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
-    ExcelWriter(wb, archive).save()  # not save_workbook(): that stamps "modified" with now
-    return _fixed_zip_times(raw.getvalue(), stamp)
-
-
-def _fixed_zip_times(data: bytes, stamp: dt.datetime) -> bytes:
-    """Rewrite a zip with every entry's timestamp set to ``stamp`` (deterministic bytes)."""
-    date_time = (max(stamp.year, 1980), stamp.month, stamp.day, 0, 0, 0)
-    out = _io.BytesIO()
-    with zipfile.ZipFile(_io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=date_time)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o600 << 16
-            dst.writestr(fixed, src.read(info.filename))
-    return out.getvalue()
+    return workbook_bytes(wb, stamp)
 
 
 def csv_bytes(rows: Sequence[Sequence[Any]]) -> bytes:

@@ -69,7 +69,7 @@ def test_ids_are_text_header_frozen_filter_set(tmp_path):
     ws = load_workbook(tmp_path / "2026-11-03" / "沙头街道" / "G002.xlsx").active
     headers = [c.value for c in ws[1]]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:U2"  # 15 list columns, 网格编号, 4 input columns, checksum
+    assert ws.auto_filter.ref == "A1:V2"  # 15 list columns, 网格编号, 网格员编号, 4 input columns, checksum
     for name, expected in (("房屋编码", "000304001001001003"), ("身份证号(脱敏)", "0000**********0012"),
                            ("问题编号", "00ab000000000001")):
         cell = ws.cell(row=2, column=headers.index(name) + 1)
