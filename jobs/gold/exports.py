@@ -493,6 +493,8 @@ def _remove_stale(night_dir: Path, keep: set[str]) -> int:
     removed = 0
     for path in sorted(night_dir.rglob("*")):
         rel = path.relative_to(night_dir).as_posix()
+        if rel.startswith("supervisors/"):
+            continue  # jobs.gold.escalations writes those
         if path.is_file() and path.suffix in (".xlsx", ".csv") and rel not in keep:
             path.unlink()
             removed += 1
@@ -529,7 +531,36 @@ def _followup_records(ctx: RunContext) -> Iterator[dict[str, Any]]:
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    """Stage "exports": write tonight's per-grid lists and ``index.json``; return stats."""
+    """Stage "exports": tonight's per-grid lists, ``index.json``, escalations and the supervisors' lists."""
     stats = write_exports(_followup_records(ctx), ctx.settings.exports, ctx.run_date)
     ctx.manifest.doc.setdefault("links", {})["exports_index"] = stats["index"]
+    stats["supervisors"] = run_escalations(ctx)
+    from gridlake.notifications import load_notifications, notify_streets
+
+    cfg = load_notifications()
+    if cfg.street_supervisors:  # counts and links only; a failed mail is recorded, the night goes on
+        stats["notifications"] = notify_streets(stats["supervisors"], ctx.run_date, cfg)
     return stats
+
+
+def run_escalations(ctx: RunContext) -> dict[str, Any]:
+    """Publish the night's slice of gold.escalations and write the supervisors' overdue lists."""
+    from gridlake import io
+    from gridlake.loop_config import load_loop
+    from jobs.gold import escalations
+
+    if not io.table_exists(ctx.spark, ctx.settings, "gold", "discrepancies"):
+        return {"files": [], "streets": {}}
+    disc = io.read_table(ctx.spark, ctx.settings, "gold", "discrepancies")
+    esc = escalations.transform(disc, load_loop(), ctx.run_date).localCheckpoint()
+    where = f"run_date = DATE'{ctx.date_str}'"
+    exists = io.table_exists(ctx.spark, ctx.settings, "gold", "escalations")
+    version = io.overwrite_if_changed(esc, ctx.settings, "gold", "escalations",
+                                      replace_where=where if exists else None, partition_by=("run_date",))
+    records = [r.asDict() for r in esc.collect()]  # overdue or reopened cases only: small
+    night_dir = Path(ctx.settings.exports) / ctx.date_str
+    out = escalations.write_supervisor_lists(records, night_dir, ctx.run_date)
+    out["table_version"] = version
+    out["overdue"] = sum(1 for r in records if r.get("level"))
+    out["reopened"] = sum(1 for r in records if r.get("reopened"))
+    return out
