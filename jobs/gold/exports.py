@@ -557,10 +557,31 @@ def run_escalations(ctx: RunContext) -> dict[str, Any]:
     exists = io.table_exists(ctx.spark, ctx.settings, "gold", "escalations")
     version = io.overwrite_if_changed(esc, ctx.settings, "gold", "escalations",
                                       replace_where=where if exists else None, partition_by=("run_date",))
+    version_m = _publish_supervision_metrics(ctx, disc, esc)
     records = [r.asDict() for r in esc.collect()]  # overdue or reopened cases only: small
     night_dir = Path(ctx.settings.exports) / ctx.date_str
     out = escalations.write_supervisor_lists(records, night_dir, ctx.run_date)
     out["table_version"] = version
+    out["metrics_table_version"] = version_m
     out["overdue"] = sum(1 for r in records if r.get("level"))
     out["reopened"] = sum(1 for r in records if r.get("reopened"))
     return out
+
+
+def _publish_supervision_metrics(ctx: RunContext, disc: Any, esc: Any) -> int:
+    """The night's slice of gold.supervision_metrics (officers from the night's gold.followups)."""
+    from gridlake import io
+    from gridlake.loop_config import load_loop
+    from jobs.gold import supervision_metrics
+
+    loop = load_loop()
+    if io.table_exists(ctx.spark, ctx.settings, "gold", "followups"):
+        f = io.read_table(ctx.spark, ctx.settings, "gold", "followups")
+        officers = f.where(f["run_date"] == ctx.run_date).select("grid_id", "officer_id").where("officer_id IS NOT NULL")
+    else:
+        officers = ctx.spark.createDataFrame([], "grid_id string, officer_id string")
+    metrics = supervision_metrics.transform(disc, esc, officers, loop, ctx.run_date).localCheckpoint()
+    where = f"run_date = DATE'{ctx.date_str}'"
+    exists = io.table_exists(ctx.spark, ctx.settings, "gold", "supervision_metrics")
+    return io.overwrite_if_changed(metrics, ctx.settings, "gold", "supervision_metrics",
+                                   replace_where=where if exists else None, partition_by=("run_date",))

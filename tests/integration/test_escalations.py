@@ -63,3 +63,30 @@ def test_levels_reopen_and_supervisor_lists(spark, tmp_path):
     assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
     street = load_workbook(night / "supervisors/street/沙头街道.xlsx").active
     assert [r[0] for r in street.iter_rows(min_row=2, values_only=True)] == ["C"]
+
+
+def test_supervision_metrics_rates(spark):
+    from jobs.gold import supervision_metrics
+
+    verified = _disc("V", "high", D - dt.timedelta(days=10), status="confirmed")
+    verified.update(verified_at=D - dt.timedelta(days=8), verification_outcome="confirmed")  # within 3 days
+    late = _disc("L", "high", D - dt.timedelta(days=10), status="refuted")
+    late.update(verified_at=D - dt.timedelta(days=2), verification_outcome="not_rented")     # 8 days: late
+    rows = [_disc("B", "critical", D - dt.timedelta(days=3)), _disc("C", "high", D - dt.timedelta(days=7)),
+            _disc("E", "low", D - dt.timedelta(days=40), reopened_on=D - dt.timedelta(days=40)), verified, late]
+    df = spark.createDataFrame([tuple(r[f.name] for f in DISCREPANCIES.fields) for r in rows], DISCREPANCIES)
+    loop = load_loop()
+    esc = escalations.transform(df, loop, D)
+    officers = spark.createDataFrame([("G1", "WGY1")], "grid_id string, officer_id string")
+    out = supervision_metrics.transform(df, esc, officers, loop, D).collect()
+    by_level = {r.level: r for r in out}
+    assert set(by_level) == {"grid", "officer", "community", "street", "district"}
+    g = by_level["district"]
+    assert (g.raised, g.active, g.verified, g.verified_on_time) == (5, 3, 2, 1)
+    assert g.on_time_rate == 0.5
+    assert (g.reminders, g.escalated_street) == (3, 2)  # B community, C and E (40 days, low 14) street
+    assert g.reopened == 1 and g.reopen_rate == 0.2
+    assert (g.backlog_le_7, g.backlog_le_14, g.backlog_le_30, g.backlog_gt_30) == (2, 0, 0, 1)
+    assert (g.verified_r1, g.confirmed_r1, g.precision_r1) == (2, 1, 0.5)
+    assert g.precision_r2 is None
+    assert by_level["officer"].officer_id == "WGY1" and by_level["officer"].raised == 5
