@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=50)
 
+    p = _add(sub, "explain", "gridlake.explain:cmd_explain",
+             "show one discrepancy's whole chain (rule, evidence, matches, priority, lifecycle), pseudonymised")
+    p.add_argument("discrepancy_id")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     _add(sub, "scan-privacy", "gridlake.privacy_scan:cmd_scan_privacy",
          "look for raw ID numbers, phones and names outside bronze and silver")
 
