@@ -19,8 +19,8 @@ import datetime as dt
 import hashlib
 import io
 import re
-import zipfile
 import unicodedata
+import zipfile
 from typing import Any
 
 # Characters a spreadsheet reads as the start of a formula (OWASP), half- and full-width.

@@ -455,9 +455,7 @@ def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_
         seen.add(key)
         try:
             entries.append(write_grid(night_dir, key[0], key[1], group, run_date, outcomes, names))
-        except (PrivacyError, ValueError, TypeError, KeyError, OSError) as exc:
-            for _ in group:  # drain the rest of the grid's records
-                pass
+        except Exception as exc:  # noqa: BLE001 - one grid's failure never stops the others
             failed.append({"street": key[0], "grid_id": key[1], "error": failure_reason(exc)})
             log.error("exports %s: grid %s not written (%s)", run_date, safe_stem(key[1], "?"), failure_reason(exc))
         fault_point("exports.grid")  # some grids written, the others and index.json not
