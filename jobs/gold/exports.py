@@ -561,6 +561,7 @@ def run_escalations(ctx: RunContext) -> dict[str, Any]:
     out = escalations.write_supervisor_lists(records, night_dir, ctx.run_date)
     out["table_version"] = version
     out["metrics_table_version"] = version_m
+    out["corrections"] = _correction_stats(ctx, disc)
     out["overdue"] = sum(1 for r in records if r.get("level"))
     out["reopened"] = sum(1 for r in records if r.get("reopened"))
     return out
@@ -583,3 +584,19 @@ def _publish_supervision_metrics(ctx: RunContext, disc: Any, esc: Any) -> int:
     exists = io.table_exists(ctx.spark, ctx.settings, "gold", "supervision_metrics")
     return io.overwrite_if_changed(metrics, ctx.settings, "gold", "supervision_metrics",
                                    replace_where=where if exists else None, partition_by=("run_date",))
+
+
+def _correction_stats(ctx: RunContext, disc: Any) -> dict[str, Any]:
+    """R6 cases closed by an officer's correction (an alias) and how many came back (active again)."""
+    from pyspark.sql import functions as F
+
+    from gridlake import io
+
+    if not io.table_exists(ctx.spark, ctx.settings, "gold", "address_aliases"):
+        return {"cases_corrected": 0, "came_back": 0, "held_share": None}
+    cases = io.read_table(ctx.spark, ctx.settings, "gold", "address_aliases").select("discrepancy_id").distinct()
+    row = (disc.join(cases, "discrepancy_id", "inner")
+           .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("status").isin("open", "escalated").cast("int")).alias("back"))
+           .first())
+    n, back = int(row["n"] or 0), int(row["back"] or 0)
+    return {"cases_corrected": n, "came_back": back, "held_share": round((n - back) / n, 4) if n else None}
