@@ -561,7 +561,7 @@ def run_escalations(ctx: RunContext) -> dict[str, Any]:
     out = escalations.write_supervisor_lists(records, night_dir, ctx.run_date)
     out["table_version"] = version
     out["metrics_table_version"] = version_m
-    out["corrections"] = _correction_stats(ctx, disc)
+    out["corrections"] = correction_stats(ctx, disc)
     out["overdue"] = sum(1 for r in records if r.get("level"))
     out["reopened"] = sum(1 for r in records if r.get("reopened"))
     return out
@@ -586,7 +586,7 @@ def _publish_supervision_metrics(ctx: RunContext, disc: Any, esc: Any) -> int:
                                    replace_where=where if exists else None, partition_by=("run_date",))
 
 
-def _correction_stats(ctx: RunContext, disc: Any) -> dict[str, Any]:
+def correction_stats(ctx: RunContext, disc: Any) -> dict[str, Any]:
     """R6 cases closed by an officer's correction (an alias) and how many came back (active again)."""
     from pyspark.sql import functions as F
 

@@ -68,3 +68,18 @@ def test_correction_alias_resolution_and_withdrawal(spark, frames):
     v3 = v1.unionByName(_v(spark, [("V3", "C6", D3, "confirmed", "H2")]))
     t3 = sorted(aliases.refresh(t1df, v3, disc, records, houses, D3).collect(), key=lambda r: r.verification_id)
     assert [(r.verification_id, r.house_code, r.status) for r in t3] == [("V1", "H1", "withdrawn"), ("V3", "H2", "active")]
+
+
+def testcorrection_stats(spark, settings):
+    from types import SimpleNamespace
+
+    from gridlake import io
+    from jobs.gold.exports import correction_stats
+
+    ctx = SimpleNamespace(spark=spark, settings=settings)
+    disc = spark.createDataFrame([("C6", "resolved"), ("C7", "open"), ("C8", "open")],
+                                 "discrepancy_id string, status string")
+    assert correction_stats(ctx, disc)["cases_corrected"] == 0
+    rows = [(f"addr{i}", "H1", f"V{i}", did, "WGY1", D1, "active", None, None) for i, did in enumerate(("C6", "C7"))]
+    io.write_table(spark.createDataFrame(rows, aliases.ALIASES), settings, "gold", "address_aliases", "overwrite")
+    assert correction_stats(ctx, disc) == {"cases_corrected": 2, "came_back": 1, "held_share": 0.5}
