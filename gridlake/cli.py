@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
              "write the delivery report of one night (files, headers, forms, unknown values) from the lake")
     p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
 
+    p = _add(sub, "explain", "gridlake.explain:cmd_explain",
+             "show one discrepancy's whole chain (rule, evidence, matches, priority, lifecycle), pseudonymised")
+    p.add_argument("discrepancy_id")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     _add(sub, "scan-privacy", "gridlake.privacy_scan:cmd_scan_privacy",
          "look for raw ID numbers, phones and names outside bronze and silver")
 

@@ -158,9 +158,11 @@ def parse_rules(doc: Any) -> RulesConfig:
     """Validate a parsed rules document (the content of ``conf/rules.yaml``)."""
     if not isinstance(doc, dict):
         raise ConfigError("rules: expected a mapping at the top level")
-    unknown = sorted(set(doc) - {"defaults", "severity_weights", "rules"})
+    # deadlines and verification_outcomes are the officers' loop's (gridlake.loop_config validates them)
+    allowed_top = {"defaults", "severity_weights", "rules", "deadlines", "verification_outcomes"}
+    unknown = sorted(set(doc) - allowed_top)
     if unknown:
-        raise ConfigError(f"rules: unknown top-level key(s) {', '.join(unknown)}; allowed: defaults, rules, severity_weights")
+        raise ConfigError(f"rules: unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed_top))}")
     defaults = _parse_defaults(doc.get("defaults"))
     weights = _parse_weights(doc.get("severity_weights"))
     raw_rules = doc.get("rules")

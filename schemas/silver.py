@@ -100,7 +100,9 @@ FAMILY_PLANNING = _s(
 
 VERIFICATIONS = _s(
     ("verification_id", S, False), ("discrepancy_id", S, False), ("checked_at", TS, False),
-    ("outcome", S, False), ("officer_id", S, True), ("note", S, True), *LINEAGE,
+    ("outcome", S, False), ("officer_id", S, True), ("note", S, True),
+    ("new_house_code", S, True), ("grid_id", S, True),  # the return form's 核查后房屋编码 and 网格编号
+    *LINEAGE,
 )
 
 SILVER_SCHEMAS: dict[str, StructType] = {

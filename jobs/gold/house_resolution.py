@@ -159,6 +159,10 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
     from matching.spark import link_spark
 
     rec = records_df.withColumn("_id", F.concat_ws("|", "source", "record_id"))
+    by_alias = None
+    if "alias_code" in rec.columns:  # an officer's correction (jobs.gold.aliases): exact, before the engine
+        by_alias = rec.where(F.col("alias_code").isNotNull())
+        rec = rec.where(F.col("alias_code").isNull())
     left = _side(rec, F.col("_id"))
     right = _side(houses, F.col("house_code"))
     forced = (rec.where(F.col("house_code").isNotNull()).select("_id", "house_code")
@@ -176,7 +180,7 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
            .join(info, "right_id", "left"))
     method = F.when(F.col("method") == "exact", F.lit("exact_address")).otherwise(
         F.coalesce(F.col("method"), F.lit("unresolved")))
-    return out.select(
+    out = out.select(
         "source", "record_id",
         F.col("right_id").alias("house_code"),
         F.col("score").cast("double").alias("score"),
@@ -185,7 +189,12 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
         F.col("_grid").alias("grid_id"),
         F.coalesce("_comm", "_text_comm").alias("community"),
         "input_hash",
-    ), model
+    )
+    if by_alias is not None:
+        from jobs.gold.aliases import resolved_by_alias
+
+        out = out.unionByName(resolved_by_alias(by_alias, info))
+    return out, model
 
 
 def transform(records_df: DataFrame, housing_df: DataFrame, spec: LinkageSpec | None = None,
@@ -247,7 +256,10 @@ def run(ctx: RunContext) -> dict:
     housing_version = io.table_version(spark, settings, "silver", "housing")
     # both read several times (change detection, re-link planning, linkage, house info): computed once
     houses = candidate_houses(io.read_table(spark, settings, "silver", "housing", version=housing_version)).persist()
-    records = records_from_silver(tables).persist()
+    records = records_from_silver(tables)
+    from jobs.gold import aliases  # officers' corrections, applied before the engine
+
+    records = aliases.mark(records, aliases.run(ctx, records, houses)).persist()
     try:
         return _link_night(ctx, spec, records, houses, housing_version)
     finally:

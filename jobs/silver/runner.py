@@ -124,13 +124,14 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
         bronze = bronze.join(unchanged.select(*_ROW_ID), _ROW_ID, "left_anti")
 
     module = importlib.import_module(f"jobs.silver.{name}")
-    flagged = module.transform(bronze, src).persist(StorageLevel.MEMORY_AND_DISK)
+    extra = module.context(ctx) if hasattr(module, "context") else {}  # e.g. verifications: known discrepancies
+    flagged = module.transform(bronze, src, **extra).persist(StorageLevel.MEMORY_AND_DISK)
     if unchanged is not None:
         # a key delivered again in another row of the batch must meet it in deduplication: type it too
         clash = unchanged.join(flagged.where(F.col("_reason_code").isNull()).select(*src.key), list(src.key),
                                "left_semi").select(*_ROW_ID).localCheckpoint(eager=True)
         if not clash.isEmpty():
-            typed = flagged.unionByName(module.transform(batch.join(clash, _ROW_ID, "left_semi"), src))
+            typed = flagged.unionByName(module.transform(batch.join(clash, _ROW_ID, "left_semi"), src, **extra))
             typed = typed.persist(StorageLevel.MEMORY_AND_DISK)
             typed.count()
             flagged.unpersist()
