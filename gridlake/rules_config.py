@@ -56,7 +56,7 @@ class HouseCodeFormat:
     """The housing registry's house-code format: a delivered code is shown only when it matches.
 
     ``pattern`` is a full-match regular expression (Java/Spark syntax); ``reject_id_numbers``: a value
-    that is a valid resident ID number (checksum and birth date) is never shown, even if it matches.
+    with the shape of a resident ID number (a birth date at positions 7-14) is never shown, even if it matches.
     """
 
     pattern: str = r"^4403[0-9]{14}$"

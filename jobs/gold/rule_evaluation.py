@@ -121,24 +121,28 @@ def score(raised: DataFrame, truth: DataFrame) -> dict[str, dict[str, Any]]:
     recalled = {(r["rule"], r["state"]): int(r["n"]) for r in tk.withColumn(
         "state", F.when(F.col("only_waiting").isNull(), F.lit("missed")).when(F.col("only_waiting") == 1, F.lit("waiting"))
         .otherwise(F.lit("found"))).groupBy("rule", "state").agg(F.count(F.lit(1)).alias("n")).collect()}
-    out: dict[str, dict[str, Any]] = {}
-    for rule in RULES:
-        tp = cases.get((rule, False, True), 0)
-        fp = cases.get((rule, False, False), 0)
-        w_tp, w_fp = cases.get((rule, True, True), 0), cases.get((rule, True, False), 0)
-        found_n, wait_n, missed = (recalled.get((rule, s), 0) for s in ("found", "waiting", "missed"))
-        truth_n = found_n + wait_n + missed
-        raised_n = tp + fp
-        m: dict[str, Any] = {"truth": truth_n, "raised": raised_n, "tp": tp, "fp": fp, "fn": missed,
-                             "waiting": w_tp + w_fp, "waiting_tp": w_tp, "waiting_fp": w_fp,
-                             "truth_found": found_n, "truth_waiting": wait_n}
-        m["precision"] = _ratio(tp, raised_n) if raised_n else NO_CASES
-        m["recall"] = _ratio(found_n + wait_n, truth_n) if truth_n else NO_CASES
-        out[rule] = m
-    return out
+    return {rule: rule_metrics(cases.get((rule, False, True), 0), cases.get((rule, False, False), 0),
+                               cases.get((rule, True, True), 0), cases.get((rule, True, False), 0),
+                               *(recalled.get((rule, s), 0) for s in ("found", "waiting", "missed")))
+            for rule in RULES}
 
 
-def _overall(per_rule: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def rule_metrics(tp: int, fp: int, waiting_tp: int, waiting_fp: int, found: int, waiting_found: int,
+                 missed: int) -> dict[str, Any]:
+    """One rule's figures: ``tp``/``fp`` asserted cases (right/wrong), ``waiting_*`` cases waiting for an
+    address case, ``found``/``waiting_found``/``missed`` planted cases. Precision is over asserted cases,
+    recall over planted ones; ``"no cases"`` where there is nothing to divide by (never 1.0)."""
+    truth_n = found + waiting_found + missed
+    raised_n = tp + fp
+    return {"truth": truth_n, "raised": raised_n, "tp": tp, "fp": fp, "fn": missed,
+            "waiting": waiting_tp + waiting_fp, "waiting_tp": waiting_tp, "waiting_fp": waiting_fp,
+            "truth_found": found, "truth_waiting": waiting_found,
+            "precision": _ratio(tp, raised_n) if raised_n else NO_CASES,
+            "recall": _ratio(found + waiting_found, truth_n) if truth_n else NO_CASES}
+
+
+def overall(per_rule: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """All rules together (an R6 case counts once, its planted records each)."""
     tp = sum(m["tp"] for m in per_rule.values())
     raised = sum(m["raised"] for m in per_rule.values())
     truth = sum(m["truth"] for m in per_rule.values())
@@ -148,7 +152,8 @@ def _overall(per_rule: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "recall": _ratio(found, truth) if truth else NO_CASES}
 
 
-def _meets(per_rule: dict[str, dict[str, Any]], target: float) -> bool:
+def meets_target(per_rule: dict[str, dict[str, Any]], target: float) -> bool:
+    """Every figure that exists reaches ``target`` (a rule with no cases neither passes nor fails it)."""
     vals = [v for m in per_rule.values() for v in (m["precision"], m["recall"]) if v != NO_CASES]
     return all(v >= target for v in vals)
 
@@ -172,14 +177,14 @@ def evaluate_lists(spark: SparkSession, settings: Settings, date: dt.date, gold:
     from pyspark.sql import functions as F
 
     if not io.table_exists(spark, settings, "gold", "followups"):
-        return {"listed": 0, "overall": _overall({}), "rules": {}, "note": "no gold.followups"}
+        return {"listed": 0, "overall": overall({}), "rules": {}, "note": "no gold.followups"}
     listed = io.read_table(spark, settings, "gold", "followups").where(F.col("run_date") == F.lit(date)).select("discrepancy_id")
     on_list = gold.join(listed, "discrepancy_id", "left_semi")
     per_rule = score(raised_keys(on_list), truth)
     n = sum(m["raised"] for m in per_rule.values())
-    overall = _overall(per_rule)
-    return {"listed": n, "overall": overall, "rules": per_rule, "target": LIST_TARGET,
-            "meets_target": overall["precision"] != NO_CASES and overall["precision"] >= LIST_TARGET}
+    total = overall(per_rule)
+    return {"listed": n, "overall": total, "rules": per_rule, "target": LIST_TARGET,
+            "meets_target": total["precision"] != NO_CASES and total["precision"] >= LIST_TARGET}
 
 
 def evaluate_rules(spark: SparkSession, settings: Settings, date: dt.date | str) -> dict[str, Any]:
@@ -203,10 +208,10 @@ def evaluate_rules(spark: SparkSession, settings: Settings, date: dt.date | str)
         truth.unpersist()
     houses = houses_as_of(spark, settings, date)
     r6 = per_rule["R6"]["raised"] + per_rule["R6"]["waiting"]
-    out = {"date": date.isoformat(), "rules": per_rule, "overall": _overall(per_rule), "lists": lists,
+    out = {"date": date.isoformat(), "rules": per_rule, "overall": overall(per_rule), "lists": lists,
            "houses": houses, "r6_cases": r6,
            "r6_cases_per_1000_houses": round(1000 * r6 / houses, 2) if houses else None,
-           "target": TARGET, "meets_target": _meets(per_rule, TARGET)}
+           "target": TARGET, "meets_target": meets_target(per_rule, TARGET)}
     log.info("rule evaluation %s: %s; lists precision %s", date,
              {r: (v["precision"], v["recall"]) for r, v in per_rule.items()}, lists["overall"]["precision"])
     return out

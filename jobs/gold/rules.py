@@ -15,6 +15,7 @@ from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType
 
 from gridlake.privacy import discrepancy_id, mask_id, mask_name, mask_phone, pseudonym
 from gridlake.rules_config import HouseCodeFormat, RulesConfig
@@ -56,8 +57,7 @@ DETECTION_COLUMNS = [
     "evidence", "reason_codes", "corroborating_sources", "match_confidence", "last_evidence_date",
     "address", "record_count", "candidates",
 ]
-CANDIDATES_TYPE = "array<struct<house_code:string,address:string,grid_id:string,records:int,departments:int," \
-                  "weight:double,why:string>>"
+CANDIDATES_TYPE = ArrayType(CANDIDATE_HOUSE, True).simpleString()
 
 
 @dataclass
@@ -360,7 +360,7 @@ def _route(df: DataFrame, p: Prepared) -> DataFrame:
     (those in the text's community when it names one), else the first grid of the parsed community."""
     cg = p.community_grid.select(F.col("community").alias("__c"), F.col("street").alias("__s"), F.col("grid_id").alias("__g"))
     comm = F.coalesce("res_community", "addr_community")
-    df = df.withColumn("__comm", comm).withColumn("__rk", F.monotonically_increasing_id())
+    df = df.withColumn("__comm", comm).withColumn("__rk", F.concat_ws(":", "source", "record_id"))  # one row per record
     if "res_candidates" in df.columns:
         h = p.houses.select(F.col("house_code").alias("__hc"), F.col("grid_id").alias("__cg"),
                             F.col("community").alias("__cc"), F.col("street").alias("__cs"))
@@ -468,20 +468,17 @@ def rule_r6(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes,
     return _finish(out, rules, "R6", key)
 
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_DATE = r"^[0-9]{6}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]$"
 
 
 def looks_like_id_number(col: Column) -> Column:
-    """True when ``col`` is a valid 18-character resident ID number (birth date and GB 11643 check digit)."""
-    c = F.upper(F.trim(col))
-    total = reduce(lambda a, b: a + b, [(F.ascii(F.substring(c, i + 1, 1)) - 48) * w for i, w in enumerate(_ID_WEIGHTS)])
-    check = F.substring(F.lit("10X98765432"), F.pmod(total, F.lit(11)).cast("int") + 1, 1)
-    return F.coalesce(c.rlike(_ID_DATE) & (F.substring(c, 18, 1) == check), F.lit(False))
+    """True when ``col`` has the shape of a resident ID number: 17 digits with a birth date (19xx/20xx) at
+    positions 7-14, then a digit or X. The check digit is not required: a mistyped ID is still personal."""
+    return F.coalesce(F.upper(F.trim(col)).rlike(_ID_DATE), F.lit(False))
 
 
 def valid_house_code(col: Column, fmt: HouseCodeFormat) -> Column:
-    """True when ``col`` has the registry's house-code format (and, if configured, is not an ID number)."""
+    """True when ``col`` has the registry's house-code format (and, if configured, does not look like an ID number)."""
     ok = F.coalesce(F.upper(F.trim(col)).rlike(fmt.pattern), F.lit(False))
     return ok & ~looks_like_id_number(col) if fmt.reject_id_numbers else ok
 
