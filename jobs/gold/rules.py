@@ -524,7 +524,7 @@ def rule_r7(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> D
 # --- waiting for an address case -------------------------------------------------------------
 def waiting_records(p: Prepared, records: DataFrame) -> DataFrame:
     """Unresolved records that would clear a rule at one of their best candidate houses:
-    ``rule, house_code, person_key_id (R5: the person's ID number, else null), source, record_id, case_id``.
+    ``rule, house_code, id_number (R5: the person's ID number, else null), source, record_id, case_id``.
 
     R1: any current declaration; R2: a current tenant declaration; R5: the person's own current declaration;
     R3: an active rental. ``records`` is :func:`unresolved_records` (for the address case's id)."""
