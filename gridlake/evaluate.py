@@ -162,7 +162,7 @@ def rule_tables(rules: dict) -> list:
     for col in ("night", "rule", "truth", "raised", "waiting", "precision", "recall"):
         rt.add_column(col)
     lt = Table(title="tonight's lists vs planted truth (after capping)")
-    for col in ("night", "rule", "truth", "listed", "precision", "recall"):
+    for col in ("night", "rule", "truth", "listed", "precision", "recall", "due", "recall of due"):
         lt.add_column(col)
     for night, res in sorted(by_night.items()):
         rows = list(res["rules"].items()) + ([("all", res["overall"])] if "overall" in res else [])
@@ -174,7 +174,8 @@ def rule_tables(rules: dict) -> list:
         lists = res.get("lists")
         if lists:
             for rule, m in [*lists["rules"].items(), ("all", lists["overall"])]:
-                lt.add_row(night, rule, str(m["truth"]), str(m["raised"]), _fmt(m["precision"]), _fmt(m["recall"]))
+                lt.add_row(night, rule, str(m["truth"]), str(m["raised"]), _fmt(m["precision"]), _fmt(m["recall"]),
+                           str(m.get("truth_due", "")), _fmt(m.get("recall_due", "")))
     return [rt, lt] if any(r.get("lists") for r in by_night.values()) else [rt]
 
 

@@ -173,16 +173,26 @@ def houses_as_of(spark: SparkSession, settings: Settings, date: dt.date) -> int:
 
 def evaluate_lists(spark: SparkSession, settings: Settings, date: dt.date, gold: DataFrame,
                    truth: DataFrame) -> dict[str, Any]:
-    """Precision/recall of night ``date``'s lists (gold.followups, after capping), overall and per rule."""
+    """Precision/recall of night ``date``'s lists (gold.followups, after capping), overall and per rule.
+
+    ``recall`` is over every planted case; ``recall_due`` only over those still due tonight: not already
+    closed by an officer's verification and not waiting for an address case (``gold`` is tonight's detections)."""
     from pyspark.sql import functions as F
 
     if not io.table_exists(spark, settings, "gold", "followups"):
         return {"listed": 0, "overall": overall({}), "rules": {}, "note": "no gold.followups"}
     listed = io.read_table(spark, settings, "gold", "followups").where(F.col("run_date") == F.lit(date)).select("discrepancy_id")
-    on_list = gold.join(listed, "discrepancy_id", "left_semi")
-    per_rule = score(raised_keys(on_list), truth)
+    on_list = raised_keys(gold.join(listed, "discrepancy_id", "left_semi"))
+    per_rule = score(on_list, truth)
+    not_due = raised_keys(gold.where(~F.col("status").isin("open", "escalated")))
+    not_due = not_due.unionByName(raised_keys(gold).where("waiting")).select("rule", "k")
+    due = score(on_list, truth.join(not_due, ["rule", "k"], "left_anti"))
+    for rule, m in per_rule.items():
+        m["truth_due"], m["recall_due"] = due[rule]["truth"], due[rule]["recall"]
     n = sum(m["raised"] for m in per_rule.values())
     total = overall(per_rule)
+    due_total = overall(due)
+    total["truth_due"], total["recall_due"] = due_total["truth"], due_total["recall"]
     return {"listed": n, "overall": total, "rules": per_rule, "target": LIST_TARGET,
             "meets_target": total["precision"] != NO_CASES and total["precision"] >= LIST_TARGET}
 
