@@ -359,14 +359,49 @@ def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
     return out
 
 
-def link_spark(left, right, spec, model=None, forced=None, small_left: bool = False):
+def top_candidates(scored, spec, k: int):
+    """The ``k`` best candidates of every left id: ``_id_l, candidates`` (array of
+    ``struct<house_code, weight, why>``), compatible ones first, each by weight.
+
+    ``why`` says why the candidate was not chosen: ``conflict:<components>`` (a must-agree component
+    differs, e.g. a room number), ``low_weight`` (below ``decision.min_weight``), ``ambiguous``
+    (within ``decision.min_gap`` of another compatible candidate) or ``outranked``.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    d = spec.decision
+    by_id = Window.partitionBy("_id_l")
+    comp = F.col("_compatible")
+    ranked = (scored.withColumn("_best", F.max(F.when(comp, F.col("weight"))).over(by_id))
+              .withColumn("_rk", F.row_number().over(by_id.orderBy(F.desc("_compatible"), F.desc("weight"),
+                                                                   F.asc("_id_r")))))
+    second = ranked.where(comp).withColumn("_crk", F.row_number().over(
+        by_id.orderBy(F.desc("weight"), F.asc("_id_r")))).where("_crk = 2").select("_id_l", F.col("weight").alias("_second"))
+    top = ranked.where(F.col("_rk") <= k).join(second, "_id_l", "left")
+    close = F.when(F.col("weight") >= F.col("_best"), F.col("_best") - F.col("_second")) \
+        .otherwise(F.col("_best") - F.col("weight"))
+    why = (F.when(~comp, F.concat(F.lit("conflict:"), F.coalesce(F.regexp_replace("_violations", "[;|]", ","),
+                                                                 F.lit("registry"))))
+           .when(F.col("weight") < d.min_weight, F.lit("low_weight"))
+           .when(F.coalesce(close, F.lit(float("inf"))) < d.min_gap, F.lit("ambiguous"))
+           .otherwise(F.lit("outranked")))
+    return top.groupBy("_id_l").agg(F.transform(
+        F.array_sort(F.collect_list(F.struct(F.col("_rk").alias("rk"), F.col("_id_r").alias("house_code"),
+                                             F.round("weight", 4).cast("double").alias("weight"), why.alias("why")))),
+        lambda c: F.struct(c["house_code"].alias("house_code"), c["weight"].alias("weight"),
+                           c["why"].alias("why"))).alias("candidates"))
+
+
+def link_spark(left, right, spec, model=None, forced=None, small_left: bool = False, top_k: int = 0):
     """The whole linkage on Spark. ``left``/``right`` have ``_id`` plus the spec's columns (and optionally
     ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver.
 
     The decisions are computed once and checkpointed locally (on the executors, not the driver), so the
     intermediate caches - transformed sides, candidate pairs, comparison levels - are released before
     this returns and a long-lived session does not accumulate them. ``small_left``: see
-    :func:`block_spark_info`.
+    :func:`block_spark_info`. ``top_k`` > 0: the decisions carry ``candidates``, the best ``top_k``
+    candidates of every unresolved left record (:func:`top_candidates`; null for resolved ones).
     """
     # Persist the transformed sides and the candidate pairs: every blocking rule, the
     # materialisation and the decision read them again, and their pandas UDFs are costly.
@@ -384,7 +419,14 @@ def link_spark(left, right, spec, model=None, forced=None, small_left: bool = Fa
         if model is None:
             model = train_spark(left, right, levels, spec)
         scored = score_spark(levels, spec, model)
-        decisions = decide_spark(scored, left, spec, model.lam, forced, vague).localCheckpoint(eager=True)
+        decisions = decide_spark(scored, left, spec, model.lam, forced, vague)
+        if top_k > 0:
+            from pyspark.sql import functions as F
+
+            cands = top_candidates(scored, spec, top_k)
+            decisions = decisions.join(cands, "_id_l", "left").withColumn(
+                "candidates", F.when(F.col("right_id").isNull(), F.col("candidates")))
+        decisions = decisions.localCheckpoint(eager=True)
         return decisions, model
     finally:
         for df in cached:

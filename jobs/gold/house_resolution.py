@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
 
 from schemas.address import ADDRESS_COMPONENTS
 
@@ -52,6 +52,15 @@ FULL_RELINK_SHARE = 0.2
 FEW_RECORDS = 50_000
 # the matching modules whose code decides a resolution (normaliser/parser, comparisons, scoring, Spark adapter)
 DECIDING_MODULES = ("address.py", "compare.py", "scoring.py", "spark.py")
+# best candidate houses kept for every unresolved record (rule R6 shows them; R1-R5 wait on them)
+CANDIDATES_KEPT = 5
+
+#: one candidate house of an unresolved record and why it was not chosen (matching.spark.top_candidates)
+CANDIDATE = StructType([
+    StructField("house_code", StringType(), True),
+    StructField("weight", DoubleType(), True),
+    StructField("why", StringType(), True),
+])
 
 HOUSE_RESOLUTION = StructType([
     StructField("source", StringType(), False),
@@ -63,6 +72,7 @@ HOUSE_RESOLUTION = StructType([
     StructField("grid_id", StringType(), True),
     StructField("community", StringType(), True),
     StructField("input_hash", LongType(), True),   # fingerprint of the record's address and delivered code
+    StructField("candidates", ArrayType(CANDIDATE, True), True),  # unresolved only: best candidates, best first
 ])
 
 STATE_SCHEMA = StructType([
@@ -168,7 +178,8 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
     forced = (rec.where(F.col("house_code").isNotNull()).select("_id", "house_code")
               .join(houses.select(F.col("house_code")), "house_code")
               .select(F.col("_id").alias("_id_l"), F.col("house_code").alias("_id_r")))
-    decisions, model = link_spark(left, right, spec, model=model, forced=forced, small_left=few_records)
+    decisions, model = link_spark(left, right, spec, model=model, forced=forced, small_left=few_records,
+                                  top_k=CANDIDATES_KEPT)
     log.info("house resolution: EM iterations=%d converged=%s lambda=%.4g", model.iterations, model.converged,
              model.lam)
     info = houses.select(F.col("house_code").alias("right_id"), F.col("grid_id").alias("_grid"),
@@ -189,11 +200,12 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
         F.col("_grid").alias("grid_id"),
         F.coalesce("_comm", "_text_comm").alias("community"),
         "input_hash",
+        F.col("candidates").cast(ArrayType(CANDIDATE, True)).alias("candidates"),
     )
     if by_alias is not None:
         from jobs.gold.aliases import resolved_by_alias
 
-        out = out.unionByName(resolved_by_alias(by_alias, info))
+        out = out.unionByName(resolved_by_alias(by_alias, info), allowMissingColumns=True)
     return out, model
 
 
@@ -282,6 +294,8 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         why = "no saved model for this spec and code"
     elif previous is None or "input_hash" not in previous.columns:
         why = "no previous resolution with input fingerprints"
+    elif "candidates" not in previous.columns:
+        why = "previous resolution without candidate houses"
     elif state.get("resolution_version") != hr_version:
         why = "gold.house_resolution changed since the saved state"
     else:

@@ -67,7 +67,8 @@ def read_inputs(ctx: RunContext) -> tuple[dict[str, DataFrame], DataFrame | None
             log.warning("gold.house_resolution lacks %s; ignoring it", ", ".join(missing))
             hr = None
         else:
-            hr = hr.select(*HOUSE_RESOLUTION_COLUMNS)
+            # the best candidate houses of unresolved records, when the matching stage kept them (R6, waiting)
+            hr = hr.select(*HOUSE_RESOLUTION_COLUMNS, *[c for c in ("candidates",) if c in hr.columns])
     else:
         log.warning("gold.house_resolution missing: only delivered house codes resolve")
     return silver, hr
