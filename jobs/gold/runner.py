@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from gridlake import io
 from gridlake.faults import fault_point
+from gridlake.lifecycle.identity import ALIAS_TABLE, ALIASES, carry_discrepancy_ids
 from gridlake.privacy import load_key
 from gridlake.rules_config import load_rules
 from jobs.gold import discrepancies as disc_job
@@ -82,7 +83,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         setattr(p, name, getattr(p, name).persist())
     cached: list[DataFrame] = []
     try:
-        detections = detect(p, rules, d, key).persist()
+        # ids carried across key rotations (gridlake.lifecycle.identity); unchanged when never rotated
+        detections = carry_discrepancy_ids(detect(p, rules, d, key), io.read_table_or_empty(
+            spark, settings, "gold", ALIAS_TABLE, ALIASES)).persist()
         cached.append(detections)
         previous = io.read_table_or_empty(spark, settings, "gold", "discrepancies", DISCREPANCIES)
         # materialise before writing to the table we read from
