@@ -175,3 +175,21 @@ def cmd_maintain(args: argparse.Namespace) -> int:
              t["data_files_before"], t["data_bytes_before"], t["data_files_after"], t["data_bytes_after"],
              t["log_files_before"], t["log_files_after"], t["untracked_files_before"], t["untracked_files_after"])
     return 0 if report["all_needed_versions_intact"] else 1
+
+
+def run_maintenance_job(settings: Settings, today: dt.date | None = None,
+                        logger: logging.Logger | None = None) -> None:
+    """Run ``jobs/maintenance/submit.py`` through spark-submit (the body of the DAG's task)."""
+    from gridlake.airflow_env import run_streaming, spark_environment, venv_bin
+    from gridlake.config import REPO_ROOT
+    from gridlake.spark import spark_conf
+
+    conf = spark_conf(settings, app_name="gridlake-maintenance")
+    cmd = [str(venv_bin() / "spark-submit"), "--master", conf.pop("spark.master"),
+           "--driver-memory", conf.pop("spark.driver.memory"), "--name", conf.pop("spark.app.name")]
+    for key, value in conf.items():
+        cmd += ["--conf", f"{key}={value}"]
+    cmd.append(str(REPO_ROOT / "jobs" / "maintenance" / "submit.py"))
+    if today is not None:
+        cmd += ["--today", today.isoformat()]
+    run_streaming(cmd, spark_environment(settings), logger or log)
