@@ -38,12 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         report = run_maintenance(spark, settings, today=dt.date.fromisoformat(args.today) if args.today else None)
         log.info("maintenance totals: %s", report["totals"])
         if not report["all_needed_versions_intact"]:
-            print("GRIDLAKE-ERROR: MaintenanceError: a version a night still needs is no longer readable",
-                  file=sys.stderr)
+            msg = "MaintenanceError: a version a night still needs is no longer readable"
+            print(f"GRIDLAKE-ERROR: {msg}", file=sys.stderr, flush=True)  # noqa: T201
             return 1
         return 0
     except Exception as exc:  # noqa: BLE001 - the one line the Airflow task shows
-        print(f"GRIDLAKE-ERROR: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        print(f"GRIDLAKE-ERROR: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",  # noqa: T201
+              file=sys.stderr, flush=True)
         return 1
 
 

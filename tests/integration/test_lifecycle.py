@@ -171,7 +171,7 @@ def test_maintenance_applies_retention_cleans_killed_writes_and_keeps_needed_nig
           dt.datetime(2026, 5, 30, 3))]
     io.write_table(spark.createDataFrame(q, QUARANTINE), settings, "silver", "_quarantine", "overwrite")
     recorded = {}
-    for v, ids in enumerate((["d1"], ["d1", "d2"], ["d1", "d2", "d3"])):
+    for ids in (["d1"], ["d1", "d2"], ["d1", "d2", "d3"]):
         rows = [(i, "R1", "c", "H1", None, None, None, "open") for i in ids]
         recorded[io.write_table(spark.createDataFrame(rows, DISC), settings, "gold", "discrepancies", "overwrite")] = ids
     now = dt.datetime.now(dt.UTC)
