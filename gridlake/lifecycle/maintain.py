@@ -57,6 +57,14 @@ def apply_retention(spark: SparkSession, settings: Settings, today: dt.date) -> 
     return out
 
 
+def needs_optimize(spark: SparkSession, settings: Settings, layer: str, name: str) -> bool:
+    """The current version has at least ``optimize_min_files`` files of average size below ``small_file_mb``."""
+    cfg = settings.retention
+    d = spark.sql(f"DESCRIBE DETAIL delta.`{settings.table_path(layer, name)}`").select("numFiles", "sizeInBytes").first()
+    files, size = int(d["numFiles"] or 0), int(d["sizeInBytes"] or 0)
+    return files >= cfg.optimize_min_files and size / max(files, 1) < cfg.small_file_mb * 1024 * 1024
+
+
 def needed_files_exist(spark: SparkSession, settings: Settings, layer: str, name: str, version: int) -> bool:
     """True when ``version`` can still be read: its log is there and every data file of it exists."""
     from urllib.parse import unquote, urlparse
@@ -105,7 +113,7 @@ def run_maintenance(spark: SparkSession, settings: Settings, today: dt.date | No
         key = f"{layer}.{name}"
         path = lake.table_dir(settings, layer, name)
         optimized = False
-        if optimize and before[key].small_files >= cfg.optimize_min_files:
+        if optimize and needs_optimize(spark, settings, layer, name):
             delta_ops.optimize(spark, settings, layer, name)
             optimized = True
         need = needed.get(key)
