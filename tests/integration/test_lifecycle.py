@@ -195,7 +195,9 @@ def test_maintenance_applies_retention_cleans_killed_writes_and_keeps_needed_nig
     _figures("maintenance", report)
     by = {f"{r['layer']}.{r['table']}": r for r in report["tables"]}
     g = by["gold.discrepancies"]
-    assert (g["untracked_files_before"], g["untracked_files_after"]) == (2, 1)  # the fresh one may be a live write
+    # the old killed write is gone; the fresh one (it may be a live write) and any empty file Spark wrote and
+    # Delta never recorded stay until they are older than the retention
+    assert g["untracked_files_before"] >= 2 and g["untracked_files_after"] == g["untracked_files_before"] - 1
     assert g["data_files_after"] == g["data_files_before"] - 1 and g["data_bytes_after"] < g["data_bytes_before"]
     assert not killed_old.exists() and killed_new.exists()
     assert g["needed_version"] == 1 and g["vacuum_hours"] == 720 and report["all_needed_versions_intact"]
