@@ -2,9 +2,11 @@
 
 :mod:`gridlake.io` reads, writes and merges for the nightly stages; these are the maintenance
 operations on top, each one Delta commit (VACUUM deletes files and commits nothing of the table's
-content). Delta's retention safety check stays on (:mod:`gridlake.spark`): :func:`vacuum` first sets
-the table's ``delta.deletedFileRetentionDuration`` to the retention it uses, and only
-:func:`vacuum_now` (erasure) lifts the check, for its own call, and puts it back.
+content). Delta's retention safety check stays on (:mod:`gridlake.spark`; Delta 4.4 refuses a zero-hour
+VACUUM with it, but lets an hour through whatever the table's property says, so the retention of every
+VACUUM is computed by the caller): :func:`vacuum` first sets the table's ``delta.deletedFileRetentionDuration``
+to the retention it uses, and only :func:`vacuum_now` (erasure) lifts the check, for its own call, and
+puts it back.
 """
 
 from __future__ import annotations
