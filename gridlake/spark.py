@@ -163,7 +163,9 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
-        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        # Delta's safety check stays on (a zero-retention VACUUM is refused). gridlake.lifecycle computes every
+        # VACUUM's retention itself, records it as the table's property, and lifts the check only in an erasure.
+        "spark.databricks.delta.retentionDurationCheck.enabled": "true",
         "spark.sql.warehouse.dir": str(settings.data / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data / 'derby'}",
         "spark.executorEnv.PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),

@@ -25,6 +25,7 @@ from gridlake import io
 from gridlake.errors import ConcurrentCommitError, StaleNightError
 from gridlake.faults import fault_point
 from gridlake.manifest import commit_lock
+from gridlake.lifecycle.identity import ALIAS_TABLE, ALIASES, carry_discrepancy_ids
 from gridlake.privacy import load_key
 from gridlake.rules_config import load_rules
 from jobs.gold import discrepancies as disc_job
@@ -87,7 +88,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         setattr(p, name, getattr(p, name).persist())
     cached: list[DataFrame] = []
     try:
-        detections = detect(p, rules, d, key).persist()
+        # ids carried across key rotations (gridlake.lifecycle.identity); unchanged when never rotated
+        detections = carry_discrepancy_ids(detect(p, rules, d, key), io.read_table_or_empty(
+            spark, settings, "gold", ALIAS_TABLE, ALIASES)).persist()
         cached.append(detections)
         def lifecycle(previous: DataFrame) -> DataFrame:
             # materialise before writing to the table we read from
