@@ -62,7 +62,6 @@ def build(source: str):
             from airflow.sdk.exceptions import AirflowSkipException
 
             from gridlake.airflow_env import night_of, not_yet_ingested
-
             from gridlake.sources import get_source
             from jobs.bronze.landing import discover  # the bronze stage's own listing: sub-folders, no links
 

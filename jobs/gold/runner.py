@@ -24,8 +24,8 @@ from pyspark.sql import functions as F
 from gridlake import io
 from gridlake.errors import ConcurrentCommitError, StaleNightError
 from gridlake.faults import fault_point
-from gridlake.manifest import commit_lock
 from gridlake.lifecycle.identity import ALIAS_TABLE, ALIASES, carry_discrepancy_ids
+from gridlake.manifest import commit_lock
 from gridlake.privacy import load_key
 from gridlake.rules_config import load_rules
 from jobs.gold import discrepancies as disc_job
