@@ -283,6 +283,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
                 housing_version: int) -> dict[str, Any]:
     from gridlake import io
     from gridlake.faults import fault_window
+    from gridlake.privacy_gate import check_gold_frame
 
     spark, settings = ctx.spark, ctx.settings
     fingerprint = matching_fingerprint(spec)
@@ -322,6 +323,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
             result = spark.createDataFrame([], HOUSE_RESOLUTION)
         result = result.persist()
         try:
+            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
             with fault_window("matching.write", target):
                 version = io.upsert_changed(result, settings, "gold", "house_resolution", KEYS, delete_keys=gone)
@@ -333,6 +335,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         result, model = resolve(records, houses, spec, model)
         result = result.persist()
         try:
+            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit
             with fault_window("matching.write", target):
                 version = io.overwrite_if_changed(result, settings, "gold", "house_resolution")
