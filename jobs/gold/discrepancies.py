@@ -58,16 +58,16 @@ def _entry(date: Column, status: Column | str, by: Column | str) -> Column:
 def latest_verifications(verifications: DataFrame, run_date: dt.date) -> DataFrame:
     """The latest verification per discrepancy checked on or before ``run_date`` (delivered by then).
 
-    A verification carrying a house code (``house_code`` column, when the source delivers it) is an
-    address correction: its outcome becomes ``address_corrected``."""
+    ``v_code`` is the house code the officer wrote (the return form's 核查后房屋编码, ``new_house_code``;
+    ``house_code`` where a source delivers it so): on an address case (R6) it is the correction that
+    closes the case as ``address_corrected`` (see :func:`transform`)."""
     v = verifications.where((F.col("_delivery_date") <= F.lit(run_date)) & (F.to_date("checked_at") <= F.lit(run_date)))
     w = Window.partitionBy("discrepancy_id").orderBy(F.col("checked_at").desc(), F.col("verification_id").desc())
-    code = (F.nullif(F.trim(F.col("house_code")), F.lit("")) if "house_code" in verifications.columns
-            else F.lit(None).cast("string"))
-    outcome = F.when(code.isNotNull(), F.lit(CORRECTED)).otherwise(F.col("outcome"))
+    cols = [F.nullif(F.trim(F.col(c)), F.lit("")) for c in ("new_house_code", "house_code") if c in verifications.columns]
+    code = F.coalesce(*cols, F.lit(None).cast("string"))
     return (v.withColumn("__rn", F.row_number().over(w)).where("__rn = 1")
-            .select("discrepancy_id", F.to_date("checked_at").alias("v_date"), outcome.alias("v_outcome"),
-                    F.col("officer_id").alias("v_by")))
+            .select("discrepancy_id", F.to_date("checked_at").alias("v_date"), F.col("outcome").alias("v_outcome"),
+                    F.col("officer_id").alias("v_by"), code.alias("v_code")))
 
 
 def priority(rules: RulesConfig, run_date: dt.date) -> Column:
@@ -123,7 +123,9 @@ def transform(previous: DataFrame, detections: DataFrame, verifications: DataFra
          .withColumn("verified_at", F.col("p_verified_at"))
          .withColumn("verification_outcome", F.col("p_verification_outcome")))
 
-    # 2. a new verification
+    # 2. a new verification (on an address case, a written house code is the correction that closes it)
+    j = j.withColumn("v_outcome", F.when((F.col("rule") == "R6") & F.col("v_code").isNotNull(), F.lit(CORRECTED))
+                     .otherwise(F.col("v_outcome")))
     mapped = _map(OUTCOME_STATUS)[F.col("v_outcome")]
     fresh = F.col("v_date").isNotNull() & mapped.isNotNull() & (F.col("verified_at").isNull() | (F.col("v_date") > F.col("verified_at")))
     j = (j.withColumn("__fresh", fresh)
