@@ -42,7 +42,7 @@ def test_levels_reopen_and_supervisor_lists(spark, tmp_path):
         _disc("F", "medium", D - dt.timedelta(days=30), status="escalated", community="香梅社区", street="香蜜湖街道"),
         _disc("G", "medium", D - dt.timedelta(days=30), status="confirmed"),  # closed: not listed
     ]
-    df = spark.createDataFrame([tuple(r[f.name] for f in DISCREPANCIES.fields) for r in rows], DISCREPANCIES)
+    df = spark.createDataFrame([tuple(r.get(f.name) for f in DISCREPANCIES.fields) for r in rows], DISCREPANCIES)
     out = {r.discrepancy_id: r for r in escalations.transform(df, load_loop(), D).collect()}
     assert sorted(out) == ["B", "C", "E", "F"]
     assert (out["B"].level, out["B"].overdue_days) == ("community", 1)
@@ -74,7 +74,7 @@ def test_supervision_metrics_rates(spark):
     late.update(verified_at=D - dt.timedelta(days=2), verification_outcome="not_rented")     # 8 days: late
     rows = [_disc("B", "critical", D - dt.timedelta(days=3)), _disc("C", "high", D - dt.timedelta(days=7)),
             _disc("E", "low", D - dt.timedelta(days=40), reopened_on=D - dt.timedelta(days=40)), verified, late]
-    df = spark.createDataFrame([tuple(r[f.name] for f in DISCREPANCIES.fields) for r in rows], DISCREPANCIES)
+    df = spark.createDataFrame([tuple(r.get(f.name) for f in DISCREPANCIES.fields) for r in rows], DISCREPANCIES)
     loop = load_loop()
     esc = escalations.transform(df, loop, D)
     officers = spark.createDataFrame([("G1", "WGY1")], "grid_id string, officer_id string")

@@ -29,7 +29,7 @@ def test_explain_chain(spark, settings):
            "priority": 2.7, "detected": True, "first_seen": hist[0][0], "last_seen": D, "last_evaluated": D,
            "last_evidence_date": D, "due_date": D + dt.timedelta(days=7), "status": "open", "status_since": D,
            "status_history": hist, "verified_at": D - dt.timedelta(days=2), "verification_outcome": "confirmed"}
-    io.write_table(spark.createDataFrame([tuple(row[f.name] for f in DISCREPANCIES.fields)], DISCREPANCIES),
+    io.write_table(spark.createDataFrame([tuple(row.get(f.name) for f in DISCREPANCIES.fields)], DISCREPANCIES),
                    settings, "gold", "discrepancies", "overwrite")
     io.write_table(spark.createDataFrame([("police_incidents", "P1", "440304001001001001", 0.93, "fuzzy",
                                            "road=0.95;building=exact")],

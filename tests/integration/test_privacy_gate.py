@@ -36,7 +36,7 @@ def followup(grid, rank, did, address="福田区沙头街道上沙村东村二�
            "house_code": "440304001002000002", "address": address, "priority": 1.0, "reason_codes": ["recent"],
            "evidence_categories": ["公安"], "masked_id": None, "masked_name": None, "masked_phone": None,
            "is_new": True, "due_date": D + dt.timedelta(7), "status": "open"}
-    return tuple(row[f.name] for f in FOLLOWUPS.fields)
+    return tuple(row.get(f.name) for f in FOLLOWUPS.fields)
 
 
 def alert_text(settings, run_id="test__privacy_gate") -> str:
