@@ -93,7 +93,7 @@ def test_unbalanced_counts_fail_loudly(spark, settings, monkeypatch):
         {"verification_id": "V1", "discrepancy_id": "Q1", "checked_at": "2026-11-01", "outcome": "属实"}])
     run(spark, settings, DAY, ["bronze"])
     original = verifications.transform
-    monkeypatch.setattr(verifications, "transform", lambda df, src=None: original(df, src).where(F.lit(False)))
+    monkeypatch.setattr(verifications, "transform", lambda df, src=None, **kw: original(df, src, **kw).where(F.lit(False)))
     with pytest.raises(ConservationError, match="verifications.*bronze 1 != silver 0"):
         run(spark, settings, DAY, ["silver"])
     assert not io.table_exists(spark, settings, "silver", "_conservation")
