@@ -167,18 +167,23 @@ def iter_scan_targets(settings: Settings) -> Iterator[tuple[str, Path]]:
 
 
 def known_pii_from_silver(settings: Settings) -> KnownPII:
-    """Phones and names held in silver, read with pyarrow (no JVM)."""
-    import pyarrow.parquet as pq
+    """Phones and names held in silver's current versions, read with ``deltalake`` (no JVM).
+
+    Only committed files are read: a data file left by a killed write (possibly empty or cut off)
+    belongs to no version and holds nothing the lake publishes."""
+    from deltalake import DeltaTable
 
     known = KnownPII()
     lake = Path(settings.lake)
     for table, cols in (("declarations", ("phone", "name")), ("rentals", ("landlord_phone", "landlord_name")),
                         ("mediation_cases", ("parties",)), ("housing", ("house_code",))):
         base = lake / "silver" / table
-        if not base.exists():
+        if not (base / "_delta_log").is_dir():
             continue
-        for pf in base.rglob("*.parquet"):
-            t = pq.read_table(pf, columns=[c for c in cols if c in pq.read_schema(pf).names])
+        dt_ = DeltaTable(str(base))
+        present = [c for c in cols if c in dt_.schema().to_arrow().names]
+        tables = [dt_.to_pyarrow_table(columns=present)] if present else []
+        for t in tables:
             for col in t.column_names:
                 for v in t.column(col).to_pylist():
                     if not v:
