@@ -48,6 +48,10 @@ VANISHING = "vanishing.csv"
 
 
 # ----------------------------------------------------------------------------- building the landing folder
+# the columns of a verifications CSV as an office types it (the return form's other columns are optional)
+VERIFICATION_COLUMNS = ["verification_id", "discrepancy_id", "checked_at", "outcome", "officer_id", "note"]
+
+
 def _header(source: str, columns: list[str] | None = None) -> list[str]:
     src = get_source(source)
     return [src.columns[c] for c in (columns or src.canonical_columns)]
@@ -171,7 +175,7 @@ def build_landing(landing: Path) -> None:
     _put(landing, "police_incidents", "empty.csv", b"")
     _put(landing, "police_incidents", "header_only.csv", _csv_text(ph, []).encode(gb))
     # --- verifications (declared utf-8 CSV) ---
-    vh = _header("verifications")
+    vh = _header("verifications", VERIFICATION_COLUMNS)
     _put(landing, "verifications", "bom.csv",
          b"\xef\xbb\xbf" + _csv_text(vh, [["V-BOM1", "Q1", "2026-11-01", "属实", "O1", "备注"]]).encode("utf-8"))
     _put(landing, "verifications", "declared_utf8_is_gb18030.csv",
@@ -242,7 +246,7 @@ def build_forms(landing: Path) -> None:
     (landing / "police_incidents" / DAY / "passwd.csv").symlink_to("/etc/passwd")
     put(landing, "police_incidents", "no_header.csv", _csv_text(["P-NH0", "2026-11-01 08:00", "福田区福华路18号", "盗窃", ID18],
                                                                  [_police("P-NH1")]).encode(gb))
-    vh = _header("verifications")
+    vh = _header("verifications", VERIFICATION_COLUMNS)
     put(landing, "verifications", "second_bom.csv", b"\xef\xbb\xbf" + _csv_text(vh, [["V-SB1", "Q1", "2026-11-01", "属实", "O1", ""]]).encode()
         + b"\xef\xbb\xbf" + _csv_text(vh, [["V-SB2", "Q2", "2026-11-01", "空置", "O1", ""]]).encode())
     folder = landing / "safety_inspections" / DAY
