@@ -2,7 +2,7 @@
 
 Night 1 raises A (medium), B (critical) and C (an unresolved address, R6) and writes G1's return form.
 The officer fills it in (A 属实; C 地址错误 with the right house H9) and drops it into landing.
-Night 2 reads it through the bronze and silver stages; the lifecycle moves (A confirmed, C refuted)
+Night 2 reads it through the bronze and silver stages; the lifecycle moves (A confirmed; C, an address case, closed for good by the house code the officer wrote)
 and the correction becomes an alias that resolves C's address exactly (method ``alias``).
 Night 3 (four nights later) finds new evidence at A (reopened: 重办) and B past its two-day limit by
 more than three days (escalated to the street); the supervisors' lists are written and the street
@@ -110,7 +110,9 @@ def test_three_nights_of_the_loop(spark, settings, monkeypatch):
     assert got == {"A": ("confirmed", None), "C": ("wrong_address", "H9")}
     t2 = lifecycle.transform(t1, _detections(spark, N2), ver, rules, N2).localCheckpoint()
     s2 = {r.discrepancy_id: r.status for r in t2.collect()}
-    assert s2 == {"A": "confirmed", "B": "open", "C": "refuted"}
+    # C, an address case, is closed for good by the officer's house code (outcome address_corrected)
+    assert s2 == {"A": "confirmed", "B": "open", "C": "resolved"}
+    assert {r.discrepancy_id: r.verification_outcome for r in t2.collect()}["C"] == "address_corrected"
     records = spark.createDataFrame([("police_incidents", "P1", ADDR, 7)],
                                     "source string, record_id string, address_norm string, input_hash long") \
         .selectExpr("*", "named_struct('community', '上沙社区') AS addr")
@@ -126,7 +128,7 @@ def test_three_nights_of_the_loop(spark, settings, monkeypatch):
     # --- night 3: A reopened on new evidence (重办); B overdue and escalated; supervisors and mail -------
     t3 = lifecycle.transform(t2, _detections(spark, N3), ver, rules, N3).localCheckpoint()
     s3 = {r.discrepancy_id: r.status for r in t3.collect()}
-    assert s3["A"] == "open" and s3["C"] == "refuted"
+    assert s3["A"] == "open" and s3["C"] == "resolved"
     esc = escalations.transform(t3, loop, N3).localCheckpoint()
     e = {r.discrepancy_id: r for r in esc.collect()}
     assert e["B"].level == "street" and e["B"].overdue_days == 4
