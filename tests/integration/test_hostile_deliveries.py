@@ -307,7 +307,7 @@ CASES = [
     Case("police_incidents", "copy_b.csv", "duplicate", "DUPLICATE_CONTENT"),
     Case("police_incidents", "empty.csv", "empty", "EMPTY_FILE"),
     Case("police_incidents", "header_only.csv", "header_only", "HEADER_ONLY"),
-    Case("verifications", "bom.csv", "loaded", None, 1, 1, 0),
+    Case("verifications", "bom.csv", "loaded", "MISSING_OPTIONAL_COLUMNS", 1, 1, 0),  # the return form's other columns
     Case("verifications", "declared_utf8_is_gb18030.csv", "loaded", "ENCODING_MISMATCH", 1, 1, 0),
     Case("verifications", "police_file_in_wrong_folder.csv", "rejected", "WRONG_SOURCE"),
     Case("safety_inspections", "several_sheets.xlsx", "loaded", "OTHER_SHEETS", 5, 3, 2,
@@ -328,7 +328,7 @@ CASES = [
     Case("police_incidents", VANISHING, "rejected", "VANISHED"),
     Case("police_incidents", "passwd.csv", "ignored", "SYMLINK"),
     Case("police_incidents", "no_header.csv", "rejected", "MISSING_COLUMNS"),
-    Case("verifications", "second_bom.csv", "loaded", None, 2, 2, 0),
+    Case("verifications", "second_bom.csv", "loaded", "MISSING_OPTIONAL_COLUMNS", 2, 2, 0),
     Case("safety_inspections", "whole_sheet_merge.xlsx", "rejected", "XLSX_LIMIT"),
     Case("safety_inspections", "million_empty_rows.xlsx", "loaded", None, 2, 2, 0),
     Case("safety_inspections", "title_rows.xlsx", "loaded", None, 1, 1, 0),
