@@ -8,13 +8,11 @@ Errors name the key (``rules.deadlines.days.high``) and what was expected.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gridlake.config import CONF_DIR, ConfigError
+from gridlake.config import ConfigError
 from gridlake.rules_config import SEVERITIES
 from schemas.vocab import VERIFICATION_OUTCOME
 
@@ -93,11 +91,6 @@ def parse_loop(doc: Any) -> LoopConfig:
 
 def load_loop(path: str | os.PathLike[str] | None = None) -> LoopConfig:
     """Load the officers' loop keys from ``conf/rules.yaml`` (or ``path``)."""
-    p = Path(path) if path else CONF_DIR / "rules.yaml"
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"rules file not found: {p}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    return parse_loop(doc)
+    from gridlake.rules_config import read_rules_doc
+
+    return parse_loop(read_rules_doc(path))

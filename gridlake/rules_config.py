@@ -221,13 +221,17 @@ def _parse_house_code_format(raw: Any) -> HouseCodeFormat:
     return HouseCodeFormat(pattern=pattern, reject_id_numbers=reject)
 
 
-def load_rules(path: str | os.PathLike[str] | None = None) -> RulesConfig:
-    """Load and validate ``conf/rules.yaml`` (or ``path``)."""
+def read_rules_doc(path: str | os.PathLike[str] | None = None) -> Any:
+    """The parsed YAML of ``conf/rules.yaml`` (or ``path``); a missing or invalid file is a ConfigError."""
     p = Path(path) if path else CONF_DIR / "rules.yaml"
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"rules file not found: {p}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    return parse_rules(doc)
+
+
+def load_rules(path: str | os.PathLike[str] | None = None) -> RulesConfig:
+    """Load and validate ``conf/rules.yaml`` (or ``path``)."""
+    return parse_rules(read_rules_doc(path))
