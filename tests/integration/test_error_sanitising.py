@@ -7,6 +7,7 @@ Spark quotes the value in its error. The manifest, the log and the alert file mu
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 from pathlib import Path
 
@@ -27,21 +28,29 @@ def cast_stage(ctx: pipeline.RunContext) -> dict:
     return {}
 
 
-def test_spark_cast_error_leaves_no_value(spark, settings, monkeypatch, caplog, capfd):
+def test_spark_cast_error_leaves_no_value(spark, settings, monkeypatch, caplog):
     from pyspark.errors import PySparkException
+    from pyspark.logger import PySparkLogger
 
     from gridlake.airflow_env import failure_record, write_alert_file
 
     monkeypatch.setitem(pipeline.STAGES, "cast_probe", f"{__name__}:cast_stage")
     caplog.set_level(logging.INFO)
+    # PySpark's JSON logger writes to the stderr object that existed when it was first made (maybe
+    # another test's capture), so listen on the logger itself, with its own formatter.
+    spark_logger = PySparkLogger.getLogger("SQLQueryContextLogger")
+    stream = io.StringIO()
+    listener = logging.StreamHandler(stream)
+    listener.setFormatter(spark_logger.handlers[0].formatter if spark_logger.handlers else None)
+    spark_logger.addHandler(listener)
     with pytest.raises(PySparkException) as info:
         pipeline.run_night(settings, D, ["cast_probe"], run_id="test__sanitise", spark=spark)
     assert FAKE_ID in str(info.value)  # Spark does quote it
     logging.getLogger("gridlake.stage").error("stage failed", exc_info=info.value)  # what jobs/submit.py logs
     alert = write_alert_file({**failure_record({"exception": info.value}), "run_id": "test__sanitise"}, settings)
 
-    err = capfd.readouterr().err
-    python_lines = [ln for ln in err.splitlines() if "QueryContextLogger" in ln]  # PySpark's own JSON logger
+    spark_logger.removeHandler(listener)
+    python_lines = [ln for ln in stream.getvalue().splitlines() if "CAST_INVALID_INPUT" in ln]
     assert python_lines and all(FAKE_ID not in ln for ln in python_lines)
     manifest = (Path(settings.runs_dir) / "test__sanitise.json").read_text(encoding="utf-8")
     for text in (manifest, caplog.text, alert.read_text(encoding="utf-8")):
