@@ -49,14 +49,14 @@ def test_cluster_profile_gives_the_same_gold_as_local(tmp_path, district):
         shutil.copytree(folder, cluster_root / "landing" / folder.parent.name / folder.name)
     local_versions = manifests[0].doc["table_versions"]
 
-    with standalone_cluster(tmp_path / "spark-cluster", cores=1, memory="2g") as master:
+    with standalone_cluster(tmp_path / "spark-cluster", cores=2, memory="2g") as master:
         env = dict(
             os.environ,
             GRIDLAKE_PROFILE="cluster",
             GRIDLAKE_SPARK__MASTER=master,
             GRIDLAKE_SPARK__DRIVER_MEMORY="2g",
             GRIDLAKE_SPARK__EXECUTOR_MEMORY="1g",
-            GRIDLAKE_SPARK__EXECUTOR_CORES="1",
+            GRIDLAKE_SPARK__EXECUTOR_CORES="2",
             GRIDLAKE_SPARK__SHUFFLE_PARTITIONS="2",
             GRIDLAKE_SPARK__DEFAULT_PARALLELISM="2",
         )
