@@ -179,6 +179,8 @@ def rule_tables(rules: dict) -> list:
                        _fmt(m["precision"]), _fmt(m["recall"]))
         if res.get("r6_cases_per_1000_houses") is not None:
             rt.add_row(night, "R6/1000 houses", "", _fmt(float(res["r6_cases_per_1000_houses"])), "", "", "")
+        if res.get("r6_false_cases_per_1000_houses") is not None:
+            rt.add_row(night, "R6 false/1000 houses", "", _fmt(float(res["r6_false_cases_per_1000_houses"])), "", "", "")
         lists = res.get("lists")
         if lists:
             for rule, m in [*lists["rules"].items(), ("all", lists["overall"])]:

@@ -221,6 +221,8 @@ def evaluate_rules(spark: SparkSession, settings: Settings, date: dt.date | str)
     out = {"date": date.isoformat(), "rules": per_rule, "overall": overall(per_rule), "lists": lists,
            "houses": houses, "r6_cases": r6,
            "r6_cases_per_1000_houses": round(1000 * r6 / houses, 2) if houses else None,
+           # the part of that load that is noise: asserted R6 cases none of whose records is planted
+           "r6_false_cases_per_1000_houses": round(1000 * per_rule["R6"]["fp"] / houses, 2) if houses else None,
            "target": TARGET, "meets_target": meets_target(per_rule, TARGET)}
     log.info("rule evaluation %s: %s; lists precision %s", date,
              {r: (v["precision"], v["recall"]) for r, v in per_rule.items()}, lists["overall"]["precision"])

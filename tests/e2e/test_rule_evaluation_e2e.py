@@ -43,3 +43,5 @@ def test_rules_and_lists_against_planted_truth(district, spark):
         assert lists["listed"] > 0, night
         assert lists["overall"]["precision"] >= LIST_TARGET, (night, lists["overall"])
         assert res["houses"] > 0 and res["r6_cases_per_1000_houses"] is not None
+        assert 0 <= res["r6_false_cases_per_1000_houses"] <= res["r6_cases_per_1000_houses"]
+        assert res["r6_false_cases_per_1000_houses"] == round(1000 * res["rules"]["R6"]["fp"] / res["houses"], 2)
