@@ -5,6 +5,8 @@ Every active discrepancy (open or escalated) has a time limit by severity (``con
 case is overdue: a reminder (催办) goes to the community's supervisor (level ``community``);
 overdue by more than ``deadlines.street_after_overdue_days`` it reaches the street (level
 ``street``). A case opened more than once was closed and reopened on new evidence: 重办.
+A case waiting for an address case (``WAITING_ADDRESS_CASE``) is on no officer's list, so it is not
+escalated either while it waits.
 
 ``transform`` gives one row per active case that is overdue or reopened, for night D (schema
 :data:`ESCALATIONS`); the exports stage publishes it as the night's slice of ``gold.escalations``
@@ -25,6 +27,7 @@ from pyspark.sql.types import BooleanType, DateType, IntegerType, StringType, St
 
 from gridlake.cells import safe_stem, set_text_cell, sheet_title, workbook_bytes
 from gridlake.loop_config import LoopConfig
+from jobs.gold.rules import WAITING
 
 S, D, I, B = StringType(), DateType(), IntegerType(), BooleanType()  # noqa: E741
 ESCALATIONS = StructType([StructField(n, t, nullable) for n, t, nullable in (
@@ -51,6 +54,8 @@ def transform(discrepancies: DataFrame, loop: LoopConfig, run_date: dt.date) -> 
     opens = F.filter("status_history", lambda e: e["status"] == F.lit("open"))
     d = F.lit(run_date)
     active = discrepancies.where(F.col("status").isin("open", "escalated"))
+    if "reason_codes" in discrepancies.columns:  # waiting for an address case: off the lists, so not chased either
+        active = active.where(~F.coalesce(F.array_contains("reason_codes", WAITING), F.lit(False)))
     out = (active
            .withColumn("opened", F.coalesce(F.try_element_at(opens, F.lit(-1))["date"], F.col("first_seen")))
            .withColumn("deadline", F.date_add(F.col("opened"), days[F.col("severity")]))

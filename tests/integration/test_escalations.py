@@ -41,6 +41,8 @@ def test_levels_reopen_and_supervisor_lists(spark, tmp_path):
         _disc("E", "low", D - dt.timedelta(days=5), reopened_on=D - dt.timedelta(days=5)),  # 重办, not overdue
         _disc("F", "medium", D - dt.timedelta(days=30), status="escalated", community="香梅社区", street="香蜜湖街道"),
         _disc("G", "medium", D - dt.timedelta(days=30), status="confirmed"),  # closed: not listed
+        # overdue, but waiting for an address case: on no officer's list, so not escalated
+        {**_disc("W", "high", D - dt.timedelta(days=9)), "reason_codes": ["WAITING_ADDRESS_CASE"]},
     ]
     df = spark.createDataFrame([tuple(r.get(f.name) for f in DISCREPANCIES.fields) for r in rows], DISCREPANCIES)
     out = {r.discrepancy_id: r for r in escalations.transform(df, load_loop(), D).collect()}
