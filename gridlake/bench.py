@@ -13,14 +13,10 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gridlake.benchkit import gridlake_cmd, measure
 from gridlake.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -28,62 +24,8 @@ log = logging.getLogger(__name__)
 TARGETS = {"district_first_night_s": 20 * 60, "incremental_night_s": 5 * 60}
 
 
-@dataclass
-class Measured:
-    seconds: float
-    peak_python_rss_mb: float
-    peak_jvm_rss_mb: float
-    returncode: int
-
-
-def measure(cmd: list[str], env: dict[str, str] | None = None, interval: float = 0.5) -> Measured:
-    """Run ``cmd``; sample RSS of its Python processes and JVMs until it exits."""
-    import psutil
-
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peaks = {"py": 0.0, "jvm": 0.0}
-    stop = threading.Event()
-
-    def sample() -> None:
-        try:
-            root = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not stop.is_set():
-            py = jvm = 0.0
-            try:
-                for p in [root, *root.children(recursive=True)]:
-                    try:
-                        rss = p.memory_info().rss / 2**20
-                        if "java" in p.name():
-                            jvm += rss
-                        else:
-                            py += rss
-                    except psutil.Error:
-                        continue
-            except psutil.Error:
-                break
-            peaks["py"], peaks["jvm"] = max(peaks["py"], py), max(peaks["jvm"], jvm)
-            stop.wait(interval)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    _, err = proc.communicate()
-    stop.set()
-    t.join()
-    if proc.returncode != 0:
-        log.error("command failed (%s): %s", proc.returncode, (err or "")[-2000:])
-    return Measured(round(time.monotonic() - started, 2), round(peaks["py"], 1), round(peaks["jvm"], 1),
-                    proc.returncode)
-
-
 def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-
-
-def _gridlake(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gridlake.cli", *args]
 
 
 def bench_pipeline(scales: list[str], root: Path, days: int = 2) -> dict[str, Any]:
@@ -95,13 +37,13 @@ def bench_pipeline(scales: list[str], root: Path, days: int = 2) -> dict[str, An
         shutil.rmtree(data, ignore_errors=True)
         env = dict(os.environ, GRIDLAKE_DATA=str(data))
         entry: dict[str, Any] = {"scale": scale}
-        gen = measure(_gridlake("generate", "--scale", scale, "--days", str(days), "--start", start.isoformat(),
+        gen = measure(gridlake_cmd("generate", "--scale", scale, "--days", str(days), "--start", start.isoformat(),
                                 "--data", str(data)), env)
         entry["generate"] = gen.__dict__
         entry["landing_mb"] = round(_du(data / "landing") / 2**20, 1)
         for i, label in enumerate(("first_night", "incremental_night")):
             night = start + dt.timedelta(days=i)
-            m = measure(_gridlake("run", "--date", night.isoformat(), "--data", str(data)), env)
+            m = measure(gridlake_cmd("run", "--date", night.isoformat(), "--data", str(data)), env)
             entry[label] = m.__dict__
             manifest = data / "lake" / "_runs" / f"manual__{night.isoformat()}.json"
             if manifest.exists():

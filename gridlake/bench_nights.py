@@ -122,17 +122,17 @@ def _night_figures(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def bench_nights(scale: str, root: Path, days: int = 3, start: dt.date = dt.date(2026, 11, 1)) -> dict[str, Any]:
     """Generate ``scale`` with ``days`` nights; run each night twice; report conservation and idempotence."""
-    from gridlake.bench import _gridlake, measure
+    from gridlake.benchkit import gridlake_cmd, measure
 
     data = root / scale
     shutil.rmtree(data, ignore_errors=True)
     env = dict(os.environ, GRIDLAKE_DATA=str(data))
-    gen = measure(_gridlake("generate", "--scale", scale, "--days", str(days), "--start", start.isoformat(),
+    gen = measure(gridlake_cmd("generate", "--scale", scale, "--days", str(days), "--start", start.isoformat(),
                             "--data", str(data)), env)
     nights: list[dict[str, Any]] = []
     for i in range(days):
         night = (start + dt.timedelta(days=i)).isoformat()
-        cmd = _gridlake("run", "--date", night, "--data", str(data))
+        cmd = gridlake_cmd("run", "--date", night, "--data", str(data))
         first = measure(cmd, env)
         manifest_path = data / "lake" / "_runs" / f"manual__{night}.json"
         manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}

@@ -30,6 +30,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gridlake.faults import fault_point
+
 if TYPE_CHECKING:
     from gridlake.config import Settings
 
@@ -39,6 +41,7 @@ SERVICE_UMASK = 0o077
 HADOOP_UMASK = "077"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+TMP_SUFFIX = ".tmp"  # a file being written atomically (temp file + rename); a leftover one is a killed write
 
 
 def apply_umask() -> int:
@@ -89,3 +92,39 @@ def exposed(root: str | os.PathLike[str]) -> list[tuple[str, str]]:
         if st.st_mode & 0o077:
             out.append((str(p), oct(stat.S_IMODE(st.st_mode))))
     return out
+
+
+def ensure_dir(path: Path, root: Path | None = None) -> None:
+    """Create ``path`` (and parents) with mode 0o700; fix the mode of each level below ``root``."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    level = path
+    while True:
+        os.chmod(level, DIR_MODE)
+        if root is None or level == root or level.parent == level or root not in level.parents:
+            break
+        level = level.parent
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``), mode 0o600.
+
+    Returns False (and leaves the file untouched) when it already holds exactly ``data``.
+    """
+    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        if (path.stat().st_mode & 0o777) != FILE_MODE:
+            os.chmod(path, FILE_MODE)
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
+        fault_point("exports.before_rename")  # the temp file complete, the target not replaced yet
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True

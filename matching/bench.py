@@ -10,7 +10,7 @@ built from the landing files and the generator's truth:
 
 Delivered (scanned) house codes are ignored: both engines resolve from the text alone. Each engine runs as its
 own subprocess (``python -m matching.bench run-gridlake|run-gridlake-spark|run-splink --registry R --input Q
---output O``) measured by :func:`gridlake.bench.measure`, so wall time and peak RSS are per engine and include
+--output O``) measured by :func:`gridlake.benchkit.measure`, so wall time and peak RSS are per engine and include
 parsing. Answers are scored against the truth: precision = correct / answered, recall = correct / resolvable
 (records whose true house code is not empty), F1, overall and by source. Every result names its scale, noise
 model and seed (read back from the generator's truth manifest); the report names the commit and the machine.
@@ -362,7 +362,7 @@ def _engine_cmd(engine: str, task: Path, out: Path) -> list[str]:
 
 def _run_engine(engine: str, task: Path, truth: pd.DataFrame, n_queries: int, env: dict[str, str]
                 ) -> dict[str, Any]:
-    from gridlake.bench import measure
+    from gridlake.benchkit import measure
 
     out = task / f"answers_{engine}.parquet"
     out.unlink(missing_ok=True)
@@ -438,7 +438,7 @@ def bench_matching(scales: list[str], root: Path, regenerate: bool = False,
     """Generate each scale with each noise model and ``seed`` under ``root/<scale>[-<noise>]-s<seed>``
     (reused when a previous bench generated it, unless ``regenerate``), build the task and run every engine;
     return the report (one entry per scale and noise model, each with its seed)."""
-    from gridlake.bench import measure
+    from gridlake.benchkit import measure
     from gridlake.generate.config import generator_info
 
     unknown = [n for n in noise_models if n not in NOISE_MODELS]

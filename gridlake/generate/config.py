@@ -13,6 +13,14 @@ import yaml
 
 from gridlake.config import CONF_DIR, ConfigError
 
+#: the second address noise model's kinds (gridlake.generate.noise_second), named in generator.yaml
+SECOND_KINDS = (
+    "num_fullwidth", "num_cn_digits", "num_cn_positional", "num_mixed", "room_suffix", "marker_variant",
+    "floor_written", "bracketed_note", "filler", "community_after_road", "room_before_building", "admin_missing",
+    "admin_repeated", "short_dash", "homophone_sound", "traditional", "separators",
+)
+SECOND_UNRESOLVABLE = ("typo_building", "typo_room", "missing_room", "too_little_info")
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -129,8 +137,6 @@ def load_gen_config(
 
 def _check_second(block: Any) -> None:
     """noise.address_second: rates in [0, 1], kinds and unresolvable kinds known, weights >= 0."""
-    from gridlake.generate.noise_second import SECOND_KINDS, SECOND_UNRESOLVABLE
-
     where = "generator.yaml: noise.address_second"
     if not isinstance(block, dict):
         raise ConfigError(f"{where}: expected a mapping")

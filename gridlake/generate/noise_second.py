@@ -26,14 +26,9 @@ from dataclasses import dataclass, field
 
 from gridlake.generate import lexicon as lx
 from gridlake.generate import noise_words as nw
+from gridlake.generate.config import SECOND_UNRESOLVABLE
 from gridlake.generate.geography import Geo, bld_label
 
-SECOND_KINDS = (
-    "num_fullwidth", "num_cn_digits", "num_cn_positional", "num_mixed", "room_suffix", "marker_variant",
-    "floor_written", "bracketed_note", "filler", "community_after_road", "room_before_building", "admin_missing",
-    "admin_repeated", "short_dash", "homophone_sound", "traditional", "separators",
-)
-SECOND_UNRESOLVABLE = ("typo_building", "typo_room", "missing_room", "too_little_info")
 _FW = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-#", "０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ－＃")
 _CN = "零一二三四五六七八九"
 _LANE_RE = re.compile(r"^(.*?)([零一二三四五六七八九十百]+)([坊巷])$")

@@ -94,7 +94,7 @@ class World:
         uniformly, or the second model's ``unresolvable_kinds`` by weight (noise_second.SECOND_UNRESOLVABLE)."""
         if self.cfg.noise_model != "second":
             return self.rng.integers(1, 4, k)
-        from gridlake.generate.noise_second import SECOND_UNRESOLVABLE
+        from gridlake.generate.config import SECOND_UNRESOLVABLE
 
         weights = self.addr["unresolvable_kinds"]
         w = np.array([float(weights.get(name, 0.0)) for name in SECOND_UNRESOLVABLE])

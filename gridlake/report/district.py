@@ -309,7 +309,7 @@ def _supervision_section(data: ReportData) -> list[str]:
 # --- writing ------------------------------------------------------------------------------
 def write_report(html_text: str, path: Path) -> bool:
     """Write the page atomically (temp file + ``os.replace``, mode 0o600); False when unchanged."""
-    from jobs.gold.exports import write_if_changed
+    from gridlake.permissions import write_if_changed
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     os.chmod(path.parent, DIR_MODE)

@@ -27,6 +27,7 @@ from pyspark.sql.types import BooleanType, DateType, IntegerType, StringType, St
 
 from gridlake.cells import safe_stem, set_text_cell, sheet_title, workbook_bytes
 from gridlake.loop_config import LoopConfig
+from gridlake.permissions import ensure_dir, write_if_changed
 from jobs.gold.rules import WAITING
 
 S, D, I, B = StringType(), DateType(), IntegerType(), BooleanType()  # noqa: E741
@@ -106,7 +107,6 @@ def write_supervisor_lists(records: list[Mapping[str, Any]], night_dir: Path, ru
     Overdue cases only (level set); a community list holds its overdue cases, a street list the ones
     escalated to the street. Returns counts per street for the notifications.
     """
-    from jobs.gold.exports import ensure_dir, write_if_changed
 
     root = night_dir / "supervisors"
     overdue = [r for r in records if r.get("level")]

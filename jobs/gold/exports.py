@@ -30,7 +30,6 @@ import io as _io
 import itertools
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,16 +39,13 @@ from typing import TYPE_CHECKING, Any
 from gridlake.cells import safe_stem, safe_text, set_text_cell, sheet_title, workbook_bytes
 from gridlake.errors import PrivacyError
 from gridlake.faults import fault_point
+from gridlake.permissions import TMP_SUFFIX, ensure_dir, write_if_changed
 from schemas.vocab import ENFORCEMENT_SOURCES
 
 if TYPE_CHECKING:
     from gridlake.pipeline import RunContext
 
 log = logging.getLogger(__name__)
-
-FILE_MODE = 0o600  # service user only (docs/reliability.md, gridlake.permissions)
-DIR_MODE = 0o700
-TMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
@@ -337,40 +333,6 @@ def csv_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
 
 
 # --- atomic, idempotent writes ---------------------------------------------------------
-def ensure_dir(path: Path, root: Path | None = None) -> None:
-    """Create ``path`` (and parents) with mode 0o700; fix the mode of each level below ``root``."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    level = path
-    while True:
-        os.chmod(level, DIR_MODE)
-        if root is None or level == root or level.parent == level or root not in level.parents:
-            break
-        level = level.parent
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``), mode 0o600.
-
-    Returns False (and leaves the file untouched) when it already holds exactly ``data``.
-    """
-    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        if (path.stat().st_mode & 0o777) != FILE_MODE:
-            os.chmod(path, FILE_MODE)
-        return False
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        fault_point("exports.before_rename")  # the temp file complete, the target not replaced yet
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return True
 
 
 # --- the night's exports ---------------------------------------------------------------

@@ -14,11 +14,9 @@ import pytest
 from pypinyin import Style, lazy_pinyin
 
 from gridlake.config import ConfigError
-from gridlake.generate.config import load_gen_config
+from gridlake.generate.config import SECOND_KINDS, SECOND_UNRESOLVABLE, load_gen_config
 from gridlake.generate.geography import build_geography
 from gridlake.generate.noise_second import (
-    SECOND_KINDS,
-    SECOND_UNRESOLVABLE,
     cn_positional,
     digit_typos,
     parts_of,

@@ -1,0 +1,71 @@
+"""What every benchmark uses: run a command as its own process tree and measure it.
+
+Shared by ``gridlake.bench`` (pipeline), ``gridlake.bench_nights`` and ``matching.bench``, which
+otherwise import nothing from each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_python_rss_mb: float
+    peak_jvm_rss_mb: float
+    returncode: int
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None, interval: float = 0.5) -> Measured:
+    """Run ``cmd``; sample RSS of its Python processes and JVMs until it exits."""
+    import psutil
+
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peaks = {"py": 0.0, "jvm": 0.0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not stop.is_set():
+            py = jvm = 0.0
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        rss = p.memory_info().rss / 2**20
+                        if "java" in p.name():
+                            jvm += rss
+                        else:
+                            py += rss
+                    except psutil.Error:
+                        continue
+            except psutil.Error:
+                break
+            peaks["py"], peaks["jvm"] = max(peaks["py"], py), max(peaks["jvm"], jvm)
+            stop.wait(interval)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    _, err = proc.communicate()
+    stop.set()
+    t.join()
+    if proc.returncode != 0:
+        log.error("command failed (%s): %s", proc.returncode, (err or "")[-2000:])
+    return Measured(round(time.monotonic() - started, 2), round(peaks["py"], 1), round(peaks["jvm"], 1),
+                    proc.returncode)
+
+
+def gridlake_cmd(*args: str) -> list[str]:
+    """``python -m gridlake.cli <args>`` with this interpreter."""
+    return [sys.executable, "-m", "gridlake.cli", *args]
