@@ -7,11 +7,14 @@ otherwise import nothing from each other.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +72,29 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, interval: float =
 def gridlake_cmd(*args: str) -> list[str]:
     """``python -m gridlake.cli <args>`` with this interpreter."""
     return [sys.executable, "-m", "gridlake.cli", *args]
+
+
+def run_info() -> dict[str, Any]:
+    """The commit (and whether the tree had uncommitted changes) and the machine a bench ran on."""
+    import platform
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    try:
+        import psutil
+
+        mem_gib: float | None = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        mem_gib = None
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
+            "machine": {"cpus": os.cpu_count(), "memory_gib": mem_gib, "platform": platform.platform(),
+                        "python": platform.python_version()}}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridlake.config import load_settings
+from gridlake.config import Settings, load_settings
 from gridlake.errors import GridlakeError
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,19 @@ def rule_tables(rules: dict) -> list:
     return [rt, lt] if any(r.get("lists") for r in by_night.values()) else [rt]
 
 
+def pipeline_code_versions(settings: Settings) -> dict[str, str]:
+    """``run_id -> code_version`` of every night's manifest in the lake: the code that made what is scored."""
+    out = {}
+    for path in sorted(Path(settings.runs_dir).glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("run_id") and doc.get("code_version"):
+            out[str(doc["run_id"])] = str(doc["code_version"])
+    return out
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Write DATA/reports/evaluation.json and print a short table."""
     from rich.console import Console
@@ -209,7 +222,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from gridlake.generate.config import generator_info
 
     gen = generator_info(settings.truth)
-    report = {"engine": engine, "date": args.date, "generator": gen,
+    from gridlake.benchkit import run_info
+
+    report = {"engine": engine, "date": args.date, "generator": gen, "made_with": run_info(),
+              "pipeline_code_versions": pipeline_code_versions(settings),
               "house_resolution": score_resolution(resolution, truth)}
     rules = _rules_hook(settings, args.date)
     if rules is not None:

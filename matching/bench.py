@@ -38,6 +38,8 @@ from typing import Any
 
 import pandas as pd
 
+from gridlake.benchkit import run_info
+
 log = logging.getLogger(__name__)
 
 __all__ = ["QUERY_SOURCES", "TARGETS", "NOISE_MODELS", "read_delivered_rows", "build_task", "write_task",
@@ -404,32 +406,6 @@ def _targets(entry: dict[str, Any]) -> dict[str, Any]:
     if entry["scale"] == "district" and g.get("peak_rss_mb") is not None:
         met["district_within_24gib"] = g["peak_rss_mb"] / 1024 <= TARGETS["district_peak_rss_gib"]
     return met
-
-
-def run_info() -> dict[str, Any]:
-    """The commit (and whether the tree had uncommitted changes) and the machine a bench ran on."""
-    import platform
-    import subprocess
-
-    repo = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    try:
-        import psutil
-
-        mem_gib: float | None = round(psutil.virtual_memory().total / 2**30, 1)
-    except ImportError:
-        mem_gib = None
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
-            "machine": {"cpus": os.cpu_count(), "memory_gib": mem_gib, "platform": platform.platform(),
-                        "python": platform.python_version()}}
 
 
 def bench_matching(scales: list[str], root: Path, regenerate: bool = False,
