@@ -8,7 +8,8 @@ no JVM) gives the evidence records, and ``truth/records.parquet`` (source, recor
 house_code, empty for an address that truly matches no house) gives their houses.
 
 An address is the house that a strict majority of its evidence records truly are; otherwise
-(truly unresolvable, or records that disagree) the officer finds no house to write.
+(truly unresolvable, or records that disagree) the officer finds no house to write, nor when that
+house has been demolished (its current version in the lake's silver.housing).
 """
 
 from __future__ import annotations
@@ -101,8 +102,33 @@ def site_house(evidence: Sequence[Record], truth: Mapping[Record, str | None]) -
     return house if 2 * n > len(evidence) else None
 
 
+def demolished(table_path: str | Path, codes: Iterable[str]) -> set[str]:
+    """Of ``codes``, the houses whose current version in silver.housing (at ``table_path``) is demolished.
+
+    What the officer sees on site: a house that is gone is no house to code an address to. Without
+    the table nothing is known to be demolished."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    wanted = sorted(set(codes))
+    if not wanted:
+        return set()
+    try:
+        dataset = DeltaTable(str(table_path)).to_pyarrow_dataset()
+    except TableNotFoundError:
+        log.warning("no silver.housing at %s: no house is known to be demolished", table_path)
+        return set()
+    import pyarrow.dataset as ds
+
+    cond = ds.field("house_code").isin(wanted) & (ds.field("is_current") == True)  # noqa: E712 - an expression
+    t = dataset.to_table(columns=["house_code", "status"], filter=cond)
+    return {str(c) for c, st in zip(t.column("house_code").to_pylist(), t.column("status").to_pylist(), strict=True)
+            if st == "demolished"}
+
+
 def address_findings(settings: Settings, discrepancy_ids: Iterable[str] | None = None) -> dict[str, str | None]:
-    """R6 discrepancy id -> the house an officer finds on site (None: the address truly is no house).
+    """R6 discrepancy id -> the house an officer finds on site (None: the address truly is no house, or
+    its house has been demolished).
 
     Only cases present in the lake's gold.discrepancies are answered."""
     evidence = case_evidence(settings.table_path("gold", "discrepancies"), discrepancy_ids)
@@ -110,6 +136,8 @@ def address_findings(settings: Settings, discrepancy_ids: Iterable[str] | None =
         return {}
     truth = true_houses(settings.truth / "records.parquet", (r for recs in evidence.values() for r in recs))
     found = {did: site_house(recs, truth) for did, recs in evidence.items()}
+    gone = demolished(settings.table_path("silver", "housing"), (h for h in found.values() if h))
+    found = {did: (None if h in gone else h) for did, h in found.items()}
     log.info("address cases: %d on the lists, %d with a house found on site", len(found),
              sum(1 for v in found.values() if v))
     return found

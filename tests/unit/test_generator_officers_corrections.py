@@ -87,6 +87,11 @@ def test_address_findings_from_the_lake_and_truth(settings):
     assert address_findings(settings, ["dB"]) == {"dB": None}  # only the cases asked for
     assert address_findings(settings, []) == {}
 
+    # the house of dA is demolished (its current version in silver.housing): nothing to code the address to
+    write_deltalake(settings.table_path("silver", "housing"), pa.table({
+        "house_code": [H9, H9, H1], "status": ["in_use", "demolished", "in_use"], "is_current": [False, True, True]}))
+    assert address_findings(settings, ["dA", "dB"]) == {"dA": None, "dB": None}
+
 
 def test_officer_fills_in_the_r6_row(settings, tmp_path):
     _lake_and_truth(settings)
