@@ -120,10 +120,10 @@ def demolished(table_path: str | Path, codes: Iterable[str]) -> set[str]:
         return set()
     import pyarrow.dataset as ds
 
-    cond = ds.field("house_code").isin(wanted) & (ds.field("is_current") == True)  # noqa: E712 - an expression
-    t = dataset.to_table(columns=["house_code", "status"], filter=cond)
-    return {str(c) for c, st in zip(t.column("house_code").to_pylist(), t.column("status").to_pylist(), strict=True)
-            if st == "demolished"}
+    t = dataset.to_table(columns=["house_code", "status", "is_current"], filter=ds.field("house_code").isin(wanted))
+    return {str(c) for c, st, cur in zip(t.column("house_code").to_pylist(), t.column("status").to_pylist(),
+                                         t.column("is_current").to_pylist(), strict=True)
+            if cur and st == "demolished"}
 
 
 def address_findings(settings: Settings, discrepancy_ids: Iterable[str] | None = None) -> dict[str, str | None]:
