@@ -231,6 +231,34 @@ def _print_results(console: Any, settings: Settings, last: dt.date) -> None:
     for label, path in rows:
         state = "" if Path(path).exists() else "  [yellow](missing)[/]"
         console.print(f"[bold]{label}[/]: {path}{state}")
+    c = night_corrections(settings, last)
+    if c is not None:
+        held = "—" if c.get("held_share") is None else f"{float(c['held_share']):.1%}"
+        console.print(f"[bold]address corrections[/]: {c.get('cases_corrected', 0)} R6 case(s) closed by an officer's "
+                      f"house code, {c.get('came_back', 0)} came back, held {held}")
+
+
+def night_corrections(settings: Settings, night: dt.date) -> dict[str, Any] | None:
+    """The supervisors' ``corrections`` figure of ``night`` from its latest run manifest (None when not recorded)."""
+    import json
+
+    from gridlake.manifest import runs_dir
+
+    folder = runs_dir(settings)
+    if not Path(folder).is_dir():
+        return None
+    found: tuple[float, dict[str, Any]] | None = None
+    for path in Path(folder).glob("*.json"):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if str(doc.get("run_date")) != night.isoformat():
+            continue
+        c = ((doc.get("stages") or {}).get("exports") or {}).get("supervisors", {}).get("corrections")
+        if isinstance(c, dict) and (found is None or path.stat().st_mtime > found[0]):
+            found = (path.stat().st_mtime, c)
+    return found[1] if found else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,7 @@ class ReportData:
     match: list[dict[str, Any]] = field(default_factory=list)       # source, method, records, mean_score
     supervision: list[dict[str, Any]] = field(default_factory=list)  # gold.supervision_metrics, street + district
     supervision_trend: list[dict[str, Any]] = field(default_factory=list)  # district level, nights <= tonight
+    corrections: dict[str, Any] = field(default_factory=dict)  # address corrections: cases_corrected, came_back, held_share
 
 
 # --- gathering (Spark) -------------------------------------------------------------------
@@ -105,6 +106,10 @@ def gather(spark: SparkSession, settings: Settings, run_date: dt.date) -> Report
                                  .orderBy(F.col("level").desc(), "street"))
         data.supervision_trend = _rows(sm.where((F.col("level") == "district") & (F.col("run_date") <= day))
                                        .orderBy("run_date"))
+    if io.table_exists(spark, settings, "gold", "discrepancies"):
+        from jobs.gold.exports import correction_figure
+
+        data.corrections = correction_figure(spark, settings, io.read_table(spark, settings, "gold", "discrepancies"))
     return data
 
 
@@ -263,6 +268,10 @@ def render_html(data: ReportData) -> str:
     if data.supervision:
         parts.extend(_supervision_section(data))
 
+    # 6. officers' address corrections: do the corrected addresses stay resolved?
+    if data.corrections:
+        parts.extend(_corrections_section(data.corrections))
+
     # streets summary
     parts.append("<h2>街道汇总</h2>")
     parts.append(_table(
@@ -304,6 +313,17 @@ def _supervision_section(data: ReportData) -> list[str]:
              _int(district.get(f"confirmed_{r.lower()}")), _pct(district.get(f"precision_{r.lower()}"))]
             for r in RULE_CODES]))
     return out
+
+
+def _corrections_section(c: dict[str, Any]) -> list[str]:
+    """R6 address cases closed by an officer's house code, how many came back, and the share that held."""
+    kpis = [("地址更正结案", _int(c.get("cases_corrected"))), ("更正后复现", _int(c.get("came_back"))),
+            ("更正保持率", _pct(c.get("held_share")))]
+    return ["<h2>地址更正（核查后房屋编码）</h2>",
+            '<div class="kpis">' + "".join(f'<div class="kpi"><b>{_e(v)}</b><span>{_e(k)}</span></div>'
+                                           for k, v in kpis) + "</div>",
+            '<p class="note">无法匹配地址（R6）经网格员现场填写房屋编码结案的问题数；复现：更正后该地址再次无法匹配；'
+            "保持率 = 未复现 / 更正结案。</p>"]
 
 
 # --- writing ------------------------------------------------------------------------------

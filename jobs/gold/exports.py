@@ -549,14 +549,21 @@ def _publish_supervision_metrics(ctx: RunContext, disc: Any, esc: Any) -> int:
 
 
 def correction_stats(ctx: RunContext, disc: Any) -> dict[str, Any]:
-    """R6 cases closed by an officer's correction (an alias) and how many came back (active again)."""
+    """R6 cases closed by an officer's correction (an alias) and how many came back (see :func:`correction_figure`)."""
+    return correction_figure(ctx.spark, ctx.settings, disc)
+
+
+def correction_figure(spark: Any, settings: Any, disc: Any) -> dict[str, Any]:
+    """``{cases_corrected, came_back, held_share}`` over gold.address_aliases and ``disc`` (gold.discrepancies).
+
+    ``held_share`` is the share of corrected cases that did not come back; None before any correction."""
     from pyspark.sql import functions as F
 
     from gridlake import io
 
-    if not io.table_exists(ctx.spark, ctx.settings, "gold", "address_aliases"):
+    if not io.table_exists(spark, settings, "gold", "address_aliases"):
         return {"cases_corrected": 0, "came_back": 0, "held_share": None}
-    cases = io.read_table(ctx.spark, ctx.settings, "gold", "address_aliases").select("discrepancy_id").distinct()
+    cases = io.read_table(spark, settings, "gold", "address_aliases").select("discrepancy_id").distinct()
     row = (disc.join(cases, "discrepancy_id", "inner")
            .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("status").isin("open", "escalated").cast("int")).alias("back"))
            .first())

@@ -1,7 +1,8 @@
 """Issue 19 end to end: three nights of the officers' loop on a tiny inline grid, with the real stages.
 
 Night 1 raises A (medium), B (critical) and C (an unresolved address, R6) and writes G1's return form.
-The officer fills it in (A 属实; C 地址错误 with the right house H9) and drops it into landing.
+The demo's simulated officer fills it in (A 属实; C 属实 with the right house H9, found through C's
+evidence in the lake's gold.discrepancies and the generator's truth; B not reached) and drops it into landing.
 Night 2 reads it through the bronze and silver stages; the lifecycle moves (A confirmed; C, an address case, closed for good by the house code the officer wrote)
 and the correction becomes an alias that resolves C's address exactly (method ``alias``).
 Night 3 (four nights later) finds new evidence at A (reopened: 重办) and B past its two-day limit by
@@ -14,15 +15,19 @@ from __future__ import annotations
 import datetime as dt
 import email
 import json
+import random
 import socket
 from email import policy
 
+import pandas as pd
 import pytest
 from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 from pyspark.sql.types import StructType
 
 from gridlake import io
+from gridlake.generate import officers as simulated
+from gridlake.generate.site_truth import address_findings
 from gridlake.loop_config import load_loop
 from gridlake.notifications import NotificationsConfig, notify_streets
 from gridlake.rules_config import load_rules
@@ -87,27 +92,29 @@ def test_three_nights_of_the_loop(spark, settings, monkeypatch):
     assert stats["grids"] == 1 and stats["rows"] == 3
     form = settings.exports / N1.isoformat() / "沙头街道" / "G1.xlsx"
 
-    # the officer fills in the workbook itself (openpyxl, as their spreadsheet would save it)
-    wb = load_workbook(form)
+    # the demo's simulated officer fills in the workbook itself: A is planted truth; C's record P1 is truly H9
+    settings.truth.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"source": ["police_incidents"], "record_id": ["P1"], "house_code": ["H9"]}).to_parquet(
+        settings.truth / "records.parquet")
+    found = address_findings(settings, simulated.form_address_cases(form))
+    assert found == {"C": "H9"}
+    back = settings.landing / "verifications" / N2.isoformat() / "G1.xlsx"
+    assert simulated.fill_form(form, back, N1, {("R2", "H1")}, random.Random(1), per_officer=10, share=1.0,
+                               addresses=found, correction_share=1.0) == 3
+    wb = load_workbook(back)  # B is not reached this time: its input cells stay empty
     ws = wb.active
     col = {c.value: c.column for c in ws[1]}
     for r in range(2, ws.max_row + 1):
-        did = ws.cell(row=r, column=col["问题编号"]).value
-        if did == "A":
-            ws.cell(row=r, column=col["核查结果"]).value = "属实"
-            ws.cell(row=r, column=col["核查时间"]).value = f"{N2} 09:30"
-        elif did == "C":
-            ws.cell(row=r, column=col["核查结果"]).value = "地址错误"
-            ws.cell(row=r, column=col["核查时间"]).value = f"{N2} 10:00"
-            ws.cell(row=r, column=col["核查后房屋编码"]).value = "H9"
-    (settings.landing / "verifications" / N2.isoformat()).mkdir(parents=True)
-    wb.save(settings.landing / "verifications" / N2.isoformat() / "G1.xlsx")
+        if ws.cell(row=r, column=col["问题编号"]).value == "B":
+            for name in ("核查结果", "核查时间", "备注"):
+                ws.cell(row=r, column=col[name]).value = None
+    wb.save(back)
 
     # --- night 2: bronze + silver stages read it; the lifecycle moves; the correction becomes an alias --
     run(spark, settings, N2.isoformat())
     ver = io.read_table(spark, settings, "silver", "verifications")
     got = {r.discrepancy_id: (r.outcome, r.new_house_code) for r in ver.collect()}
-    assert got == {"A": ("confirmed", None), "C": ("wrong_address", "H9")}
+    assert got == {"A": ("confirmed", None), "C": ("confirmed", "H9")}  # the simulator's correction
     t2 = lifecycle.transform(t1, _detections(spark, N2), ver, rules, N2).localCheckpoint()
     s2 = {r.discrepancy_id: r.status for r in t2.collect()}
     # C, an address case, is closed for good by the officer's house code (outcome address_corrected)
@@ -120,6 +127,7 @@ def test_three_nights_of_the_loop(spark, settings, monkeypatch):
                             houses.select("house_code"), N2)
     alias_rows = table.collect()
     assert [(a.address_norm, a.house_code, a.status) for a in alias_rows] == [(ADDR, "H9", "active")]
+    io.write_table(table, settings, "gold", "address_aliases", "overwrite")
     info = spark.createDataFrame([("H9", "G1", "上沙社区")], "right_id string, _grid string, _comm string")
     resolved = aliases.resolved_by_alias(aliases.mark(records, table).where("alias_code IS NOT NULL"), info).collect()
     assert [(r.record_id, r.house_code, r.method) for r in resolved] == [("P1", "H9", "alias")]
@@ -160,6 +168,11 @@ def test_three_nights_of_the_loop(spark, settings, monkeypatch):
     assert "逾期 1 件" in mail["Subject"] and "升级街道 1 件" in mail["Subject"] and "重办 1 件" in mail["Subject"]
     body = mail.get_body(("html",)).get_content()
     assert "supervisors/street/沙头街道.xlsx" in body and "H2" not in body
+
+    # the supervisors' corrections figure: C closed by the correction, not back
+    fig = exports.correction_figure(spark, settings, t3)
+    assert fig == {"cases_corrected": 1, "came_back": 0, "held_share": 1.0}
+    assert isinstance(fig["held_share"], float)
 
     m = {r.level: r for r in supervision_metrics.transform(t3, esc, officers, loop, N3).collect()}["district"]
     assert (m.raised, m.verified, m.reopened, m.reminders, m.escalated_street) == (3, 2, 1, 1, 1)
