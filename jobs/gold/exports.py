@@ -556,7 +556,10 @@ def correction_stats(ctx: RunContext, disc: Any) -> dict[str, Any]:
 def correction_figure(spark: Any, settings: Any, disc: Any) -> dict[str, Any]:
     """``{cases_corrected, came_back, held_share}`` over gold.address_aliases and ``disc`` (gold.discrepancies).
 
-    ``held_share`` is the share of corrected cases that did not come back; None before any correction."""
+    A corrected case *came back* when it is active again, or when the rule detected it again on a night
+    after the correction was checked (an ``address_corrected`` case is closed for good, so a correction the
+    alias does not carry shows as a later ``last_seen``). ``held_share`` is the share of corrected cases that
+    did not come back; None before any correction."""
     from pyspark.sql import functions as F
 
     from gridlake import io
@@ -564,8 +567,12 @@ def correction_figure(spark: Any, settings: Any, disc: Any) -> dict[str, Any]:
     if not io.table_exists(spark, settings, "gold", "address_aliases"):
         return {"cases_corrected": 0, "came_back": 0, "held_share": None}
     cases = io.read_table(spark, settings, "gold", "address_aliases").select("discrepancy_id").distinct()
+    back = F.col("status").isin("open", "escalated")
+    if {"detected", "last_seen", "verified_at"} <= set(disc.columns):
+        again = F.col("detected") & (F.col("last_seen") > F.to_date("verified_at"))
+        back = back | F.coalesce(again, F.lit(False))
     row = (disc.join(cases, "discrepancy_id", "inner")
-           .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("status").isin("open", "escalated").cast("int")).alias("back"))
+           .agg(F.count(F.lit(1)).alias("n"), F.sum(back.cast("int")).alias("back"))
            .first())
     n, back = int(row["n"] or 0), int(row["back"] or 0)
     return {"cases_corrected": n, "came_back": back, "held_share": round((n - back) / n, 4) if n else None}

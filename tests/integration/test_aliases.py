@@ -83,3 +83,9 @@ def testcorrection_stats(spark, settings):
     rows = [(f"addr{i}", "H1", f"V{i}", did, "WGY1", D1, "active", None, None) for i, did in enumerate(("C6", "C7"))]
     io.write_table(spark.createDataFrame(rows, aliases.ALIASES), settings, "gold", "address_aliases", "overwrite")
     assert correction_stats(ctx, disc) == {"cases_corrected": 2, "came_back": 1, "held_share": 0.5}
+    # closed for good, but detected again on a night after the correction: it came back too
+    seen = spark.createDataFrame(
+        [("C6", "resolved", True, D1 + dt.timedelta(days=2), dt.datetime.combine(D1, dt.time(9))),
+         ("C7", "resolved", True, D1, dt.datetime.combine(D1, dt.time(9)))],
+        "discrepancy_id string, status string, detected boolean, last_seen date, verified_at timestamp")
+    assert correction_stats(ctx, seen) == {"cases_corrected": 2, "came_back": 1, "held_share": 0.5}
