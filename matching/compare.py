@@ -78,7 +78,7 @@ def name_key(v: str | None) -> str | None:
     return _NAME_NUMERAL.sub(num, s) or None
 
 
-def _transform(v: str | None, transform: str | None) -> str | None:
+def transform_value(v: str | None, transform: str | None) -> str | None:
     if v is None or transform in (None, "nfkc"):
         return v
     if transform == "id_number":
@@ -114,7 +114,7 @@ def comparison_values(frame: pd.DataFrame, comp: Comparison, prefix: str) -> pd.
     else:
         joined = pd.concat(parts, axis=1).apply(lambda r: "".join(x for x in r if x) or None, axis=1)
     if comp.transform not in (None, "nfkc"):
-        joined = pd.Series(map_unique(joined, lambda v: _transform(v, comp.transform)), index=frame.index,
+        joined = pd.Series(map_unique(joined, lambda v: transform_value(v, comp.transform)), index=frame.index,
                            dtype=object)
     return joined.astype(object).where(joined.notna(), None)
 

@@ -20,7 +20,6 @@ from matching.address import normalize, parse_normalized
 from matching.blocking import Blocker, block_info
 from matching.codes import joint_codes, map_unique
 from matching.compare import (
-    _transform,
     add_comparison_values,
     agreement_checks,
     agreement_from_codes,
@@ -28,6 +27,7 @@ from matching.compare import (
     level_names,
     levels_from_codes,
     pair_levels,
+    transform_value,
 )
 from matching.scoring import (
     FSModel,
@@ -94,7 +94,7 @@ def prepare(df: pd.DataFrame, spec: LinkageSpec, side: str) -> pd.DataFrame:
     for comp in spec.comparisons:  # block on the same normalised values the comparisons see (e.g. ID 15->18, x->X)
         if comp.transform not in (None, "nfkc") and len(comp.columns) == 1:
             c = comp.columns[0]
-            out[c] = map_unique(out[c], lambda v, t=comp.transform: _transform(str(v), t))
+            out[c] = map_unique(out[c], lambda v, t=comp.transform: transform_value(str(v), t))
     return add_comparison_values(out, spec)
 
 

@@ -169,9 +169,9 @@ def block_spark(left, right, spec):
 
 def _transform_udf(transform: str):
     def tf(v: pd.Series) -> pd.Series:
-        from matching.compare import _transform
+        from matching.compare import transform_value
 
-        return v.map(lambda x: _transform(str(x), transform) if isinstance(x, str) else None)
+        return v.map(lambda x: transform_value(str(x), transform) if isinstance(x, str) else None)
 
     return pandas_udf(tf, StringType())
 
