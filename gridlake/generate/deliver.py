@@ -40,11 +40,24 @@ RECORDS_SCHEMA = pa.schema([
     ("source", pa.string()), ("delivery_date", pa.string()), ("file", pa.string()), ("row_number", pa.int64()),
     ("record_id", pa.string()), ("house_code", pa.string()), ("noise", pa.string()),
     ("quarantine", pa.bool_()), ("quarantine_reason", pa.string()),
+    # the house an officer on site finds the record's place to be, also when its address text was made
+    # unresolvable by a wrong or nonexistent number; empty when the text is too vague to be coded to one
+    # house (too little information, no room) or the record is not at a house
+    ("site_house_code", pa.string()),
 ])
+#: unresolvable kinds whose text still names one place (a mistyped or nonexistent number): an officer can
+#: code that text to the house; the others (too little information, a missing room) name no single house
+CODABLE_UNRESOLVABLE = frozenset({"nonexistent_building", "nonexistent_room", "typo_building", "typo_room"})
 PERSONS_SCHEMA = pa.schema([
     ("source", pa.string()), ("record_id", pa.string()), ("role", pa.string()), ("person_id", pa.string()),
     ("id_form", pa.string()), ("valid", pa.bool_()),
 ])
+
+
+def site_code(code: str, kinds: list[str]) -> str:
+    """The truth's ``site_house_code`` of a record made from house ``code`` with address noise ``kinds``."""
+    unresolvable = [k for k in kinds if k in CODABLE_UNRESOLVABLE or k in ("too_little_info", "missing_room")]
+    return code if not unresolvable or unresolvable[0] in CODABLE_UNRESOLVABLE else ""
 
 
 def record_id(source: str, num: int) -> str:
@@ -91,7 +104,8 @@ class Deliverer:
 
         def lines() -> Iterator[list[str]]:
             rn = 0
-            for cells, rid, house, noise, malformed, reason in rows:
+            for cells, rid, house, noise, malformed, reason, *site in rows:
+                site_code = site[0] if site else house
                 if malformed == 1:
                     cells = cells[:-1] if r.random() < 0.5 else [*cells, "备注"]
                     noise = [*noise, "malformed_fields"]
@@ -101,12 +115,12 @@ class Deliverer:
                     reason = reason or "bad_date"
                 rn += 1
                 self.records.add((source, day.isoformat(), rel, rn, rid, house, ";".join(noise), bool(reason),
-                                  reason or ""))
+                                  reason or "", site_code))
                 yield cells
                 if increment and r.random() < nz["duplicate_rate"]:
                     rn += 1
                     self.records.add((source, day.isoformat(), rel, rn, rid, house, ";".join([*noise, "duplicate"]),
-                                      True, "duplicate"))
+                                      True, "duplicate", site_code))
                     yield cells
 
         header = list(src.columns.values())
@@ -214,7 +228,7 @@ class Deliverer:
             if cols["qr"][i]:
                 noise.append("house_code_scanned")
             house = "" if cols["unres"][i] else geo.house_code(h)
-            yield cells, rid, house, noise, mal, None if valid else "bad_checksum"
+            yield cells, rid, house, noise, mal, None, site_code(geo.house_code(h), noise) if valid else "bad_checksum", site_code(geo.house_code(h), ak)
 
     def _rentals(self, night: int, day: dt.date) -> Iterator[tuple]:
         w, geo, pool = self.world, self.geo, self.world.pool
@@ -296,4 +310,4 @@ class Deliverer:
             if mal == 2:
                 cells[dpos] = r.choice(BAD_DATES)
             house = "" if cols["unres"][i] else geo.house_code(h)
-            yield cells, rid, house, noise, mal, None
+            yield cells, rid, house, noise, mal, None, site_code(geo.house_code(h), noise)

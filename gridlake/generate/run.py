@@ -66,7 +66,9 @@ def generate(cfg: GenConfig, data: str | Path, progress: Callable[[str, int, int
                                        "kinds; an unresolvable kind first: nonexistent_building|nonexistent_room|"
                                        "too_little_info, second model typo_building|typo_room|missing_room|"
                                        "too_little_info), quarantine, quarantine_reason (bad_checksum|"
-                                       "malformed_fields|bad_date|duplicate)",
+                                       "malformed_fields|bad_date|duplicate), site_house_code (the house an officer on "
+                                       "site finds: the true house also when a mistyped or nonexistent number made "
+                                       "the text unresolvable; empty when the text names no single house)",
                     "persons.parquet": "source, record_id, role (declarant|landlord|party), person_id (true 18-digit), "
                                        "id_form (id18|id15_legacy|id_lower_x|id_bad_checksum), valid",
                     "discrepancies_<date>.parquet": "rule, house_code, source, record_id, person_id, grid_id, evidence, "

@@ -5,7 +5,8 @@ officer on the ground finds which house the address really is; the simulator sta
 officer, so it may look at the generator's planted truth, but it gets there the way the case
 does: the lake's ``gold.discrepancies`` evidence of the discrepancy id (read with ``deltalake``,
 no JVM) gives the evidence records, and ``truth/records.parquet`` (source, record_id ->
-house_code, empty for an address that truly matches no house) gives their houses.
+site_house_code: the house on the ground, also when a mistyped or nonexistent number made the text
+unresolvable; empty when the text names no single house) gives their houses.
 
 An address is the house that a strict majority of its evidence records truly are; otherwise
 (truly unresolvable, or records that disagree) the officer finds no house to write, nor when that
@@ -73,11 +74,14 @@ def true_houses(records_path: str | Path, records: Iterable[Record]) -> dict[Rec
             log.warning("no generator truth at %s: the officers find no house for any address case", path)
         return {}
     ids = pa.array(sorted({rid for _, rid in wanted}), type=pa.string())
-    table = pq.read_table(path, columns=["source", "record_id", "house_code"])
+    # site_house_code: the house on the ground, also for a text a wrong number made unresolvable (older
+    # truth files lack it: then the house the text resolves to)
+    column = "site_house_code" if "site_house_code" in pq.read_schema(path).names else "house_code"
+    table = pq.read_table(path, columns=["source", "record_id", column])
     table = table.filter(pc.is_in(table.column("record_id"), value_set=ids))
     codes: dict[Record, set[str]] = {}
     for src, rid, code in zip(table.column("source").to_pylist(), table.column("record_id").to_pylist(),
-                              table.column("house_code").to_pylist(), strict=True):
+                              table.column(column).to_pylist(), strict=True):
         key = (str(src), str(rid))
         if key in wanted:
             codes.setdefault(key, set()).add(str(code or "").strip())
