@@ -53,16 +53,19 @@ def _det(spark, rows: list[dict]):
     return spark.createDataFrame([tuple({**base, **r}.get(c) for c in DETECTION_COLUMNS) for r in rows], DET)
 
 
-def _detections(spark, night: dt.date):
+def _detections(spark, night: dt.date, c_again: bool = False):
+    """The night's detections. C (an address case) is not detected by night 3: the alias the correction made
+    on night 2 resolves its record (``c_again``: the alias did not hold and R6 saw the address again)."""
     a_evidence = N1 - dt.timedelta(days=3) if night < N3 else N3 - dt.timedelta(days=1)  # new evidence by night 3
+    c_seen = night < N3 or c_again
     return _det(spark, [
         {"discrepancy_id": "A", "rule": "R2", "severity": "medium", "house_code": "H1",
          "evidence": [("rentals", "RT1", "租赁登记")], "last_evidence_date": a_evidence},
         {"discrepancy_id": "B", "rule": "R1", "severity": "critical", "house_code": "H2",
          "evidence": [("safety_inspections", "S1", "安全生产")], "last_evidence_date": N1},
-        {"discrepancy_id": "C", "rule": "R6", "severity": "low", "house_code": None, "source": "police_incidents",
-         "record_id": "P1", "evidence": [("police_incidents", "P1", "公安")], "last_evidence_date": N1},
-    ])
+    ] + ([{"discrepancy_id": "C", "rule": "R6", "severity": "low", "house_code": None, "source": "police_incidents",
+           "record_id": "P1", "evidence": [("police_incidents", "P1", "公安")], "last_evidence_date": N1}]
+         if c_seen else []))
 
 
 class _Inbox:
@@ -173,6 +176,11 @@ def test_three_nights_of_the_loop(spark, settings, monkeypatch):
     fig = exports.correction_figure(spark, settings, t3)
     assert fig == {"cases_corrected": 1, "came_back": 0, "held_share": 1.0}
     assert isinstance(fig["held_share"], float)
+    # had R6 seen the corrected address again on night 3, the case would count as back (it stays closed)
+    t3_again = lifecycle.transform(t2, _detections(spark, N3, c_again=True), ver, rules, N3)
+    assert {r.discrepancy_id: r.status for r in t3_again.collect()}["C"] == "resolved"
+    assert exports.correction_figure(spark, settings, t3_again) == {"cases_corrected": 1, "came_back": 1,
+                                                                    "held_share": 0.0}
 
     m = {r.level: r for r in supervision_metrics.transform(t3, esc, officers, loop, N3).collect()}["district"]
     assert (m.raised, m.verified, m.reopened, m.reminders, m.escalated_street) == (3, 2, 1, 1, 1)
