@@ -240,25 +240,16 @@ def _print_results(console: Any, settings: Settings, last: dt.date) -> None:
 
 def night_corrections(settings: Settings, night: dt.date) -> dict[str, Any] | None:
     """The supervisors' ``corrections`` figure of ``night`` from its latest run manifest (None when not recorded)."""
-    import json
+    from gridlake.lifecycle.lake import read_manifests
 
-    from gridlake.manifest import runs_dir
-
-    folder = runs_dir(settings)
-    if not Path(folder).is_dir():
-        return None
-    found: tuple[float, dict[str, Any]] | None = None
-    for path in Path(folder).glob("*.json"):
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
+    found = None
+    for doc in read_manifests(settings):  # oldest first; the night's last run wins
         if str(doc.get("run_date")) != night.isoformat():
             continue
         c = ((doc.get("stages") or {}).get("exports") or {}).get("supervisors", {}).get("corrections")
-        if isinstance(c, dict) and (found is None or path.stat().st_mtime > found[0]):
-            found = (path.stat().st_mtime, c)
-    return found[1] if found else None
+        if isinstance(c, dict):
+            found = c
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

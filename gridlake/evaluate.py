@@ -191,15 +191,10 @@ def rule_tables(rules: dict) -> list:
 
 def pipeline_code_versions(settings: Settings) -> dict[str, str]:
     """``run_id -> code_version`` of every night's manifest in the lake: the code that made what is scored."""
-    out = {}
-    for path in sorted(Path(settings.runs_dir).glob("*.json")):
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict) and doc.get("run_id") and doc.get("code_version"):
-            out[str(doc["run_id"])] = str(doc["code_version"])
-    return out
+    from gridlake.lifecycle.lake import read_manifests
+
+    return {str(d["run_id"]): str(d["code_version"]) for d in read_manifests(settings)
+            if d.get("run_id") and d.get("code_version")}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -87,9 +87,10 @@ def gather(spark: SparkSession, settings: Settings, run_date: dt.date) -> Report
         data.streets = _rows(tonight.where(F.col("level") == "street").orderBy("street"))
         data.communities = _rows(tonight.where(F.col("level") == "community").orderBy("street", "community"))
         data.trend = _rows(gm.where((F.col("level") == "district") & (F.col("run_date") <= day)).orderBy("run_date"))
-    if io.table_exists(spark, settings, "gold", "discrepancies"):
-        d = io.read_table(spark, settings, "gold", "discrepancies").where(
-            F.col("status").isin("open", "escalated") & (F.col("first_seen") <= day))
+    disc = io.read_table(spark, settings, "gold", "discrepancies") \
+        if io.table_exists(spark, settings, "gold", "discrepancies") else None
+    if disc is not None:
+        d = disc.where(F.col("status").isin("open", "escalated") & (F.col("first_seen") <= day))
         band = F.when(F.col("priority") >= 4.0, PRIORITY_BANDS[0][0]).when(
             F.col("priority") >= 2.0, PRIORITY_BANDS[1][0]).otherwise(PRIORITY_BANDS[2][0])
         counts = _rows(d.groupBy("rule", "severity", band.alias("band")).count())
@@ -106,10 +107,10 @@ def gather(spark: SparkSession, settings: Settings, run_date: dt.date) -> Report
                                  .orderBy(F.col("level").desc(), "street"))
         data.supervision_trend = _rows(sm.where((F.col("level") == "district") & (F.col("run_date") <= day))
                                        .orderBy("run_date"))
-    if io.table_exists(spark, settings, "gold", "discrepancies"):
+    if disc is not None:
         from jobs.gold.exports import correction_figure
 
-        data.corrections = correction_figure(spark, settings, io.read_table(spark, settings, "gold", "discrepancies"))
+        data.corrections = correction_figure(spark, settings, disc)
     return data
 
 

@@ -14,12 +14,12 @@ def test_pipeline_code_versions_from_the_manifests(tmp_path):
     settings = load_settings("local", str(tmp_path / "data"))
     runs = Path(settings.runs_dir)
     runs.mkdir(parents=True)
-    (runs / "manual__2026-11-01.json").write_text(json.dumps({"run_id": "manual__2026-11-01",
+    (runs / "manual__2026-11-01.json").write_text(json.dumps({"run_id": "manual__2026-11-01", "run_date": "2026-11-01",
                                                               "code_version": "0.1.0+abc"}), encoding="utf-8")
-    (runs / "manual__2026-11-02.json").write_text(json.dumps({"run_id": "manual__2026-11-02",
+    (runs / "manual__2026-11-02.json").write_text(json.dumps({"run_id": "manual__2026-11-02", "run_date": "2026-11-02",
                                                               "code_version": "0.1.0+def"}), encoding="utf-8")
     (runs / "broken.json").write_text("{not json", encoding="utf-8")
-    (runs / "no_version.json").write_text(json.dumps({"run_id": "x"}), encoding="utf-8")
+    (runs / "no_version.json").write_text(json.dumps({"run_id": "x", "run_date": "2026-11-03"}), encoding="utf-8")
     assert pipeline_code_versions(settings) == {"manual__2026-11-01": "0.1.0+abc", "manual__2026-11-02": "0.1.0+def"}
 
 
