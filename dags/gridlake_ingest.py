@@ -1,7 +1,7 @@
 """Per-source ingestion DAGs ``gridlake_ingest_<source>``, one per entry of conf/sources.yaml.
 
 Each DAG ingests that source's landing folder of the night into its bronze Delta table
-(``spark-submit jobs/submit.py --stages bronze --sources <source>``) and emits the Asset
+(``spark-submit gridlake/submit.py --stages bronze --sources <source>``) and emits the Asset
 ``bronze.<source>``. Re-ingesting a night is a no-op (the ingestion log is keyed by content hash).
 """
 
@@ -32,7 +32,7 @@ DOC = """
 * **Schedule**: `{cron}` Asia/Shanghai, interval timetable: the run for delivery day D starts at
   01:00 on D+1. The nightly collision DAG `gridlake_nightly` runs at 02:00 and reads `bronze.*`.
 * **Idempotent**: a file already ingested (same SHA-256) is skipped, so reruns and backfills change nothing.
-* **Spark**: `spark-submit jobs/submit.py` in pool `{pool}` (one JVM at a time on a laptop).
+* **Spark**: `spark-submit gridlake/submit.py` in pool `{pool}` (one JVM at a time on a laptop).
 * **On failure**: retried; after the last try the alert hooks run (default: `<data>/alerts/<run_id>.json`),
   and the stage failure is in the run manifest `lake/_runs/gridlake_ingest_{source}__<night>.json`.
 """

@@ -1,6 +1,6 @@
 """``gridlake_maintenance``: the weekly lifecycle pass (retention, OPTIMIZE, VACUUM, killed writes, report).
 
-One Spark task, ``spark-submit jobs/maintenance/submit.py``, the same pass as ``gridlake maintain``
+One Spark task, ``spark-submit gridlake/lifecycle/submit.py``, the same pass as ``gridlake maintain``
 (:mod:`gridlake.lifecycle.maintain`). Nothing heavy is imported at parse time.
 """
 
@@ -57,7 +57,7 @@ DOC = f"""
 )
 def gridlake_maintenance():
     @task(task_id="maintain", pool=SPARK_POOL, outlets=[table_asset("_runs", "maintenance")],
-          doc_md="`spark-submit jobs/maintenance/submit.py` (one pass of `gridlake maintain`).")
+          doc_md="`spark-submit gridlake/lifecycle/submit.py` (one pass of `gridlake maintain`).")
     def maintain() -> str:
         import datetime as dt
         import logging

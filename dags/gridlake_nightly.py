@@ -1,7 +1,7 @@
 """``gridlake_nightly``: the collision night, one task per pipeline stage, linked by Assets.
 
-bronze (catch-up) → silver → quality_gate → matching → gold → exports → report → quality_report.
-Every Spark stage is ``spark-submit jobs/submit.py --stages <stage>`` for the run's night.
+bronze (catch-up) → silver → quality_gate → matching → gold → exports → reports.
+Every Spark stage is ``spark-submit gridlake/submit.py --stages <stage>`` for the run's night.
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ Runs one delivery night through the lake, stage by stage (`gridlake.pipeline.STA
 | `matching` | address resolution → `gold.house_resolution` | `gold.house_resolution` |
 | `gold` | profiles, discrepancies (the collision rules), follow-ups, grid metrics | `gold.*` |
 | `exports` | one XLSX/CSV per officer and grid, masked | `exports` |
-| `report` | the district report `reports/district/<night>.html` and the delivery report `reports/delivery/<night>.html` | `reports`, `delivery_reports` |
-| `quality_report` | Data Docs `quality/data_docs/index.html` | `data_docs` |
+| `reports` | the district report `reports/district/<night>.html`, the delivery report `reports/delivery/<night>.html`, the quality report and Data Docs `quality/data_docs/index.html` | `reports`, `delivery_reports`, `data_docs` |
 
 * **Night** = logical date in Asia/Shanghai (interval start), or the `date` param. Run ids, the
   manifest (`lake/_runs/{DAG_ID}__<night>.json`) and every write depend only on the night, so a rerun
@@ -65,9 +64,9 @@ _OUTLETS = {
     "matching": [table_asset("gold", "house_resolution")],
     "gold": [table_asset("gold", t) for t in GOLD_TABLES if t != "house_resolution"],
     "exports": [folder_asset("exports", str(dag_settings().exports))],
-    "report": [folder_asset("reports", str(dag_settings().reports / "district")),
-               folder_asset("delivery_reports", str(dag_settings().reports / "delivery"))],
-    "quality_report": [folder_asset("data_docs", str(dag_settings().quality / "data_docs"))],
+    "reports": [folder_asset("reports", str(dag_settings().reports / "district")),
+                folder_asset("delivery_reports", str(dag_settings().reports / "delivery")),
+                folder_asset("data_docs", str(dag_settings().quality / "data_docs"))],
 }
 
 
@@ -75,7 +74,7 @@ def _stage_task(stage: str):
     inlets = [table_asset("bronze", s) for s in source_names()] if stage == "bronze" else []
 
     @task(task_id=stage, pool=SPARK_POOL, outlets=_OUTLETS.get(stage, []), inlets=inlets,
-          doc_md=f"`spark-submit jobs/submit.py --stages {stage}` for the night.")
+          doc_md=f"`spark-submit gridlake/submit.py --stages {stage}` for the night.")
     def run_stage() -> str:
         return spark_stage(DAG_ID, [stage])
 

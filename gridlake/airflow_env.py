@@ -5,7 +5,7 @@
   a SQLite metadata database, LocalExecutor (Airflow 3 has no SequentialExecutor),
   the simple auth manager with a generated admin password, and the gridlake/Spark variables.
 * :func:`spark_submit_command` / :func:`run_spark_job` run a night's stages as a
-  ``spark-submit jobs/submit.py`` application, streaming its output into the task log.
+  ``spark-submit gridlake/submit.py`` application, streaming its output into the task log.
 * :func:`notify_failure` is the DAGs' ``on_failure_callback``: it hands a failure record to
   every alert hook listed in ``$GRIDLAKE_ALERT_HOOKS`` (default: :func:`write_alert_file`).
 
@@ -40,7 +40,7 @@ from gridlake.sanitise import describe_exception, sanitise_text
 log = logging.getLogger(__name__)
 
 DAGS_FOLDER = REPO_ROOT / "dags"
-SUBMIT_APP = REPO_ROOT / "jobs" / "submit.py"
+SUBMIT_APP = REPO_ROOT / "gridlake" / "submit.py"
 ADMIN_USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 SPARK_POOL = "gridlake_spark"
@@ -219,7 +219,7 @@ def gridlake_run_id(dag_id: str, night: dt.date) -> str:
 # --- spark-submit ----------------------------------------------------------------------
 def spark_submit_command(settings: Settings, night: dt.date, stages: Iterable[str], run_id: str,
                          sources: Iterable[str] | None = None) -> list[str]:
-    """``spark-submit`` of ``jobs/submit.py`` with every Spark property of the profile."""
+    """``spark-submit`` of ``gridlake/submit.py`` with every Spark property of the profile."""
     validate_run_id(run_id)
     from gridlake.spark import spark_conf
 
@@ -311,7 +311,7 @@ def not_yet_ingested(settings: Settings, files: Iterable[Path]) -> list[Path]:
     the nightly DAG's catch-up took them, or a rerun - skips without starting Spark. With a lake
     on object storage every file counts as new (bronze itself then skips what it knows).
     """
-    from jobs.bronze.readers import sha256_file  # the hash the ingestion log is keyed by
+    from gridlake.io import sha256_file  # the hash the ingestion log is keyed by
 
     files = list(files)
     path = settings.table_path("bronze", "_ingestion_log")

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add(sub, "setup", "gridlake.commands:cmd_setup", "fetch the Delta jars once and check Java")
 
-    p = _add(sub, "generate", "gridlake.generate.cli:cmd_generate", "write a synthetic district to DATA/landing")
+    p = _add(sub, "generate", "tools.generate.cli:cmd_generate", "write a synthetic district to DATA/landing")
     p.add_argument("--scale", default="community", help=f"{'|'.join(SCALES)} or a number of houses")
     p.add_argument("--days", type=int, default=3, help="number of nights to deliver")
     p.add_argument("--start", default="2026-11-01", help="first delivery date (YYYY-MM-DD)")
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retype-snapshots", action="store_true",
                    help="type every snapshot row again, also rows delivered exactly as their current version")
 
-    p = _add(sub, "demo", "gridlake.demo:cmd_demo", "generate the sample district and run every night through Airflow")
+    p = _add(sub, "demo", "tools.demo:cmd_demo", "generate the sample district and run every night through Airflow")
     p.add_argument("--scale", default="community", help="tiny|community|street|district or a number of houses")
     p.add_argument("--days", type=int, default=2, help="nights to generate: a full first night, then increments")
     p.add_argument("--no-airflow", action="store_true", help="run the nights with `gridlake run` instead")
@@ -79,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--right", required=True)
     p.add_argument("--output", required=True)
 
-    p = _add(sub, "evaluate", "gridlake.evaluate:cmd_evaluate", "compare the lake with the generator's truth")
+    p = _add(sub, "evaluate", "tools.evaluate:cmd_evaluate", "compare the lake with the generator's truth")
     p.add_argument("--date", default=None, help="night to evaluate (default: the last one in the lake)")
     p.add_argument("--output", default=None, help="JSON report path (default DATA/reports/evaluation.json)")
 
-    p = _add(sub, "bench", "gridlake.bench:cmd_bench", "benchmarks writing a JSON report")
+    p = _add(sub, "bench", "tools.bench.pipeline:cmd_bench", "benchmarks writing a JSON report")
     p.add_argument("what", choices=["pipeline", "matching", "nights"])
     p.add_argument("--scale", default="community", help="comma list of scales (nights: one scale)")
     p.add_argument("--days", type=int, default=None, help="nights: how many nights to run twice (default 3)")
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=50)
 
-    p = _add(sub, "delivery-report", "gridlake.report.delivery:cmd_delivery_report",
+    p = _add(sub, "delivery-report", "jobs.reports.delivery:cmd_delivery_report",
              "write the delivery report of one night (files, headers, forms, unknown values) from the lake")
     p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
 

@@ -7,7 +7,9 @@ Every write is a single Delta commit, so a crash never leaves half a table.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -246,3 +248,12 @@ def overwrite_if_changed(
             if tuple(fingerprint(current)) == tuple(fingerprint(df)):
                 return table_version(spark, settings, layer, name)
     return write_table(df, settings, layer, name, "overwrite", partition_by=partition_by, replace_where=replace_where)
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -6,7 +6,7 @@ with **directories 0700 and files 0600** (no group or other access at all; an of
 gets an export through the distribution channel, not by reading the lake):
 
 * the process umask is set to :data:`SERVICE_UMASK` (``077``) at every entry point
-  (``gridlake`` CLI ``main()``, ``jobs/submit.py`` ``main()``) and in
+  (``gridlake`` CLI ``main()``, ``gridlake/submit.py`` ``main()``) and in
   :func:`gridlake.spark.get_spark` before the JVM starts, so Python writes, pyarrow
   staging files, Airflow's files and the JVM's own files (Derby, block manager) inherit it;
 * Hadoop's local file system sets the permission of every file and directory it creates

@@ -13,17 +13,17 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gridlake.config import Settings, load_settings
+from gridlake.context import RunContext
 from gridlake.errors import GridlakeError
 from gridlake.manifest import Manifest, night_lock
 from gridlake.runid import validate_run_id
 from gridlake.sanitise import install_log_filter
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -31,46 +31,11 @@ log = logging.getLogger(__name__)
 STAGES: dict[str, str] = {
     "bronze": "jobs.bronze.runner:run",
     "silver": "jobs.silver.runner:run",
-    "matching": "jobs.gold.house_resolution:run",
+    "matching": "jobs.matching.runner:run",
     "gold": "jobs.gold.runner:run",
-    "exports": "gridlake.privacy_gate:run_exports",  # jobs.gold.exports:run into staging, scanned, then published
-    "report": "gridlake.report.delivery:run_reports",  # district report, then the delivery report
-    "quality_report": "gridlake.quality.report:run",
+    "exports": "jobs.exports.runner:run",
+    "reports": "jobs.reports.runner:run",  # district, delivery and quality reports
 }
-
-
-@dataclass
-class RunContext:
-    """What a stage gets: settings, the Spark session, the night and its manifest."""
-
-    settings: Settings
-    spark: SparkSession
-    run_date: dt.date
-    run_id: str
-    manifest: Manifest
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def date_str(self) -> str:
-        return self.run_date.isoformat()
-
-    def audit(self, layer: str, table: str, df: DataFrame) -> dict[str, Any]:
-        """Validate ``df`` (about to be published as ``layer.table``) with its GX suite.
-
-        Raises :class:`gridlake.errors.QualityGateError` when an error-level expectation
-        fails; warnings are recorded in the manifest and the run goes on. A gold frame is then
-        scanned for raw personal data (:func:`gridlake.privacy_gate.check_gold_frame`): a hit
-        raises :class:`gridlake.errors.PrivacyError` and the frame is not published.
-        """
-        from gridlake.quality.gate import audit_dataframe
-
-        result = audit_dataframe(self, layer, table, df)
-        self.manifest.record_quality(f"{layer}.{table}", result)
-        if layer == "gold":
-            from gridlake.privacy_gate import check_gold_frame
-
-            check_gold_frame(self, table, df)
-        return result
 
 
 def parse_date(value: str) -> dt.date:

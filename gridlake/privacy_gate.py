@@ -4,10 +4,9 @@
   frame right before it is committed (after its quality suite): the frame's values are scanned
   with the rules of :mod:`gridlake.privacy_scan` (checksum-valid ID numbers that are not house
   codes, the raw phones and full names silver holds).
-- Exports: the pipeline's ``exports`` stage is :func:`run_exports`. It runs
-  :func:`jobs.gold.exports.run` into a private staging folder (seeded with the night's published
-  files, so unchanged files stay unchanged), scans every file written, and only then moves the
-  night's folder into place.
+- Exports: the ``exports`` stage (:func:`jobs.exports.runner.run`) writes into a private staging
+  folder, scans every file written with :func:`gridlake.privacy_scan.scan`, and stops publication
+  through :func:`stop_publication` on a hit.
 
 A hit stops publication: the stage raises :class:`gridlake.errors.PrivacyError`, the manifest
 records the failure, and the alert hooks get a record naming table/column (or file) and kind
@@ -16,25 +15,19 @@ with counts, never a value. Staged exports holding a hit are deleted.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
-import os
-import shutil
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridlake.config import Settings
 from gridlake.errors import PrivacyError
-from gridlake.privacy_scan import Finding, KnownPII, known_pii_from_silver, scan, scan_text
-from gridlake.runid import safe_run_id
+from gridlake.privacy_scan import Finding, KnownPII, known_pii_from_silver, scan_text
 from gridlake.sanitise import sanitise_text
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from gridlake.pipeline import RunContext
+    from gridlake.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +78,7 @@ def _summary(findings: list[Finding]) -> list[dict[str, Any]]:
     return [{"where": f.path, "kind": f.kind, "count": f.count} for f in findings]
 
 
-def _stop(ctx: RunContext, what: str, findings: list[Finding]) -> None:
+def stop_publication(ctx: RunContext, what: str, findings: list[Finding]) -> None:
     """Alert (kinds and counts only) and raise: publication of ``what`` stops."""
     where = "; ".join(f"{f.count} {f.kind} in {f.path}" for f in findings[:20])
     message = sanitise_text(f"privacy gate: raw personal data in {what} ({where}); publication stopped, "
@@ -107,80 +100,6 @@ def check_gold_frame(ctx: RunContext, table: str, df: DataFrame) -> dict[str, An
     """Scan a gold frame about to be published; raise :class:`PrivacyError` on any hit."""
     findings = scan_frame(df, known_pii(ctx), f"gold.{table}")
     if findings:
-        _stop(ctx, f"gold.{table}", findings)
+        stop_publication(ctx, f"gold.{table}", findings)
     ctx.manifest.doc.setdefault("privacy_gate", {})[f"gold.{table}"] = {"passed": True, "findings": []}
     return {"passed": True}
-
-
-# --- exports: write to staging, scan, publish --------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class StagedSettings(Settings):
-    """Settings whose ``exports`` folder is a staging folder (everything else unchanged)."""
-
-    staged_exports: str = ""
-
-    @property
-    def exports(self) -> Path:
-        return Path(self.staged_exports)
-
-
-def staging_dir(settings: Settings, run_id: str) -> Path:
-    """Where a run's exports are written before the scan: private to the service user."""
-    return settings.data / "_staging" / "exports" / safe_run_id(run_id)
-
-
-def _export_targets(night_dir: Path) -> list[tuple[str, Path]]:
-    out = []
-    for f in sorted(night_dir.rglob("*")):
-        if f.is_file():
-            out.append(("xlsx" if f.suffix == ".xlsx" else "text", f))
-    return out
-
-
-def _swap_into_place(staged: Path, final: Path) -> None:
-    """Replace ``final`` (a night's folder) by ``staged``: two renames on one file system."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.rename(final, old)
-    os.rename(staged, final)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def run_exports(ctx: RunContext) -> dict[str, Any]:
-    """Stage ``exports`` with write-audit-publish: stage, scan, then move the night's folder into place."""
-    from jobs.gold import exports
-
-    settings = ctx.settings
-    root = staging_dir(settings, ctx.run_id)
-    if root.exists():
-        shutil.rmtree(root)  # an earlier attempt's staging
-    root.mkdir(parents=True, mode=0o700)
-    final = settings.exports / ctx.date_str
-    staged = root / ctx.date_str
-    if final.parent.exists():  # a run killed between the two renames of a swap left the old folder
-        for left in final.parent.glob(f".{final.name}.old-*"):
-            shutil.rmtree(left, ignore_errors=True)
-    if final.exists():  # seeded with what is published: unchanged files are not rewritten
-        shutil.copytree(final, staged, copy_function=shutil.copy2)
-    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)}
-    staged_ctx = dataclasses.replace(ctx, settings=StagedSettings(**fields, staged_exports=str(root)))
-    try:
-        stats = exports.run(staged_ctx)
-        if not staged.exists():  # nothing to export tonight
-            return stats
-        report = scan(settings, targets=_export_targets(staged), known=known_pii(ctx))
-        for f in report.findings:
-            f.path = str(Path(f.path).relative_to(root))
-        if report.findings:
-            _stop(ctx, f"exports/{ctx.date_str}", report.findings)
-        _swap_into_place(staged, final)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)  # staged files with a hit never stay on disk
-    ctx.manifest.doc.setdefault("privacy_gate", {})[f"exports/{ctx.date_str}"] = {
-        "passed": True, "files_scanned": report.files_scanned, "findings": []}
-    stats["index"] = str(final / "index.json")
-    ctx.manifest.doc.setdefault("links", {})["exports_index"] = stats["index"]
-    stats["privacy_files_scanned"] = report.files_scanned
-    return stats

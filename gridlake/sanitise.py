@@ -155,7 +155,7 @@ class SanitisingFilter(logging.Filter):
 
 _FILTER = SanitisingFilter()
 #: gridlake's loggers, and PySpark's loggers that log a failed query's message (with its values) to stderr.
-LOGGER_NAMES = ("gridlake", "jobs", "matching", "dags", "py4j", "pyspark", "airflow.task")
+LOGGER_NAMES = ("gridlake", "jobs", "matching", "tools", "dags", "py4j", "pyspark", "airflow.task")
 PYSPARK_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 
 

@@ -51,6 +51,17 @@ ADDRESS_COLUMNS = [("address_raw", S, True), ("address_norm", S, True), ("addr",
 
 SCD2 = [("valid_from", D, False), ("valid_to", D, True), ("is_current", B, False), ("row_hash", S, False)]
 
+#: source -> the business key of one record (what evidence, erasure and the rules name a record by)
+RECORD_KEYS = {
+    "rentals": "rental_id",
+    "declarations": "declaration_id",
+    "police_incidents": "incident_id",
+    "mediation_cases": "case_id",
+    "safety_inspections": "inspection_id",
+    "family_planning": "record_id",
+}
+
+
 HOUSING = _s(
     ("house_code", S, False), ("street", S, True), ("community", S, True), ("grid_id", S, False),
     *ADDRESS_COLUMNS,

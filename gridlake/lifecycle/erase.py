@@ -232,7 +232,7 @@ def erase(spark: SparkSession, settings: Settings, id_numbers: list[str], reason
     forms = set().union(*(id_forms(i) for i in id_numbers))
     key = load_key(settings)
     pseudonyms = {p for p in (pseudonym_py(key, i) for i in id_numbers) if p}
-    from jobs.gold.rules import RECORD_KEYS
+    from schemas.silver import RECORD_KEYS
 
     rows: dict[str, int] = {}
     records: list[tuple[str, str]] = []

@@ -187,7 +187,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 def run_maintenance_job(settings: Settings, today: dt.date | None = None,
                         logger: logging.Logger | None = None) -> None:
-    """Run ``jobs/maintenance/submit.py`` through spark-submit (the body of the DAG's task)."""
+    """Run ``gridlake/lifecycle/submit.py`` through spark-submit (the body of the DAG's task)."""
     from gridlake.airflow_env import run_streaming, spark_environment, venv_bin
     from gridlake.config import REPO_ROOT
     from gridlake.spark import spark_conf
@@ -197,7 +197,7 @@ def run_maintenance_job(settings: Settings, today: dt.date | None = None,
            "--driver-memory", conf.pop("spark.driver.memory"), "--name", conf.pop("spark.app.name")]
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
-    cmd.append(str(REPO_ROOT / "jobs" / "maintenance" / "submit.py"))
+    cmd.append(str(REPO_ROOT / "gridlake" / "lifecycle" / "submit.py"))
     if today is not None:
         cmd += ["--today", today.isoformat()]
     run_streaming(cmd, spark_environment(settings), logger or log)

@@ -23,7 +23,7 @@ from gridlake import io
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from gridlake.pipeline import RunContext
+    from gridlake.context import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from gridlake.quality.suites import ExpectationSpec, SuiteSpec, build_suite, loa
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from gridlake.pipeline import RunContext
+    from gridlake.context import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -51,11 +51,11 @@ again - so a stray quote costs one row, never the rows after it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from gridlake.io import sha256_file
 from gridlake.sources import IngestConfig, Source, load_ingest_config
 from jobs.bronze.delivery import (
     MAX_FIELD_CHARS,
@@ -81,15 +81,6 @@ __all__ = ["MAX_FIELD_CHARS", "MAX_LINE_CHARS", "MAX_RAW_CHARS", "BronzeRow", "D
 
 _NEWLINES = ("\n", "\r")
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------- CSV

@@ -40,8 +40,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from gridlake import io
+from gridlake.context import RunContext
 from gridlake.faults import fault_point, fault_window
-from gridlake.pipeline import RunContext
 from gridlake.sources import IngestConfig, Source, SourceFile, load_ingest_config, load_sources
 from jobs.bronze.delivery import Delivery, safe_error
 from jobs.bronze.landing import discover, marker_present

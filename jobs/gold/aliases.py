@@ -4,7 +4,7 @@ A verification that gives 核查后房屋编码 (the right house) for an unresol
 an alias for every normalised address among that case's evidence records: ``address_norm ->
 house_code``, with the verification, the officer and the date. The next night's matching resolves
 such an address exactly through the alias (method ``alias``, the verification as its explanation)
-before the engine sees it (:func:`mark`, applied in :func:`jobs.gold.house_resolution.resolve`).
+before the engine sees it (:func:`mark`, applied in :func:`jobs.matching.runner.resolve`).
 
 An alias is withdrawn when a later verification refutes it: a case whose evidence includes a
 record of that address is verified ``wrong_address``, or the same address is corrected to another
@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StringType, StructField, StructType
 
 if TYPE_CHECKING:
-    from gridlake.pipeline import RunContext
+    from gridlake.context import RunContext
 
 log = logging.getLogger(__name__)
 

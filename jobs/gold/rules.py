@@ -20,17 +20,10 @@ from pyspark.sql.types import ArrayType
 from gridlake.privacy import discrepancy_id, mask_id, mask_name, mask_phone, pseudonym
 from gridlake.rules_config import HouseCodeFormat, RulesConfig
 from schemas.gold import CANDIDATE_HOUSE
+from schemas.silver import RECORD_KEYS
 from schemas.vocab import ENFORCEMENT_SOURCES
 
 #: source table -> record id column
-RECORD_KEYS = {
-    "rentals": "rental_id",
-    "declarations": "declaration_id",
-    "police_incidents": "incident_id",
-    "mediation_cases": "case_id",
-    "safety_inspections": "inspection_id",
-    "family_planning": "record_id",
-}
 #: enforcement source -> (date column, person-id expression producing array<string>)
 ENFORCEMENT_DATES = {
     "police_incidents": "reported_at",

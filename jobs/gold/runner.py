@@ -37,7 +37,7 @@ from schemas.gold import DISCREPANCIES, FOLLOWUPS
 from schemas.silver import SILVER_SCHEMAS
 
 if TYPE_CHECKING:
-    from gridlake.pipeline import RunContext
+    from gridlake.context import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake import io
+from gridlake.context import RunContext
 from gridlake.errors import ConservationError
 from gridlake.faults import fault_point, fault_window
-from gridlake.pipeline import RunContext
 from gridlake.sources import Source, load_sources
 from jobs.silver.common import business_columns, to_quarantine
 from jobs.silver.dedup import CONFLICT, DUP_COLUMN, dedup, stale_against

@@ -6,7 +6,7 @@ silver or in quarantine with one of these reasons (besides the common ones):
 
 - ``NOT_CHECKED``           no input column filled in (a place not visited yet)
 - ``EDITED_OUTSIDE_INPUT``  the row's read-only columns do not match its hidden 校验码
-                            (:func:`jobs.gold.exports.row_checksum`)
+                            (:func:`jobs.exports.writer.row_checksum`)
 - ``UNKNOWN_DISCREPANCY``   the 问题编号 is not a discrepancy gridlake raised
 - ``WRONG_GRID``            the row belongs to another grid than the file says (a file for another grid)
 - ``OUTCOME_NOT_IN_LIST``   核查结果 is empty or not one of ``conf/rules.yaml`` verification_outcomes
@@ -32,18 +32,18 @@ from jobs.silver.common import build, date_check, raw
 from schemas.silver import VERIFICATIONS
 
 if TYPE_CHECKING:
-    from gridlake.pipeline import RunContext
+    from gridlake.context import RunContext
 
 log = logging.getLogger(__name__)
 
 INPUT_FIELDS = ("outcome", "checked_at", "new_house_code", "note")
-# jobs.gold.exports.CHECKSUM_FIELDS, as canonical column names of the verifications source
+# jobs.exports.writer.CHECKSUM_FIELDS, as canonical column names of the verifications source
 CHECKSUM_FIELDS = ("discrepancy_id", "grid_id", "rule", "rule_title", "house_code", "address",
                    "masked_name", "masked_id", "masked_phone")
 
 
 def checksum_column(fields: Sequence[str] = CHECKSUM_FIELDS) -> Column:
-    """The Spark twin of :func:`jobs.gold.exports.row_checksum` over the bronze columns ``fields``."""
+    """The Spark twin of :func:`jobs.exports.writer.row_checksum` over the bronze columns ``fields``."""
     parts = [F.coalesce(F.regexp_replace(raw(f), r"^ +| +$", ""), F.lit("")) for f in fields]
     return F.substring(F.sha2(F.concat_ws("\u001f", *parts), 256), 1, 16)
 

@@ -39,7 +39,7 @@ def district(tmp_path_factory, spark):
         night = START + dt.timedelta(days=i)
         manifests.append(run_night(settings, night, spark=spark))
         try:
-            from gridlake.generate.officers import simulate_verifications
+            from tools.generate.officers import simulate_verifications
         except ImportError:
             continue
         simulate_verifications(settings, night, seed=7)

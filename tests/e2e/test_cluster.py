@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gridlake.cluster import standalone_cluster
 from tests.e2e.conftest import START
+from tools.cluster import standalone_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 

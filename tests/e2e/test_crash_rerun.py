@@ -290,7 +290,7 @@ def _check_visible_exports_complete(root: Path) -> None:
     """Every export an officer could open (not a hidden temp file) is complete and well-formed."""
     from openpyxl import load_workbook
 
-    from jobs.gold.exports import HEADERS
+    from jobs.exports.writer import HEADERS
 
     for p in sorted((root / "exports").rglob("*")):
         if not p.is_file() or p.name.startswith("."):

@@ -26,17 +26,18 @@ from openpyxl import load_workbook
 from pyspark.sql.types import StructType
 
 from gridlake import io
-from gridlake.generate import officers as simulated
-from gridlake.generate.site_truth import address_findings
 from gridlake.loop_config import load_loop
 from gridlake.notifications import NotificationsConfig, notify_streets
 from gridlake.rules_config import load_rules
-from jobs.gold import aliases, escalations, exports, followups, supervision_metrics
+from jobs.exports import writer as exports
+from jobs.gold import aliases, escalations, followups, supervision_metrics
 from jobs.gold import discrepancies as lifecycle
 from jobs.gold.rules import DETECTION_COLUMNS
 from schemas.gold import DISCREPANCIES, FOLLOWUPS
 from schemas.silver import VERIFICATIONS
 from tests.integration.test_bronze_helpers import run
+from tools.generate import officers as simulated
+from tools.generate.site_truth import address_findings
 
 pytestmark = pytest.mark.spark
 

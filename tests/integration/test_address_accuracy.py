@@ -1,7 +1,7 @@
 """Accuracy under test: address resolution on a district written with the SECOND noise model.
 
 A community-scale district (2,000 houses, one night) is generated with the second noise model
-(gridlake/generate/noise_second.py: numerals of every kind in every numbered component, marker variants,
+(tools/generate/noise_second.py: numerals of every kind in every numbered component, marker variants,
 notes and fillers, components out of order, missing and repeated admin levels, short forms, homophones by
 sound, traditional characters, typo'd building/room numbers and missing rooms whose right answer is no house)
 and resolved in-process with the pandas engine and the address spec, as ``gridlake resolve-addresses`` does.
@@ -17,9 +17,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gridlake.generate.config import generator_info, load_gen_config
-from gridlake.generate.run import generate
-from matching.bench import build_task, number_conflicts, run_gridlake, score_answers
+from tools.bench.matching import build_task, number_conflicts, run_gridlake, score_answers
+from tools.generate.config import generator_info, load_gen_config
+from tools.generate.run import generate
 
 SEED = 50329          # used only here (see the module docstring)
 MIN_PRECISION = 0.995

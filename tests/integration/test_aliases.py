@@ -74,7 +74,7 @@ def testcorrection_stats(spark, settings):
     from types import SimpleNamespace
 
     from gridlake import io
-    from jobs.gold.exports import correction_stats
+    from jobs.exports.writer import correction_stats
 
     ctx = SimpleNamespace(spark=spark, settings=settings)
     disc = spark.createDataFrame([("C6", "resolved"), ("C7", "open"), ("C8", "open")],

@@ -34,8 +34,8 @@ def _missing_stages() -> list[str]:
             found = False
         if not found:
             missing.append(module)
-    if importlib.util.find_spec("gridlake.generate.cli") is None:
-        missing.append("gridlake.generate.cli")
+    if importlib.util.find_spec("tools.generate.cli") is None:
+        missing.append("tools.generate.cli")
     return missing
 
 
@@ -59,7 +59,7 @@ def deployment(tmp_path_factory):
 
 
 def _airflow_night(env: dict[str, str], dags: list[str], log: Path) -> tuple[int, str]:
-    proc = subprocess.run([sys.executable, "-m", "gridlake.demo", "--airflow-night", NIGHT, "--dags", ",".join(dags)],
+    proc = subprocess.run([sys.executable, "-m", "tools.demo", "--airflow-night", NIGHT, "--dags", ",".join(dags)],
                           env=env, capture_output=True, text=True, timeout=int(os.environ.get("GRIDLAKE_AIRFLOW_TEST_TIMEOUT", "7200")), cwd=str(REPO))
     out = proc.stdout + proc.stderr
     log.write_text(out)

@@ -46,7 +46,7 @@ def test_spark_cast_error_leaves_no_value(spark, settings, monkeypatch, caplog):
     with pytest.raises(PySparkException) as info:
         pipeline.run_night(settings, D, ["cast_probe"], run_id="test__sanitise", spark=spark)
     assert FAKE_ID in str(info.value)  # Spark does quote it
-    logging.getLogger("gridlake.stage").error("stage failed", exc_info=info.value)  # what jobs/submit.py logs
+    logging.getLogger("gridlake.stage").error("stage failed", exc_info=info.value)  # what gridlake/submit.py logs
     alert = write_alert_file({**failure_record({"exception": info.value}), "run_id": "test__sanitise"}, settings)
 
     spark_logger.removeHandler(listener)

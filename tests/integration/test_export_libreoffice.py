@@ -1,6 +1,6 @@
 """Issue 6, in a real office suite: an officer's XLSX opened in LibreOffice shows masked IDs intact as text.
 
-An export is written by ``jobs.gold.exports.write_exports`` from tiny inline follow-ups (as in
+An export is written by ``jobs.exports.writer.write_exports`` from tiny inline follow-ups (as in
 ``tests/unit/test_exports.py``) holding the values spreadsheets like to mangle: 18-digit house codes
 (Excel/Calc keep 15 significant digits, so ``...999`` would come back as ``4.40304001001002E+17`` or
 ``...000``), codes with leading zeros, a 23-digit code, hex ids that read as exponents
@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from jobs.gold import exports
+from jobs.exports import writer as exports
 from tests.support.browser import find_binary
 
 

@@ -13,9 +13,9 @@ import pytest
 from openpyxl import load_workbook
 
 from gridlake import io
+from gridlake.context import RunContext
 from gridlake.manifest import Manifest
-from gridlake.pipeline import RunContext
-from jobs.gold import exports
+from jobs.exports import writer as exports
 from schemas.gold import FOLLOWUPS
 
 pytestmark = pytest.mark.spark

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gridlake.context import RunContext
 from gridlake.errors import QualityGateError
 from gridlake.manifest import Manifest
-from gridlake.pipeline import RunContext
 
 pytestmark = pytest.mark.spark
 
@@ -69,7 +69,7 @@ def test_silver_fails_when_the_matching_library_cannot_be_imported(spark, monkey
 
 
 def test_evaluate_does_not_fall_back_on_a_broken_table(settings):
-    from gridlake.evaluate import _read_gold
+    from tools.evaluate import _read_gold
 
     assert _read_gold(settings) is None  # no table at all: the one case the landing files are resolved
     log_dir = Path(settings.table_path("gold", "house_resolution")) / "_delta_log"

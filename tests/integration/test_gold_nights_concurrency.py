@@ -13,9 +13,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from gridlake import io
+from gridlake.context import RunContext
 from gridlake.errors import StaleNightError
 from gridlake.manifest import Manifest
-from gridlake.pipeline import RunContext
 from jobs.gold import runner
 from schemas.gold import DISCREPANCIES
 

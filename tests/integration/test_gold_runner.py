@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from gridlake import io
+from gridlake.context import RunContext
 from gridlake.manifest import Manifest
-from gridlake.pipeline import RunContext
 from schemas.gold import GOLD_SCHEMAS
 from tests.integration.test_gold_rules import PID1, PID2, PID3, decl, house, police, rental, safety, silver_df
 

@@ -24,7 +24,7 @@ def _houses(spark, rows):
 
 
 def _records(spark, rows):
-    from jobs.gold.house_resolution import records_from_silver
+    from jobs.matching.runner import records_from_silver
     from matching.spark import address_columns
 
     df = (spark.createDataFrame(rows, "declaration_id string, house_code string, address_raw string")
@@ -49,7 +49,7 @@ NIGHT2 = [*[r for r in NIGHT1 if r[0] != "D6"], ("D6", None, "金秀大厦6栋20
 
 
 def test_incremental_night_equals_full_relink_with_the_same_model(spark):
-    from jobs.gold.house_resolution import (
+    from jobs.matching.runner import (
         KEYS,
         candidate_houses,
         changed_house_codes,

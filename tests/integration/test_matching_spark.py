@@ -23,7 +23,7 @@ def test_address_columns(spark):
 
 
 def test_house_resolution_transform(spark):
-    from jobs.gold.house_resolution import transform
+    from jobs.matching.runner import transform
     from matching.spark import address_columns
     from matching.spec import load_spec
 

@@ -32,10 +32,10 @@ def _records() -> list[dict]:
 @pytest.mark.spark
 def test_lake_exports_quality_reports_and_runs_are_private(spark, settings):
     from gridlake.quality.docs import make_offline
-    from gridlake.report.district import report_path, write_report
     from jobs.bronze.readers import BronzeRow
     from jobs.bronze.staging import now_utc, write_staging
-    from jobs.gold.exports import write_exports
+    from jobs.exports.writer import write_exports
+    from jobs.reports.district import report_path, write_report
 
     assert current_umask() == SERVICE_UMASK  # get_spark (the session fixture) set it before the JVM started
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
@@ -89,7 +89,7 @@ def test_entry_points_set_the_umask(monkeypatch, tmp_path):
     import logging
 
     import gridlake.cli as cli
-    import jobs.submit as submit
+    import gridlake.submit as submit
 
     monkeypatch.setenv("GRIDLAKE_DATA", str(tmp_path))  # cli.main sets it from --data: restored afterwards
     root = logging.getLogger()

@@ -12,11 +12,13 @@ import json
 import pytest
 
 from gridlake import io, pipeline
+from gridlake.context import RunContext
 from gridlake.errors import PrivacyError
 from gridlake.ids import check_digit
 from gridlake.manifest import Manifest
-from gridlake.pipeline import RunContext
-from gridlake.privacy_gate import check_gold_frame, run_exports, staging_dir
+from gridlake.privacy_gate import check_gold_frame
+from jobs.exports.runner import run as run_exports
+from jobs.exports.runner import staging_dir
 from schemas.gold import FOLLOWUPS
 
 pytestmark = pytest.mark.spark
@@ -44,7 +46,9 @@ def alert_text(settings, run_id="test__privacy_gate") -> str:
 
 
 def test_exports_stage_is_gated():
-    assert pipeline.STAGES["exports"] == "gridlake.privacy_gate:run_exports"
+    # the stage the pipeline runs is the write-audit-publish runner exercised below, not the bare writer
+    assert pipeline.STAGES["exports"] == "jobs.exports.runner:run"
+    assert run_exports.__module__ == "jobs.exports.runner"
 
 
 def test_planted_id_in_a_gold_frame_stops_publication(spark, settings):

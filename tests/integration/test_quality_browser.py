@@ -57,7 +57,7 @@ PAGES: dict[str, Look] = {
 def quality_pages(spark, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     """page name -> (the page's file, the root of the site it belongs to), built by the real stage."""
     from gridlake.config import load_settings
-    from gridlake.quality.report import run
+    from jobs.reports.quality import run
 
     settings = load_settings("local", data_root=tmp_path_factory.mktemp("quality-browser") / "data")
     ctx = make_ctx(spark, settings)

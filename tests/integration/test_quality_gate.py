@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from gridlake.context import RunContext
 from gridlake.errors import QualityGateError
 from gridlake.ids import check_digit
 from gridlake.manifest import Manifest
-from gridlake.pipeline import RunContext
 
 pytestmark = pytest.mark.spark
 
@@ -151,7 +151,7 @@ def test_quality_report_is_self_contained_and_linked(spark, settings):
     ctx.manifest.set("links", {"district_report": "reports/district/2024-05-01.html"})
     ctx.manifest.record_files([{"source": "housing", "path": SRC, "sha256": "ab" * 32, "rows": 2}])
     ctx.audit("silver", "housing", housing(spark, [("H1", True, None, 60.0), ("H2", True, None, 99999.0)]))
-    from gridlake.quality.report import run
+    from jobs.reports.quality import run
 
     stats = run(ctx)
     html_path = settings.reports / "quality" / "2024-05-01.html"

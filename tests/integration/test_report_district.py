@@ -9,9 +9,9 @@ import stat
 import pytest
 
 from gridlake import io
+from gridlake.context import RunContext
 from gridlake.manifest import Manifest
-from gridlake.pipeline import RunContext
-from gridlake.report import district, svg
+from jobs.reports import district, svg
 from schemas.gold import DISCREPANCIES, GRID_METRICS
 
 pytestmark = pytest.mark.spark

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from pyspark.sql import functions as F
 
 from gridlake import io
-from jobs.gold import exports
+from jobs.exports import writer as exports
 from tests.integration.test_bronze_helpers import run
 
 pytestmark = pytest.mark.spark

@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from gridlake import io
-from gridlake.report import delivery
+from jobs.reports import delivery
 from tests.integration.test_bronze_helpers import VALID_ID, run, write_csv
 
 pytestmark = pytest.mark.spark

@@ -1,7 +1,7 @@
 """Address resolution on a hold-out set written outside the parser's and the generators' view.
 
 ``tests/fixtures/address_holdout/`` was written by hand (plus its writer's own templates) by someone who
-had read neither ``matching/address.py`` nor ``gridlake/generate/``: 136 standard addresses of a
+had read neither ``matching/address.py`` nor ``tools/generate/``: 136 standard addresses of a
 Futian-like registry (sibling complexes with the same building and room numbers, urban villages with
 坊/巷/排/弄) and 545 queries as residents, landlords and clerks write them, a quarter of them with no right
 house by design (a mistyped room or building, a missing room where the building has several, a complex

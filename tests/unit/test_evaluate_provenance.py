@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gridlake.benchkit import run_info
 from gridlake.config import load_settings
-from gridlake.evaluate import pipeline_code_versions
+from tools.bench.kit import run_info
+from tools.evaluate import pipeline_code_versions
 
 
 def test_pipeline_code_versions_from_the_manifests(tmp_path):

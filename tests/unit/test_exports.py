@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from gridlake.errors import PrivacyError
-from jobs.gold import exports
+from jobs.exports import writer as exports
 
 NIGHT = dt.date(2026, 11, 3)
 

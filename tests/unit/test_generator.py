@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from gridlake.generate.config import load_gen_config
-from gridlake.generate.run import generate
 from gridlake.ids import normalize_id
 from gridlake.sources import load_sources
+from tools.generate.config import load_gen_config
+from tools.generate.run import generate
 
 ENFORCEMENT = ("police_incidents", "mediation_cases", "safety_inspections", "family_planning")
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pandas as pd
 from openpyxl import load_workbook
 
-from gridlake.generate.officers import simulate_verifications
-from jobs.gold import exports
+from jobs.exports import writer as exports
+from tools.generate.officers import simulate_verifications
 
 NIGHT = dt.date(2026, 11, 3)
 

@@ -17,9 +17,9 @@ from deltalake import write_deltalake
 from openpyxl import load_workbook
 
 from gridlake.config import ConfigError
-from gridlake.generate import officers
-from gridlake.generate.site_truth import address_findings, site_house
-from jobs.gold import exports
+from jobs.exports import writer as exports
+from tools.generate import officers
+from tools.generate.site_truth import address_findings, site_house
 
 NIGHT = dt.date(2026, 11, 3)
 H9, H1 = "440304000000000009", "440304000000000001"

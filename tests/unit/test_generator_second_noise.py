@@ -14,9 +14,9 @@ import pytest
 from pypinyin import Style, lazy_pinyin
 
 from gridlake.config import ConfigError
-from gridlake.generate.config import SECOND_KINDS, SECOND_UNRESOLVABLE, load_gen_config
-from gridlake.generate.geography import build_geography
-from gridlake.generate.noise_second import (
+from tools.generate.config import SECOND_KINDS, SECOND_UNRESOLVABLE, load_gen_config
+from tools.generate.geography import build_geography
+from tools.generate.noise_second import (
     cn_positional,
     digit_typos,
     parts_of,
@@ -26,8 +26,8 @@ from gridlake.generate.noise_second import (
     typo_room,
     write_number,
 )
-from gridlake.generate.noise_words import S2T, same_sound, to_traditional
-from gridlake.generate.run import generate
+from tools.generate.noise_words import S2T, same_sound, to_traditional
+from tools.generate.run import generate
 
 
 @pytest.fixture(scope="module")

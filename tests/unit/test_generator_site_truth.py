@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gridlake.generate.deliver import site_code
-from gridlake.generate.site_truth import true_houses
+from tools.generate.deliver import site_code
+from tools.generate.site_truth import true_houses
 
 
 def test_site_code_by_unresolvable_kind():

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gridlake", "jobs", "matching", "schemas", "dags")
+PACKAGES = ("gridlake", "jobs", "matching", "schemas", "dags", "tools")
 
 
 def project_modules() -> dict[str, Path]:
@@ -133,3 +133,27 @@ def test_no_import_cycles():
 def test_no_private_name_imported_across_modules():
     _, private = import_graph(project_modules())
     assert private == []
+
+
+# Layers, lowest first: a package may import its own layer and the ones below, never the ones above.
+# ``matching`` is the engine library (it may use the platform's errors and ID checks); ``jobs`` are the
+# night's stages; ``tools`` (generator, benchmarks, evaluation, demo) and ``dags`` sit on top. The
+# platform finds the stages through ``gridlake.pipeline.STAGES`` (names, not imports).
+LAYERS = {"schemas": 0, "gridlake": 1, "matching": 1, "jobs": 2, "tools": 3, "dags": 3}
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    out = []
+    for mod, targets in graph.items():
+        for target in targets:
+            a, b = mod.split(".")[0], target.split(".")[0]
+            if LAYERS[b] > LAYERS[a] and (mod, target) not in ALLOWED_UPWARD:
+                out.append((mod, target))
+    return sorted(out)
+
+
+def test_layers_import_only_downwards():
+    graph, _ = import_graph(project_modules())
+    assert upward_imports({"gridlake.x": {"jobs.y", "schemas.z"}, "jobs.y": {"gridlake.x"}}) == [("gridlake.x", "jobs.y")]
+    assert upward_imports(graph) == []

@@ -1,4 +1,4 @@
-"""matching.bench: scoring against truth, the task builder on a tiny district, the Splink decision rule."""
+"""tools.bench.matching: scoring against truth, the task builder on a tiny district, the Splink decision rule."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from matching.bench import QUERY_SOURCES, build_task, number_conflicts, score_answers, splink_decide
+from tools.bench.matching import QUERY_SOURCES, build_task, number_conflicts, score_answers, splink_decide
 
 
 def test_score_answers_precision_recall_by_source() -> None:
@@ -95,7 +95,7 @@ def test_build_task_on_tiny_district(tiny: Path) -> None:
 def test_gridlake_perfect_on_its_own_registry(tiny: Path) -> None:
     registry, _, _ = build_task(tiny)
     sample = registry.head(30)
-    from matching.bench import run_gridlake
+    from tools.bench.matching import run_gridlake
 
     out = run_gridlake(registry, pd.DataFrame({"id": sample["house_code"], "address": sample["address"]}))
     truth = pd.DataFrame({"id": sample["house_code"], "source": "housing", "true_code": sample["house_code"]})
@@ -104,7 +104,7 @@ def test_gridlake_perfect_on_its_own_registry(tiny: Path) -> None:
 
 def test_splink_runs_on_tiny_task(tiny: Path) -> None:
     pytest.importorskip("splink")
-    from matching.bench import run_splink
+    from tools.bench.matching import run_splink
 
     registry, queries, truth = build_task(tiny)
     out = run_splink(registry, queries)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gridlake.evaluate import score_resolution
-from gridlake.generate.config import generator_info, load_gen_config
-from gridlake.generate.run import generate
-from matching.bench import bench_matching, run_info
+from tools.bench.matching import bench_matching, run_info
+from tools.evaluate import score_resolution
+from tools.generate.config import generator_info, load_gen_config
+from tools.generate.run import generate
 
 
 def test_generator_info_reads_the_manifest(tmp_path) -> None:

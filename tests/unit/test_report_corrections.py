@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from gridlake.demo import night_corrections
 from gridlake.manifest import runs_dir
-from gridlake.report.district import ReportData, render_html
+from jobs.reports.district import ReportData, render_html
+from tools.demo import night_corrections
 
 
 def test_corrections_section_rendered():

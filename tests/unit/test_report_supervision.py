@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gridlake.report.district import ReportData, render_html
+from jobs.reports.district import ReportData, render_html
 
 
 def _row(level: str, street: str | None, **kw) -> dict:

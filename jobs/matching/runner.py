@@ -1,0 +1,352 @@
+"""gold.house_resolution: every declaration, rental and enforcement record -> house code or unresolved.
+
+``transform`` is pure (DataFrames in, DataFrame out); ``run`` is the pipeline stage
+"matching": it reads the silver tables through :mod:`gridlake.io` and resolves.
+
+Incremental nights. The first night (or after the spec or the matching code changed) links
+every record and trains the model (u from random pairs, m by EM). Its parameters are saved in
+``gold._house_resolution_state`` with the ``silver.housing`` version they were linked against.
+Later nights reuse that model and re-link only the records it could change
+(:func:`records_to_relink`): new records, records whose address or delivered code changed, and
+records that share a blocking key with a house added, removed or altered since (or that point
+at one). With the model fixed, a record's decision depends only on its own text and the houses
+sharing its blocking keys, so the merged result equals a full re-link with the same model
+(``tests/integration/test_incremental_matching.py`` proves it). A rerun commits nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
+
+from schemas.address import ADDRESS_COMPONENTS
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+    from gridlake.context import RunContext
+    from matching.scoring import FSModel
+    from matching.spec import LinkageSpec
+
+log = logging.getLogger(__name__)
+
+# silver table -> its record id column
+RECORD_SOURCES: dict[str, str] = {
+    "declarations": "declaration_id",
+    "rentals": "rental_id",
+    "police_incidents": "incident_id",
+    "mediation_cases": "case_id",
+    "safety_inspections": "inspection_id",
+    "family_planning": "record_id",
+}
+KEYS = ["source", "record_id"]
+STATE_TABLE = "_house_resolution_state"
+# a night that changes more than this share of the houses is re-linked in full
+FULL_RELINK_SHARE = 0.2
+# up to this many records to re-link, the registry's blocking keys are filtered by a broadcast of theirs
+FEW_RECORDS = 50_000
+# the matching modules whose code decides a resolution (normaliser/parser, comparisons, scoring, Spark adapter)
+DECIDING_MODULES = ("address.py", "compare.py", "scoring.py", "spark.py")
+# best candidate houses kept for every unresolved record (rule R6 shows them; R1-R5 wait on them)
+CANDIDATES_KEPT = 5
+
+#: one candidate house of an unresolved record and why it was not chosen (matching.spark.top_candidates)
+CANDIDATE = StructType([
+    StructField("house_code", StringType(), True),
+    StructField("weight", DoubleType(), True),
+    StructField("why", StringType(), True),
+])
+
+HOUSE_RESOLUTION = StructType([
+    StructField("source", StringType(), False),
+    StructField("record_id", StringType(), False),
+    StructField("house_code", StringType(), True),
+    StructField("score", DoubleType(), True),
+    StructField("method", StringType(), False),
+    StructField("explanation", StringType(), True),
+    StructField("grid_id", StringType(), True),
+    StructField("community", StringType(), True),
+    StructField("input_hash", LongType(), True),   # fingerprint of the record's address and delivered code
+    StructField("candidates", ArrayType(CANDIDATE, True), True),  # unresolved only: best candidates, best first
+])
+
+STATE_SCHEMA = StructType([
+    StructField("spec", StringType(), False),
+    StructField("fingerprint", StringType(), False),        # spec + matching code
+    StructField("model", StringType(), False),              # FSModel.to_state()
+    StructField("housing_version", LongType(), False),      # silver.housing version linked against
+    StructField("resolution_version", LongType(), False),   # gold.house_resolution version it describes
+])
+
+RECORDS_SCHEMA = StructType([
+    StructField("source", StringType(), False),
+    StructField("record_id", StringType(), False),
+    StructField("house_code", StringType(), True),
+    StructField("address_norm", StringType(), True),
+])
+
+
+def records_from_silver(tables: dict[str, DataFrame]) -> DataFrame:
+    """Union of the record sources: source, record_id, house_code (delivered or null), address_norm, addr,
+    input_hash (what the resolution of the record depends on)."""
+    frames = []
+    for source, id_col in RECORD_SOURCES.items():
+        df = tables.get(source)
+        if df is None:
+            continue
+        code = F.upper(F.trim(F.col("house_code"))) if "house_code" in df.columns else F.lit(None).cast("string")
+        frames.append(df.select(F.lit(source).alias("source"), F.col(id_col).cast("string").alias("record_id"),
+                                code.alias("house_code"), "address_norm", "addr"))
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out.withColumn("input_hash", input_hash())
+
+
+def input_hash() -> Column:
+    """Fingerprint of what a record's resolution depends on: delivered code, normalised address, components."""
+    return F.xxhash64("house_code", "address_norm", "addr")
+
+
+def candidate_houses(housing_df: DataFrame) -> DataFrame:
+    """The houses a record may resolve to: current (``is_current``), not demolished, one row per code."""
+    houses = housing_df.where(F.col("is_current") & (F.coalesce(F.col("status"), F.lit("")) != "demolished"))
+    return houses.dropDuplicates(["house_code"])
+
+
+def _side(df: DataFrame, id_col) -> DataFrame:
+    return df.select(id_col.alias("_id"), "address_norm", *[F.col(f"addr.{c}").alias(c) for c in ADDRESS_COMPONENTS])
+
+
+def _house_fingerprint(houses: DataFrame) -> DataFrame:
+    return houses.select("house_code", F.xxhash64("address_norm", "addr", "grid_id", "community").alias("_fp"))
+
+
+def changed_house_codes(before: DataFrame, after: DataFrame) -> DataFrame:
+    """House codes added, removed or altered (address, components, grid, community) between two candidate sets."""
+    b = _house_fingerprint(before).withColumnRenamed("_fp", "_b")
+    a = _house_fingerprint(after).withColumnRenamed("_fp", "_a")
+    return (b.join(a, "house_code", "full_outer")
+            .where(F.col("_a").isNull() | F.col("_b").isNull() | (F.col("_a") != F.col("_b")))
+            .select("house_code"))
+
+
+def records_to_relink(records: DataFrame, previous: DataFrame, before: DataFrame, after: DataFrame,
+                      changed: DataFrame, spec: LinkageSpec) -> DataFrame:
+    """``source, record_id`` of the records whose resolution may differ from ``previous`` (see module doc).
+
+    ``before``/``after`` are the candidate houses the previous night and now; ``changed`` their
+    :func:`changed_house_codes`. Pure: DataFrames in, DataFrame out.
+    """
+    from matching.spark import affected_left
+
+    fresh = records.join(previous.select(*KEYS, "input_hash"), [*KEYS, "input_hash"], "left_anti").select(*KEYS)
+    versions = before.join(changed, "house_code", "left_semi").unionByName(
+        after.join(changed, "house_code", "left_semi"), allowMissingColumns=True)
+    rec = records.withColumn("_id", F.concat_ws("|", "source", "record_id"))
+    near = affected_left(_side(rec, F.col("_id")), F.broadcast(_side(versions, F.col("house_code"))), spec)
+    near = rec.join(near, "_id", "left_semi").select(*KEYS)
+    codes = F.broadcast(changed.select(F.col("house_code").alias("_code")))
+    pointed = records.join(codes, records["house_code"] == F.col("_code"), "left_semi").select(*KEYS)
+    linked = previous.join(codes, previous["house_code"] == F.col("_code"), "left_semi").select(*KEYS)
+    return fresh.unionByName(near).unionByName(pointed).unionByName(linked).distinct()
+
+
+def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
+            model: FSModel | None = None, few_records: bool = False) -> tuple[DataFrame, FSModel]:
+    """Resolve ``records_df`` against the candidate ``houses``; returns (resolutions, model).
+
+    Without ``model`` the parameters are estimated from these records (u from random pairs, m by EM).
+    A delivered house code is kept (``scanned_code_verified``) when it is a candidate and its address
+    agrees with the text (no must-agree component differs); otherwise the text decides.
+    ``few_records``: the registry's blocking keys are filtered by a broadcast of the records' keys.
+    """
+    from matching.spark import link_spark
+
+    rec = records_df.withColumn("_id", F.concat_ws("|", "source", "record_id"))
+    by_alias = None
+    if "alias_code" in rec.columns:  # an officer's correction (jobs.gold.aliases): exact, before the engine
+        by_alias = rec.where(F.col("alias_code").isNotNull())
+        rec = rec.where(F.col("alias_code").isNull())
+    left = _side(rec, F.col("_id"))
+    right = _side(houses, F.col("house_code"))
+    forced = (rec.where(F.col("house_code").isNotNull()).select("_id", "house_code")
+              .join(houses.select(F.col("house_code")), "house_code")
+              .select(F.col("_id").alias("_id_l"), F.col("house_code").alias("_id_r")))
+    decisions, model = link_spark(left, right, spec, model=model, forced=forced, small_left=few_records,
+                                  top_k=CANDIDATES_KEPT)
+    log.info("house resolution: EM iterations=%d converged=%s lambda=%.4g", model.iterations, model.converged,
+             model.lam)
+    info = houses.select(F.col("house_code").alias("right_id"), F.col("grid_id").alias("_grid"),
+                         F.col("community").alias("_comm"))
+    hashed = "input_hash" in rec.columns
+    out = (rec.select("_id", "source", "record_id", F.col("addr.community").alias("_text_comm"),
+                      (F.col("input_hash") if hashed else input_hash()).alias("input_hash"))
+           .join(decisions.withColumnRenamed("_id_l", "_id"), "_id", "left")
+           .join(info, "right_id", "left"))
+    method = F.when(F.col("method") == "exact", F.lit("exact_address")).otherwise(
+        F.coalesce(F.col("method"), F.lit("unresolved")))
+    out = out.select(
+        "source", "record_id",
+        F.col("right_id").alias("house_code"),
+        F.col("score").cast("double").alias("score"),
+        method.alias("method"),
+        F.coalesce("explanation", F.lit("unresolved=no_candidate")).alias("explanation"),
+        F.col("_grid").alias("grid_id"),
+        F.coalesce("_comm", "_text_comm").alias("community"),
+        "input_hash",
+        F.col("candidates").cast(ArrayType(CANDIDATE, True)).alias("candidates"),
+    )
+    if by_alias is not None:
+        from jobs.gold.aliases import resolved_by_alias
+
+        out = out.unionByName(resolved_by_alias(by_alias, info), allowMissingColumns=True)
+    return out, model
+
+
+def transform(records_df: DataFrame, housing_df: DataFrame, spec: LinkageSpec | None = None,
+              model: FSModel | None = None) -> DataFrame:
+    """Resolve every record (source, record_id, house_code?, address_norm, addr) against current housing
+    (:func:`candidate_houses`); see :func:`resolve`."""
+    from matching.spec import load_spec
+
+    return resolve(records_df, candidate_houses(housing_df), spec or load_spec("address_to_house"), model)[0]
+
+
+def matching_fingerprint(spec: LinkageSpec) -> str:
+    """The spec's fingerprint combined with the code of :data:`DECIDING_MODULES`."""
+    from matching.spec import spec_fingerprint
+
+    h = hashlib.sha256(spec_fingerprint(spec).encode())
+    for name in DECIDING_MODULES:
+        f = Path(__file__).resolve().parents[2] / "matching" / name
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _saved_state(ctx: RunContext, spec: LinkageSpec, fingerprint: str) -> tuple[FSModel | None, dict[str, Any]]:
+    """The saved model when it fits this spec and code (else None), and the saved state row."""
+    from gridlake import io
+    from matching.scoring import FSModel
+
+    if ctx.extras.get("retrain_matching"):
+        log.info("matching: retraining on request (--retrain-matching)")
+        return None, {}
+    if not io.table_exists(ctx.spark, ctx.settings, "gold", STATE_TABLE):
+        return None, {}
+    rows = io.read_table(ctx.spark, ctx.settings, "gold", STATE_TABLE).where(F.col("spec") == spec.name).collect()
+    if not rows:
+        return None, {}
+    state = rows[0].asDict()
+    if state["fingerprint"] != fingerprint:
+        log.info("matching: spec or matching code changed since the saved model; full re-link and retraining")
+        return None, {}
+    try:
+        return FSModel.from_state(state["model"], spec), state
+    except (ValueError, KeyError) as exc:
+        log.warning("matching: saved model unusable (%s); retraining", exc)
+        return None, {}
+
+
+def run(ctx: RunContext) -> dict:
+    """Stage "matching": silver records + housing -> gold.house_resolution (incremental; rerun commits nothing)."""
+    from gridlake import io
+    from matching.spec import load_spec
+
+    spark, settings = ctx.spark, ctx.settings
+    tables = {s: io.read_table(spark, settings, "silver", s) for s in RECORD_SOURCES
+              if io.table_exists(spark, settings, "silver", s)}
+    if not tables or not io.table_exists(spark, settings, "silver", "housing"):
+        log.warning("matching: silver tables missing, nothing to resolve")
+        return {"records": 0}
+    spec = load_spec("address_to_house")
+    housing_version = io.table_version(spark, settings, "silver", "housing")
+    # both read several times (change detection, re-link planning, linkage, house info): computed once
+    houses = candidate_houses(io.read_table(spark, settings, "silver", "housing", version=housing_version)).persist()
+    records = records_from_silver(tables)
+    from jobs.gold import aliases  # officers' corrections, applied before the engine
+
+    records = aliases.mark(records, aliases.run(ctx, records, houses)).persist()
+    try:
+        return _link_night(ctx, spec, records, houses, housing_version)
+    finally:
+        records.unpersist()
+        houses.unpersist()
+
+
+def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: DataFrame,
+                housing_version: int) -> dict[str, Any]:
+    from gridlake import io
+    from gridlake.faults import fault_window
+    from gridlake.privacy_gate import check_gold_frame
+
+    spark, settings = ctx.spark, ctx.settings
+    fingerprint = matching_fingerprint(spec)
+    model, state = _saved_state(ctx, spec, fingerprint)
+    hr_version = io.table_version(spark, settings, "gold", "house_resolution")
+    previous = io.read_table(spark, settings, "gold", "house_resolution") if hr_version >= 0 else None
+    mode, why = "full", "first linkage"
+    if model is None:
+        why = "no saved model for this spec and code"
+    elif previous is None or "input_hash" not in previous.columns:
+        why = "no previous resolution with input fingerprints"
+    elif "candidates" not in previous.columns:
+        why = "previous resolution without candidate houses"
+    elif state.get("resolution_version") != hr_version:
+        why = "gold.house_resolution changed since the saved state"
+    else:
+        mode = "incremental"
+    stats: dict[str, Any] = {}
+    target = settings.table_path("gold", "house_resolution")
+    if mode == "incremental":
+        before = candidate_houses(io.read_table(spark, settings, "silver", "housing",
+                                                version=int(state["housing_version"])))
+        changed = changed_house_codes(before, houses).localCheckpoint(eager=True)
+        n_changed, n_houses = changed.count(), houses.count()
+        stats["houses_changed"] = n_changed
+        if n_changed > FULL_RELINK_SHARE * max(n_houses, 1):
+            mode, why = "full", f"{n_changed} of {n_houses} houses changed"
+    if mode == "incremental":
+        todo = records.join(records_to_relink(records, previous, before, houses, changed, spec), KEYS, "left_semi")
+        todo = todo.localCheckpoint(eager=True)
+        n_todo = todo.count()
+        gone = previous.select(*KEYS).join(records.select(*KEYS), KEYS, "left_anti")
+        log.info("matching: incremental night, %d records to re-link (%d houses changed)", n_todo, n_changed)
+        if n_todo:
+            result, model = resolve(todo, houses, spec, model, few_records=n_todo <= FEW_RECORDS)
+        else:
+            result = spark.createDataFrame([], HOUSE_RESOLUTION)
+        result = result.persist()
+        try:
+            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
+            # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
+            with fault_window("matching.write", target):
+                version = io.upsert_changed(result, settings, "gold", "house_resolution", KEYS, delete_keys=gone)
+        finally:
+            result.unpersist()
+        stats.update(relinked=n_todo)
+    else:
+        log.info("matching: full linkage (%s)", why)
+        result, model = resolve(records, houses, spec, model)
+        result = result.persist()
+        try:
+            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
+            # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit
+            with fault_window("matching.write", target):
+                version = io.overwrite_if_changed(result, settings, "gold", "house_resolution")
+        finally:
+            result.unpersist()
+        stats.update(relinked=None, full_reason=why)
+    state_df = spark.createDataFrame([(spec.name, fingerprint, model.to_state(), housing_version, version)],
+                                     STATE_SCHEMA)
+    io.overwrite_if_changed(state_df, settings, "gold", STATE_TABLE)
+    counts = {r["method"]: int(r["count"]) for r in
+              io.read_table(spark, settings, "gold", "house_resolution").groupBy("method").count().collect()}
+    total = sum(counts.values())
+    return {"records": total, "methods": counts, "version": version, "mode": mode, **stats,
+            "resolved_share": round(1 - counts.get("unresolved", 0) / total, 4) if total else None}

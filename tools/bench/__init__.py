@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline (nights), the matching engines (gridlake vs Splink), shared helpers."""

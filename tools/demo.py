@@ -1,0 +1,266 @@
+"""``gridlake demo``: generate the sample district, then run every night through real Airflow.
+
+Per night: ``gridlake_nightly`` (its bronze task ingests every source that delivered), then the
+per-source ``gridlake_ingest_<source>`` DAGs, which find their files in bronze already and skip
+without starting Spark (with ``--ingest-dags`` they run first and ingest) — each with ``dag.test()`` against the embedded SQLite metadata
+database (``airflow db migrate`` once), each Spark stage as a ``spark-submit``. Between
+nights the simulated grid officers verify the previous night's follow-ups (when the
+generator provides ``tools.generate.officers.simulate_verifications``).
+``--no-airflow`` runs the same nights with :func:`gridlake.pipeline.run_night` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gridlake.config import Settings, load_settings
+from gridlake.errors import GridlakeError
+
+log = logging.getLogger(__name__)
+
+MARKER = "GRIDLAKE-DEMO:"
+_DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def landed_nights(settings: Settings) -> list[dt.date]:
+    """Delivery nights present in ``landing/<source>/<YYYY-MM-DD>/``, in order."""
+    if not settings.landing.is_dir():
+        return []
+    nights = {p.name for src in settings.landing.iterdir() if src.is_dir()
+              for p in src.iterdir() if p.is_dir() and _DATE_DIR.match(p.name)}
+    return sorted(dt.date.fromisoformat(n) for n in nights)
+
+
+def delivered_sources(settings: Settings, night: dt.date) -> list[str]:
+    """Sources (in conf/sources.yaml order) with at least one file for ``night``."""
+    from gridlake.sources import load_sources
+
+    out = []
+    for name in load_sources():
+        folder = settings.landing / name / night.isoformat()
+        if folder.is_dir() and any(p.is_file() for p in folder.iterdir()):
+            out.append(name)
+    return out
+
+
+def generate(settings: Settings, args: argparse.Namespace) -> None:
+    """Write the synthetic district with the generator's own command handler."""
+    handler = importlib.import_module("tools.generate.cli").cmd_generate
+    gen_args = argparse.Namespace(
+        scale=args.scale, days=args.days, start=getattr(args, "start", "2026-11-01"),
+        seed=getattr(args, "seed", 20141), noise=None, data=str(settings.data), profile=settings.profile,
+        verbose=getattr(args, "verbose", False),
+    )
+    code = handler(gen_args)
+    if code:
+        raise GridlakeError(f"generation failed (exit {code})")
+
+
+def simulate_verifications(settings: Settings, night: dt.date, seed: int) -> bool:
+    """Let the simulated officers check ``night``'s follow-ups, if the generator can; True when it ran."""
+    try:
+        officers = importlib.import_module("tools.generate.officers")
+    except ImportError:
+        return False
+    func = getattr(officers, "simulate_verifications", None)
+    if func is None:
+        return False
+    func(settings, night, seed)
+    return True
+
+
+# --- one night through Airflow (runs in a child process with the Airflow environment) ----------
+def airflow_night(night: dt.date, dag_ids: list[str]) -> int:
+    """``dag.test()`` each DAG for ``night``; print a progress marker per DAG; 1 on the first failure."""
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    from gridlake.airflow_env import DAGS_FOLDER
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    if bag.import_errors:
+        print(f"{MARKER} import-errors {sorted(bag.import_errors)}", flush=True)  # noqa: T201
+        return 1
+    logical = pendulum.datetime(night.year, night.month, night.day, tz="Asia/Shanghai")
+    for dag_id in dag_ids:
+        print(f"{MARKER} start {dag_id}", flush=True)  # noqa: T201
+        started = time.monotonic()
+        dag_run = bag.dags[dag_id].test(logical_date=logical)
+        state = str(getattr(dag_run, "state", "unknown"))
+        print(f"{MARKER} end {dag_id} {state} {time.monotonic() - started:.1f}", flush=True)  # noqa: T201
+        if state != "success":
+            return 1
+    return 0
+
+
+def run_night_in_airflow(settings: Settings, env: dict[str, str], night: dt.date, dag_ids: list[str],
+                         log_file: Path, on_event: Callable[[str, str, str, float], None]) -> dict[str, float]:
+    """Run ``dag_ids`` for ``night`` in one Airflow process; stream its log to ``log_file``."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "tools.demo", "--airflow-night", night.isoformat(), "--dags", ",".join(dag_ids)]
+    seconds: dict[str, float] = {}
+    failed = None
+    with open(log_file, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                bufsize=1, errors="replace", cwd=str(Path(__file__).resolve().parent.parent))
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if MARKER in line:
+                parts = line.split(MARKER, 1)[1].split()
+                if parts[0] == "start":
+                    on_event(parts[1], "start", "", 0.0)
+                elif parts[0] == "end":
+                    seconds[parts[1]] = float(parts[3])
+                    on_event(parts[1], "end", parts[2], float(parts[3]))
+                    if parts[2] != "success":
+                        failed = parts[1]
+                else:
+                    failed = " ".join(parts)
+        rc = proc.wait()
+    if rc != 0 or failed:
+        tail = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
+        raise GridlakeError(f"night {night}: {failed or 'airflow'} failed (exit {rc}); log {log_file}\n"
+                            + "\n".join(tail))
+    return seconds
+
+
+# --- the command -------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate (unless landed already) and run every night; print where the results are."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    settings = load_settings(args.profile, args.data)
+    nights = landed_nights(settings)
+    if nights:
+        console.print(f"landing already holds {len(nights)} night(s) ({nights[0]} … {nights[-1]}): not generating")
+    else:
+        console.print(f"generating a [bold]{args.scale}[/] district, {args.days} night(s) into {settings.landing}")
+        generate(settings, args)
+        nights = landed_nights(settings)
+    if not nights:
+        raise GridlakeError(f"no deliveries under {settings.landing}")
+    seed = int(getattr(args, "seed", 20141) or 20141)
+    use_airflow = not args.no_airflow
+    timings: list[tuple[str, str, float]] = []
+
+    env: dict[str, str] = {}
+    if use_airflow:
+        from gridlake.airflow_env import prepare_airflow
+
+        console.print(f"Airflow metadata DB: {settings.airflow_home / 'airflow.db'} (airflow db migrate)")
+        env = prepare_airflow(settings)
+        env["GRIDLAKE_AIRFLOW_RETRY_DELAY"] = os.environ.get("GRIDLAKE_AIRFLOW_RETRY_DELAY", "20")
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        for i, night in enumerate(nights):
+            if i > 0 and simulate_verifications(settings, nights[i - 1], seed):
+                console.print(f"officers verified the follow-ups of {nights[i - 1]}")
+            started = time.monotonic()
+            if use_airflow:
+                sources = delivered_sources(settings, night)
+                ingest = [f"gridlake_ingest_{s}" for s in sources]
+                # Default: the nightly DAG's bronze task ingests every source; the ingestion DAGs then
+                # find their files in bronze and skip without Spark. --ingest-dags: they ingest first.
+                dag_ids = ([*ingest, "gridlake_nightly"] if getattr(args, "ingest_dags", False)
+                           else ["gridlake_nightly", *ingest])
+                tasks: dict[str, Any] = {}
+
+                def on_event(dag_id: str, what: str, state: str, secs: float, night: dt.date = night,
+                             tasks: dict[str, Any] = tasks) -> None:
+                    if what == "start":
+                        tasks[dag_id] = bar.add_task(f"{night} {dag_id}", total=1)
+                    else:
+                        mark = "✓" if state == "success" else f"✗ {state}"
+                        bar.update(tasks[dag_id], completed=1, description=f"{night} {dag_id} {mark} ({secs:.0f}s)")
+
+                log_file = settings.airflow_home / "demo-logs" / f"{night.isoformat()}.log"
+                for dag_id, secs in run_night_in_airflow(settings, env, night, dag_ids, log_file, on_event).items():
+                    timings.append((night.isoformat(), dag_id, secs))
+            else:
+                from gridlake.pipeline import run_night
+
+                stage_tasks: dict[str, Any] = {}
+
+                def progress(stage: str, state: str, night: dt.date = night,
+                             stage_tasks: dict[str, Any] = stage_tasks) -> None:
+                    if state == "start":
+                        stage_tasks[stage] = bar.add_task(f"{night} {stage}", total=1)
+                    else:
+                        bar.update(stage_tasks[stage], completed=1, description=f"{night} {stage} ✓")
+
+                run_night(settings, night, run_id=f"demo__{night.isoformat()}", progress=progress)
+            timings.append((night.isoformat(), "night total", time.monotonic() - started))
+
+    table = Table(title="timings (seconds)")
+    for col in ("night", "run", "seconds"):
+        table.add_column(col)
+    for night_s, what, secs in timings:
+        table.add_row(night_s, what, f"{secs:.0f}")
+    console.print(table)
+    _print_results(console, settings, nights[-1])
+    return 0
+
+
+def _print_results(console: Any, settings: Settings, last: dt.date) -> None:
+    from gridlake.manifest import runs_dir
+
+    exports = settings.exports / last.isoformat()
+    rows = [
+        ("exports", exports if exports.exists() else settings.exports),
+        ("Data Docs", settings.quality / "data_docs" / "index.html"),
+        ("district report", settings.reports / "district" / f"{last.isoformat()}.html"),
+        ("delivery report", settings.reports / "delivery" / f"{last.isoformat()}.html"),
+        ("run manifests", runs_dir(settings)),
+        ("Airflow (gridlake airflow-ui)", settings.airflow_home),
+    ]
+    for label, path in rows:
+        state = "" if Path(path).exists() else "  [yellow](missing)[/]"
+        console.print(f"[bold]{label}[/]: {path}{state}")
+    c = night_corrections(settings, last)
+    if c is not None:
+        held = "—" if c.get("held_share") is None else f"{float(c['held_share']):.1%}"
+        console.print(f"[bold]address corrections[/]: {c.get('cases_corrected', 0)} R6 case(s) closed by an officer's "
+                      f"house code, {c.get('came_back', 0)} came back, held {held}")
+
+
+def night_corrections(settings: Settings, night: dt.date) -> dict[str, Any] | None:
+    """The supervisors' ``corrections`` figure of ``night`` from its latest run manifest (None when not recorded)."""
+    from gridlake.lifecycle.lake import read_manifests
+
+    found = None
+    for doc in read_manifests(settings):  # oldest first; the night's last run wins
+        if str(doc.get("run_date")) != night.isoformat():
+            continue
+        c = ((doc.get("stages") or {}).get("exports") or {}).get("supervisors", {}).get("corrections")
+        if isinstance(c, dict):
+            found = c
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child-process entry: ``python -m tools.demo --airflow-night D --dags a,b``."""
+    p = argparse.ArgumentParser(prog="tools.demo")
+    p.add_argument("--airflow-night", required=True)
+    p.add_argument("--dags", required=True)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return airflow_night(dt.date.fromisoformat(a.airflow_night), [d for d in a.dags.split(",") if d])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
