@@ -108,6 +108,13 @@ def _to_svg(fig: Any, title: str) -> str:
     return f"{text[:head_end]}\n <title>{label}</title>{text[head_end:].rstrip()}\n"
 
 
+def _value_locator(max_value: float | None) -> Any:
+    """Quarters of a fixed scale (rates: 0, 25 ... 100%), else up to 4 round whole-number steps (counts)."""
+    from matplotlib.ticker import LinearLocator, MaxNLocator
+
+    return LinearLocator(5) if max_value is not None else MaxNLocator(nbins=4, integer=True, min_n_ticks=1)
+
+
 def _empty(width: int, title: str) -> str:
     import matplotlib
 
@@ -136,7 +143,7 @@ def bar_chart(
     if not categories or not series:
         return _empty(width, title)
     import matplotlib
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter
 
     palette = tuple(colors) if colors else PALETTE
     values = [_numbers(vals) for _, vals in series]
@@ -166,10 +173,9 @@ def bar_chart(
         if last is not None and (stacked or k == 1):
             ax.bar_label(last, labels=[value_format(t) for t in totals], padding=2, fontsize=8, color="#333333")
         value_axis, cat_axis = (ax.xaxis, ax.yaxis) if horizontal else (ax.yaxis, ax.xaxis)
-        top = max_value if max_value is not None else max([*totals, 0.0])
-        limit = (0.0, (top or 1.0) * (1.12 if stacked or k == 1 else 1.0))
-        (ax.set_xlim if horizontal else ax.set_ylim)(*limit)
-        value_axis.set_major_locator(MaxNLocator(nbins=4, integer=max_value is None, min_n_ticks=1))
+        top = max_value if max_value is not None else max([*totals, 0.0]) * (1.12 if stacked or k == 1 else 1.0)
+        (ax.set_xlim if horizontal else ax.set_ylim)(0.0, top or 1.0)
+        value_axis.set_major_locator(_value_locator(max_value))
         value_axis.set_major_formatter(FuncFormatter(lambda v, _pos: value_format(v)))
         cat_axis.set_ticks(range(n), [str(c) for c in categories])
         cat_axis.grid(False)
@@ -199,7 +205,7 @@ def line_chart(
     if not x_labels or not series:
         return _empty(width, title)
     import matplotlib
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter
 
     present = [float(v) for _, vals in series for v in vals if v is not None]
     n = len(x_labels)
@@ -210,9 +216,9 @@ def line_chart(
         for s, (name, vals) in enumerate(series):
             ys = [math.nan if v is None else float(v) for v in vals]
             ax.plot(xs, ys, color=PALETTE[s % len(PALETTE)], marker="o", markersize=4, linewidth=2, label=name)
-        top = max_value if max_value is not None else max([*present, 0.0])
-        ax.set_ylim(0.0, (top or 1.0) * (1.0 if max_value is not None else 1.08))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=max_value is None, min_n_ticks=1))
+        top = max_value if max_value is not None else max([*present, 0.0]) * 1.08
+        ax.set_ylim(0.0, top or 1.0)
+        ax.yaxis.set_major_locator(_value_locator(max_value))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: value_format(v)))
         every = max(1, math.ceil(n / 10))
         shown = [i for i in xs if i == n - 1 or (i % every == 0 and n - 1 - i >= every)]
