@@ -215,7 +215,8 @@ def line_chart(
         xs = list(range(n))
         for s, (name, vals) in enumerate(series):
             ys = [math.nan if v is None else float(v) for v in vals]
-            ax.plot(xs, ys, color=PALETTE[s % len(PALETTE)], marker="o", markersize=4, linewidth=2, label=name)
+            ax.plot(xs, ys, color=PALETTE[s % len(PALETTE)], marker="o", markersize=4, linewidth=2, label=name,
+                    gid=f"series-{s}")
         top = max_value if max_value is not None else max([*present, 0.0]) * 1.08
         ax.set_ylim(0.0, top or 1.0)
         ax.yaxis.set_major_locator(_value_locator(max_value))
