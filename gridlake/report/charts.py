@@ -99,6 +99,8 @@ def _to_svg(fig: Any, title: str) -> str:
     text = _PROLOG.sub("", buf.getvalue(), count=1)
     text = _COMMENT.sub("", _METADATA.sub("", text))
     text = _XMLNS.sub("", text).replace("xlink:href=", "href=")
+    # matplotlib's "*{stroke-linejoin...}" rule would apply to the whole HTML page: keep it to the chart
+    text = text.replace("<style type=\"text/css\">*{", "<style type=\"text/css\">svg.chart *{", 1)
     # ids unique per chart: several charts share one HTML page (and one id namespace)
     prefix = "c" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
     text = _ID.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", text)

@@ -38,6 +38,7 @@ def test_bar_chart_is_valid_svg_with_chinese_labels_as_text():
     assert "90.0%" in labels and "100.0%" in labels  # the bar's total and the end of the rate axis
     assert root.find("title").text == "申报覆盖率（已申报 / 出租屋）"
     assert "font-family: 'Noto Sans CJK SC'" in text  # the reader's CJK fonts draw the text
+    assert "svg.chart *{" in text and ">*{" not in text  # matplotlib's style rule kept to the chart, not the page
     assert not re.search(r"https?://|<\?xml|<!DOCTYPE|<metadata|<script|xlink:|@font-face", text)
 
 
