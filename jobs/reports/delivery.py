@@ -205,11 +205,9 @@ def collect(spark: SparkSession, settings: Settings, run_date: dt.date,
 
 def render_html(data: dict[str, Any]) -> str:
     """The report as one self-contained HTML page (jinja2, autoescaped)."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    from jobs.reports.templating import render
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(default=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("delivery.html.j2").render(data=data)
+    return render(TEMPLATE_DIR, "delivery.html.j2", data=data)
 
 
 def write(settings: Settings, data: dict[str, Any]) -> dict[str, str]:

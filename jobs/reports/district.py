@@ -11,15 +11,14 @@ unchanged page is not rewritten.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.reports import svg
+from jobs.reports.charts import PALETTE
+from jobs.reports.templating import fmt_int, fmt_pct, fmt_score, render
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 
 DIR_MODE = 0o700  # service user only (gridlake.permissions)
 
-_NUMERIC = re.compile(r"[\d,.%—-]+")
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 RULE_CODES = ("R1", "R2", "R3", "R4", "R5", "R6", "R7")
 SEVERITY_LABELS = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
 PRIORITY_BANDS = (("高 (≥4)", 4.0, None), ("中 (2–4)", 2.0, 4.0), ("低 (<2)", None, 2.0))
@@ -156,175 +155,135 @@ def _rule_titles() -> dict[str, str]:
 
 
 # --- rendering (pure) ---------------------------------------------------------------------
-def _e(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+def _table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:
+    return {"headers": headers, "rows": [[str(c) for c in row] for row in rows]}
 
 
-def _pct(v: Any) -> str:
-    return "—" if v is None else svg.fmt_pct(float(v))
-
-
-def _int(v: Any) -> str:
-    return "—" if v is None else svg.fmt_int(float(v))
-
-
-CSS = """
-body{font-family:'Noto Sans CJK SC','Microsoft YaHei','PingFang SC',sans-serif;margin:24px;color:#222;max-width:1100px}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.note{color:#666;font-size:13px} .kpis{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
-.kpi{border:1px solid #dde;border-radius:6px;padding:8px 14px;min-width:120px;background:#f7f9fc}
-.kpi b{display:block;font-size:20px} .kpi span{font-size:12px;color:#555}
-table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#eef3fa} td.t,th{text-align:left} td.n{text-align:right} svg.chart{display:block;margin:6px 0}
-"""
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f'<td class="{"n" if _NUMERIC.fullmatch(str(c)) else "t"}">{_e(c)}</td>'
-                                     for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(data: ReportData) -> str:
-    """The report page for ``data``: UTF-8, inline CSS and SVG only, counts and rates only."""
+def page_data(data: ReportData) -> dict[str, Any]:
+    """The page as plain data (labels, formatted figures, chart specs) for ``district.html.j2``."""
     d = data.district
-    kpis = [
-        ("在用房屋", _int(d.get("houses"))), ("出租房屋", _int(d.get("rented_houses"))),
-        ("申报覆盖率", _pct(d.get("declaration_coverage"))), ("待核查问题", _int(d.get("open_total"))),
-        ("已升级", _int(d.get("escalated"))), ("处置率", _pct(d.get("resolution_rate"))),
-        ("地址匹配率", _pct(d.get("match_rate"))),
-    ]
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>福田区网格数据日报 {_e(data.run_date)}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>网格数据日报 · {_e(data.run_date)}</h1>",
-        '<p class="note">数据来源：gold 层汇总表。本页仅含统计数字，不含任何个人信息。</p>',
-        '<div class="kpis">' + "".join(f'<div class="kpi"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in kpis)
-        + "</div>",
-    ]
+    page: dict[str, Any] = {"run_date": data.run_date, "kpis": [
+        ("在用房屋", fmt_int(d.get("houses"))), ("出租房屋", fmt_int(d.get("rented_houses"))),
+        ("申报覆盖率", fmt_pct(d.get("declaration_coverage"))), ("待核查问题", fmt_int(d.get("open_total"))),
+        ("已升级", fmt_int(d.get("escalated"))), ("处置率", fmt_pct(d.get("resolution_rate"))),
+        ("地址匹配率", fmt_pct(d.get("match_rate"))),
+    ]}
 
     # 1. declaration coverage by community
     comms = [c for c in data.communities if c.get("community")]
-    parts.append("<h2>各社区出租屋申报覆盖率</h2>")
-    parts.append(svg.bar_chart(
-        [str(c["community"]) for c in comms],
-        [("申报覆盖率", [c.get("declaration_coverage") for c in comms])],
-        "申报覆盖率（已申报出租屋 / 出租屋）", horizontal=True, value_format=svg.fmt_pct, max_value=1.0))
-    parts.append(_table(
-        ["街道", "社区", "在用房屋", "出租房屋", "已申报", "覆盖率", "待核查问题"],
-        [[c.get("street") or "", c["community"], _int(c.get("houses")), _int(c.get("rented_houses")),
-          _int(c.get("rented_houses_declared")), _pct(c.get("declaration_coverage")), _int(c.get("open_total"))]
-         for c in comms]))
+    page["coverage"] = {
+        "chart": {"kind": "bar", "title": "申报覆盖率（已申报出租屋 / 出租屋）", "horizontal": True, "format": "pct",
+                  "max_value": 1.0, "categories": [str(c["community"]) for c in comms],
+                  "series": [("申报覆盖率", [c.get("declaration_coverage") for c in comms])]},
+        "table": _table(["街道", "社区", "在用房屋", "出租房屋", "已申报", "覆盖率", "待核查问题"], [
+            [c.get("street") or "", c["community"], fmt_int(c.get("houses")), fmt_int(c.get("rented_houses")),
+             fmt_int(c.get("rented_houses_declared")), fmt_pct(c.get("declaration_coverage")),
+             fmt_int(c.get("open_total"))] for c in comms]),
+    }
 
     # 2. open discrepancies by rule and priority
     rules = [r for r in RULE_CODES if r in data.by_rule] + sorted(set(data.by_rule) - set(RULE_CODES))
-    parts.append("<h2>待核查问题：按规则与优先级</h2>")
-    parts.append(svg.bar_chart(
-        rules, [(label, [data.by_rule_band.get(r, {}).get(label, 0) for r in rules]) for label, _, _ in PRIORITY_BANDS],
-        "待核查问题数（按优先级分段）", stacked=True, colors=("#c0392b", "#e07b39", "#3a9d5d")))
-    parts.append(svg.bar_chart(
-        rules, [(lab, [data.by_rule.get(r, {}).get(sev, 0) for r in rules]) for sev, lab in SEVERITY_LABELS.items()],
-        "待核查问题数（按严重程度）", stacked=True,
-        colors=("#8e1b10", "#c0392b", "#e07b39", "#7f8c8d")))
-    parts.append(_table(
-        ["规则", "问题类型", *[lab for lab, _, _ in PRIORITY_BANDS], "合计"],
-        [[r, data.rule_titles.get(r, ""), *[_int(data.by_rule_band.get(r, {}).get(lab, 0)) for lab, _, _ in PRIORITY_BANDS],
-          _int(sum(data.by_rule.get(r, {}).values()))] for r in rules]))
+    page["rules"] = {
+        "charts": [
+            {"kind": "bar", "title": "待核查问题数（按优先级分段）", "stacked": True, "categories": rules,
+             "colors": ["#c0392b", "#e07b39", "#3a9d5d"],
+             "series": [(label, [data.by_rule_band.get(r, {}).get(label, 0) for r in rules])
+                        for label, _, _ in PRIORITY_BANDS]},
+            {"kind": "bar", "title": "待核查问题数（按严重程度）", "stacked": True, "categories": rules,
+             "colors": ["#8e1b10", "#c0392b", "#e07b39", "#7f8c8d"],
+             "series": [(lab, [data.by_rule.get(r, {}).get(sev, 0) for r in rules])
+                        for sev, lab in SEVERITY_LABELS.items()]},
+        ],
+        "table": _table(["规则", "问题类型", *[lab for lab, _, _ in PRIORITY_BANDS], "合计"], [
+            [r, data.rule_titles.get(r, ""),
+             *[fmt_int(data.by_rule_band.get(r, {}).get(lab, 0)) for lab, _, _ in PRIORITY_BANDS],
+             fmt_int(sum(data.by_rule.get(r, {}).values()))] for r in rules]),
+    }
 
     # 3. trend over nights
     nights = [str(t["run_date"]) for t in data.trend]
-    parts.append("<h2>逐日趋势</h2>")
-    parts.append(svg.line_chart(nights, [
-        ("待核查", [t.get("open_total") for t in data.trend]),
-        ("已升级", [t.get("escalated") for t in data.trend]),
-        ("已处置", [sum(int(t.get(k) or 0) for k in ("confirmed", "resolved", "refuted")) for t in data.trend]),
-    ], "问题数量趋势"))
-    parts.append(svg.line_chart(nights, [
-        ("申报覆盖率", [t.get("declaration_coverage") for t in data.trend]),
-        ("地址匹配率", [t.get("match_rate") for t in data.trend]),
-        ("处置率", [t.get("resolution_rate") for t in data.trend]),
-    ], "覆盖率与匹配率趋势", value_format=svg.fmt_pct, max_value=1.0))
+    page["trend"] = [
+        {"kind": "line", "title": "问题数量趋势", "x": nights, "series": [
+            ("待核查", [t.get("open_total") for t in data.trend]),
+            ("已升级", [t.get("escalated") for t in data.trend]),
+            ("已处置", [sum(int(t.get(k) or 0) for k in ("confirmed", "resolved", "refuted")) for t in data.trend]),
+        ]},
+        {"kind": "line", "title": "覆盖率与匹配率趋势", "x": nights, "format": "pct", "max_value": 1.0, "series": [
+            ("申报覆盖率", [t.get("declaration_coverage") for t in data.trend]),
+            ("地址匹配率", [t.get("match_rate") for t in data.trend]),
+            ("处置率", [t.get("resolution_rate") for t in data.trend]),
+        ]},
+    ]
 
     # 4. match quality by source and method
     sources = sorted({m["source"] for m in data.match})
     methods = sorted({m["method"] for m in data.match}, key=lambda m: (m == "unresolved", m))
     counts = {(m["source"], m["method"]): int(m["records"]) for m in data.match}
-    parts.append("<h2>地址匹配质量：按来源与方法</h2>")
-    parts.append(svg.bar_chart(
-        [SOURCE_LABELS.get(s, s) for s in sources],
-        [(METHOD_LABELS.get(m, m), [counts.get((s, m), 0) for s in sources]) for m in methods],
-        "记录数（按匹配方法）", stacked=True, horizontal=True,
-        colors=[svg.PALETTE[i % 6] if m != "unresolved" else "#bbbbbb" for i, m in enumerate(methods)]))
-    parts.append(_table(
-        ["来源", "方法", "记录数", "平均得分"],
-        [[SOURCE_LABELS.get(m["source"], m["source"]), METHOD_LABELS.get(m["method"], m["method"]),
-          _int(m["records"]), "—" if m.get("mean_score") is None else f"{float(m['mean_score']):.3f}"]
-         for m in data.match]))
+    page["match"] = {
+        "chart": {"kind": "bar", "title": "记录数（按匹配方法）", "stacked": True, "horizontal": True,
+                  "categories": [SOURCE_LABELS.get(s, s) for s in sources],
+                  "colors": [PALETTE[i % 6] if m != "unresolved" else "#bbbbbb" for i, m in enumerate(methods)],
+                  "series": [(METHOD_LABELS.get(m, m), [counts.get((s, m), 0) for s in sources]) for m in methods]},
+        "table": _table(["来源", "方法", "记录数", "平均得分"], [
+            [SOURCE_LABELS.get(m["source"], m["source"]), METHOD_LABELS.get(m["method"], m["method"]),
+             fmt_int(m["records"]), fmt_score(m.get("mean_score"))] for m in data.match]),
+    }
 
-    # 5. supervision: on-time verification, reminders, reopening, backlog, field-confirmed precision
-    if data.supervision:
-        parts.extend(_supervision_section(data))
-
-    # 6. officers' address corrections: do the corrected addresses stay resolved?
-    if data.corrections:
-        parts.extend(_corrections_section(data.corrections))
+    # 5. supervision; 6. officers' address corrections
+    page["supervision"] = _supervision_data(data) if data.supervision else None
+    c = data.corrections
+    page["corrections"] = [("地址更正结案", fmt_int(c.get("cases_corrected"))), ("更正后复现", fmt_int(c.get("came_back"))),
+                           ("更正保持率", fmt_pct(c.get("held_share")))] if c else None
 
     # streets summary
-    parts.append("<h2>街道汇总</h2>")
-    parts.append(_table(
+    page["streets"] = _table(
         ["街道", "在用房屋", "出租房屋", "覆盖率", "待核查", "已升级", "处置率", "匹配率", "平均匹配得分"],
-        [[s.get("street") or "", _int(s.get("houses")), _int(s.get("rented_houses")), _pct(s.get("declaration_coverage")),
-          _int(s.get("open_total")), _int(s.get("escalated")), _pct(s.get("resolution_rate")), _pct(s.get("match_rate")),
-          "—" if s.get("mean_match_score") is None else f"{float(s['mean_match_score']):.3f}"] for s in data.streets]))
-    parts.append(f'<p class="note">gridlake · {_e(data.run_date)} · 离线可读，无外部资源。</p>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        [[s.get("street") or "", fmt_int(s.get("houses")), fmt_int(s.get("rented_houses")),
+          fmt_pct(s.get("declaration_coverage")), fmt_int(s.get("open_total")), fmt_int(s.get("escalated")),
+          fmt_pct(s.get("resolution_rate")), fmt_pct(s.get("match_rate")), fmt_score(s.get("mean_match_score"))]
+         for s in data.streets])
+    return page
 
 
-def _supervision_section(data: ReportData) -> list[str]:
+def _supervision_data(data: ReportData) -> dict[str, Any]:
     """Rates supervisors are judged by (gold.supervision_metrics), per street and district, and over nights."""
     rows = data.supervision
     streets = [r for r in rows if r.get("level") == "street"]
     backlog = sorted((k for k in rows[0] if k.startswith("backlog_")),
                      key=lambda k: (k.startswith("backlog_gt"), int(k.rsplit("_", 1)[1])))
     labels = {k: ("≤" if "_le_" in k else ">") + k.rsplit("_", 1)[1] + "天" for k in backlog}
-    out = ["<h2>核查时效与督办</h2>"]
-    out.append(svg.bar_chart(
-        [str(r.get("street") or "") for r in streets],
-        [("按时核查率", [r.get("on_time_rate") for r in streets]), ("重办率", [r.get("reopen_rate") for r in streets])],
-        "按时核查率与重办率（按街道）", value_format=svg.fmt_pct, max_value=1.0))
-    nights = [str(t["run_date"]) for t in data.supervision_trend]
-    out.append(svg.line_chart(nights, [("催办", [t.get("reminders") for t in data.supervision_trend]),
-                                       ("升级街道", [t.get("escalated_street") for t in data.supervision_trend]),
-                                       ("重办", [t.get("reopened") for t in data.supervision_trend])], "督办趋势"))
-    out.append(_table(
-        ["层级", "街道", "已核查", "按时核查率", "催办", "升级街道", "重办", "重办率", *[f"积压{labels[k]}" for k in backlog]],
-        [["全区" if r["level"] == "district" else "街道", r.get("street") or "", _int(r.get("verified")),
-          _pct(r.get("on_time_rate")), _int(r.get("reminders")), _int(r.get("escalated_street")), _int(r.get("reopened")),
-          _pct(r.get("reopen_rate")), *[_int(r.get(k)) for k in backlog]] for r in rows]))
+    trend = data.supervision_trend
+    out: dict[str, Any] = {
+        "charts": [
+            {"kind": "bar", "title": "按时核查率与重办率（按街道）", "format": "pct", "max_value": 1.0,
+             "categories": [str(r.get("street") or "") for r in streets],
+             "series": [("按时核查率", [r.get("on_time_rate") for r in streets]),
+                        ("重办率", [r.get("reopen_rate") for r in streets])]},
+            {"kind": "line", "title": "督办趋势", "x": [str(t["run_date"]) for t in trend],
+             "series": [("催办", [t.get("reminders") for t in trend]),
+                        ("升级街道", [t.get("escalated_street") for t in trend]),
+                        ("重办", [t.get("reopened") for t in trend])]},
+        ],
+        "table": _table(
+            ["层级", "街道", "已核查", "按时核查率", "催办", "升级街道", "重办", "重办率", *[f"积压{labels[k]}" for k in backlog]],
+            [["全区" if r["level"] == "district" else "街道", r.get("street") or "", fmt_int(r.get("verified")),
+              fmt_pct(r.get("on_time_rate")), fmt_int(r.get("reminders")), fmt_int(r.get("escalated_street")),
+              fmt_int(r.get("reopened")), fmt_pct(r.get("reopen_rate")), *[fmt_int(r.get(k)) for k in backlog]]
+             for r in rows]),
+        "precision": None,
+    }
     district = next((r for r in rows if r.get("level") == "district"), None)
     if district:
-        out.append("<h2>规则现场核实准确率（属实 / 已核查）</h2>")
-        out.append(_table(["规则", "问题类型", "已核查", "属实", "准确率"], [
-            [r, data.rule_titles.get(r, ""), _int(district.get(f"verified_{r.lower()}")),
-             _int(district.get(f"confirmed_{r.lower()}")), _pct(district.get(f"precision_{r.lower()}"))]
-            for r in RULE_CODES]))
+        out["precision"] = _table(["规则", "问题类型", "已核查", "属实", "准确率"], [
+            [r, data.rule_titles.get(r, ""), fmt_int(district.get(f"verified_{r.lower()}")),
+             fmt_int(district.get(f"confirmed_{r.lower()}")), fmt_pct(district.get(f"precision_{r.lower()}"))]
+            for r in RULE_CODES])
     return out
 
 
-def _corrections_section(c: dict[str, Any]) -> list[str]:
-    """R6 address cases closed by an officer's house code, how many came back, and the share that held."""
-    kpis = [("地址更正结案", _int(c.get("cases_corrected"))), ("更正后复现", _int(c.get("came_back"))),
-            ("更正保持率", _pct(c.get("held_share")))]
-    return ["<h2>地址更正（核查后房屋编码）</h2>",
-            '<div class="kpis">' + "".join(f'<div class="kpi"><b>{_e(v)}</b><span>{_e(k)}</span></div>'
-                                           for k, v in kpis) + "</div>",
-            '<p class="note">无法匹配地址（R6）经网格员现场填写房屋编码结案的问题数；复现：更正后该地址再次无法匹配；'
-            "保持率 = 未复现 / 更正结案。</p>"]
+def render_html(data: ReportData) -> str:
+    """The report page for ``data``: UTF-8, inline CSS and SVG only, counts and rates only."""
+    return render(TEMPLATE_DIR, "district.html.j2", page=page_data(data))
 
 
 # --- writing ------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ manifest (``links``). Counts only: no value of any row appears.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
@@ -138,88 +137,65 @@ def _atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-_CSS = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{font-size:1.6em;border-bottom:3px solid #2a6;padding-bottom:.3em}h2{font-size:1.2em;margin-top:1.8em;color:#264}
-table{border-collapse:collapse;margin:.5em 0 1em;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-th{background:#eef5f0}td.n{text-align:right;font-variant-numeric:tabular-nums}.ok{color:#1a7f37;font-weight:600}
-.bad{color:#b42318;font-weight:600}.warn{color:#b54708;font-weight:600}.muted{color:#777}
-.bar{display:inline-block;height:.8em;background:#2a6;vertical-align:middle}code{font-size:.85em}
-"""
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+DIMENSION_LABELS = {"completeness": "完整性", "uniqueness": "唯一性", "validity": "规范性/有效性",
+                    "consistency": "一致性", "accuracy": "准确性", "timeliness": "及时性"}
 
 
-def _e(v: Any) -> str:
-    return html.escape("" if v is None else str(v))
+def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> dict[str, Any]:
+    return {"headers": headers, "rows": rows, "numeric": sorted(numeric or set())}
 
 
-def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(
-        f"<td class='n'>{_e(c)}</td>" if i in numeric else f"<td>{c if isinstance(c, _Raw) else _e(c)}</td>"
-        for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body or '<tr><td colspan=99 class=muted>—</td></tr>'}</table>"
-
-
-class _Raw(str):
-    """Already-escaped HTML."""
-
-
-def _status(ok: bool | None, warn: bool = False) -> _Raw:
+def _status(ok: bool | None, warn: bool = False) -> dict[str, str]:
+    """A result cell: ``{"status": "pass" | "fail" | "warning" | "skipped"}``."""
     if ok is None:
-        return _Raw("<span class=muted>skipped 跳过</span>")
-    if ok:
-        return _Raw("<span class=ok>pass 通过</span>")
-    return _Raw("<span class=warn>warning 警告</span>" if warn else "<span class=bad>fail 失败</span>")
+        return {"status": "skipped"}
+    return {"status": "pass" if ok else ("warning" if warn else "fail")}
+
+
+def page_data(s: dict[str, Any]) -> dict[str, Any]:
+    """The summary as the plain data ``quality.html.j2`` renders: sections of tables of values and cell kinds."""
+    cons = s["conservation"]
+    run = cons.get("run") or {}
+    conservation = [_table(["bronze", "silver", "quarantine", "duplicates", "balanced 平衡"],
+                           [[run.get("bronze_rows"), run.get("silver_rows"), run.get("quarantine_rows"),
+                             run.get("duplicate_rows"), _status(bool(run.get("balanced")))]], {0, 1, 2, 3})] if run else []
+    conservation.append(_table(
+        ["source 来源", "files", "bronze", "silver", "quarantine", "duplicates", "balanced"],
+        [[r["source"], r["files"], r["bronze_rows"], r["silver_rows"], r["quarantine_rows"], r["duplicate_rows"],
+          _status(r["balanced"])] for r in cons.get("per_source") or []], {1, 2, 3, 4, 5}))
+    sections = [
+        ("各层行数 Row counts per layer", [_table(
+            ["layer 层", "table 表", "rows 行数"],
+            [[layer, t, n] for layer, tabs in s["row_counts"].items() for t, n in tabs.items()], {2})]),
+        ("行数守恒 Conservation (bronze = silver + quarantine + duplicates)", conservation),
+        ("按质量维度 Results by dimension (GB/T 36344)", [_table(
+            ["dimension 维度", "evaluated", "passed", "failed (error)", "failed (warning)", "skipped"],
+            [[f"{d} {DIMENSION_LABELS.get(d, '')}", v["evaluated"], v["passed"], v["failed_error"],
+              v["failed_warning"], v["skipped"]] for d, v in s["results_by_dimension"].items()], {1, 2, 3, 4, 5})]),
+        (f"近 {TREND_NIGHTS} 晚趋势 Trend over the last nights", [_table(
+            ["night 日期", "evaluated", "passed", "failed (error)", "failed (warning)", "pass rate"],
+            [[t["run_date"], t["evaluated"], t["passed"], t["failed_error"], t["failed_warning"],
+              {"bar": int(t["pass_rate"] or 0), "label": t["pass_rate"]}] for t in s["trend"]], {1, 2, 3, 4})]),
+        ("期望明细 Expectations tonight", [_table(
+            ["table", "expectation", "dimension", "severity", "result", "rows", "unexpected", "%"],
+            [[f"{r['layer']}.{r['table']}", {"code": r["expectation"]}, r["dimension"], r["severity"],
+              _status(None if r["skipped"] else r["success"], r["severity"] == "warning"),
+              r["element_count"], r["unexpected_count"],
+              None if r["unexpected_percent"] is None else round(r["unexpected_percent"], 2)]
+             for r in s["results"]], {5, 6, 7})]),
+        ("输入文件 Input files (SHA-256)", [_table(
+            ["source", "file", "sha256"],
+            [[f.get("source"), f.get("path"), {"code": f.get("sha256")}] for f in s["input_files"]])]),
+        ("Delta 版本 Table versions", [_table(
+            ["table", "version"], [[k, v] for k, v in sorted(s["table_versions"].items())], {1})]),
+    ]
+    return {"run_date": s["run_date"], "run_id": s["run_id"], "code_version": s.get("code_version"),
+            "sections": [{"title": title, "tables": tables} for title, tables in sections]}
 
 
 def render_html(s: dict[str, Any]) -> str:
     """Self-contained HTML of a summary (inline CSS, no external resource, no links out)."""
-    parts = [f"<h1>数据质量报告 Data quality report — {_e(s['run_date'])}</h1>",
-             f"<p class=muted>run {_e(s['run_id'])} · code {_e(s.get('code_version'))} · counts only, "
-             "no personal data (仅统计数字，不含个人信息)</p>"]
-    parts.append("<h2>各层行数 Row counts per layer</h2>")
-    parts.append(_table(["layer 层", "table 表", "rows 行数"],
-                        [[layer, t, n] for layer, tabs in s["row_counts"].items() for t, n in tabs.items()], {2}))
-    cons = s["conservation"]
-    parts.append("<h2>行数守恒 Conservation (bronze = silver + quarantine + duplicates)</h2>")
-    run = cons.get("run") or {}
-    if run:
-        parts.append(_table(["bronze", "silver", "quarantine", "duplicates", "balanced 平衡"],
-                            [[run.get("bronze_rows"), run.get("silver_rows"), run.get("quarantine_rows"),
-                              run.get("duplicate_rows"), _status(bool(run.get("balanced")))]], {0, 1, 2, 3}))
-    parts.append(_table(["source 来源", "files", "bronze", "silver", "quarantine", "duplicates", "balanced"],
-                        [[r["source"], r["files"], r["bronze_rows"], r["silver_rows"], r["quarantine_rows"],
-                          r["duplicate_rows"], _status(r["balanced"])] for r in cons.get("per_source") or []],
-                        {1, 2, 3, 4, 5}))
-    parts.append("<h2>按质量维度 Results by dimension (GB/T 36344)</h2>")
-    labels = {"completeness": "完整性", "uniqueness": "唯一性", "validity": "规范性/有效性", "consistency": "一致性",
-              "accuracy": "准确性", "timeliness": "及时性"}
-    parts.append(_table(["dimension 维度", "evaluated", "passed", "failed (error)", "failed (warning)", "skipped"],
-                        [[f"{d} {labels.get(d, '')}", v["evaluated"], v["passed"], v["failed_error"],
-                          v["failed_warning"], v["skipped"]] for d, v in s["results_by_dimension"].items()],
-                        {1, 2, 3, 4, 5}))
-    parts.append(f"<h2>近 {TREND_NIGHTS} 晚趋势 Trend over the last nights</h2>")
-    parts.append(_table(["night 日期", "evaluated", "passed", "failed (error)", "failed (warning)", "pass rate"],
-                        [[t["run_date"], t["evaluated"], t["passed"], t["failed_error"], t["failed_warning"],
-                          _Raw(f"<span class=bar style='width:{int(t['pass_rate'] or 0)}px'></span> "
-                               f"{_e(t['pass_rate'])}%")] for t in s["trend"]], {1, 2, 3, 4}))
-    parts.append("<h2>期望明细 Expectations tonight</h2>")
-    parts.append(_table(["table", "expectation", "dimension", "severity", "result", "rows", "unexpected", "%"],
-                        [[f"{r['layer']}.{r['table']}", _Raw(f"<code>{_e(r['expectation'])}</code>"),
-                          r["dimension"], r["severity"],
-                          _status(None if r["skipped"] else r["success"], r["severity"] == "warning"),
-                          r["element_count"], r["unexpected_count"],
-                          None if r["unexpected_percent"] is None else round(r["unexpected_percent"], 2)]
-                         for r in s["results"]], {5, 6, 7}))
-    parts.append("<h2>输入文件 Input files (SHA-256)</h2>")
-    parts.append(_table(["source", "file", "sha256"],
-                        [[f.get("source"), f.get("path"), _Raw(f"<code>{_e(f.get('sha256'))}</code>")]
-                         for f in s["input_files"]]))
-    parts.append("<h2>Delta 版本 Table versions</h2>")
-    parts.append(_table(["table", "version"], [[k, v] for k, v in sorted(s["table_versions"].items())], {1}))
-    body = "\n".join(parts)
-    return ("<!DOCTYPE html>\n<html lang=zh-CN><head><meta charset=\"utf-8\">"
-            "<meta name=viewport content=\"width=device-width, initial-scale=1\">"
-            f"<title>数据质量报告 {_e(s['run_date'])}</title><style>{_CSS}</style></head>"
-            f"<body>{body}</body></html>\n")
+    from jobs.reports.templating import render
+
+    return render(TEMPLATE_DIR, "quality.html.j2", page=page_data(s))

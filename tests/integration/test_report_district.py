@@ -1,4 +1,4 @@
-"""The district report: self-contained HTML with inline SVG charts, counts only, linked in the manifest."""
+"""The district report: self-contained HTML with inline SVG charts (matplotlib), counts only, linked in the manifest."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from gridlake import io
 from gridlake.context import RunContext
 from gridlake.manifest import Manifest
-from jobs.reports import district, svg
+from jobs.reports import district
 from schemas.gold import DISCREPANCIES, GRID_METRICS
 
 pytestmark = pytest.mark.spark
@@ -107,11 +107,3 @@ def test_report_renders_with_no_gold_tables(spark, settings):
     page = district.render_html(data)
     assert "暂无数据" in page and "<svg" in page
     assert not re.search(r"https?://", page)
-
-
-def test_svg_helper_scales_and_escapes():
-    chart = svg.bar_chart(["<a>", "b"], [("x", [1, 3])], "t&t")
-    assert "&lt;a&gt;" in chart and "t&amp;t" in chart and "<a>" not in chart
-    assert svg.nice_max(3) == 4 and svg.nice_max(0) == 4 and svg.nice_max(120) == 120 and svg.nice_max(42) == 60 and svg.nice_max(9) == 12
-    line = svg.line_chart(["d1", "d2", "d3"], [("s", [1, None, 2])], "gap")
-    assert "<polyline" not in line  # a single point each side of the gap: no line drawn across it
