@@ -8,7 +8,7 @@ precision, recall and F1 overall, by source and by noise kind, and the worst cas
 (record ids and comparison levels only — never personal data), and ``generator``: the seed,
 noise model and scale of the generator run that produced the data (``DATA/truth/manifest.json``).
 
-Hook: if module ``jobs.gold.rule_evaluation`` exists with
+Hook: if module ``tools.rule_evaluation`` exists with
 ``evaluate_rules(spark, settings, date) -> dict``, its per-rule results are included.
 """
 
@@ -137,7 +137,7 @@ def _rules_hook(settings, date: str | None) -> dict | None:
     """Per-rule precision/recall: of ``date``, or (no date) of every night that has planted truth
     and a gold evaluation - ``{"nights": {date: result}, **latest night's result}``."""
     try:
-        mod = importlib.import_module("jobs.gold.rule_evaluation")
+        mod = importlib.import_module("tools.rule_evaluation")
     except ImportError:
         return None
     from gridlake.spark import get_spark

@@ -13,7 +13,7 @@ import logging
 
 import pytest
 
-from jobs.gold.rule_evaluation import LIST_TARGET, NO_CASES, RULES, evaluate_rules
+from tools.rule_evaluation import LIST_TARGET, NO_CASES, RULES, evaluate_rules
 from tests.e2e.conftest import DAYS, NOISE, SEED, START
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]

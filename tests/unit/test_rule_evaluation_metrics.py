@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.gold.rule_evaluation import NO_CASES, meets_target, overall, rule_metrics
+from tools.rule_evaluation import NO_CASES, meets_target, overall, rule_metrics
 
 
 def test_no_planted_case_reports_no_cases_not_one():
