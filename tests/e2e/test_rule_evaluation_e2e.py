@@ -13,8 +13,8 @@ import logging
 
 import pytest
 
-from tools.rule_evaluation import LIST_TARGET, NO_CASES, RULES, evaluate_rules
 from tests.e2e.conftest import DAYS, NOISE, SEED, START
+from tools.rule_evaluation import LIST_TARGET, NO_CASES, RULES, evaluate_rules
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 log = logging.getLogger(__name__)
