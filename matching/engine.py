@@ -45,7 +45,7 @@ from schemas.address import ADDRESS_COMPONENTS
 log = logging.getLogger(__name__)
 
 __all__ = ["prepare", "parsed_addresses", "block", "block_info", "score_pairs", "train", "decide", "link",
-           "DECISION_COLUMNS"]
+           "candidate_levels", "decide_positions", "DECISION_COLUMNS"]
 
 DECISION_COLUMNS = ["left_id", "right_id", "weight", "score", "method", "explanation"]
 _FUZZY_CACHE_MAX = 2_000_000      # distinct fuzzy value pairs remembered across chunks (per comparison)
@@ -179,6 +179,26 @@ def _candidate_levels(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec
     empty = np.empty(0, dtype=np.int64)
     levels = pd.concat(chunks, ignore_index=True) if chunks else coded.compare(empty, empty)
     return coded, levels, vague
+
+
+def candidate_levels(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec
+                     ) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """Block and compare two prepared sides as :func:`link` does: every candidate pair's levels by position
+    (``_lpos``, ``_rpos``, one column per comparison, ``_compatible``, ``_violations``, ``_same_text``) and,
+    per left position, the blocking rules skipped as too vague (spec order). Used per partition by
+    :func:`matching.spark.link_spark`."""
+    _, levels, vague = _candidate_levels(left, right, spec)
+    return levels, vague
+
+
+def decide_positions(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, spec: LinkageSpec,
+                     model: FSModel, vague: dict[int, list[str]]) -> pd.DataFrame:
+    """:data:`DECISION_COLUMNS` for every left position (``left_ids`` order) from pairs by position with their
+    levels and ``weight`` (see :func:`candidate_levels`); ``right_ids`` are distinct, ties on weight go to the
+    smaller right id, as in :func:`link`."""
+    right_ids = np.asarray(right_ids, dtype=object)
+    right_rank, _ = pd.factorize(right_ids, sort=True)
+    return _decide(pairs, np.asarray(left_ids, dtype=object), right_ids, right_rank, spec, model, vague)
 
 
 def train(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, pairs_levels: pd.DataFrame | None = None
