@@ -72,13 +72,11 @@ def plan_routes(rules: tuple[tuple[str, ...], ...], spec: LinkageSpec) -> list[R
     routes: list[Route] = []
     while left:
         keys = list(dict.fromkeys(k for r in left for k in r))
-
-        def rank(k: str) -> tuple[int, int, int, int]:
+        ranks = []
+        for i, k in enumerate(keys):
             base, start, stop = parse_key(k)
-            return (-sum(k in r for r in left), start is not None or stop is not None, base in transformed,
-                    keys.index(k))
-
-        key = min(keys, key=rank)
+            ranks.append((-sum(k in r for r in left), start is not None or stop is not None, base in transformed, i))
+        key = keys[min(range(len(keys)), key=ranks.__getitem__)]
         routes.append(Route(key, tuple(r for r in left if key in r)))
         left = [r for r in left if key not in r]
     return routes
