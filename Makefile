@@ -35,7 +35,7 @@ demo: setup
 
 # The default suite: unit, integration and the end-to-end night (what CI runs).
 test: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" --durations=30 $(PYTEST_ARGS)
 
 # Everything, including the Airflow DAG runs and the standalone-cluster run (long).
 test-all: setup

@@ -62,16 +62,19 @@ def build(source: str):
             from airflow.sdk.exceptions import AirflowSkipException
 
             from gridlake.airflow_env import night_of, not_yet_ingested
+            from gridlake.sources import get_source
+            from jobs.bronze.landing import discover  # the bronze stage's own listing: sub-folders, no links
 
             night = night_of(get_current_context(), TIMEZONE)
             folder = dag_settings().landing / source / night.isoformat()
-            files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+            found, _ = discover(dag_settings().landing, {source: get_source(source)}, night)
+            files = [f.path for f in found if not f.skip]
             if not files:
                 raise AirflowSkipException(f"no delivery in {folder}")
             new = not_yet_ingested(dag_settings(), files)
             if not new:
                 raise AirflowSkipException(f"all {len(files)} file(s) in {folder} are in bronze already")
-            return [p.name for p in new]
+            return [str(p.relative_to(folder)) for p in new]
 
         @task(task_id="ingest", pool=SPARK_POOL, outlets=[table_asset("bronze", source)])
         def ingest(files: list[str]) -> str:

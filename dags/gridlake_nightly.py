@@ -44,7 +44,7 @@ Runs one delivery night through the lake, stage by stage (`gridlake.pipeline.STA
 | `matching` | address resolution → `gold.house_resolution` | `gold.house_resolution` |
 | `gold` | profiles, discrepancies (the collision rules), follow-ups, grid metrics | `gold.*` |
 | `exports` | one XLSX/CSV per officer and grid, masked | `exports` |
-| `report` | the district report `reports/district/<night>.html` | `reports` |
+| `report` | the district report `reports/district/<night>.html` and the delivery report `reports/delivery/<night>.html` | `reports`, `delivery_reports` |
 | `quality_report` | Data Docs `quality/data_docs/index.html` | `data_docs` |
 
 * **Night** = logical date in Asia/Shanghai (interval start), or the `date` param. Run ids, the
@@ -65,7 +65,8 @@ _OUTLETS = {
     "matching": [table_asset("gold", "house_resolution")],
     "gold": [table_asset("gold", t) for t in GOLD_TABLES if t != "house_resolution"],
     "exports": [folder_asset("exports", str(dag_settings().exports))],
-    "report": [folder_asset("reports", str(dag_settings().reports / "district"))],
+    "report": [folder_asset("reports", str(dag_settings().reports / "district")),
+               folder_asset("delivery_reports", str(dag_settings().reports / "delivery"))],
     "quality_report": [folder_asset("data_docs", str(dag_settings().quality / "data_docs"))],
 }
 

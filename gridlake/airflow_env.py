@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo
 from gridlake.config import REPO_ROOT, Settings, load_settings
 from gridlake.errors import GridlakeError
 from gridlake.permissions import SERVICE_UMASK
+from gridlake.runid import run_id_file_name, validate_run_id
+from gridlake.sanitise import describe_exception, sanitise_text
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +220,7 @@ def gridlake_run_id(dag_id: str, night: dt.date) -> str:
 def spark_submit_command(settings: Settings, night: dt.date, stages: Iterable[str], run_id: str,
                          sources: Iterable[str] | None = None) -> list[str]:
     """``spark-submit`` of ``jobs/submit.py`` with every Spark property of the profile."""
+    validate_run_id(run_id)
     from gridlake.spark import spark_conf
 
     conf = spark_conf(settings, app_name=f"gridlake-{'-'.join(stages)}")
@@ -277,13 +280,14 @@ def run_streaming(cmd: list[str], env: Mapping[str, str], logger: logging.Logger
                             stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace",
                             umask=SERVICE_UMASK)
     assert proc.stdout is not None
-    for line in proc.stdout:
+    for raw in proc.stdout:
+        line = sanitise_text(raw.rstrip("\n"), 20_000) + "\n"  # JVM log lines quote values too
         tail.append(line)
         if not _NOISE.search(line):
             logger.info("%s", line.rstrip())
     rc = proc.wait()
     if rc != 0:
-        raise RuntimeError(f"{Path(cmd[0]).name} exited with {rc}: {last_error_line(tail)}")
+        raise RuntimeError(f"{Path(cmd[0]).name} exited with {rc}: {sanitise_text(last_error_line(tail))}")
     return list(tail)
 
 
@@ -317,7 +321,13 @@ def not_yet_ingested(settings: Settings, files: Iterable[Path]) -> list[Path]:
 
     known = set(DeltaTable(path).to_pyarrow_table(columns=["file_sha256"]).column("file_sha256").to_pylist())
 
-    return [f for f in files if sha256_file(f) not in known]
+    def new(f: Path) -> bool:
+        try:
+            return sha256_file(f) not in known
+        except OSError:  # gone or unreadable: bronze records it with its reason
+            return True
+
+    return [f for f in files if new(f)]
 
 
 def manifest_doc(settings: Settings, run_id: str) -> dict[str, Any]:
@@ -380,7 +390,7 @@ def failure_record(context: Mapping[str, Any]) -> dict[str, Any]:
         "night": night,
         "task_id": getattr(ti, "task_id", None),
         "try_number": getattr(ti, "try_number", None),
-        "error": (f"{type(exc).__name__}: {exc}" if exc is not None else str(context.get("reason") or ""))[:2000],
+        "error": describe_exception(exc) if exc is not None else sanitise_text(context.get("reason") or ""),
         "log_url": getattr(ti, "log_url", None),
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -390,7 +400,8 @@ def write_alert_file(record: dict[str, Any], settings: Settings) -> Path:
     """Default alert hook: add the record to ``<data>/alerts/<run_id>.json`` (one file per run)."""
     alerts = settings.data / "alerts"
     alerts.mkdir(parents=True, exist_ok=True)
-    name = (record.get("run_id") or record.get("airflow_run_id") or "unknown").replace("/", "_").replace(":", "_")
+    record = {**record, "error": sanitise_text(record.get("error") or "")}  # whatever built the record
+    name = run_id_file_name(record.get("run_id") or record.get("airflow_run_id"))
     path = alerts / f"{name}.json"
     doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"run_id": record.get("run_id"),
                                                                                "failures": []}

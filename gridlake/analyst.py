@@ -2,9 +2,10 @@
 
 Two paths:
 
-- ``gridlake sql "SELECT ..."`` (:func:`cmd_sql`): Spark SQL over every gold table,
+- ``gridlake sql "SELECT ..."`` (:func:`cmd_sql`): one Spark SQL query over every gold table,
   registered as temporary views ``<name>`` and ``gold_<name>``; the result is printed
-  as a table.
+  as a table. The statement is parsed and only a SELECT reading gold views runs
+  (:mod:`gridlake.sql_guard`).
 - Without a JVM: :func:`read_gold` returns a gold table as a ``pyarrow.Table`` and
   :func:`duckdb_connection` gives a DuckDB connection with every gold table as a view,
   both read through the ``deltalake`` package (delta-rs).
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAYER = "gold"
-# Statements an analyst runs: reads only. A guard against accidents, not a security
-# boundary (file permissions on the lake are).
-_READ_ONLY = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|VALUES|TABLE)\b", re.IGNORECASE)
 _VIEW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -94,13 +92,19 @@ def duckdb_connection(data_root: str | Path | None = None, profile: str | None =
 
 # --- Spark SQL ------------------------------------------------------------------------------
 def spark_sql(spark, settings: Settings, query: str, limit: int | None = 50) -> tuple[list[str], list[tuple]]:
-    """Run a read-only query over the gold views; return (column names, rows)."""
-    from gridlake import io
+    """Run one SELECT over the gold views; return (column names, rows).
 
-    if not _READ_ONLY.match(query):
-        raise GridlakeError("gridlake sql runs read-only queries (SELECT / WITH / SHOW / DESCRIBE / EXPLAIN)")
-    io.register_tables(spark, settings, LAYER, gold_tables(settings))
-    df = spark.sql(query)
+    The statement is parsed and checked by :func:`gridlake.sql_guard.check_query` (a single query
+    reading only gold views: no path-based relation, no DML/DDL/commands) and Spark runs the
+    checked statement as regenerated, never the raw text.
+    """
+    from gridlake import io
+    from gridlake.sql_guard import check_query
+
+    tables = gold_tables(settings)
+    checked = check_query(query, tables)
+    io.register_tables(spark, settings, LAYER, tables)
+    df = spark.sql(checked)
     if limit is not None and limit > 0:
         df = df.limit(limit)
     rows = df.collect()

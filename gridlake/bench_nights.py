@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # generator's planted reason -> the reason codes silver may give it
 EXPECTED_REASONS: dict[str, set[str]] = {
     "bad_checksum": {"ID_CHECKSUM"},
-    "bad_date": {"BAD_DATE"},
+    "bad_date": {"BAD_DATE", "BAD_DATE_IMPOSSIBLE", "BAD_DATE_AMBIGUOUS", "DATE_OUT_OF_RANGE"},
     "malformed_fields": {"MALFORMED_ROW"},
     "duplicate": {"DUPLICATE_EXACT", "DUPLICATE_SUPERSEDED", "DUPLICATE_STALE"},
 }

@@ -95,8 +95,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=50)
 
+    p = _add(sub, "delivery-report", "gridlake.report.delivery:cmd_delivery_report",
+             "write the delivery report of one night (files, headers, forms, unknown values) from the lake")
+    p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
+
+    p = _add(sub, "explain", "gridlake.explain:cmd_explain",
+             "show one discrepancy's whole chain (rule, evidence, matches, priority, lifecycle), pseudonymised")
+    p.add_argument("discrepancy_id")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     _add(sub, "scan-privacy", "gridlake.privacy_scan:cmd_scan_privacy",
          "look for raw ID numbers, phones and names outside bronze and silver")
+
+    p = _add(sub, "maintain", "gridlake.lifecycle.maintain:cmd_maintain",
+             "retention, OPTIMIZE, VACUUM and cleanup of killed writes, with a files/bytes report")
+    p.add_argument("--today", default=None, help="date the retention windows end (default today, Asia/Shanghai)")
+    p.add_argument("--no-optimize", action="store_true", help="skip OPTIMIZE")
+
+    p = _add(sub, "erase", "gridlake.lifecycle.erase:cmd_erase",
+             "erase persons on request from bronze, silver, quarantine and gold, old versions included")
+    p.add_argument("--id-number-file", required=True, help="file with one ID number a line (15 or 18 digits)")
+    p.add_argument("--reason", required=True, help="why (recorded; must not name the person)")
+    p.add_argument("--requested-by", default=None, help="who asked (default: the OS user)")
+
+    p = _add(sub, "rotate-key", "gridlake.lifecycle.rotate:cmd_rotate_key",
+             "re-key gold's pseudonyms with $GRIDLAKE_PSEUDONYM_KEY_NEXT; discrepancy ids stay the same")
+    p.add_argument("--force", action="store_true", help="rotate even if some discrepancy ids cannot be re-derived")
+
+    p = _add(sub, "as-of", "gridlake.lifecycle.asof:cmd_as_of",
+             "read gold exactly as a night's manifest recorded it (Delta time travel)")
+    p.add_argument("--night", required=True, help="delivery night YYYY-MM-DD")
+    p.add_argument("--sql", default=None, help="Spark SQL over the night's gold tables")
+    p.add_argument("--limit", type=int, default=50)
 
     _add(sub, "airflow-ui", "gridlake.airflow_env:cmd_airflow_ui", "start the Airflow UI on 127.0.0.1")
     return parser
@@ -118,6 +148,9 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("py4j", "great_expectations", "urllib3", "matplotlib", "airflow", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from gridlake.sanitise import install_log_filter
+
+    install_log_filter()
 
 
 def _console():

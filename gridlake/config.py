@@ -78,6 +78,41 @@ class PrivacyConfig:
     local_key_file: str = ""  # default: <data_root>/.gridlake-key
 
 
+LIFECYCLE_LAYERS = ("bronze", "silver", "gold", "quality", "_runs")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long data lives per layer (``gridlake maintain``, docs/reliability.md "For auditors")."""
+
+    bronze_days: int = 400            # raw delivered rows older than this are deleted (counts stay in the logs)
+    silver_history_days: int = 400    # closed SCD2 versions (valid_to) older than this are deleted
+    quarantine_raw_days: int = 90     # quarantined rows keep reason codes; raw line and key dropped after this
+    time_travel_days: int = 30        # every night started within this many days stays reproducible (as-of)
+    # VACUUM retention (hours) per layer: files removed from a table longer ago than this are deleted.
+    vacuum_hours: dict[str, str] = field(default_factory=lambda: {
+        "bronze": "168", "silver": "168", "gold": "720", "quality": "168", "_runs": "720"})
+    optimize_min_files: int = 8       # OPTIMIZE a table with at least this many small files
+    small_file_mb: int = 32           # a data file below this size is small
+
+    def validate(self) -> None:
+        for name in ("bronze_days", "silver_history_days", "quarantine_raw_days", "time_travel_days",
+                     "optimize_min_files", "small_file_mb"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"retention.{name} must be at least 1, got {getattr(self, name)}")
+        for layer, hours in self.vacuum_hours.items():
+            if layer not in LIFECYCLE_LAYERS:
+                raise ConfigError(f"retention.vacuum_hours.{layer}: unknown layer; allowed: {', '.join(LIFECYCLE_LAYERS)}")
+            if not str(hours).isdigit() or int(hours) < 1:
+                raise ConfigError(f"retention.vacuum_hours.{layer}: expected a whole number of hours >= 1, got {hours!r}")
+
+    def vacuum_hours_for(self, layer: str) -> int:
+        """VACUUM retention of ``layer`` in hours (the largest configured one for an unlisted layer)."""
+        if layer in self.vacuum_hours:
+            return int(self.vacuum_hours[layer])
+        return max(int(h) for h in self.vacuum_hours.values()) if self.vacuum_hours else 168
+
+
 @dataclass(frozen=True)
 class Settings:
     """A resolved profile: where data lives and how engines run."""
@@ -88,6 +123,7 @@ class Settings:
     spark: SparkConfig = field(default_factory=SparkConfig)
     airflow: AirflowConfig = field(default_factory=AirflowConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     timezone: str = "Asia/Shanghai"
 
     # --- paths of one deployment -------------------------------------------------

@@ -224,6 +224,7 @@ def _print_results(console: Any, settings: Settings, last: dt.date) -> None:
         ("exports", exports if exports.exists() else settings.exports),
         ("Data Docs", settings.quality / "data_docs" / "index.html"),
         ("district report", settings.reports / "district" / f"{last.isoformat()}.html"),
+        ("delivery report", settings.reports / "delivery" / f"{last.isoformat()}.html"),
         ("run manifests", runs_dir(settings)),
         ("Airflow (gridlake airflow-ui)", settings.airflow_home),
     ]

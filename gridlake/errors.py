@@ -25,3 +25,11 @@ class PrivacyError(GridlakeError):
 
 class RunLockedError(GridlakeError):
     """Another run of the same night holds the lock."""
+
+
+class StaleNightError(GridlakeError):
+    """A night older than the newest night already committed would overwrite a newer lifecycle."""
+
+
+class ConcurrentCommitError(GridlakeError):
+    """A table kept moving under a night's commit (other nights committing) beyond the retries."""

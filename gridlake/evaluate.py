@@ -121,13 +121,16 @@ def resolve_landing(data: Path, date: str | None = None) -> pd.DataFrame:
 
 
 def _read_gold(settings) -> pd.DataFrame | None:
+    """gold.house_resolution, or None when the lake has no such table (any other error propagates)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
     path = settings.table_path("gold", "house_resolution")
     try:
-        from deltalake import DeltaTable
-
-        return DeltaTable(path).to_pandas()
-    except Exception:  # no table yet
+        table = DeltaTable(path)
+    except TableNotFoundError:  # no table yet: the only case evaluated with the pandas engine
         return None
+    return table.to_pandas()
 
 
 def _rules_hook(settings, date: str | None) -> dict | None:
@@ -152,6 +155,36 @@ def _rules_hook(settings, date: str | None) -> dict | None:
     if not results:
         return None
     return {**results[max(results)], "nights": results}
+
+
+def _fmt(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def rule_tables(rules: dict) -> list:
+    """Rich tables of the per-rule evaluation and of tonight's lists (what officers received, after capping)."""
+    from rich.table import Table
+
+    by_night = rules.get("nights") or {rules["date"]: rules}
+    rt = Table(title=f"collision rules vs planted truth (target {rules['target']}; waiting = held for an address case)")
+    for col in ("night", "rule", "truth", "raised", "waiting", "precision", "recall"):
+        rt.add_column(col)
+    lt = Table(title="tonight's lists vs planted truth (after capping)")
+    for col in ("night", "rule", "truth", "listed", "precision", "recall", "due", "recall of due"):
+        lt.add_column(col)
+    for night, res in sorted(by_night.items()):
+        rows = list(res["rules"].items()) + ([("all", res["overall"])] if "overall" in res else [])
+        for rule, m in rows:
+            rt.add_row(night, rule, str(m["truth"]), str(m["raised"]), str(m.get("waiting", "")),
+                       _fmt(m["precision"]), _fmt(m["recall"]))
+        if res.get("r6_cases_per_1000_houses") is not None:
+            rt.add_row(night, "R6/1000 houses", "", _fmt(float(res["r6_cases_per_1000_houses"])), "", "", "")
+        lists = res.get("lists")
+        if lists:
+            for rule, m in [*lists["rules"].items(), ("all", lists["overall"])]:
+                lt.add_row(night, rule, str(m["truth"]), str(m["raised"]), _fmt(m["precision"]), _fmt(m["recall"]),
+                           str(m.get("truth_due", "")), _fmt(m.get("recall_due", "")))
+    return [rt, lt] if any(r.get("lists") for r in by_night.values()) else [rt]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -195,13 +228,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     console = Console()
     console.print(table)
     if rules is not None:
-        by_night = rules.get("nights") or {rules["date"]: rules}
-        rt = Table(title=f"collision rules vs planted truth (target {rules['target']})")
-        for col in ("night", "rule", "truth", "raised", "precision", "recall"):
-            rt.add_column(col)
-        for night, res in sorted(by_night.items()):
-            for rule, m in res["rules"].items():
-                rt.add_row(night, rule, str(m["truth"]), str(m["raised"]), f"{m['precision']:.4f}", f"{m['recall']:.4f}")
-        console.print(rt)
+        for t in rule_tables(rules):
+            console.print(t)
     log.info("evaluation written to %s", out)
     return 0

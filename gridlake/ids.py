@@ -48,14 +48,22 @@ def normalize_id(raw: str | None) -> tuple[str | None, str | None]:
 
 
 def normalize_phone(raw: str | None) -> str | None:
-    """Digits of a Chinese phone number without +86/0086, or None when unusable."""
+    """Digits of a Chinese phone number without +86/0086, or None when unusable.
+
+    Accepts spaces, dashes, parentheses and an extension (``转123``, ``ext 12``, dropped); a landline
+    written after the country code without its trunk 0 (``+86 755 8888 6666``) gets it back.
+    """
     if raw is None:
         return None
-    s = re.sub(r"\D", "", unicodedata.normalize("NFKC", raw))
+    s = re.sub(r"(?i)(转|分机|ext\.?|#)\s*\d+\s*$", "", unicodedata.normalize("NFKC", raw))
+    s = re.sub(r"\D", "", s)
+    rest = None
     if s.startswith("0086"):
-        s = s[4:]
-    elif s.startswith("86") and len(s) == 13:
-        s = s[2:]
+        rest = s[4:]
+    elif s.startswith("86") and 11 <= len(s) <= 13:
+        rest = s[2:]
+    if rest is not None:
+        s = "0" + rest if re.fullmatch(r"[2-9]\d{8,10}|10\d{8}", rest) else rest
     if re.fullmatch(r"1[3-9]\d{9}", s):
         return s
     if re.fullmatch(r"0\d{9,11}", s):  # landline with area code

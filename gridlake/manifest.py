@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import subprocess
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from gridlake import __version__
 from gridlake.config import REPO_ROOT, Settings
 from gridlake.errors import RunLockedError
+from gridlake.runid import safe_run_id
+from gridlake.sanitise import describe_exception, sanitise_text, sanitised_traceback
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -56,10 +57,12 @@ class Manifest:
     run_date: dt.date
     doc: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        safe_run_id(self.run_id)  # a run id becomes a file name: refuse anything but a plain name
+
     @property
     def path(self) -> Path:
-        safe = self.run_id.replace("/", "_").replace(":", "_")
-        return runs_dir(self.settings) / f"{safe}.json"
+        return runs_dir(self.settings) / f"{safe_run_id(self.run_id)}.json"
 
     @classmethod
     def open(cls, settings: Settings, run_id: str, run_date: dt.date) -> Manifest:
@@ -93,17 +96,19 @@ class Manifest:
 
     # --- recording ---------------------------------------------------------------
     def record_stage(self, name: str, stats: dict[str, Any], seconds: float) -> None:
-        self.doc["stages"][name] = {**_jsonable(stats), "status": "success", "seconds": round(seconds, 2)}
+        self.doc["stages"][name] = {**_sanitised(_jsonable(stats)), "status": "success", "seconds": round(seconds, 2)}
         self._write_json()
 
-    def record_failure(self, stage: str, exc: BaseException) -> None:
+    def record_failure(self, stage: str, exc: BaseException, status: str = "failed") -> None:
+        """Record that ``stage`` failed (or was ``skipped``): the error's type and template, never its values."""
+        error = describe_exception(exc)
         self.doc["status"] = "failed"
-        self.doc["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        self.doc["stages"][stage] = {"status": status, "error": error}
         self.doc["failures"].append({
             "stage": stage,
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "error": f"{type(exc).__name__}: {exc}"[:2000],
-            "where": "".join(traceback.format_tb(exc.__traceback__, limit=3))[-1500:],
+            "error": error,
+            "where": sanitised_traceback(exc),
         })
         self._write_json()
 
@@ -112,7 +117,7 @@ class Manifest:
 
     def record_files(self, files: list[dict[str, Any]]) -> None:
         known = {(f["source"], f["sha256"]) for f in self.doc["files"]}
-        self.doc["files"].extend(f for f in _jsonable(files) if (f["source"], f["sha256"]) not in known)
+        self.doc["files"].extend(f for f in _sanitised(_jsonable(files)) if (f["source"], f["sha256"]) not in known)
 
     def set(self, key: str, value: Any) -> None:
         self.doc[key] = _jsonable(value)
@@ -158,6 +163,20 @@ class Manifest:
             "run_id string, run_date date, status string, code_version string, attempt int, manifest_json string",
         )
         io.write_table(row, self.settings, "_runs", "manifest", mode="append")
+
+
+#: Keys whose string values are error texts: sanitised wherever they appear in what a stage records.
+_ERROR_KEYS = {"error", "errors", "message", "reason", "exception", "detail"}
+
+
+def _sanitised(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _sanitised(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sanitised(v, key) for v in value]
+    if isinstance(value, str) and key in _ERROR_KEYS:
+        return sanitise_text(value)
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -215,6 +234,23 @@ def night_lock(settings: Settings, run_date: dt.date, run_id: str) -> Iterator[P
         yield path
     finally:
         path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def commit_lock(settings: Settings, name: str) -> Iterator[None]:
+    """Exclusive, blocking lock around one table's check-then-commit (``<data>/locks/commit-<name>.lock``).
+
+    Short-lived (held for a version check and one MERGE, never for a whole stage), so two nights
+    running at once serialise only their commits; released by the kernel however the holder dies.
+    """
+    lock_dir = settings.data / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / f"commit-{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
         os.close(fd)
 
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from gridlake.config import Settings, load_settings
 from gridlake.errors import GridlakeError
 from gridlake.manifest import Manifest, night_lock
+from gridlake.runid import validate_run_id
+from gridlake.sanitise import install_log_filter
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -31,8 +33,8 @@ STAGES: dict[str, str] = {
     "silver": "jobs.silver.runner:run",
     "matching": "jobs.gold.house_resolution:run",
     "gold": "jobs.gold.runner:run",
-    "exports": "jobs.gold.exports:run",
-    "report": "gridlake.report.district:run",
+    "exports": "gridlake.privacy_gate:run_exports",  # jobs.gold.exports:run into staging, scanned, then published
+    "report": "gridlake.report.delivery:run_reports",  # district report, then the delivery report
     "quality_report": "gridlake.quality.report:run",
 }
 
@@ -56,12 +58,18 @@ class RunContext:
         """Validate ``df`` (about to be published as ``layer.table``) with its GX suite.
 
         Raises :class:`gridlake.errors.QualityGateError` when an error-level expectation
-        fails; warnings are recorded in the manifest and the run goes on.
+        fails; warnings are recorded in the manifest and the run goes on. A gold frame is then
+        scanned for raw personal data (:func:`gridlake.privacy_gate.check_gold_frame`): a hit
+        raises :class:`gridlake.errors.PrivacyError` and the frame is not published.
         """
         from gridlake.quality.gate import audit_dataframe
 
         result = audit_dataframe(self, layer, table, df)
         self.manifest.record_quality(f"{layer}.{table}", result)
+        if layer == "gold":
+            from gridlake.privacy_gate import check_gold_frame
+
+            check_gold_frame(self, table, df)
         return result
 
 
@@ -101,7 +109,8 @@ def run_night(
     unknown = [n for n in names if n not in STAGES]
     if unknown:
         raise GridlakeError(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
-    run_id = run_id or f"manual__{run_date.isoformat()}"
+    run_id = validate_run_id(run_id or f"manual__{run_date.isoformat()}")
+    install_log_filter()  # every log line of the night goes out sanitised (gridlake.sanitise)
     with night_lock(settings, run_date, run_id):
         from gridlake.privacy import load_key
 

@@ -14,14 +14,17 @@ leak through ``explain()`` or an analysis error in the logs).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
 import stat
 import tempfile
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # noqa: F401  (resolves the pandas UDF's type hints)
 
@@ -35,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIN_KEY_BYTES = 16
+#: Suffix of the environment variable that holds the next key during a rotation (``<key_env>_NEXT``).
+NEXT_KEY_SUFFIX = "_NEXT"
+#: Delta table property on every gold table: the key version its pseudonyms were made with.
+KEY_VERSION_PROPERTY = "gridlake.pseudonymKeyVersion"
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -42,7 +49,8 @@ def load_key(settings: Settings) -> bytes:
     """The pseudonym key: from the environment, else (demo profile only) a local 0600 key file.
 
     Raises :class:`PrivacyError` when no key is available and the profile may not make one,
-    or when the key is too short.
+    when the key is too short, or when it is not the lake's current key version
+    (:func:`check_key_version`, after a ``gridlake rotate-key``).
     """
     env_name = settings.privacy.key_env
     value = os.environ.get(env_name, "")
@@ -50,13 +58,16 @@ def load_key(settings: Settings) -> bytes:
         key = value.strip().encode("utf-8")
         if len(key) < MIN_KEY_BYTES:
             raise PrivacyError(f"the pseudonym key in ${env_name} is too short: use at least {MIN_KEY_BYTES} characters")
+        check_key_version(settings, key)
         return key
     if not settings.privacy.allow_local_key:
         raise PrivacyError(
             f"no pseudonym key: set the environment variable {env_name} (profile {settings.profile!r} "
             "does not create a local key; gold data would not be pseudonymised consistently). Refusing to run."
         )
-    return _local_key(settings)
+    key = _local_key(settings)
+    check_key_version(settings, key)
+    return key
 
 
 def _local_key(settings: Settings) -> bytes:
@@ -86,6 +97,89 @@ def _local_key(settings: Settings) -> bytes:
     if len(key) < MIN_KEY_BYTES:
         raise PrivacyError(f"the local pseudonym key file {path} is empty or too short; delete it to make a new one")
     return key
+
+
+# --- key versions ----------------------------------------------------------------------------
+def key_fingerprint(key: bytes) -> str:
+    """A short public fingerprint of a key (HMAC of a constant): tells versions apart, reveals nothing."""
+    return hmac_hex(key, "gridlake pseudonym key fingerprint")[:16]
+
+
+def key_registry_path(settings: Settings) -> Path:
+    """The lake's key registry: which key version is current, by fingerprint (never the key)."""
+    base = Path(settings.lake) if "://" not in settings.lake else settings.data
+    return base / "_keys" / "registry.json"
+
+
+def read_key_registry(settings: Settings) -> dict[str, Any]:
+    """The registry, or the implicit one of a lake never rotated (version 1, fingerprint unknown)."""
+    path = key_registry_path(settings)
+    if not path.exists():
+        return {"current_version": 1, "versions": []}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_key_registry(settings: Settings, registry: dict[str, Any]) -> None:
+    """Atomically replace the registry (mode 0600 through the process umask)."""
+    path = key_registry_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(registry, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def current_key_version(settings: Settings) -> int:
+    """The key version gold's pseudonyms are made with (1 until the first rotation)."""
+    return int(read_key_registry(settings).get("current_version", 1))
+
+
+def check_key_version(settings: Settings, key: bytes) -> None:
+    """Fail closed when ``key`` is not the lake's current key version (after a rotation).
+
+    A night run with the retired key would pseudonymise persons differently from gold and
+    reopen every person's case under a new identity; this names the version instead.
+    """
+    reg = read_key_registry(settings)
+    current = int(reg.get("current_version", 1))
+    known = {int(v["version"]): v for v in reg.get("versions", [])}
+    if current in known and known[current].get("fingerprint") != key_fingerprint(key):
+        retired = [v for v, e in known.items() if e.get("fingerprint") == key_fingerprint(key)]
+        what = f"the retired key version {retired[0]}" if retired else "an unknown key"
+        raise PrivacyError(
+            f"the pseudonym key in ${settings.privacy.key_env} is {what}, but the lake's current key is version "
+            f"{current} (fingerprint {known[current].get('fingerprint')}); set ${settings.privacy.key_env} to the "
+            "key that `gridlake rotate-key` installed. Refusing to run.")
+
+
+def load_next_key(settings: Settings) -> bytes:
+    """The key a rotation moves to: ``$<key_env>_NEXT``, else (demo profile only) a fresh random key."""
+    env_name = settings.privacy.key_env + NEXT_KEY_SUFFIX
+    value = os.environ.get(env_name, "").strip()
+    if value:
+        key = value.encode("utf-8")
+        if len(key) < MIN_KEY_BYTES:
+            raise PrivacyError(f"the next pseudonym key in ${env_name} is too short: use at least {MIN_KEY_BYTES} characters")
+        return key
+    if not settings.privacy.allow_local_key:
+        raise PrivacyError(f"no next pseudonym key: set ${env_name} to the new key (profile {settings.profile!r} "
+                           "does not create keys). Refusing to rotate.")
+    return secrets.token_hex(32).encode("utf-8")
+
+
+def install_local_key(settings: Settings, key: bytes) -> None:
+    """Replace the demo's local key file with ``key`` (atomic rename): the old key is gone from disk."""
+    path = settings.key_file
+    fd, tmp = tempfile.mkstemp(prefix=".gridlake-key.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key.decode("utf-8") + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def now_utc() -> str:
+    """ISO timestamp (seconds, UTC) for registry and erasure records."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 # --- pseudonyms ------------------------------------------------------------------------------

@@ -69,12 +69,42 @@ class KnownPII:
     # House codes are not personal; a code that happens to look like an ID number is not a leak.
     house_codes: set[str] = field(default_factory=set)
 
-    def name_pattern(self) -> re.Pattern[str] | None:
-        names = sorted((n for n in self.names if n and len(n) >= 2 and "*" not in n), key=len, reverse=True)
-        return re.compile("|".join(map(re.escape, names))) if names else None
+    def name_pattern(self) -> NameIndex | None:
+        """A finder of the known names (at least 2 characters, masked ones excluded), or None without names."""
+        names = {n for n in self.names if n and len(n) >= 2 and "*" not in n}
+        return NameIndex(names) if names else None
 
 
-def scan_text(text: str, path: str, known: KnownPII, name_re: re.Pattern[str] | None) -> list[Finding]:
+class NameIndex:
+    """Leftmost-longest, non-overlapping occurrences of known names in a text.
+
+    What a regex alternation of every name would find, in time linear in the text whatever the
+    number of names (a district holds tens of thousands): candidate positions are the characters
+    names start with, then one set lookup per name length.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.lengths = sorted({len(n) for n in names}, reverse=True)
+        self.starts = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in names})) + "]")
+
+    def findall(self, text: str) -> list[str]:
+        found: list[str] = []
+        pos = 0
+        while True:
+            m = self.starts.search(text, pos)
+            if m is None:
+                return found
+            i = m.start()
+            hit = next((text[i:i + n] for n in self.lengths if text[i:i + n] in self.names), None)
+            if hit is None:
+                pos = i + 1
+            else:
+                found.append(hit)
+                pos = i + len(hit)
+
+
+def scan_text(text: str, path: str, known: KnownPII, name_re: NameIndex | re.Pattern[str] | None) -> list[Finding]:
     """Findings (kinds and counts only) in one text."""
     out: list[Finding] = []
     ids = [m for m in _ID18.findall(text) if valid_id18(m) and m not in known.house_codes]
@@ -137,18 +167,23 @@ def iter_scan_targets(settings: Settings) -> Iterator[tuple[str, Path]]:
 
 
 def known_pii_from_silver(settings: Settings) -> KnownPII:
-    """Phones and names held in silver, read with pyarrow (no JVM)."""
-    import pyarrow.parquet as pq
+    """Phones and names held in silver's current versions, read with ``deltalake`` (no JVM).
+
+    Only committed files are read: a data file left by a killed write (possibly empty or cut off)
+    belongs to no version and holds nothing the lake publishes."""
+    from deltalake import DeltaTable
 
     known = KnownPII()
     lake = Path(settings.lake)
     for table, cols in (("declarations", ("phone", "name")), ("rentals", ("landlord_phone", "landlord_name")),
                         ("mediation_cases", ("parties",)), ("housing", ("house_code",))):
         base = lake / "silver" / table
-        if not base.exists():
+        if not (base / "_delta_log").is_dir():
             continue
-        for pf in base.rglob("*.parquet"):
-            t = pq.read_table(pf, columns=[c for c in cols if c in pq.read_schema(pf).names])
+        dt_ = DeltaTable(str(base))
+        present = [c for c in cols if c in dt_.schema().to_arrow().names]
+        tables = [dt_.to_pyarrow_table(columns=present)] if present else []
+        for t in tables:
             for col in t.column_names:
                 for v in t.column(col).to_pylist():
                     if not v:

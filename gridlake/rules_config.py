@@ -7,6 +7,7 @@ value raises :class:`gridlake.config.ConfigError` naming it (``rules.R4.tenant_t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,20 @@ class RuleConfig:
     tenant_tolerance: int = 0
     due_days: int = 7
     escalate_after_days: int = 14
+    candidates_top_k: int = 3            # R6: best candidate houses shown per address case
+    max_per_officer: int | None = None   # at most this many of the rule's cases on one officer's list a night
+
+
+@dataclass(frozen=True)
+class HouseCodeFormat:
+    """The housing registry's house-code format: a delivered code is shown only when it matches.
+
+    ``pattern`` is a full-match regular expression (Java/Spark syntax); ``reject_id_numbers``: a value
+    with the shape of a resident ID number (a birth date at positions 7-14) is never shown, even if it matches.
+    """
+
+    pattern: str = r"^4403[0-9]{14}$"
+    reject_id_numbers: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class RulesConfig:
     defaults: RuleDefaults
     severity_weights: dict[str, float]
     rules: dict[str, RuleConfig] = field(default_factory=dict)
+    house_code_format: HouseCodeFormat = field(default_factory=HouseCodeFormat)
 
     def __getitem__(self, rule_id: str) -> RuleConfig:
         return self.rules[rule_id]
@@ -69,7 +85,9 @@ class RulesConfig:
 
 
 _RULE_KEYS = {f.name for f in fields(RuleConfig)} - {"rule_id"}
-_INT_KEYS = {"window_days", "grace_days", "tenant_tolerance", "due_days", "escalate_after_days"}
+_INT_KEYS = {"window_days", "grace_days", "tenant_tolerance", "due_days", "escalate_after_days", "candidates_top_k",
+             "max_per_officer"}
+_MIN_ONE = ("window_days", "due_days", "escalate_after_days", "candidates_top_k", "max_per_officer")
 
 
 def _int(value: Any, where: str, minimum: int = 0) -> int:
@@ -148,7 +166,7 @@ def _parse_rule(rule_id: str, raw: Any, defaults: RuleDefaults, weights: dict[st
                 raise ConfigError(f"{k}: expected a positive number, got {value!r}")
             values[key] = float(value)
         elif key in _INT_KEYS:
-            values[key] = _int(value, k, 1 if key in ("window_days", "due_days", "escalate_after_days") else 0)
+            values[key] = _int(value, k, 1 if key in _MIN_ONE else 0)
     if rule_id == "R4" and "area_per_person_m2" not in values:
         raise ConfigError(f"{where}.area_per_person_m2: missing")
     return RuleConfig(**values)
@@ -158,9 +176,11 @@ def parse_rules(doc: Any) -> RulesConfig:
     """Validate a parsed rules document (the content of ``conf/rules.yaml``)."""
     if not isinstance(doc, dict):
         raise ConfigError("rules: expected a mapping at the top level")
-    unknown = sorted(set(doc) - {"defaults", "severity_weights", "rules"})
+    # deadlines and verification_outcomes are the officers' loop's (gridlake.loop_config validates them)
+    allowed_top = {"defaults", "severity_weights", "rules", "deadlines", "verification_outcomes", "house_code_format"}
+    unknown = sorted(set(doc) - allowed_top)
     if unknown:
-        raise ConfigError(f"rules: unknown top-level key(s) {', '.join(unknown)}; allowed: defaults, rules, severity_weights")
+        raise ConfigError(f"rules: unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed_top))}")
     defaults = _parse_defaults(doc.get("defaults"))
     weights = _parse_weights(doc.get("severity_weights"))
     raw_rules = doc.get("rules")
@@ -176,16 +196,42 @@ def parse_rules(doc: Any) -> RulesConfig:
     codes = [r.code for r in rules.values()]
     if len(set(codes)) != len(codes):
         raise ConfigError("rules.rules: rule codes must be unique")
-    return RulesConfig(defaults=defaults, severity_weights=weights, rules=rules)
+    return RulesConfig(defaults=defaults, severity_weights=weights, rules=rules,
+                       house_code_format=_parse_house_code_format(doc.get("house_code_format")))
 
 
-def load_rules(path: str | os.PathLike[str] | None = None) -> RulesConfig:
-    """Load and validate ``conf/rules.yaml`` (or ``path``)."""
+def _parse_house_code_format(raw: Any) -> HouseCodeFormat:
+    if raw is None:
+        return HouseCodeFormat()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"rules.house_code_format: expected a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"pattern", "reject_id_numbers"})
+    if unknown:
+        raise ConfigError(f"rules.house_code_format: unknown key(s) {', '.join(unknown)}; allowed: pattern, reject_id_numbers")
+    pattern = _str(raw.get("pattern", HouseCodeFormat.pattern), "rules.house_code_format.pattern")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"rules.house_code_format.pattern: not a valid regular expression ({exc})") from None
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ConfigError("rules.house_code_format.pattern: must be anchored (start with ^ and end with $)")
+    reject = raw.get("reject_id_numbers", True)
+    if not isinstance(reject, bool):
+        raise ConfigError(f"rules.house_code_format.reject_id_numbers: expected true or false, got {reject!r}")
+    return HouseCodeFormat(pattern=pattern, reject_id_numbers=reject)
+
+
+def read_rules_doc(path: str | os.PathLike[str] | None = None) -> Any:
+    """The parsed YAML of ``conf/rules.yaml`` (or ``path``); a missing or invalid file is a ConfigError."""
     p = Path(path) if path else CONF_DIR / "rules.yaml"
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"rules file not found: {p}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    return parse_rules(doc)
+
+
+def load_rules(path: str | os.PathLike[str] | None = None) -> RulesConfig:
+    """Load and validate ``conf/rules.yaml`` (or ``path``)."""
+    return parse_rules(read_rules_doc(path))

@@ -163,7 +163,9 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
-        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        # Delta's safety check stays on (a zero-retention VACUUM is refused). gridlake.lifecycle computes every
+        # VACUUM's retention itself, records it as the table's property, and lifts the check only in an erasure.
+        "spark.databricks.delta.retentionDurationCheck.enabled": "true",
         "spark.sql.warehouse.dir": str(settings.data / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data / 'derby'}",
         "spark.executorEnv.PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
@@ -191,4 +193,23 @@ def get_spark(settings: Settings, app_name: str = "gridlake") -> SparkSession:
     except Exception as exc:  # the JVM failed to start: say why in words
         raise SparkSetupError(f"Spark failed to start ({exc}); check JAVA_HOME={os.environ.get('JAVA_HOME')}") from exc
     spark.sparkContext.setLogLevel(settings.spark.log_level)
+    quiet_task_errors(spark)
     return spark
+
+
+# Spark's own loggers that print a failed task's exception, whose message can quote a row's value (an
+# ANSI cast error names the string it could not cast): the driver still raises the error, sanitised by
+# gridlake.sanitise, so these copies are switched off in this JVM (the driver; executors in local mode).
+TASK_ERROR_LOGGERS = ("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager",
+                      "org.apache.spark.scheduler.TaskSchedulerImpl", "org.apache.spark.util.Utils")
+
+
+def quiet_task_errors(spark: SparkSession) -> None:
+    """Turn off the JVM loggers that repeat a failed task's (unsanitised) exception text."""
+    try:
+        jvm = spark.sparkContext._jvm  # noqa: SLF001 - py4j gateway, the only way to reach log4j
+        level = jvm.org.apache.logging.log4j.Level.OFF
+        for name in TASK_ERROR_LOGGERS:
+            jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+    except Exception:  # noqa: BLE001 - a remote (Connect) session has no JVM here; nothing to quiet
+        log.debug("task error loggers not reachable")

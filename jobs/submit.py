@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stdout, force=True)
     for noisy in ("py4j", "great_expectations", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from gridlake.sanitise import describe_exception, install_log_filter
+
+    install_log_filter()  # the Airflow task log is this process's output: values never reach it
     args = parse_args(argv)
     try:
         _run(args)
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         log.exception("stage failed")
         sys.stdout.flush()
-        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
+        msg = " ".join(describe_exception(exc).split())[:1000]
         print(f"GRIDLAKE-ERROR: {msg}", file=sys.stderr, flush=True)  # noqa: T201
         return 2 if isinstance(exc, ConfigError) else 1
     return 0

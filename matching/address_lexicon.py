@@ -10,63 +10,38 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TRADITIONAL", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS"]
+__all__ = ["Gate", "TRADITIONAL", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS",
+           "is_note_segment", "NOTE_HINT"]
 
 CJK = "\u4e00-\u9fff"
 _NUM = "零〇○一二两三四五六七八九十百千幺"
 
 # traditional forms of the characters addresses are written with (NFKC leaves them alone)
-TRADITIONAL = str.maketrans({
-    "號": "号", "樓": "楼", "棟": "栋", "層": "层", "單": "单", "區": "区", "門": "门", "戶": "户",
-    "邨": "村", "裡": "里", "衖": "巷", "廈": "厦", "園": "园", "華": "华", "廣": "广", "東": "东",
-    "鎮": "镇", "內": "内", "間": "间", "廳": "厅", "對": "对", "側": "侧", "邊": "边", "鐵": "铁",
-    "與": "与", "兩": "两", "貳": "二", "區": "区", "場": "场", "館": "馆", "處": "处", "電": "电",
-    "話": "话", "聯": "联", "係": "系", "委": "委", "會": "会", "員": "员", "社": "社", "龍": "龙",
-    "灣": "湾", "嶺": "岭", "橋": "桥", "莊": "庄", "閣": "阁", "寧": "宁", "陽": "阳", "臺": "台",
-    "後": "后", "裏": "里", "於": "于", "滬": "沪", "衛": "卫", "廚": "厨", "陸": "陆", "萬": "万", "國": "国", "沖": "冲",
-    "頭": "头", "崗": "岗", "圍": "围", "蓮": "莲", "環": "环", "濱": "滨", "強": "强", "學": "学", "廠": "厂", "風": "风", "雲":
-    "云", "鳳": "凤", "長": "长", "興": "兴", "業": "业", "發": "发", "體": "体", "寶": "宝", "羅": "罗", "鹽": "盐", "麗": "丽",
-    "綠": "绿", "豐": "丰", "農": "农", "漁": "渔", "黃": "黄", "獅": "狮", "灣": "湾", "總": "总", "廳": "厅", "園": "园", "車":
-    "车", "線": "线", "號": "号", "際": "际", "區": "区", "濤": "涛", "溝": "沟", "壩": "坝", "灘": "滩", "漢": "汉", "濟": "济",
-    "紅": "红", "綿": "绵", "錦": "锦", "銀": "银", "鋼": "钢", "鐘": "钟", "雙": "双", "雞": "鸡", "鵬": "鹏", "鶴": "鹤", "麥":
-    "麦", "齊": "齐", "爾": "尔", "蘭": "兰", "藝": "艺", "蘇": "苏", "葉": "叶", "觀": "观", "貝": "贝", "財": "财", "貨": "货",
-    "質": "质", "購": "购", "賓": "宾", "賽": "赛", "趙": "赵", "軍": "军", "輝": "辉", "輪": "轮", "遠": "远", "遲": "迟", "邊":
-    "边", "郵": "邮", "鄉": "乡", "醫": "医", "開": "开", "閩": "闽", "關": "关", "陳": "陈", "陰": "阴", "隊": "队", "階": "阶",
-    "隱": "隐", "雜": "杂", "離": "离", "電": "电", "靈": "灵", "頂": "顶", "順": "顺", "領": "领", "題": "题", "顏": "颜", "飛":
-    "飞", "館": "馆", "馬": "马", "駐": "驻", "驛": "驿", "鬧": "闹", "魚": "鱼", "鳥": "鸟", "龐": "庞", "龜": "龟", "丟": "丢",
-    "並": "并", "係": "系", "偉": "伟", "傳": "传", "僑": "侨", "億": "亿", "優": "优", "儀": "仪", "兒": "儿", "內": "内", "冊":
-    "册", "凱": "凯", "劃": "划", "劉": "刘", "勞": "劳", "勝": "胜", "勵": "励", "匯": "汇", "協": "协", "卻": "却", "厲": "厉",
-    "參": "参", "吳": "吴", "員": "员", "問": "问", "啟": "启", "團": "团", "圖": "图", "圓": "圆", "場": "场", "塊": "块", "塵":
-    "尘", "墊": "垫", "壇": "坛", "壽": "寿", "夢": "梦", "夾": "夹", "奪": "夺", "奮": "奋", "妝": "妆", "婦": "妇", "媽": "妈",
-    "孫": "孙", "寧": "宁", "實": "实", "審": "审", "寫": "写", "將": "将", "專": "专", "尋": "寻", "對": "对", "導": "导", "層":
-    "层", "屬": "属", "岡": "冈", "峽": "峡", "島": "岛", "嶺": "岭", "巒": "峦", "幣": "币", "幫": "帮", "廟": "庙", "廣": "广",
-    "廬": "庐", "張": "张", "彎": "弯", "彙": "汇", "從": "从", "復": "复", "徵": "征", "恆": "恒", "愛": "爱", "態": "态", "慶":
-    "庆", "憶": "忆", "應": "应", "懷": "怀", "戰": "战", "戲": "戏", "擁": "拥", "擇": "择", "據": "据", "擴": "扩", "數": "数",
-    "斷": "断", "時": "时", "晉": "晋", "暉": "晖", "書": "书", "會": "会", "東": "东", "條": "条", "楊": "杨", "極": "极", "樂":
-    "乐", "標": "标", "樹": "树", "橋": "桥", "機": "机", "檢": "检", "權": "权", "歡": "欢", "歲": "岁", "歷": "历", "歸": "归",
-    "殘": "残", "氣": "气", "沒": "没", "況": "况", "淺": "浅", "淵": "渊", "溫": "温", "湯": "汤", "滿": "满", "漲": "涨", "潔":
-    "洁", "澤": "泽", "濕": "湿", "為": "为", "無": "无", "煙": "烟", "熱": "热", "燈": "灯", "爐": "炉", "牆": "墙", "狀": "状",
-    "猶": "犹", "獎": "奖", "現": "现", "瑤": "瑶", "産": "产", "產": "产", "畫": "画", "當": "当", "疊": "叠", "盤": "盘", "盧":
-    "卢", "眾": "众", "碼": "码", "確": "确", "礦": "矿", "禮": "礼", "種": "种", "穩": "稳", "窩": "窝", "競": "竞", "築": "筑",
-    "簡": "简", "糧": "粮", "紀": "纪", "約": "约", "紡": "纺", "細": "细", "組": "组", "結": "结", "絲": "丝", "經": "经", "維":
-    "维", "網": "网", "緣": "缘", "縣": "县", "織": "织", "續": "续", "纖": "纤", "罰": "罚", "義": "义", "習": "习", "聖": "圣",
-    "聯": "联", "職": "职", "聽": "听", "肅": "肃", "脈": "脉", "腦": "脑", "臨": "临", "舉": "举", "艙": "舱", "華": "华", "莊":
-    "庄", "營": "营", "藍": "蓝", "處": "处", "衛": "卫", "衝": "冲", "補": "补", "裝": "装", "製": "制", "複": "复", "見": "见",
-    "規": "规", "視": "视", "親": "亲", "訊": "讯", "記": "记", "設": "设", "許": "许", "診": "诊", "試": "试", "詩": "诗", "話":
-    "话", "誠": "诚", "語": "语", "說": "说", "調": "调", "論": "论", "謝": "谢", "證": "证", "識": "识", "議": "议", "讓": "让",
-    "貿": "贸", "資": "资", "賢": "贤", "贊": "赞", "趕": "赶", "躍": "跃", "輕": "轻", "載": "载", "辦": "办", "運": "运", "過":
-    "过", "達": "达", "適": "适", "選": "选", "還": "还", "鄧": "邓", "鄭": "郑", "釣": "钓", "鋪": "铺", "鎖": "锁", "鏈": "链",
-    "鐵": "铁", "門": "门", "閣": "阁", "閱": "阅", "陽": "阳", "隨": "随", "險": "险", "雖": "虽", "靜": "静", "響": "响", "頁":
-    "页", "項": "项", "預": "预", "頓": "顿", "類": "类", "顯": "显", "飯": "饭", "飲": "饮", "養": "养", "驗": "验", "髮": "发",
-    "鬥": "斗", "麵": "面", "黨": "党", "齒": "齿", "龍": "龙", "龔": "龚",
-})
+TRADITIONAL = str.maketrans(dict(pair for pair in (
+    "號号 樓楼 棟栋 層层 單单 區区 門门 戶户 邨村 裡里 衖巷 廈厦 園园 華华 廣广 東东 鎮镇 內内 間间 廳厅 對对 側侧 邊边 鐵铁 與与 兩两 貳二 場场 館馆 處处 電电 話话 聯联 "
+    "係系 會会 員员 龍龙 灣湾 嶺岭 橋桥 莊庄 閣阁 寧宁 陽阳 臺台 後后 裏里 於于 滬沪 衛卫 廚厨 陸陆 萬万 國国 沖冲 頭头 崗岗 圍围 蓮莲 環环 濱滨 強强 學学 廠厂 風风 鳳凤 "
+    "長长 興兴 業业 發发 體体 寶宝 羅罗 鹽盐 麗丽 綠绿 豐丰 農农 漁渔 黃黄 獅狮 總总 線线 際际 濤涛 溝沟 壩坝 灘滩 漢汉 濟济 紅红 綿绵 錦锦 銀银 鋼钢 鐘钟 雙双 雞鸡 鵬鹏 "
+    "鶴鹤 齊齐 爾尔 蘭兰 藝艺 蘇苏 葉叶 觀观 貝贝 財财 貨货 質质 購购 賓宾 賽赛 趙赵 軍军 輝辉 輪轮 遠远 遲迟 郵邮 鄉乡 醫医 開开 閩闽 關关 陳陈 陰阴 隊队 階阶 隱隐 雜杂 "
+    "離离 靈灵 頂顶 順顺 領领 題题 顏颜 馬马 駐驻 驛驿 鬧闹 魚鱼 鳥鸟 龐庞 龜龟 丟丢 並并 偉伟 傳传 僑侨 億亿 優优 儀仪 兒儿 凱凯 劃划 劉刘 勞劳 勝胜 勵励 匯汇 協协 卻却 "
+    "厲厉 參参 吳吴 問问 啟启 團团 圖图 圓圆 塊块 墊垫 壇坛 壽寿 夢梦 夾夹 奪夺 奮奋 妝妆 婦妇 媽妈 孫孙 實实 審审 寫写 將将 專专 尋寻 導导 屬属 岡冈 峽峡 島岛 巒峦 幣币 "
+    "幫帮 廟庙 廬庐 張张 彎弯 彙汇 從从 復复 徵征 恆恒 愛爱 態态 憶忆 應应 懷怀 戰战 戲戏 擁拥 擇择 據据 擴扩 數数 斷断 時时 晉晋 暉晖 書书 條条 楊杨 極极 標标 樹树 機机 "
+    "檢检 權权 歡欢 歲岁 歷历 歸归 殘残 氣气 沒没 況况 淺浅 淵渊 溫温 湯汤 滿满 漲涨 澤泽 濕湿 為为 無无 煙烟 熱热 燈灯 爐炉 牆墙 狀状 猶犹 獎奖 現现 瑤瑶 産产 產产 畫画 "
+    "當当 疊叠 盤盘 眾众 碼码 確确 礦矿 禮礼 種种 穩稳 窩窝 競竞 築筑 簡简 糧粮 紀纪 約约 紡纺 細细 組组 結结 絲丝 經经 網网 緣缘 縣县 織织 續续 纖纤 罰罚 義义 習习 聖圣 "
+    "職职 聽听 肅肃 脈脉 腦脑 臨临 舉举 艙舱 營营 藍蓝 衝冲 補补 裝装 製制 複复 見见 規规 視视 親亲 訊讯 記记 設设 許许 診诊 試试 詩诗 誠诚 語语 說说 調调 論论 謝谢 證证 "
+    "識识 議议 讓让 貿贸 資资 賢贤 贊赞 趕赶 躍跃 輕轻 載载 辦办 運运 達达 適适 選选 還还 鄧邓 鄭郑 釣钓 鋪铺 鎖锁 鏈链 閱阅 隨随 險险 雖虽 靜静 響响 項项 預预 頓顿 類类 "
+    "顯显 飯饭 飲饮 養养 驗验 髮发 鬥斗 麵面 黨党 齒齿 龔龚 軒轩 滙汇 樂乐 榮荣 雲云 鄰邻 盧卢 嶼屿 薈荟 蔭荫 譽誉 楓枫 樺桦 櫻樱 瀾澜 禦御 璽玺 鋒锋 舊旧 "
+).split()))
 
 # --- contact notes: a keyword and what follows it (name, number), or a bare phone number -----------
 _CONTACT_KW = r"(?:联系人|联系电话|联系方式|联系|电话|手机号?|座机|TEL|PHONE|MOBILE|微信|QQ)"
 _CONTACT = re.compile(_CONTACT_KW + r".*$")
-_PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+_PHONE_NUMBER = r"(?:\+?86-?)?(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})"
+_PHONE = re.compile(rf"(?<!\d){_PHONE_NUMBER}(?!\d)")
+# a contact note wherever it stands (first, between parts, last): keyword, a name, the number
+_CONTACT_PHONE = re.compile(rf"(?:{_CONTACT_KW}(?:[{CJK}]{{0,4}}?(?:{_CONTACT_KW}))?)(?:[{CJK}]{{0,4}}?)"
+                            rf"(?<!\d){_PHONE_NUMBER}(?!\d)")
 _NAME_CHAR = rf"(?:(?![号栋幢座元层楼室房户坊巷排弄里村路道街期区])[{CJK}])"
-_PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老板)|房东|业主")
+_PERSON = re.compile(rf"{_NAME_CHAR}?(?:先生|小姐|女士|师傅|阿姨|老板)|房东|业主|户主|租户|承租人")
 
 # --- letting and sale terms, unit types ------------------------------------------------------------
 _UNIT_TYPE = re.compile(
@@ -78,11 +53,12 @@ _LETTING = re.compile(
     r"中介勿扰|免中介费?|无中介费?|中介费?|免佣|个人房源|"
     r"拎包(?:即可)?入住|(?:即可|随时|即时)入住|押[一二三四\d]付[一二三四\d]|"
     r"(?:精|简|豪华?)装修?|带家私家电|家私家电齐?全?|家电齐全|带家私|"
-    r"电梯房|步梯房|楼梯房|空房|有房|房源|朝南|南北通透|采光好")
+    r"电梯房|步梯房|楼梯房|空房|有房|房源|朝南|南北通透|采光好|整栋|整层|整套|整间")
 _PRICE = re.compile(r"\d+元(?:/?月)?")
 
 # written with Arabic digits, a unit type is only told from a room number by the space before it
-_UNIT_TYPE_DIGITS = re.compile(rf"(?<![\d{_NUM}])[1-7]\s*[房室]\s*[0-4]\s*厅(?:\s*\d\s*卫)?(?:\s*\d\s*厨)?")
+_UNIT_TYPE_DIGITS = re.compile(rf"(?<![\d{_NUM}])[1-7]\s*[房室]\s*[0-4]\s*厅(?:\s*\d\s*卫)?(?:\s*\d\s*厨)?"
+                               rf"|[一二两三四五六七]\s*[房室]\s*[{_NUM}]\s*厅(?:\s*[{_NUM}]\s*卫)?")
 
 # --- transport notes: 近/距 + (地铁|公交…) + line + station + exit + distance --------------------------
 _TRANSPORT = re.compile(
@@ -100,8 +76,18 @@ _BOUNDARY = r"\d号路街道村坊巷区栋室层元"
 _LANDMARK_CHAR = rf"(?:(?![{_BOUNDARY}])[{CJK}A-Z])"       # a landmark's name never spans a component end
 _LANDMARK_DIRECTION = re.compile(
     rf"(?:^|(?<=[{_BOUNDARY}])){_LANDMARK_CHAR}{{0,8}}?(?:{_DIRECTION_WORDS})")
+_LEAD_LANDMARK = re.compile(
+    rf"^{_LANDMARK_CHAR}{{0,8}}?[\d{_NUM}A-Z]+(?:号楼|栋|幢|座|号|楼|单元|门)?(?:{_DIRECTION_WORDS})"
+    rf"(?=.*[{CJK}]{{2}}.*[\d{_NUM}])")
+# a landmark after 近/靠近… written between the place and the building (景田花园靠近莲花山公园7栋201)
+_NEAR_LANDMARK = re.compile(rf"(?<=[{CJK}])(?:靠近|临近|邻近|紧邻|近)(?:(?![\d号栋座幢])[{CJK}A-Z]){{1,10}}?"
+                            rf"(?=[\d{_NUM}A-Z]+(?:号楼|栋|幢|座|#))")
 _PATH = re.compile(rf"(?:走|爬|坐|乘)?(?:楼梯|电梯|步梯)(?:口|间)?(?:上去|上楼)?|(?:往|向|朝)?[东西南北前后左右里内]?(?:走|转|拐)(?:\d+米)?|往里|进去|直走|楼下|楼上|"
-                   rf"\d+米(?:处|左右)?|[东西南北]边|[\d{_NUM}]*[楼层]?以[上下]")
+                   rf"\d+米(?:处|左右)?|[东西南北]边|"
+                   rf"(?<![{_NUM}])[{_NUM}]{{1,3}}[楼层]以[上下]|(?<!\d)\d{{1,2}}[楼层]以[上下]|以[上下]")
+
+# the second road of an intersection (福华路与金田路交汇处): the first road is where the house is
+_INTERSECTION = re.compile(rf"[与和及](?:(?![\d号])[{CJK}]){{1,8}}?(?:大道|路|街)(?:交汇处|交叉口|交界处|交汇|路口|口)?")
 
 # --- administrative bodies and filler ---------------------------------------------------------------
 _VILLAGE_COMMITTEE = re.compile(r"村?村(?:居民|民|居)?(?:委员会|委会|委)")
@@ -112,7 +98,8 @@ _COMPANY = re.compile(rf"(?:实业|投资|发展|置业)?(?:股份)(?:有限|合
 _OFFICE = re.compile(r"街道办事处|街道办|街办")
 _BODY = re.compile(r"(?:物业)?管理处|物业(?:服务)?(?:中心|公司)|工作站|办事处|服务中心")
 # labels written before a number (房号: 501, 第3栋) and ordinals
-_LABEL = re.compile(rf"(?:房号|门牌号?|栋号|楼号|单元号|室号|楼层|房间号|第)(?=[\d{_NUM}A-Z])")
+_LABEL = re.compile(rf"(?:房号|门牌号?|栋号|楼号|单元号|室号|楼层|房间号)(?=[\d{_NUM}A-Z])"
+                    rf"|第(?=(?:[\d{_NUM}]+|[A-Z])(?:栋|幢|座|号|楼|单元|梯|门|层|室|房|户|期|区|坊|巷|排|弄|F|#|-|$))")
 _LEAD = re.compile(r"^(?:现?居?住址|地址|现住|居住于?|住在|户籍地)")
 _REPEAT = re.compile(rf"([{CJK}]{{2,10}}?)\1")
 
@@ -122,9 +109,19 @@ _TAIL_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里|进去|直走|楼下|楼
 
 
 # characters every match of a class contains: a class whose characters are absent is not run (speed)
-_GATES = {name: frozenset(chars) for name, chars in {
-    "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主", "transport": "铁轨交巴车站",
-    "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采", "company": "股司",
+class Gate:
+    """``gate.isdisjoint(s)``: whether none of the characters occurs in ``s`` (one compiled class search)."""
+
+    def __init__(self, chars: str) -> None:
+        self._rx = re.compile("[" + re.escape(chars) + "]")
+
+    def isdisjoint(self, s: str) -> bool:
+        return self._rx.search(s) is None
+
+
+_GATES = {name: Gate(chars) for name, chars in {
+    "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主租", "transport": "铁轨交巴车站",
+    "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采整", "company": "股司",
     "body": "理业站办服", "direction": "对近旁壁后前侧边交口带周靠", "path": "走转拐往进楼米边以梯",
     "committee": "委会办", "community_body": "工服党股"}.items()}
 
@@ -137,6 +134,7 @@ def strip_noise(s: str) -> str:
     if "号" in s or "第" in s or "门" in s or "层" in s:
         s = _LABEL.sub("", s)
     if not g["contact"].isdisjoint(s):
+        s = _CONTACT_PHONE.sub("", s)
         s = _CONTACT.sub("", s)
     s = _PHONE.sub("", s)
     if not g["person"].isdisjoint(s):
@@ -149,7 +147,12 @@ def strip_noise(s: str) -> str:
         s = _PRICE.sub("", s)
     if not g["letting"].isdisjoint(s):
         s = _LETTING.sub("", s)
+    if "与" in s or "和" in s or "及" in s:
+        s = _INTERSECTION.sub("", s)
     if not g["direction"].isdisjoint(s) or not g["path"].isdisjoint(s):
+        s = _LEAD_LANDMARK.sub("", s)                   # 7栋对面福田区景田花园2栋301: a landmark first
+        if "近" in s:
+            s = _NEAR_LANDMARK.sub("", s)
         s = strip_tail_notes(s)
         if not g["direction"].isdisjoint(s):
             s = _LANDMARK_DIRECTION.sub("", s)         # 上沙村居委会对面东村二坊: the committee is a landmark
@@ -171,7 +174,9 @@ def strip_noise(s: str) -> str:
 def strip_unit_types(s: str) -> str:
     """Remove unit types written with Arabic digits (``2房1厅``, ``3室2厅1卫``) while spaces still
     separate them from a room number (``501 2房1厅``); run before whitespace is dropped."""
-    return _UNIT_TYPE_DIGITS.sub(" ", s) if "厅" in s else s
+    if "厅" not in s:
+        return s
+    return _UNIT_TYPE_DIGITS.sub(" ", s)
 
 
 _END_NOTE = re.compile(rf"(?:{_DIRECTION_WORDS}|往里走|往里|进去|直走|楼下|楼上|里面|门口|靠[{CJK}]{{0,4}})$")
@@ -201,3 +206,19 @@ def strip_tail_notes(s: str) -> str:
     if m and len(m.group(0)) > 1 and _TAIL_NOTE.search(m.group(0)[1:]):
         return s[: m.start() + 1]
     return s
+
+
+# a whole segment (between spaces/commas) that is a note: a contact note or phone number, a landmark with a
+# direction (7栋对面, 沃尔玛旁边), a "near" note (近福华小学); dropped when another segment holds the address
+_NOTE_SEGMENT = re.compile(rf"^(?:(?:{_CONTACT_KW})[:：]?[{CJK}A-Z]{{0,6}}?(?:{_CONTACT_KW})?[:：]?(?:{_PHONE_NUMBER})?"
+                           rf"|(?:{_CONTACT_KW})?[{CJK}]{{0,4}}{_PHONE_NUMBER}"
+                           rf"|(?:靠近|临近|邻近|紧邻|近)[^\d{_NUM}号栋座室层]{{1,12}})$")
+NOTE_HINT = re.compile(rf"{_CONTACT_KW}|\d{{7}}|近|{_DIRECTION_WORDS}")   # a note segment holds one of these
+_LANDMARK_SEGMENT = re.compile(rf"^.{{0,14}}?(?:{_DIRECTION_WORDS})$")
+
+
+def is_note_segment(seg: str, last: bool = False) -> bool:
+    """Whether a segment of an address written with separators is a note, not a part of the address: a
+    contact note or phone number, a "near" note anywhere; a landmark with a direction (``7栋对面``) when it
+    is not the last segment (a last one, ``3-302隔壁``, is the address with a tail note, cut later)."""
+    return bool(_NOTE_SEGMENT.match(seg) or (not last and _LANDMARK_SEGMENT.match(seg)))

@@ -11,6 +11,7 @@ every reading of a character with several): 沙咀 = 沙嘴 (sha zui), 沙尾 (s
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -19,10 +20,12 @@ import pandas as pd
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import ratio
 
+from matching.address_lexicon import TRADITIONAL
 from matching.codes import joint_codes, map_unique
+from matching.numerals import NUMERAL_CHARS, cn_to_int
 from matching.spec import Comparison, LinkageSpec
 
-__all__ = ["compare_pairs", "comparison_values", "pinyin_readings", "pinyin_similarity", "add_comparison_values", "lane_key", "levels_from_codes",
+__all__ = ["compare_pairs", "comparison_values", "name_key", "pinyin_readings", "pinyin_similarity", "add_comparison_values", "lane_key", "levels_from_codes",
            "agreement_from_codes", "one_of_agreements", "violation_names", "agreement_checks", "pair_levels",
            "level_names"]
 
@@ -57,6 +60,24 @@ def lane_key(v: str | None) -> str | None:
     return s or None
 
 
+_NAME_NUMERAL = re.compile(f"[0-9{NUMERAL_CHARS}]+")
+
+
+def name_key(v: str | None) -> str | None:
+    """Canonical place name for comparing: traditional characters simplified and every Chinese numeral run
+    written as digits, on both sides, so ``梅林一村`` = ``梅林1村`` and ``第五大道`` = ``第5大道`` (``三元里`` and
+    ``3元里`` too: a name is compared, never read as a number)."""
+    if v is None:
+        return None
+    s = unicodedata.normalize("NFKC", v).strip().upper().translate(TRADITIONAL)
+
+    def num(m: re.Match[str]) -> str:
+        n = cn_to_int(m.group(0))
+        return m.group(0) if n is None else str(n)
+
+    return _NAME_NUMERAL.sub(num, s) or None
+
+
 def _transform(v: str | None, transform: str | None) -> str | None:
     if v is None or transform in (None, "nfkc"):
         return v
@@ -70,6 +91,8 @@ def _transform(v: str | None, transform: str | None) -> str | None:
         return normalize_phone(v)
     if transform == "lane":
         return lane_key(v)
+    if transform == "name":
+        return name_key(v)
     if transform == "digits":
         d = "".join(ch for ch in v if ch.isdigit())
         return d or None

@@ -219,11 +219,32 @@ def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.Da
     return levels
 
 
+def _dominated_by_best(ok: pd.DataFrame, order: np.ndarray, first: np.ndarray, spec: LinkageSpec,
+                       labels: dict[str, list[str]]) -> np.ndarray:
+    """Per candidate in ``order`` (grouped by left record, best first at ``first``): whether the group's
+    best candidate Pareto-dominates it over the comparisons' ordered levels. A level earlier in a
+    comparison's list is better (exact > pinyin > fuzzy > else); ``null`` (a side lacks the value) is
+    comparable only with ``null``, so a candidate never dominates by having a value the other lacks."""
+    is_first = np.zeros(len(order), dtype=bool)
+    is_first[first] = True
+    grp = np.cumsum(is_first) - 1
+    geq = np.ones(len(order), dtype=bool)
+    strict = np.zeros(len(order), dtype=bool)
+    for c in spec.comparisons:
+        lv = ok[c.name].to_numpy().astype(np.int64)[order]
+        lb = lv[first][grp]
+        null = labels[c.name].index("null") if "null" in labels[c.name] else -1
+        both = (lv != null) & (lb != null)
+        geq &= (lb == lv) | (both & (lb < lv))
+        strict |= both & (lb < lv)
+    return geq & strict & ~is_first
+
+
 def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, right_rank: np.ndarray,
             spec: LinkageSpec, model: FSModel, vague: dict[int, list[str]]) -> pd.DataFrame:
     """One decision per left position (``left_ids`` order) from scored pairs by position (``_lpos``,
     ``_rpos``, levels, ``_compatible``, ``_violations``, ``_same_text``, ``weight``); ties on weight go
-    to the lower ``right_rank``."""
+    to the better levels, then to the lower ``right_rank``."""
     d = spec.decision
     labels = level_names(spec)
     n = len(left_ids)
@@ -238,7 +259,12 @@ def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, ri
     ok = pairs[pairs["_compatible"].to_numpy()]
     if len(ok):
         lp, w = ok["_lpos"].to_numpy(), ok["weight"].to_numpy(dtype=float)
-        order = np.lexsort((right_rank[ok["_rpos"].to_numpy()], -w, lp))
+        # ties on weight: the better levels first (so a candidate that dominates another of equal weight
+        # ranks before it), then the smaller right id
+        level_sum = np.zeros(len(ok), dtype=np.int64)
+        for c in spec.comparisons:
+            level_sum += ok[c.name].to_numpy().astype(np.int64)
+        order = np.lexsort((right_rank[ok["_rpos"].to_numpy()], level_sum, -w, lp))
         lp_sorted = lp[order]
         first = np.flatnonzero(np.r_[True, lp_sorted[1:] != lp_sorted[:-1]])
         nxt = np.minimum(first + 1, len(order) - 1)
@@ -246,8 +272,24 @@ def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, ri
         best = ok.iloc[order[first]]
         pos = best["_lpos"].to_numpy()
         w1 = best["weight"].to_numpy(dtype=float)
-        gap = np.where(has_second, w1 - w[order[nxt]], np.inf)
-        runner_up = right_ids[ok["_rpos"].to_numpy()[order[nxt]]]
+        # Pareto dominance: a runner-up the best candidate dominates (at least as good a level on every
+        # comparison, strictly better on one) is not ambiguous with it; the gap is taken to the best
+        # candidate the best one does not dominate
+        dominated = _dominated_by_best(ok, order, first, spec, labels)
+        is_first = np.zeros(len(order), dtype=bool)
+        is_first[first] = True
+        later = np.flatnonzero(~dominated & ~is_first)
+        grp = np.cumsum(is_first) - 1
+        eff = np.full(len(first), -1)
+        if len(later):
+            g_later = grp[later]
+            firsts_of = np.flatnonzero(np.r_[True, g_later[1:] != g_later[:-1]])
+            eff[g_later[firsts_of]] = later[firsts_of]
+        has_eff = eff >= 0
+        gap = np.where(has_eff, w1 - w[order[np.maximum(eff, 0)]], np.inf)
+        runner_up = right_ids[ok["_rpos"].to_numpy()[order[np.maximum(eff, 0)]]]
+        raw_runner_up = right_ids[ok["_rpos"].to_numpy()[order[nxt]]]
+        dominates = has_second & dominated[nxt]
         prob = np.asarray(match_probability(w1, model.lam), dtype=float)
         exact = best["_same_text"].to_numpy(dtype=bool).copy()
         all_exact = np.ones(len(best), dtype=bool)
@@ -268,6 +310,8 @@ def _decide(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, ri
         for k, (pre, wk, g, pk) in enumerate(zip(prefix_of.tolist(), w1.tolist(), gap.tolist(), prob.tolist(),
                                                 strict=True)):
             gap_txt = "inf" if g == np.inf else f"{g:.2f}"
+            if dominates[k]:
+                gap_txt += f";dominates={raw_runner_up[k]}"
             if wk < d.min_weight:
                 texts.append(f"unresolved=low_weight;{pre}weight={wk:.2f};gap={gap_txt}")
             elif g < d.min_gap:
@@ -301,7 +345,11 @@ def decide(scored: pd.DataFrame, left_ids: pd.Series, spec: LinkageSpec, model: 
     unresolved, with the reason in the explanation (``low_weight``, ``ambiguous``,
     ``not_in_registry:<comparisons>``, ``no_candidate``, ``too_vague``). ``vague`` (left id -> blocking
     rules skipped as too vague) is reported in the explanation of unresolved records
-    (``too_vague=<rule>|<rule>``). Ties on weight go to the smaller right id.
+    (``too_vague=<rule>|<rule>``). Ties on weight go to the better levels (a lower sum of level indices:
+    a candidate that dominates another of equal weight comes first), then to the smaller right id. A
+    runner-up the best candidate Pareto-dominates (at least as good a level on every comparison, strictly
+    better on one; ``null`` comparable only with ``null``) is not ambiguous with it: the gap is taken to the
+    best candidate it does not dominate, and the explanation names the dominated one (``dominates=<id>``).
     """
     ids = pd.unique(np.asarray(left_ids, dtype=object))
     index = pd.Index(ids)

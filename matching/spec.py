@@ -22,7 +22,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "matching"
 LEVEL_KINDS = ("null", "exact", "ratio", "levenshtein", "jaro_winkler", "numeric_diff", "prefix", "pinyin", "else")
 FUZZY_KINDS = ("ratio", "levenshtein", "jaro_winkler", "prefix")
 AGREE_POLICIES = ("none", "when_both", "strict")
-TRANSFORMS = (None, "nfkc", "id_number", "phone", "digits", "lane")
+TRANSFORMS = (None, "nfkc", "id_number", "phone", "digits", "lane", "name")
 
 
 class SpecError(GridlakeError):

@@ -43,6 +43,12 @@ EVIDENCE = _s(("source", S, True), ("record_id", S, True), ("category", S, True)
 #: One lifecycle step; ``by`` is ``system`` (raised, escalated, lapsed, reopened) or the verifying officer id.
 STATUS_CHANGE = _s(("date", D, True), ("status", S, True), ("by", S, True))
 
+#: One candidate house of an R6 address case: why it was not chosen (``conflict:<components>``,
+#: ``low_weight``, ``ambiguous``, ``outranked``: matching.spark.top_candidates), how many of the case's
+#: records and departments have it among their best candidates; ``address`` is the registry's standard address.
+CANDIDATE_HOUSE = _s(("house_code", S, True), ("address", S, True), ("grid_id", S, True), ("records", I, True),
+                     ("departments", I, True), ("weight", F, True), ("why", S, True))
+
 #: Discrepancy status values.
 STATUSES = ("open", "escalated", "confirmed", "resolved", "refuted")
 ACTIVE_STATUSES = ("open", "escalated")
@@ -78,6 +84,9 @@ DISCREPANCIES = _s(
     ("status_history", ArrayType(STATUS_CHANGE, True), False),
     ("verified_at", D, True),            # date of the latest verification applied
     ("verification_outcome", S, True),   # its outcome code (schemas.vocab.VERIFICATION_OUTCOME)
+    ("address", S, True),                # R6: the unresolved address rebuilt from its parsed components only
+    ("record_count", I, True),           # R6: records pointing at the address (the evidence)
+    ("candidates", ArrayType(CANDIDATE_HOUSE, True), True),  # R6: best candidate houses, best first
 )
 
 HOUSE_PROFILE = _s(
@@ -127,6 +136,8 @@ FOLLOWUPS = _s(
     ("is_new", B, False),                # not on any earlier night's list
     ("due_date", D, False),
     ("status", S, False),                # open | escalated
+    ("record_count", I, True),           # R6: records pointing at the address
+    ("candidates", ArrayType(CANDIDATE_HOUSE, True), True),  # R6: best candidate houses, best first
 )
 
 RULE_CODES = ("R1", "R2", "R3", "R4", "R5", "R6", "R7")

@@ -100,7 +100,9 @@ FAMILY_PLANNING = _s(
 
 VERIFICATIONS = _s(
     ("verification_id", S, False), ("discrepancy_id", S, False), ("checked_at", TS, False),
-    ("outcome", S, False), ("officer_id", S, True), ("note", S, True), *LINEAGE,
+    ("outcome", S, False), ("officer_id", S, True), ("note", S, True),
+    ("new_house_code", S, True), ("grid_id", S, True),  # the return form's 核查后房屋编码 and 网格编号
+    *LINEAGE,
 )
 
 SILVER_SCHEMAS: dict[str, StructType] = {
@@ -122,9 +124,21 @@ QUARANTINE = _s(
 
 INGESTION_LOG = _s(
     ("file_sha256", S, False), ("source", S, False), ("path", S, False), ("delivery_date", D, False),
-    ("status", S, False),  # loaded | rejected | empty | header_only | duplicate
+    ("status", S, False),  # loaded | rejected | empty | header_only | ignored | waiting (duplicates are not logged)
     ("error", S, True), ("bronze_rows", L, False), ("extra_columns", S, True),
     ("run_id", S, False), ("ingested_at", TS, False),
+    ("detected_format", S, True),  # csv | xlsx, from the content (not the name)
+    ("header_row", I, True),  # 1-based row of the header (title rows above it skipped)
+    ("header_map", S, True),  # JSON {"<header as seen>": "<canonical column or null>"}
+    ("note", S, True),  # how the file differs in form: "xlsx delivered with a .csv name", "found in sub-folder x"
+)
+
+# What silver saw of a file's values, for the delivery report: per file, column and kind, the form
+# of each date (``YYYY年M月D日``), unknown vocabulary values (capped, digit runs masked), number forms,
+# rows with invalid IDs in a list - with counts. Never a personal value.
+VALUE_PROFILE = _s(
+    ("run_id", S, False), ("delivery_date", D, False), ("source", S, False), ("file_sha256", S, False),
+    ("column", S, False), ("kind", S, False), ("value", S, True), ("rows", L, False),
 )
 
 CONSERVATION = _s(

@@ -139,12 +139,17 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
     columns = set(frame.columns)
     runnable: list[ExpectationSpec] = []
     skipped: list[tuple[ExpectationSpec, str]] = []
+    unrunnable: list[tuple[ExpectationSpec, str]] = []  # error-level checks that cannot run: they fail closed
     for exp in spec.expectations:
         missing = [c for c in exp.columns if c not in columns]
+        # a derived column computed from a source column the frame lacks is a missing column too
+        missing += [f"{c} (from {spec.derived[c]['column']})" for c in exp.columns if c in unavailable
+                    and spec.derived.get(c, {}).get("column") and spec.derived[c]["column"] not in columns]
         if missing:
-            skipped.append((exp, f"column(s) missing: {', '.join(missing)}"))
+            why = f"column(s) missing: {', '.join(missing)}"
+            (unrunnable if exp.severity == "error" else skipped).append((exp, why))
         elif set(exp.columns) & unavailable:
-            skipped.append((exp, "derived column unavailable (lookup table or source column missing)"))
+            skipped.append((exp, "derived column unavailable (lookup table does not exist yet)"))
         else:
             runnable.append(exp)
     id_columns = [c for c in spec.row_id_columns if c in columns]
@@ -171,7 +176,10 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
                                "table": spec.table, "rows": rows, "previous_counts": counts,
                                "row_id_columns": id_columns,
                                "skipped": [{"expectation": e.key, "severity": e.severity, "dimension": e.dimension,
-                                            "reason": why} for e, why in skipped]}
+                                            "reason": why} for e, why in skipped],
+                               "failed_unrunnable": [{"expectation": e.key, "severity": e.severity,
+                                                      "dimension": e.dimension, "reason": why}
+                                                     for e, why in unrunnable]}
     out_file = ctx.settings.quality / ctx.date_str / f"{spec.name}.json"
     _write_json(out_file, doc)
 
@@ -197,6 +205,11 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
     for exp, _why in skipped:
         hist_rows.append({**base, "expectation": exp.key, "expectation_type": exp.type, "dimension": exp.dimension,
                           "severity": exp.severity, "success": None, "skipped": True})
+    for exp, why in unrunnable:
+        hist_rows.append({**base, "expectation": exp.key, "expectation_type": exp.type, "dimension": exp.dimension,
+                          "severity": exp.severity, "success": False, "skipped": False})
+        errors.append(f"{spec.name}: {exp.type}({','.join(exp.columns)}) cannot run ({why}); "
+                      "an error-level check that cannot run fails")
     history.record(ctx, hist_rows)
 
     summary = {

@@ -61,6 +61,8 @@ class ReportData:
     by_rule_band: dict[str, dict[str, int]] = field(default_factory=dict)  # rule -> priority band -> open count
     rule_titles: dict[str, str] = field(default_factory=dict)
     match: list[dict[str, Any]] = field(default_factory=list)       # source, method, records, mean_score
+    supervision: list[dict[str, Any]] = field(default_factory=list)  # gold.supervision_metrics, street + district
+    supervision_trend: list[dict[str, Any]] = field(default_factory=list)  # district level, nights <= tonight
 
 
 # --- gathering (Spark) -------------------------------------------------------------------
@@ -97,6 +99,12 @@ def gather(spark: SparkSession, settings: Settings, run_date: dt.date) -> Report
             bands[r["band"]] = bands.get(r["band"], 0) + int(r["count"])
     data.match = _match_quality(spark, settings, run_date)
     data.rule_titles = _rule_titles()
+    if io.table_exists(spark, settings, "gold", "supervision_metrics"):
+        sm = io.read_table(spark, settings, "gold", "supervision_metrics")
+        data.supervision = _rows(sm.where((F.col("run_date") == day) & F.col("level").isin("street", "district"))
+                                 .orderBy(F.col("level").desc(), "street"))
+        data.supervision_trend = _rows(sm.where((F.col("level") == "district") & (F.col("run_date") <= day))
+                                       .orderBy("run_date"))
     return data
 
 
@@ -251,6 +259,10 @@ def render_html(data: ReportData) -> str:
           _int(m["records"]), "—" if m.get("mean_score") is None else f"{float(m['mean_score']):.3f}"]
          for m in data.match]))
 
+    # 5. supervision: on-time verification, reminders, reopening, backlog, field-confirmed precision
+    if data.supervision:
+        parts.extend(_supervision_section(data))
+
     # streets summary
     parts.append("<h2>街道汇总</h2>")
     parts.append(_table(
@@ -261,6 +273,37 @@ def render_html(data: ReportData) -> str:
     parts.append(f'<p class="note">gridlake · {_e(data.run_date)} · 离线可读，无外部资源。</p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _supervision_section(data: ReportData) -> list[str]:
+    """Rates supervisors are judged by (gold.supervision_metrics), per street and district, and over nights."""
+    rows = data.supervision
+    streets = [r for r in rows if r.get("level") == "street"]
+    backlog = sorted((k for k in rows[0] if k.startswith("backlog_")),
+                     key=lambda k: (k.startswith("backlog_gt"), int(k.rsplit("_", 1)[1])))
+    labels = {k: ("≤" if "_le_" in k else ">") + k.rsplit("_", 1)[1] + "天" for k in backlog}
+    out = ["<h2>核查时效与督办</h2>"]
+    out.append(svg.bar_chart(
+        [str(r.get("street") or "") for r in streets],
+        [("按时核查率", [r.get("on_time_rate") for r in streets]), ("重办率", [r.get("reopen_rate") for r in streets])],
+        "按时核查率与重办率（按街道）", value_format=svg.fmt_pct, max_value=1.0))
+    nights = [str(t["run_date"]) for t in data.supervision_trend]
+    out.append(svg.line_chart(nights, [("催办", [t.get("reminders") for t in data.supervision_trend]),
+                                       ("升级街道", [t.get("escalated_street") for t in data.supervision_trend]),
+                                       ("重办", [t.get("reopened") for t in data.supervision_trend])], "督办趋势"))
+    out.append(_table(
+        ["层级", "街道", "已核查", "按时核查率", "催办", "升级街道", "重办", "重办率", *[f"积压{labels[k]}" for k in backlog]],
+        [["全区" if r["level"] == "district" else "街道", r.get("street") or "", _int(r.get("verified")),
+          _pct(r.get("on_time_rate")), _int(r.get("reminders")), _int(r.get("escalated_street")), _int(r.get("reopened")),
+          _pct(r.get("reopen_rate")), *[_int(r.get(k)) for k in backlog]] for r in rows]))
+    district = next((r for r in rows if r.get("level") == "district"), None)
+    if district:
+        out.append("<h2>规则现场核实准确率（属实 / 已核查）</h2>")
+        out.append(_table(["规则", "问题类型", "已核查", "属实", "准确率"], [
+            [r, data.rule_titles.get(r, ""), _int(district.get(f"verified_{r.lower()}")),
+             _int(district.get(f"confirmed_{r.lower()}")), _pct(district.get(f"precision_{r.lower()}"))]
+            for r in RULE_CODES]))
+    return out
 
 
 # --- writing ------------------------------------------------------------------------------

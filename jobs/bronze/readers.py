@@ -11,20 +11,31 @@ rejected, and a file in the other of the two encodings (UTF-8 / ``gb18030``) tha
 the declared one is read in the encoding its bytes and header show, with a note.
 Text is decoded with ``surrogateescape`` so that undecodable bytes stay visible per
 row; a byte-order mark is stripped; CRLF, LF and CR line ends may be mixed. XLSX
-files are read by :mod:`jobs.bronze.xlsx`.
+files are read by :mod:`jobs.bronze.xlsx`; shared records and header handling live in
+:mod:`jobs.bronze.delivery`.
+
+The format is decided by the content, not the name (:func:`detect_format`): a zip with
+``[Content_Types].xml`` is read as XLSX, a legacy OLE2 ``.xls`` is rejected
+(``LEGACY_XLS``), anything else is read as CSV text; a format other than the declared
+one is recorded as a note. A UTF-16 file with its byte-order mark is decoded as
+UTF-16. The header is the best-matching row among the first ``header_scan_rows``
+(title rows above it skipped); a repeated header line further down (two files
+concatenated, a second BOM mid-file) is skipped and counted in a note. A file cut
+off mid-transfer with NUL bytes at its end loads the rows before the damage; the
+rest is one malformed row ``DAMAGED_TAIL``.
 
 Every outcome carries a reason code (the text before the first ``:``):
 
 File level - ``Delivery.status`` / ``Delivery.error`` (the file loads no row):
   ``EMPTY_FILE`` (status ``empty``), ``HEADER_ONLY`` (status ``header_only``),
-  ``MISSING_COLUMNS``, ``WRONG_SOURCE`` (the header is another source's: a file in
+  ``MISSING_COLUMNS``, ``WRONG_SOURCE``, ``LEGACY_XLS``, ``XLSX_LIMIT`` (the header is another source's: a file in
   the wrong folder), ``BAD_HEADER``, ``BINARY_CONTENT``, ``NOT_XLSX``,
   ``MULTIPLE_DATA_SHEETS`` (status ``rejected``).
 File level - ``Delivery.notes`` (the file loads; the note is recorded):
   ``ENCODING_MISMATCH``, ``EXTRA_COLUMNS``, ``MISSING_OPTIONAL_COLUMNS``, ``OTHER_SHEETS``.
 Row level - ``BronzeRow.malformed_reason`` (the row is kept in bronze with its raw
 line and quarantined by silver as ``MALFORMED_ROW``):
-  ``FIELD_COUNT``, ``UNDECODABLE_BYTES``, ``CSV_SYNTAX``, ``FIELD_TOO_LARGE``
+  ``FIELD_COUNT``, ``UNDECODABLE_BYTES``, ``DAMAGED_TAIL``, ``CSV_SYNTAX``, ``FIELD_TOO_LARGE``
   (a field over :data:`MAX_FIELD_CHARS` or a line over :data:`MAX_LINE_CHARS`; the
   raw line is kept shortened to :data:`MAX_RAW_CHARS`), ``TRUNCATED_ROW`` (the file
   ends inside the row), ``UNBALANCED_QUOTE`` (a quote opened in the row does not
@@ -41,22 +52,35 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
-import unicodedata
+import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from gridlake.sources import Source, load_sources
+from gridlake.sources import IngestConfig, Source, load_ingest_config
+from jobs.bronze.delivery import (
+    MAX_FIELD_CHARS,
+    MAX_LINE_CHARS,
+    MAX_RAW_CHARS,
+    SURROGATE,
+    BronzeRow,
+    Delivery,
+    canonical_header,
+    clean_raw,
+    map_header,
+    note_title_rows,
+    pick_header,
+    reason_code,
+    row_from_cells,
+    trimmed,
+)
 from jobs.bronze.sniff import family, sniff
+from jobs.bronze.xlsx import open_xlsx
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
-_BOMS = ("\ufeff",)
+__all__ = ["MAX_FIELD_CHARS", "MAX_LINE_CHARS", "MAX_RAW_CHARS", "BronzeRow", "Delivery", "detect_format",
+           "open_csv", "open_delivery", "reason_code", "sha256_file"]
+
 _NEWLINES = ("\n", "\r")
-
-MAX_FIELD_CHARS = 64 * 1024  # a longer field makes its row FIELD_TOO_LARGE
-MAX_LINE_CHARS = 1 << 20  # a longer physical line is not parsed (memory stays bounded)
-MAX_RAW_CHARS = 8 * 1024  # raw lines of malformed rows are kept up to this length
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -66,170 +90,6 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def reason_code(text: str | None) -> str | None:
-    """The reason code of an error, note or malformed reason (the text before the first ``:``)."""
-    return text.split(":", 1)[0].strip() if text else None
-
-
-@dataclass
-class BronzeRow:
-    """One delivered row: canonical values (strings), extras and provenance of the row."""
-
-    row_number: int
-    values: dict[str, str | None]
-    extra: dict[str, str | None] | None = None
-    raw_line: str | None = None
-    malformed_reason: str | None = None
-
-
-@dataclass
-class Delivery:
-    """An opened delivery file: header mapping, drift report, notes and a row stream."""
-
-    path: Path
-    source: Source
-    header: list[str] = field(default_factory=list)
-    status: str = "ok"  # ok | empty | header_only | rejected
-    error: str | None = None  # "CODE: detail" when status is not ok
-    extra_columns: list[str] = field(default_factory=list)
-    missing_required: list[str] = field(default_factory=list)
-    missing_optional: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # "CODE: detail" for a file that loads
-    encoding: str | None = None
-    _rows: Iterator[BronzeRow] | None = None
-    _first: BronzeRow | None = None
-
-    def rows(self) -> Iterator[BronzeRow]:
-        """Stream the data rows (nothing for empty, header-only or rejected files)."""
-        if self.status != "ok" or self._rows is None:
-            return
-        if self._first is not None:
-            yield self._first
-        yield from self._rows
-
-    def reject(self, error: str, status: str = "rejected") -> Delivery:
-        """Mark the file as not loading (``error`` is "CODE: detail") and return it."""
-        self.status, self.error = status, error[:1000]
-        return self
-
-    def start(self, rows: Iterator[BronzeRow]) -> Delivery:
-        """Attach the row stream; a stream without a row makes the file ``header_only``."""
-        first = next(rows, None)
-        if first is None:
-            return self.reject("HEADER_ONLY: a header and no data rows", "header_only")
-        self._first, self._rows = first, rows
-        return self
-
-    @property
-    def note(self) -> str | None:
-        """The notes as one text (recorded in the ingestion log of a loaded file), or None."""
-        return "; ".join(self.notes)[:1000] if self.notes else None
-
-
-def canonical_header(name: str) -> str:
-    """Header cell as compared with sources.yaml: NFKC, BOM and surrounding spaces removed."""
-    s = unicodedata.normalize("NFKC", name or "")
-    for bom in _BOMS:
-        s = s.replace(bom, "")
-    return s.strip()
-
-
-def _mapping(source: Source) -> dict[str, str]:
-    by_header = {canonical_header(h): c for h, c in source.header_to_canonical.items()}
-    by_header.update({c: c for c in source.columns})
-    return by_header
-
-
-def _other_source(header: list[str], source: Source) -> str | None:
-    """The name of another declared source whose required columns this header has, if exactly one."""
-    cells = {canonical_header(h) for h in header}
-    hits = []
-    for name, other in load_sources().items():
-        if name == source.name:
-            continue
-        by_header = _mapping(other)
-        have = {by_header[c] for c in cells if c in by_header}
-        if all(c in have for c in other.required):
-            hits.append(name)
-    return hits[0] if len(hits) == 1 else None
-
-
-def _map_header(delivery: Delivery, header: list[str]) -> list[str | None]:
-    """Canonical column per header position (None for extras); fills drift fields and notes of ``delivery``."""
-    src = delivery.source
-    by_header = _mapping(src)
-    mapped: list[str | None] = []
-    seen: set[str] = set()
-    for h in header:
-        canon = by_header.get(canonical_header(h))
-        if canon is None or canon in seen:
-            mapped.append(None)
-            if canonical_header(h):
-                delivery.extra_columns.append(canonical_header(h))
-        else:
-            mapped.append(canon)
-            seen.add(canon)
-    delivery.missing_required = [c for c in src.required if c not in seen]
-    delivery.missing_optional = [c for c in src.columns if c not in seen and c not in src.required]
-    if delivery.missing_required:
-        names = ", ".join(f"{c} ({src.columns[c]})" for c in delivery.missing_required)
-        other = _other_source(header, src)
-        if other:
-            delivery.reject(f"WRONG_SOURCE: the header is that of source {other}, not {src.name} (a file in the "
-                            f"wrong folder?); missing required column(s): {names}")
-        else:
-            delivery.reject(f"MISSING_COLUMNS: missing required column(s): {names}")
-        return mapped
-    if delivery.extra_columns:
-        delivery.notes.append(f"EXTRA_COLUMNS: {', '.join(delivery.extra_columns)} (kept in _extra)")
-    if delivery.missing_optional:
-        names = ", ".join(f"{c} ({src.columns[c]})" for c in delivery.missing_optional)
-        delivery.notes.append(f"MISSING_OPTIONAL_COLUMNS: {names} (loaded as empty)")
-    return mapped
-
-
-def _trimmed(cells: list[str | None], n: int) -> list[str | None]:
-    trimmed = list(cells)
-    while len(trimmed) > n and (trimmed[-1] is None or trimmed[-1] == ""):
-        trimmed.pop()  # trailing empty cells beyond the header are not a wrong field count
-    return trimmed
-
-
-def _row_from_cells(
-    delivery: Delivery, mapped: list[str | None], header: list[str], cells: list[str | None], number: int,
-    raw: str | None,
-) -> BronzeRow:
-    values: dict[str, str | None] = dict.fromkeys(delivery.source.columns)
-    n = len(header)
-    trimmed = _trimmed(cells, n)
-    big = max((len(c) for c in trimmed if isinstance(c, str)), default=0)
-    if big > MAX_FIELD_CHARS:
-        return BronzeRow(number, values, None, _clean(raw),
-                         f"FIELD_TOO_LARGE: a field of {big} characters (limit {MAX_FIELD_CHARS})")
-    if any(isinstance(c, str) and _SURROGATE.search(c) for c in trimmed):
-        return BronzeRow(number, values, None, _clean(raw), "UNDECODABLE_BYTES: bytes not valid in "
-                         f"{delivery.encoding}")
-    if len(trimmed) != n:
-        return BronzeRow(number, values, None, _clean(raw), f"FIELD_COUNT: expected {n} fields, got {len(trimmed)}")
-    extra: dict[str, str | None] = {}
-    for canon, head, cell in zip(mapped, header, trimmed, strict=True):
-        if canon is not None:
-            values[canon] = cell
-        elif canonical_header(head):
-            extra[canonical_header(head)] = cell
-    return BronzeRow(number, values, extra or None, None, None)
-
-
-def _clean(text: str | None) -> str | None:
-    """Raw text safe to store (undecodable bytes shown as U+FFFD, at most MAX_RAW_CHARS), without the line break."""
-    if text is None:
-        return None
-    text = text.rstrip("\r\n")
-    if len(text) > MAX_RAW_CHARS:
-        text = f"{text[:MAX_RAW_CHARS]}…[{len(text)} characters, shortened]"
-    return _SURROGATE.sub("\ufffd", text)
 
 
 # ---------------------------------------------------------------------------- CSV
@@ -292,96 +152,163 @@ def _strictly_one_record(lines: list[str]) -> bool:
         return False
 
 
-def _open_csv_as(path: Path, source: Source, encoding: str) -> Delivery:
-    """Open a CSV delivery decoded as ``encoding``: read the header now, stream rows later."""
-    d = Delivery(path=path, source=source, encoding=encoding)
-    fh = open(path, encoding=family(encoding), errors="surrogateescape", newline="")
-    lines = _LineTracker(fh)
-    reader = csv.reader(lines, strict=False)
+class _CsvRecords:
+    """CSV records of a text file with the physical lines each came from (see :class:`_LineTracker`)."""
 
-    def next_record() -> tuple[list[str] | None, str | None, list[str]]:
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.fh = open(path, encoding=family(encoding), errors="surrogateescape", newline="")
+        self.lines = _LineTracker(self.fh)
+        self.reader = csv.reader(self.lines, strict=False)
+
+    def next(self) -> tuple[list[str] | None, str | None, list[str]]:
+        """(cells, error, raw lines) of the next record; StopIteration at the end of the file."""
         try:
-            rec = next(reader)
+            rec = next(self.reader)
         except csv.Error as exc:
             code = "FIELD_TOO_LARGE" if "field larger than field limit" in str(exc) else "CSV_SYNTAX"
-            return None, f"{code}: {exc}", lines.take()
+            return None, f"{code}: {exc}", self.lines.take()
         except _LineTooLong as exc:
-            lines.take()
+            self.lines.take()
             return None, (f"FIELD_TOO_LARGE: a line of {exc.chars} characters (limit {MAX_LINE_CHARS}), "
                           "not parsed"), [exc.prefix]
-        return rec, None, lines.take()
+        return rec, None, self.lines.take()
 
+    def rest_chars(self) -> int:
+        """Skip to the end of the file; the number of characters skipped."""
+        n = 0
+        while block := self.fh.read(1 << 20):
+            n += len(block)
+        return n
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _scan_header(path: Path, source: Source, encoding: str, scan_rows: int) -> int:
+    """How many records precede the header (title and blank rows), from the first ``scan_rows`` records."""
+    recs = _CsvRecords(path, encoding)
+    candidates: list[list[str | None]] = []
     try:
+        while len(candidates) < scan_rows:
+            try:
+                rec, err, _ = recs.next()
+            except StopIteration:
+                break
+            candidates.append([] if err is not None or rec is None else
+                              [None if SURROGATE.search(c) else c for c in rec])
+    finally:
+        recs.close()
+    best = pick_header(candidates, source)
+    return best or 0
+
+
+def _open_csv_as(path: Path, source: Source, encoding: str, scan_rows: int = 20) -> Delivery:
+    """Open a CSV delivery decoded as ``encoding``: find and read the header now, stream rows later."""
+    d = Delivery(path=path, source=source, encoding=encoding, detected_format="csv")
+    skip = _scan_header(path, source, encoding, scan_rows)
+    recs = _CsvRecords(path, encoding)
+    physical = 0
+    try:
+        for _ in range(skip):
+            _, _, raw = recs.next()
+            physical += len(raw)
         while True:
-            rec, err, raw = next_record()
+            rec, err, raw = recs.next()
+            physical += len(raw)
             if err is not None:
-                fh.close()
+                recs.close()
                 return d.reject(f"BAD_HEADER: the first line is not a readable header ({err})")
             if any(c.strip() for c in rec):
                 header = rec
                 break
+            skip += 1
     except StopIteration:
-        fh.close()
+        recs.close()
         return d.reject("EMPTY_FILE: no header, only blank lines", "empty")
-    if any(_SURROGATE.search(h) for h in header):
-        fh.close()
+    if any(SURROGATE.search(h) for h in header):
+        recs.close()
         return d.reject(f"BAD_HEADER: header not decodable as {encoding}")
+    if any("\x00" in h for h in header):
+        recs.close()
+        return d.reject("BINARY_CONTENT: NUL bytes in the header line")
+    d.header_row = physical
     d.header = [canonical_header(h) for h in header]
-    mapped = _map_header(d, header)
+    mapped = map_header(d, header)
     if d.status == "rejected":
-        fh.close()
+        recs.close()
         return d
+    note_title_rows(d, physical - 1)
     n = len(d.header)
+    header_key = [canonical_header(h) for h in header]
+    repeated = {"n": 0}
 
     def stream() -> Iterator[BronzeRow]:
         number = 0
         try:
             while True:
                 try:
-                    rec, err, raw_lines = next_record()
+                    rec, err, raw_lines = recs.next()
                 except StopIteration:
                     return
+                raw = "".join(raw_lines)
+                if "\x00" in raw:
+                    number += 1
+                    skipped = recs.rest_chars()
+                    yield BronzeRow(number, dict.fromkeys(source.columns), None, clean_raw(raw),
+                                    "DAMAGED_TAIL: NUL bytes from this row on (a transfer cut off or padded); this "
+                                    f"row and the {skipped} character(s) after it are not read")
+                    return
+                if err is None and rec and rec[0].startswith("\ufeff"):
+                    rec[0] = rec[0].lstrip("\ufeff")  # a second byte-order mark: files concatenated
                 if err is None and not any(c.strip() for c in rec):
                     continue  # a blank line is not a row
+                if err is None and [canonical_header(c) for c in trimmed(rec, n)] == header_key:
+                    repeated["n"] += 1  # the header again (two files concatenated): not a row
+                    if repeated["n"] == 1:
+                        d.form_notes.append("repeated header line(s) skipped (files concatenated?)")
+                    continue
                 number += 1
-                if len(raw_lines) > 1 and (err is not None or len(_trimmed(rec, n)) != n
+                if len(raw_lines) > 1 and (err is not None or len(trimmed(rec, n)) != n
                                            or not _strictly_one_record(raw_lines)):
                     # A quote opened in the first line swallowed the next lines: keep the first line as
                     # the malformed row and read the swallowed lines again as rows of their own.
-                    lines.give_back(raw_lines[1:])
-                    yield BronzeRow(number, dict.fromkeys(source.columns), None, _clean(raw_lines[0]),
+                    recs.lines.give_back(raw_lines[1:])
+                    yield BronzeRow(number, dict.fromkeys(source.columns), None, clean_raw(raw_lines[0]),
                                     "UNBALANCED_QUOTE: a quoted field opened in this line does not close; the "
                                     f"{len(raw_lines) - 1} line(s) after it were read again as rows")
                     continue
-                raw = "".join(raw_lines)
                 if err is not None:
-                    row = BronzeRow(number, dict.fromkeys(source.columns), None, _clean(raw), err)
+                    row = BronzeRow(number, dict.fromkeys(source.columns), None, clean_raw(raw), err)
                 else:
-                    row = _row_from_cells(d, mapped, d.header, rec, number, raw)
+                    row = row_from_cells(d, mapped, d.header, rec, number, raw)
                 if (row.malformed_reason and raw and not raw.endswith(_NEWLINES)
                         and not row.malformed_reason.startswith("FIELD_TOO_LARGE")):
                     row.malformed_reason = ("TRUNCATED_ROW: the file ends inside this row, without a line break ("
                                             f"{row.malformed_reason})")
                 yield row
         finally:
-            fh.close()
+            recs.close()
 
     return d.start(stream())
 
 
 def _candidates(declared: str, first: str) -> list[str]:
+    if first == "utf-16":
+        return ["utf-16"]
     out = [first, family(declared), "utf-8", "gb18030"]
     return list(dict.fromkeys(out))
 
 
-def open_csv(path: Path, source: Source) -> Delivery:
+def open_csv(path: Path, source: Source, config: IngestConfig | None = None) -> Delivery:
     """Open a CSV delivery: check the bytes, pick the encoding whose header maps, read the header now."""
+    config = config or load_ingest_config()
     seen = sniff(path, source.encoding)
     if seen.binary:
-        return Delivery(path=path, source=source, encoding=source.encoding).reject(f"BINARY_CONTENT: {seen.binary}")
+        return Delivery(path=path, source=source, encoding=source.encoding,
+                        detected_format="csv").reject(f"BINARY_CONTENT: {seen.binary}")
     first: Delivery | None = None
     for enc in _candidates(source.encoding, seen.encoding):
-        d = _open_csv_as(path, source, enc)
+        d = _open_csv_as(path, source, enc, config.header_scan_rows)
         if first is None:
             first = d
         if d.status != "rejected":
@@ -397,13 +324,45 @@ def open_csv(path: Path, source: Source) -> Delivery:
     return d
 
 
-def open_delivery(path: str | Path, source: Source) -> Delivery:
-    """Open a delivery of ``source`` by its declared format; an empty (0-byte) file is status ``empty``."""
+def detect_format(path: str | Path) -> tuple[str, str | None]:
+    """(``csv`` | ``xlsx`` | ``xls`` | ``zip`` (damaged), why) from the first bytes: a zip holding ``[Content_Types].xml`` is XLSX,
+    an OLE2 compound file is a legacy XLS, anything else is read as CSV text (whose checks name binary data)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(OLE2):
+        return "xls", "an OLE2 compound file"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if "[Content_Types].xml" in zf.namelist():
+                    return "xlsx", None
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return "zip", "a damaged zip"
+        return "csv", "a zip without [Content_Types].xml"
+    return "csv", None
+
+
+def open_delivery(path: str | Path, source: Source, config: IngestConfig | None = None,
+                  name: str | None = None) -> Delivery:
+    """Open a delivery of ``source`` by its content (see :func:`detect_format`); an empty (0-byte) file is
+    status ``empty``. ``name`` is the delivered file name (the path may be a private copy)."""
     path = Path(path)
+    config = config or load_ingest_config()
+    name = name or path.name
     if path.stat().st_size == 0:
         return Delivery(path=path, source=source, encoding=source.encoding).reject("EMPTY_FILE: 0 bytes", "empty")
-    if source.format == "xlsx":
-        from jobs.bronze.xlsx import open_xlsx
-
-        return open_xlsx(path, source)
-    return open_csv(path, source)
+    fmt, _why = detect_format(path)
+    if fmt == "zip":  # a damaged zip: an XLSX source's reader names the damage, a CSV source's the ZIP magic
+        fmt = "xlsx" if source.format == "xlsx" else "csv"
+    suffix = Path(name).suffix or "(none)"
+    if fmt == "xls":
+        d = Delivery(path=path, source=source, encoding=None, detected_format=None)
+        return d.reject("LEGACY_XLS: a legacy Excel 97-2003 workbook (.xls); save it as .xlsx (Excel/WPS: "
+                        "另存为 .xlsx) and deliver again")
+    d = open_xlsx(path, source, config) if fmt == "xlsx" else open_csv(path, source, config)
+    d.detected_format = fmt
+    if fmt != source.format:
+        d.form_notes.insert(0, f"{fmt} delivered (declared {source.format}), file name {suffix}; read as {fmt}")
+    elif suffix != f".{fmt}":
+        d.form_notes.insert(0, f"{fmt} delivered with a {suffix} name")
+    return d

@@ -14,6 +14,10 @@ Two hostile deliveries are decided here, in plain Python, from the bytes alone:
   valid gb18030" in the other). The reader then tries the detected encoding first
   and keeps it only when the header maps to the source's columns; the file loads
   with a ``ENCODING_MISMATCH`` note naming both encodings.
+
+A UTF-16 byte-order mark makes the file UTF-16 (decoded, not "binary"). NUL bytes
+that only start after at least one complete text line are a damaged tail (a transfer
+cut off or padded with zeros), not a binary file: the reader loads the rows before it.
 """
 
 from __future__ import annotations
@@ -104,12 +108,32 @@ def binary_reason(sample: bytes) -> str | None:
     return None
 
 
+def damaged_tail_at(sample: bytes) -> int | None:
+    """Offset of the first NUL byte when text lines come before it (a damaged tail), else None."""
+    nul = sample.find(b"\x00")
+    if nul <= 0:
+        return None
+    head = sample[:nul]
+    last_break = max(head.rfind(b"\n"), head.rfind(b"\r"))
+    if last_break < 0 or binary_reason(head[: last_break + 1]) is not None:
+        return None
+    return nul
+
+
 def sniff(path: str | Path, declared: str) -> Sniffed:
     """Decide whether ``path`` is text and which encoding to try first (see the module docstring)."""
     path = Path(path)
     with open(path, "rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
-    why = binary_reason(sample)
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")) and not sample.startswith(b"\xff\xfe\x00\x00"):
+        try:
+            sample[2: len(sample) - len(sample) % 2].decode("utf-16-le" if sample[0] == 0xFF else "utf-16-be")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return Sniffed(declared, "utf-16", evidence="a UTF-16 byte-order mark")
+    tail = damaged_tail_at(sample)
+    why = binary_reason(sample if tail is None else sample[:tail])
     if why:
         return Sniffed(declared, family(declared), binary=why)
     fam = family(declared)

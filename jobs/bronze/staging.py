@@ -3,18 +3,24 @@
 The driver never holds a whole file: rows are turned into Arrow record batches of
 ``chunk_rows`` and appended to one Parquet file per delivery, which Spark then
 reads with the explicit bronze schema and appends to Delta in a single commit.
+
+Before that, every delivered file is copied once into the run's staging folder
+(:func:`private_copy`): the copy is hashed and parsed, never the landing file again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.bronze.readers import BronzeRow
+from jobs.bronze.delivery import BronzeRow
 
 
 def arrow_schema(columns: list[str]) -> pa.Schema:
@@ -85,3 +91,38 @@ def write_staging(
 def now_utc() -> dt.datetime:
     """The ingestion timestamp (UTC, microseconds)."""
     return dt.datetime.now(dt.UTC)
+
+
+class NotReady(Exception):
+    """The file is still being written (changed while it was copied): read it on a later run."""
+
+
+def private_copy(source: Path, target: Path, chunk: int = 1 << 20) -> tuple[str, int]:
+    """Copy ``source`` to ``target`` once, hashing what was copied; return (SHA-256, bytes).
+
+    The file is opened without following a symbolic link (``O_NOFOLLOW``) and must be a
+    regular file; when its size or mtime differ before and after the copy, or the bytes
+    copied differ from its size, it is still being written (:class:`NotReady`). Everything
+    after this reads the copy, so the hash is the hash of what is loaded.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(source, flags)
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise IsADirectoryError("not a regular file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        n = 0
+        with os.fdopen(os.dup(fd), "rb") as src, open(target, "wb") as out:
+            while block := src.read(chunk):
+                h.update(block)
+                out.write(block)
+                n += len(block)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or n != after.st_size:
+        target.unlink(missing_ok=True)
+        raise NotReady(f"the file changed while it was copied ({before.st_size} -> {after.st_size} bytes)")
+    return h.hexdigest(), n

@@ -6,9 +6,10 @@ gives the same rows, so a rerun commits nothing):
 1. new detection                     -> ``open`` (due D + due_days)
 2. a verification newer than the last one applied (checked on or before D):
    confirmed -> ``confirmed``; resolved / declared_on_site -> ``resolved``;
-   not_rented / vacant / wrong_address -> ``refuted``
+   not_rented / vacant / wrong_address -> ``refuted``; a verification carrying a house code (an address
+   correction) -> ``resolved`` with outcome ``address_corrected``
 3. closed but detected again: reopens (``open``, new due date) only when evidence dated after
-   the verification exists, or when it was closed by the system (lapsed)
+   the verification exists, or when it was closed by the system (lapsed); never after an address correction
 4. open/escalated but no longer detected -> ``resolved`` by ``system`` (the condition lapsed)
 5. open for more than escalate_after_days -> ``escalated`` (dated the day it became overdue)
 
@@ -26,6 +27,10 @@ from pyspark.sql import functions as F
 from gridlake.rules_config import RulesConfig
 from schemas.gold import DISCREPANCIES
 
+#: outcome recorded when an officer's verification of an address case carries the house code (a correction)
+CORRECTED = "address_corrected"
+
+
 OUTCOME_STATUS = {
     "confirmed": "confirmed",
     "resolved": "resolved",
@@ -33,6 +38,7 @@ OUTCOME_STATUS = {
     "not_rented": "refuted",
     "vacant": "refuted",
     "wrong_address": "refuted",
+    CORRECTED: "resolved",
 }
 CLOSED = ("confirmed", "resolved", "refuted")
 ACTIVE = ("open", "escalated")
@@ -50,12 +56,18 @@ def _entry(date: Column, status: Column | str, by: Column | str) -> Column:
 
 
 def latest_verifications(verifications: DataFrame, run_date: dt.date) -> DataFrame:
-    """The latest verification per discrepancy checked on or before ``run_date`` (delivered by then)."""
+    """The latest verification per discrepancy checked on or before ``run_date`` (delivered by then).
+
+    ``v_code`` is the house code the officer wrote (the return form's 核查后房屋编码, ``new_house_code``;
+    ``house_code`` where a source delivers it so): on an address case (R6) it is the correction that
+    closes the case as ``address_corrected`` (see :func:`transform`)."""
     v = verifications.where((F.col("_delivery_date") <= F.lit(run_date)) & (F.to_date("checked_at") <= F.lit(run_date)))
     w = Window.partitionBy("discrepancy_id").orderBy(F.col("checked_at").desc(), F.col("verification_id").desc())
+    cols = [F.nullif(F.trim(F.col(c)), F.lit("")) for c in ("new_house_code", "house_code") if c in verifications.columns]
+    code = F.coalesce(*cols, F.lit(None).cast("string"))
     return (v.withColumn("__rn", F.row_number().over(w)).where("__rn = 1")
             .select("discrepancy_id", F.to_date("checked_at").alias("v_date"), F.col("outcome").alias("v_outcome"),
-                    F.col("officer_id").alias("v_by")))
+                    F.col("officer_id").alias("v_by"), code.alias("v_code")))
 
 
 def priority(rules: RulesConfig, run_date: dt.date) -> Column:
@@ -65,7 +77,13 @@ def priority(rules: RulesConfig, run_date: dt.date) -> Column:
     age = F.greatest(F.datediff(F.lit(run_date), F.col("last_evidence_date")), F.lit(0))
     recency = F.coalesce(F.pow(F.lit(0.5), age / F.lit(float(rules.defaults.recency_half_life_days))), F.lit(1.0))
     esc = F.when(F.col("status") == "escalated", F.lit(1.5)).otherwise(F.lit(1.0))
-    return F.round(weight * corr * recency * F.col("match_confidence") * esc, 6)
+    return F.round(weight * corr * recency * F.col("match_confidence") * esc * volume(), 6)
+
+
+def volume() -> Column:
+    """R6 address cases rank by how many records point at the address: 1 + 0.25 x log2(records); 1 otherwise."""
+    n = F.greatest(F.coalesce(F.col("record_count"), F.lit(1)), F.lit(1)).cast("double")
+    return F.when(F.col("rule") == "R6", F.lit(1.0) + F.lit(0.25) * F.log2(n)).otherwise(F.lit(1.0))
 
 
 def transform(previous: DataFrame, detections: DataFrame, verifications: DataFrame, rules: RulesConfig,
@@ -89,7 +107,7 @@ def transform(previous: DataFrame, detections: DataFrame, verifications: DataFra
     j = j.withColumn("detected", detected)
     for c in ("rule", "rule_code", "severity", "house_code", "source", "record_id", "street", "community", "grid_id",
               "person_key", "masked_id", "masked_name", "masked_phone", "evidence", "reason_codes",
-              "corroborating_sources", "match_confidence", "last_evidence_date"):
+              "corroborating_sources", "match_confidence", "last_evidence_date", "address", "record_count", "candidates"):
         j = j.withColumn(c, F.when(detected, F.col(f"t_{c}")).otherwise(F.col(f"p_{c}")))
     j = (j.withColumn("first_seen", F.coalesce("p_first_seen", d))
          .withColumn("last_seen", F.when(detected, d).otherwise(F.col("p_last_seen")))
@@ -105,7 +123,9 @@ def transform(previous: DataFrame, detections: DataFrame, verifications: DataFra
          .withColumn("verified_at", F.col("p_verified_at"))
          .withColumn("verification_outcome", F.col("p_verification_outcome")))
 
-    # 2. a new verification
+    # 2. a new verification (on an address case, a written house code is the correction that closes it)
+    j = j.withColumn("v_outcome", F.when((F.col("rule") == "R6") & F.col("v_code").isNotNull(), F.lit(CORRECTED))
+                     .otherwise(F.col("v_outcome")))
     mapped = _map(OUTCOME_STATUS)[F.col("v_outcome")]
     fresh = F.col("v_date").isNotNull() & mapped.isNotNull() & (F.col("verified_at").isNull() | (F.col("v_date") > F.col("verified_at")))
     j = (j.withColumn("__fresh", fresh)
@@ -119,7 +139,9 @@ def transform(previous: DataFrame, detections: DataFrame, verifications: DataFra
     # 3. reopen on new evidence (or after a system lapse)
     by_system = F.element_at("status_history", -1)["by"] == F.lit(SYSTEM)
     newer = F.col("verified_at").isNull() | (F.col("last_evidence_date") > F.col("verified_at"))
-    reopen = detected & F.col("status").isin(*CLOSED) & (by_system | newer)
+    # an address case closed by the officer's correction stays closed for good
+    corrected = F.coalesce(F.col("verification_outcome") == CORRECTED, F.lit(False))
+    reopen = detected & F.col("status").isin(*CLOSED) & (by_system | newer) & ~corrected
     j = (j.withColumn("__reopen", reopen)
          .withColumn("status", F.when(F.col("__reopen"), F.lit("open")).otherwise(F.col("status")))
          .withColumn("status_since", F.when(F.col("__reopen"), d).otherwise(F.col("status_since")))

@@ -5,6 +5,16 @@
 Excel) plus ``exports/<date>/index.json``. Only masked personal data leaves the lake;
 evidence is shown by department category only (公安/调解/安全生产/计生), never details.
 
+Every delivered text goes through :func:`gridlake.cells.safe_text` (OWASP CSV injection: a
+text starting with ``= + - @``, tab or CR is quoted; control characters removed) and is
+written as a string cell. The list is also the officer's return form: the input columns
+(核查结果 with a dropdown of the configured outcomes, 核查时间, 核查后房屋编码, 备注) are the
+only unlocked cells, and a hidden 校验码 column holds a checksum of each row's read-only
+columns so the next night can tell a row edited outside the input columns
+(:func:`row_checksum`). One grid's failure never stops the others (recorded in
+``index.json`` without its message), and names that clean to the same file name never
+share a file (:func:`gridlake.cells.safe_stem`).
+
 Files are written to a temporary name in the target folder and ``os.replace``-d, so a
 half-written file is never picked up. The bytes are deterministic (workbook
 properties and zip entry times are the run date), and a file whose content is already
@@ -22,12 +32,12 @@ import json
 import logging
 import os
 import re
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gridlake.cells import safe_stem, safe_text, set_text_cell, sheet_title, workbook_bytes
 from gridlake.errors import PrivacyError
 from gridlake.faults import fault_point
 from schemas.vocab import ENFORCEMENT_SOURCES
@@ -70,8 +80,23 @@ COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("is_new", "新增", 6),
     ExportColumn("due_date", "截止日期", 12),
     ExportColumn("status", "状态", 10),
+    ExportColumn("grid_id", "网格编号", 14),
+    ExportColumn("officer_id", "网格员编号", 12),
 )
-HEADERS: tuple[str, ...] = tuple(c.header for c in COLUMNS)
+# The officer's input columns (the return form), then the hidden checksum of the read-only ones.
+INPUT_COLUMNS: tuple[ExportColumn, ...] = (
+    ExportColumn("outcome", "核查结果", 12),
+    ExportColumn("checked_at", "核查时间", 18),
+    ExportColumn("new_house_code", "核查后房屋编码", 22),
+    ExportColumn("note", "备注", 30),
+)
+CHECKSUM = ExportColumn("row_checksum", "校验码", 18)
+# Read-only fields covered by the checksum: the case's identity and description (numbers and dates
+# that spreadsheets reformat on saving are left out).
+CHECKSUM_FIELDS = ("discrepancy_id", "grid_id", "rule", "rule_title", "house_code", "address",
+                   "masked_name", "masked_id", "masked_phone")
+ALL_COLUMNS: tuple[ExportColumn, ...] = (*COLUMNS, *INPUT_COLUMNS, CHECKSUM)
+HEADERS: tuple[str, ...] = tuple(c.header for c in ALL_COLUMNS)
 
 # Fields read from gold.followups besides the displayed ones.
 KEY_FIELDS = ("street", "community", "grid_id", "officer_id")
@@ -123,14 +148,22 @@ NEW_MARK = "新"
 
 _FULL_ID = re.compile(r"\d{15}(\d{2}[\dXx])?")
 _FULL_PHONE = re.compile(r"(\+?86)?1\d{10}")
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 # --- values -------------------------------------------------------------------------
 def safe_name(value: Any, default: str) -> str:
-    """A path component from a street name or grid id (no separators, never empty)."""
-    text = _UNSAFE.sub("_", str(value or "").strip()).strip(". ")
-    return text or default
+    """A path component from a street name or grid id: unique per value, at most 255 bytes with extension."""
+    return safe_stem(value, default)
+
+
+def row_checksum(values: Sequence[Any]) -> str:
+    """Checksum of a row's read-only values (:data:`CHECKSUM_FIELDS` order, as shown in the file).
+
+    SHA-256 over the values stripped of spaces and joined by U+001F, first 16 hex digits; the same
+    expression in Spark is :func:`jobs.silver.verifications.checksum_column`.
+    """
+    text = "\x1f".join(("" if v is None else str(v)).strip(" ") for v in values)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _as_list(value: Any) -> list[str]:
@@ -172,7 +205,11 @@ def check_masked(record: Mapping[str, Any]) -> None:
 
 
 def display_row(record: Mapping[str, Any]) -> list[Any]:
-    """One follow-up as the officer's row: text for ID-like columns, numbers for rank/priority."""
+    """One follow-up as the officer's row (all columns of :data:`HEADERS`).
+
+    Numbers for rank/priority; every text made safe (:func:`gridlake.cells.safe_text`); the input
+    columns empty; the checksum of the read-only columns last.
+    """
     check_masked(record)
     out: list[Any] = []
     for col in COLUMNS:
@@ -192,7 +229,11 @@ def display_row(record: Mapping[str, Any]) -> list[Any]:
         elif col.field == "status":
             out.append(STATUS_LABELS.get(str(value), str(value)) if value is not None else "")
         else:
-            out.append("" if value is None else str(value))
+            out.append(safe_text(value))
+    out = [safe_text(v) if isinstance(v, str) else v for v in out]
+    shown = dict(zip((c.field for c in COLUMNS), out, strict=True))
+    out += ["" for _ in INPUT_COLUMNS]
+    out.append(row_checksum([shown[f] for f in CHECKSUM_FIELDS]))
     return out
 
 
@@ -207,70 +248,82 @@ def _sort_key(record: Mapping[str, Any]) -> tuple:
 
 
 # --- file formats -------------------------------------------------------------------
-def xlsx_bytes(rows: Sequence[Sequence[Any]], sheet_title: str, run_date: dt.date) -> bytes:
-    """The officer's workbook as deterministic bytes.
+def xlsx_bytes(rows: Sequence[Sequence[Any]], sheet_name: str, run_date: dt.date,
+               outcomes: Sequence[str] | None = None) -> bytes:
+    """The officer's workbook (the return form) as deterministic bytes.
 
-    Header frozen (A2), auto filter over the data, column widths, ID-like cells stored
-    as text (``number_format='@'`` and ``str`` values), new rows highlighted.
+    Header frozen (A2), auto filter, column widths, every text a string cell of format ``@``
+    (never a formula), new rows highlighted; 核查结果 a dropdown of ``outcomes`` (Excel data
+    validation, list); the sheet protected without a password with only the input cells unlocked;
+    the checksum column hidden.
     """
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.styles import Alignment, Font, PatternFill, Protection
     from openpyxl.utils import get_column_letter
-    from openpyxl.writer.excel import ExcelWriter
+    from openpyxl.worksheet.datavalidation import DataValidation
 
+    if outcomes is None:
+        from gridlake.loop_config import load_loop
+
+        outcomes = load_loop().labels
     stamp = dt.datetime.combine(run_date, dt.time())
     wb = Workbook()
     ws = wb.active
-    ws.title = safe_name(sheet_title, "list")[:31]
+    ws.title = sheet_title(sheet_name)
     header_font = Font(bold=True)
     header_fill = PatternFill("solid", fgColor="DDEBF7")
+    input_fill = PatternFill("solid", fgColor="E2EFDA")
     new_fill = PatternFill("solid", fgColor="FFF2CC")
-    ws.append(list(HEADERS))
-    for cell in ws[1]:
+    unlocked = Protection(locked=False)
+    inputs = {c.header for c in INPUT_COLUMNS}
+    for idx, header in enumerate(HEADERS, start=1):
+        cell = ws.cell(row=1, column=idx)
+        set_text_cell(cell, header)
         cell.font = header_font
-        cell.fill = header_fill
+        cell.fill = input_fill if header in inputs else header_fill
         cell.alignment = Alignment(horizontal="center", vertical="center")
-        cell.number_format = "@"
     new_col = HEADERS.index("新增")
-    for row in rows:
-        ws.append([str(v) if col.text and v is not None else v for col, v in zip(COLUMNS, row, strict=True)])
-        r = ws.max_row
-        for idx, col in enumerate(COLUMNS, start=1):
+    for r, row in enumerate(rows, start=2):
+        for idx, (col, value) in enumerate(zip(ALL_COLUMNS, row, strict=True), start=1):
             cell = ws.cell(row=r, column=idx)
             if col.text:
-                cell.number_format = "@"
-            elif col.field == "priority":
-                cell.number_format = "0.00"
-            if row[new_col]:
+                set_text_cell(cell, value)
+            else:
+                cell.value = value
+                if col.field == "priority":
+                    cell.number_format = "0.00"
+            if col.header in inputs:
+                cell.protection = unlocked
+                cell.fill = input_fill
+            elif row[new_col]:
                 cell.fill = new_fill
-    for idx, col in enumerate(COLUMNS, start=1):
-        ws.column_dimensions[get_column_letter(idx)].width = col.width
+    last_row = max(len(rows) + 1, 2)
+    for idx, col in enumerate(ALL_COLUMNS, start=1):
+        letter = get_column_letter(idx)
+        ws.column_dimensions[letter].width = col.width
+        if col.header in inputs and not rows:
+            ws.cell(row=2, column=idx).protection = unlocked
+    outcome_letter = get_column_letter(HEADERS.index("核查结果") + 1)
+    dv = DataValidation(type="list", formula1='"' + ",".join(outcomes) + '"', allow_blank=True,
+                        showDropDown=False, showErrorMessage=True, errorTitle="核查结果",
+                        error="请从下拉列表中选择核查结果", promptTitle="核查结果", prompt="请选择")
+    dv.add(f"{outcome_letter}2:{outcome_letter}{last_row}")
+    ws.add_data_validation(dv)
+    ws.column_dimensions[get_column_letter(len(ALL_COLUMNS))].hidden = True
     ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(ws.max_row, 1)}"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(ALL_COLUMNS))}{max(ws.max_row, 1)}"
+    ws.protection.sheet = True  # no password: a guard against slips, not a lock
+    ws.protection.autoFilter = False
+    ws.protection.sort = False
+    ws.protection.formatColumns = False
     props = wb.properties
     props.creator = "gridlake"
     props.lastModifiedBy = "gridlake"
-    props.title = f"网格核查清单 {sheet_title} {run_date.isoformat()}"
+    props.title = safe_text(f"网格核查清单 {sheet_name} {run_date.isoformat()}")
     props.created = stamp
     props.modified = stamp
 
-    raw = _io.BytesIO()
-    archive = zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
-    ExcelWriter(wb, archive).save()  # not save_workbook(): that stamps "modified" with now
-    return _fixed_zip_times(raw.getvalue(), stamp)
-
-
-def _fixed_zip_times(data: bytes, stamp: dt.datetime) -> bytes:
-    """Rewrite a zip with every entry's timestamp set to ``stamp`` (deterministic bytes)."""
-    date_time = (max(stamp.year, 1980), stamp.month, stamp.day, 0, 0, 0)
-    out = _io.BytesIO()
-    with zipfile.ZipFile(_io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=date_time)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o600 << 16
-            dst.writestr(fixed, src.read(info.filename))
-    return out.getvalue()
+    return workbook_bytes(wb, stamp)
 
 
 def csv_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
@@ -278,8 +331,8 @@ def csv_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(HEADERS)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+    for row in rows:  # texts are safe already (display_row); numbers are not formula triggers
+        writer.writerow(["" if v is None else (safe_text(v) if isinstance(v, str) else v) for v in row])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -321,15 +374,34 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 # --- the night's exports ---------------------------------------------------------------
+@dataclass
+class _Names:
+    """File names handed out tonight: distinct values never share a directory or a file name."""
+
+    taken: dict[str, str]
+
+    def claim(self, parent: str, value: str, default: str) -> str:
+        """A stem for ``value`` under ``parent`` no other value holds (case-insensitively)."""
+        stem = safe_name(value, default)
+        n = 1
+        while self.taken.setdefault(f"{parent}/{stem.casefold()}", value) != value:
+            n += 1  # a genuine name equal to another's disambiguated one: hash again, deterministically
+            stem = safe_stem(f"{value}\x00{n}", default)
+        return stem
+
+
 def write_grid(
-    night_dir: Path, street: str, grid_id: str, records: Iterable[Mapping[str, Any]], run_date: dt.date
+    night_dir: Path, street: str, grid_id: str, records: Iterable[Mapping[str, Any]], run_date: dt.date,
+    outcomes: Sequence[str] | None = None, names: _Names | None = None,
 ) -> dict[str, Any]:
     """Write one grid's XLSX and CSV under ``night_dir/<street>/``; return its index entry."""
+    names = names or _Names({})
     recs = sorted(records, key=_sort_key)
     rows = [display_row(r) for r in recs]
-    street_dir = night_dir / safe_name(street, "未知街道")
+    street_stem = names.claim("", street, "未知街道")
+    street_dir = night_dir / street_stem
     ensure_dir(street_dir, night_dir)
-    stem = safe_name(grid_id, "unknown_grid")
+    stem = names.claim(street_stem, grid_id, "unknown_grid")
     written = 0
     entry: dict[str, Any] = {
         "street": street,
@@ -339,7 +411,7 @@ def write_grid(
         "rows": len(rows),
         "new_rows": sum(1 for r in recs if r.get("is_new")),
     }
-    for kind, data in (("xlsx", xlsx_bytes(rows, grid_id, run_date)), ("csv", csv_bytes(rows))):
+    for kind, data in (("xlsx", xlsx_bytes(rows, grid_id, run_date, outcomes)), ("csv", csv_bytes(rows))):
         path = street_dir / f"{stem}.{kind}"
         written += write_if_changed(path, data)
         entry[kind] = path.relative_to(night_dir).as_posix()
@@ -352,23 +424,40 @@ def _grid_key(record: Mapping[str, Any]) -> tuple[str, str]:
     return (str(record.get("street") or ""), str(record.get("grid_id") or ""))
 
 
-def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_date: dt.date) -> dict[str, Any]:
+def failure_reason(exc: BaseException) -> str:
+    """A grid's failure as recorded: the exception's class only (its message may quote a value)."""
+    return f"{type(exc).__module__}.{type(exc).__name__}" if not isinstance(exc, PrivacyError) else "PrivacyError"
+
+
+def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_date: dt.date,
+                  outcomes: Sequence[str] | None = None) -> dict[str, Any]:
     """Write the night's files from follow-up records sorted by (street, grid_id).
 
-    Consumes ``records`` as a stream, holding one grid's list at a time. Files of the
-    night's folder that no longer belong to the night (an earlier attempt) are removed.
-    Returns the stats recorded in the manifest.
+    Consumes ``records`` as a stream, holding one grid's list at a time. A grid that fails (a
+    value refused, a file system error) is recorded under ``failed`` with its exception class
+    only, and the other grids are written. Files of the night's folder that no longer belong to
+    the night (an earlier attempt, a failed grid) are removed. Returns the manifest stats.
     """
+    if outcomes is None:
+        from gridlake.loop_config import load_loop
+
+        outcomes = load_loop().labels
     exports_root = Path(exports_root)
     night_dir = exports_root / run_date.isoformat()
     ensure_dir(night_dir, exports_root)
     entries: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    names = _Names({})
     seen: set[tuple[str, str]] = set()
     for key, group in itertools.groupby(records, key=_grid_key):
         if key in seen:
-            raise ValueError(f"follow-ups are not sorted by street, grid_id (grid {key[1]} seen twice)")
+            raise ValueError(f"follow-ups are not sorted by street, grid_id (grid {safe_stem(key[1], '?')} seen twice)")
         seen.add(key)
-        entries.append(write_grid(night_dir, key[0], key[1], group, run_date))
+        try:
+            entries.append(write_grid(night_dir, key[0], key[1], group, run_date, outcomes, names))
+        except Exception as exc:  # noqa: BLE001 - one grid's failure never stops the others
+            failed.append({"street": key[0], "grid_id": key[1], "error": failure_reason(exc)})
+            log.error("exports %s: grid %s not written (%s)", run_date, safe_stem(key[1], "?"), failure_reason(exc))
         fault_point("exports.grid")  # some grids written, the others and index.json not
     written = sum(e.pop("_written") for e in entries)
     keep = {e["xlsx"] for e in entries} | {e["csv"] for e in entries}
@@ -379,6 +468,7 @@ def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_
         "rows": sum(e["rows"] for e in entries),
         "new_rows": sum(e["new_rows"] for e in entries),
         "files": entries,
+        "failed": failed,
     }
     index_bytes = (json.dumps(index, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
     written += write_if_changed(night_dir / "index.json", index_bytes)
@@ -389,9 +479,11 @@ def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_
         "new_rows": index["new_rows"],
         "files_written": written,
         "stale_removed": removed,
+        "failed_grids": len(failed),
         "index": str(night_dir / "index.json"),
     }
-    log.info("exports %s: %d grids, %d rows, %d files written", run_date, stats["grids"], stats["rows"], written)
+    log.info("exports %s: %d grids, %d rows, %d files written, %d grids failed", run_date, stats["grids"],
+             stats["rows"], written, len(failed))
     return stats
 
 
@@ -399,6 +491,8 @@ def _remove_stale(night_dir: Path, keep: set[str]) -> int:
     removed = 0
     for path in sorted(night_dir.rglob("*")):
         rel = path.relative_to(night_dir).as_posix()
+        if rel.startswith("supervisors/"):
+            continue  # jobs.gold.escalations writes those
         if path.is_file() and path.suffix in (".xlsx", ".csv") and rel not in keep:
             path.unlink()
             removed += 1
@@ -435,7 +529,74 @@ def _followup_records(ctx: RunContext) -> Iterator[dict[str, Any]]:
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    """Stage "exports": write tonight's per-grid lists and ``index.json``; return stats."""
+    """Stage "exports": tonight's per-grid lists, ``index.json``, escalations and the supervisors' lists."""
     stats = write_exports(_followup_records(ctx), ctx.settings.exports, ctx.run_date)
     ctx.manifest.doc.setdefault("links", {})["exports_index"] = stats["index"]
+    stats["supervisors"] = run_escalations(ctx)
+    from gridlake.notifications import load_notifications, notify_streets
+
+    cfg = load_notifications()
+    if cfg.street_supervisors:  # counts and links only; a failed mail is recorded, the night goes on
+        stats["notifications"] = notify_streets(stats["supervisors"], ctx.run_date, cfg)
     return stats
+
+
+def run_escalations(ctx: RunContext) -> dict[str, Any]:
+    """Publish the night's slice of gold.escalations and write the supervisors' overdue lists."""
+    from gridlake import io
+    from gridlake.loop_config import load_loop
+    from jobs.gold import escalations
+
+    if not io.table_exists(ctx.spark, ctx.settings, "gold", "discrepancies"):
+        return {"files": [], "streets": {}}
+    disc = io.read_table(ctx.spark, ctx.settings, "gold", "discrepancies")
+    esc = escalations.transform(disc, load_loop(), ctx.run_date).localCheckpoint()
+    where = f"run_date = DATE'{ctx.date_str}'"
+    exists = io.table_exists(ctx.spark, ctx.settings, "gold", "escalations")
+    version = io.overwrite_if_changed(esc, ctx.settings, "gold", "escalations",
+                                      replace_where=where if exists else None, partition_by=("run_date",))
+    version_m = _publish_supervision_metrics(ctx, disc, esc)
+    records = [r.asDict() for r in esc.collect()]  # overdue or reopened cases only: small
+    night_dir = Path(ctx.settings.exports) / ctx.date_str
+    out = escalations.write_supervisor_lists(records, night_dir, ctx.run_date)
+    out["table_version"] = version
+    out["metrics_table_version"] = version_m
+    out["corrections"] = correction_stats(ctx, disc)
+    out["overdue"] = sum(1 for r in records if r.get("level"))
+    out["reopened"] = sum(1 for r in records if r.get("reopened"))
+    return out
+
+
+def _publish_supervision_metrics(ctx: RunContext, disc: Any, esc: Any) -> int:
+    """The night's slice of gold.supervision_metrics (officers from the night's gold.followups)."""
+    from gridlake import io
+    from gridlake.loop_config import load_loop
+    from jobs.gold import supervision_metrics
+
+    loop = load_loop()
+    if io.table_exists(ctx.spark, ctx.settings, "gold", "followups"):
+        f = io.read_table(ctx.spark, ctx.settings, "gold", "followups")
+        officers = f.where(f["run_date"] == ctx.run_date).select("grid_id", "officer_id").where("officer_id IS NOT NULL")
+    else:
+        officers = ctx.spark.createDataFrame([], "grid_id string, officer_id string")
+    metrics = supervision_metrics.transform(disc, esc, officers, loop, ctx.run_date).localCheckpoint()
+    where = f"run_date = DATE'{ctx.date_str}'"
+    exists = io.table_exists(ctx.spark, ctx.settings, "gold", "supervision_metrics")
+    return io.overwrite_if_changed(metrics, ctx.settings, "gold", "supervision_metrics",
+                                   replace_where=where if exists else None, partition_by=("run_date",))
+
+
+def correction_stats(ctx: RunContext, disc: Any) -> dict[str, Any]:
+    """R6 cases closed by an officer's correction (an alias) and how many came back (active again)."""
+    from pyspark.sql import functions as F
+
+    from gridlake import io
+
+    if not io.table_exists(ctx.spark, ctx.settings, "gold", "address_aliases"):
+        return {"cases_corrected": 0, "came_back": 0, "held_share": None}
+    cases = io.read_table(ctx.spark, ctx.settings, "gold", "address_aliases").select("discrepancy_id").distinct()
+    row = (disc.join(cases, "discrepancy_id", "inner")
+           .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("status").isin("open", "escalated").cast("int")).alias("back"))
+           .first())
+    n, back = int(row["n"] or 0), int(row["back"] or 0)
+    return {"cases_corrected": n, "came_back": back, "held_share": round((n - back) / n, 4) if n else None}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
 
 from schemas.address import ADDRESS_COMPONENTS
 
@@ -54,6 +54,15 @@ FEW_RECORDS = 50_000
 # the pandas engine it runs in each partition)
 DECIDING_MODULES = ("address.py", "compare.py", "scoring.py", "spark.py", "partitioned.py", "engine.py",
                     "blocking.py", "codes.py")
+# best candidate houses kept for every unresolved record (rule R6 shows them; R1-R5 wait on them)
+CANDIDATES_KEPT = 5
+
+#: one candidate house of an unresolved record and why it was not chosen (matching.spark.top_candidates)
+CANDIDATE = StructType([
+    StructField("house_code", StringType(), True),
+    StructField("weight", DoubleType(), True),
+    StructField("why", StringType(), True),
+])
 
 HOUSE_RESOLUTION = StructType([
     StructField("source", StringType(), False),
@@ -65,6 +74,7 @@ HOUSE_RESOLUTION = StructType([
     StructField("grid_id", StringType(), True),
     StructField("community", StringType(), True),
     StructField("input_hash", LongType(), True),   # fingerprint of the record's address and delivered code
+    StructField("candidates", ArrayType(CANDIDATE, True), True),  # unresolved only: best candidates, best first
 ])
 
 STATE_SCHEMA = StructType([
@@ -161,12 +171,17 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
     from matching.spark import link_spark
 
     rec = records_df.withColumn("_id", F.concat_ws("|", "source", "record_id"))
+    by_alias = None
+    if "alias_code" in rec.columns:  # an officer's correction (jobs.gold.aliases): exact, before the engine
+        by_alias = rec.where(F.col("alias_code").isNotNull())
+        rec = rec.where(F.col("alias_code").isNull())
     left = _side(rec, F.col("_id"))
     right = _side(houses, F.col("house_code"))
     forced = (rec.where(F.col("house_code").isNotNull()).select("_id", "house_code")
               .join(houses.select(F.col("house_code")), "house_code")
               .select(F.col("_id").alias("_id_l"), F.col("house_code").alias("_id_r")))
-    decisions, model = link_spark(left, right, spec, model=model, forced=forced, small_left=few_records)
+    decisions, model = link_spark(left, right, spec, model=model, forced=forced, small_left=few_records,
+                                  top_k=CANDIDATES_KEPT)
     log.info("house resolution: EM iterations=%d converged=%s lambda=%.4g", model.iterations, model.converged,
              model.lam)
     info = houses.select(F.col("house_code").alias("right_id"), F.col("grid_id").alias("_grid"),
@@ -178,7 +193,7 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
            .join(info, "right_id", "left"))
     method = F.when(F.col("method") == "exact", F.lit("exact_address")).otherwise(
         F.coalesce(F.col("method"), F.lit("unresolved")))
-    return out.select(
+    out = out.select(
         "source", "record_id",
         F.col("right_id").alias("house_code"),
         F.col("score").cast("double").alias("score"),
@@ -187,7 +202,13 @@ def resolve(records_df: DataFrame, houses: DataFrame, spec: LinkageSpec,
         F.col("_grid").alias("grid_id"),
         F.coalesce("_comm", "_text_comm").alias("community"),
         "input_hash",
-    ), model
+        F.col("candidates").cast(ArrayType(CANDIDATE, True)).alias("candidates"),
+    )
+    if by_alias is not None:
+        from jobs.gold.aliases import resolved_by_alias
+
+        out = out.unionByName(resolved_by_alias(by_alias, info), allowMissingColumns=True)
+    return out, model
 
 
 def transform(records_df: DataFrame, housing_df: DataFrame, spec: LinkageSpec | None = None,
@@ -249,7 +270,10 @@ def run(ctx: RunContext) -> dict:
     housing_version = io.table_version(spark, settings, "silver", "housing")
     # both read several times (change detection, re-link planning, linkage, house info): computed once
     houses = candidate_houses(io.read_table(spark, settings, "silver", "housing", version=housing_version)).persist()
-    records = records_from_silver(tables).persist()
+    records = records_from_silver(tables)
+    from jobs.gold import aliases  # officers' corrections, applied before the engine
+
+    records = aliases.mark(records, aliases.run(ctx, records, houses)).persist()
     try:
         return _link_night(ctx, spec, records, houses, housing_version)
     finally:
@@ -261,6 +285,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
                 housing_version: int) -> dict[str, Any]:
     from gridlake import io
     from gridlake.faults import fault_window
+    from gridlake.privacy_gate import check_gold_frame
 
     spark, settings = ctx.spark, ctx.settings
     fingerprint = matching_fingerprint(spec)
@@ -272,6 +297,8 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         why = "no saved model for this spec and code"
     elif previous is None or "input_hash" not in previous.columns:
         why = "no previous resolution with input fingerprints"
+    elif "candidates" not in previous.columns:
+        why = "previous resolution without candidate houses"
     elif state.get("resolution_version") != hr_version:
         why = "gold.house_resolution changed since the saved state"
     else:
@@ -298,6 +325,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
             result = spark.createDataFrame([], HOUSE_RESOLUTION)
         result = result.persist()
         try:
+            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
             with fault_window("matching.write", target):
                 version = io.upsert_changed(result, settings, "gold", "house_resolution", KEYS, delete_keys=gone)
@@ -309,6 +337,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         result, model = resolve(records, houses, spec, model)
         result = result.persist()
         try:
+            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit
             with fault_window("matching.write", target):
                 version = io.overwrite_if_changed(result, settings, "gold", "house_resolution")

@@ -15,9 +15,11 @@ from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType
 
 from gridlake.privacy import discrepancy_id, mask_id, mask_name, mask_phone, pseudonym
-from gridlake.rules_config import RulesConfig
+from gridlake.rules_config import HouseCodeFormat, RulesConfig
+from schemas.gold import CANDIDATE_HOUSE
 from schemas.vocab import ENFORCEMENT_SOURCES
 
 #: source table -> record id column
@@ -36,7 +38,12 @@ ENFORCEMENT_DATES = {
     "safety_inspections": "inspected_at",
     "family_planning": "record_date",
 }
-CATEGORIES = {**ENFORCEMENT_SOURCES, "rentals": "租赁登记", "declarations": "自主申报", "housing": "房屋登记"}
+CATEGORIES = {**ENFORCEMENT_SOURCES, "rentals": "租赁登记", "declarations": "自主申报", "housing": "房屋登记",
+              "address_case": "地址待核"}
+#: reason code of a discrepancy that waits for an address case (kept off the officers' lists)
+WAITING = "WAITING_ADDRESS_CASE"
+#: evidence source naming the R6 address case a waiting discrepancy waits for (record_id = its discrepancy id)
+ADDRESS_CASE = "address_case"
 REASON_ENF = {
     "police_incidents": "ENF_POLICE",
     "mediation_cases": "ENF_MEDIATION",
@@ -48,7 +55,9 @@ DETECTION_COLUMNS = [
     "discrepancy_id", "rule", "rule_code", "severity", "house_code", "source", "record_id",
     "street", "community", "grid_id", "person_key", "masked_id", "masked_name", "masked_phone",
     "evidence", "reason_codes", "corroborating_sources", "match_confidence", "last_evidence_date",
+    "address", "record_count", "candidates",
 ]
+CANDIDATES_TYPE = ArrayType(CANDIDATE_HOUSE, True).simpleString()
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Prepared:
     all_declarations: DataFrame  # every declaration delivered up to D with its resolution (for R6)
     enforcement: DataFrame    # enforcement records in the window: source, record_id, ev_date, house_code, score, person_ids
     community_grid: DataFrame  # community -> first grid (street, community, grid_id)
+    places: DataFrame | None = None  # place names the registry knows: component, name (R6 address display)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -89,11 +99,17 @@ def houses_as_of(housing: DataFrame, run_date: dt.date) -> DataFrame:
     )
 
 
+CAND_TYPE = "array<struct<house_code:string,weight:double,why:string>>"
+
+
 def _resolution(house_resolution: DataFrame, source: str) -> DataFrame:
+    cands = (F.col("candidates").cast(CAND_TYPE) if "candidates" in house_resolution.columns
+             else F.lit(None).cast(CAND_TYPE))
     return (house_resolution.where(F.col("source") == source)
             .select(F.col("record_id").alias("__rid"), F.col("house_code").alias("res_house"),
                     F.col("score").cast("double").alias("res_score"),
-                    F.col("grid_id").alias("res_grid"), F.col("community").alias("res_community"))
+                    F.col("grid_id").alias("res_grid"), F.col("community").alias("res_community"),
+                    cands.alias("res_candidates"))
             .dropDuplicates(["__rid"]))
 
 
@@ -106,7 +122,8 @@ def _resolve(df: DataFrame, house_resolution: DataFrame | None, source: str, hou
         out = df.join(r, df[key] == r["__rid"], "left").drop("__rid")
     else:
         out = (df.withColumn("res_house", F.lit(None).cast("string")).withColumn("res_score", F.lit(None).cast("double"))
-               .withColumn("res_grid", F.lit(None).cast("string")).withColumn("res_community", F.lit(None).cast("string")))
+               .withColumn("res_grid", F.lit(None).cast("string")).withColumn("res_community", F.lit(None).cast("string"))
+               .withColumn("res_candidates", F.lit(None).cast(CAND_TYPE)))
     out = out.join(known, out["res_house"] == known["__known"], "left")
     return (out.withColumn("res_house", F.when(F.col("__known").isNotNull(), F.col("res_house"))).drop("__known")
             .withColumn("res_score", F.least(F.greatest(F.coalesce("res_score", F.lit(1.0)), F.lit(0.0)), F.lit(1.0))))
@@ -132,7 +149,7 @@ def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, ru
     rentals = rentals.select(
         "rental_id", F.col("house").alias("house_code"), F.col("house_code").alias("delivered_code"),
         "tenants_declared", "lease_start", "lease_end", "status", "res_score", "res_grid", "res_community",
-        F.coalesce(_as_date("registered_at"), F.col("lease_start")).alias("ev_date"),
+        "res_candidates", F.coalesce(_as_date("registered_at"), F.col("lease_start")).alias("ev_date"),
         ((F.col("status") == "active") & (F.col("lease_start") <= d)
          & (F.col("lease_end").isNull() | (F.col("lease_end") >= d))).alias("active"),
     )
@@ -149,6 +166,7 @@ def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, ru
         "declaration_id", "id_number", "name", "phone", F.col("res_house").alias("house_code"),
         F.col("house_code").alias("delivered_code"), "relation", "declared_at", "res_score", "res_grid", "res_community",
         F.col("addr.community").alias("addr_community"), _as_date("declared_at").alias("ev_date"),
+        "res_candidates", "address_norm", "addr",
     )
     current = _latest(all_decl, "id_number", [F.col("declared_at").desc(), F.col("declaration_id").desc()])
 
@@ -167,12 +185,29 @@ def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, ru
             F.lit(source).alias("source"), F.col(key).alias("record_id"), "ev_date",
             F.col("res_house").alias("house_code"), "res_score", "res_grid", "res_community",
             F.col("addr.community").alias("addr_community"), persons.alias("person_ids"), severity.alias("finding_severity"),
+            "res_candidates", "address_norm", "addr",
         ))
     enforcement = reduce(DataFrame.unionByName, parts)
     community_grid = (houses.where(F.col("community").isNotNull())
                       .groupBy("community").agg(F.min(F.struct("grid_id", "street")).alias("g"))
                       .select("community", F.col("g.street").alias("street"), F.col("g.grid_id").alias("grid_id")))
-    return Prepared(houses, rentals, current, all_decl, enforcement, community_grid)
+    places = known_places(_delivered(silver["housing"], run_date))
+    return Prepared(houses, rentals, current, all_decl, enforcement, community_grid, places)
+
+
+#: text components of an address shown on an R6 case only when the registry knows the name
+PLACE_COMPONENTS = ("street", "community", "road", "complex", "village", "lane")
+#: numbered components, shown when they are short numbers (never free text), with their marker
+NUMBER_COMPONENTS = (("door_no", "号"), ("lane_no", "号"), ("building", "栋"), ("unit", "单元"), ("room", "室"))
+
+
+def known_places(housing: DataFrame) -> DataFrame:
+    """``component, name``: every street, community, road, complex, village and lane name in the registry."""
+    if "addr" not in housing.columns:
+        return housing.sparkSession.createDataFrame([], "component string, name string")
+    parts = [housing.select(F.lit(c).alias("component"), F.col(f"addr.{c}").alias("name")) for c in PLACE_COMPONENTS]
+    parts += [housing.select(F.lit(c).alias("component"), F.col(c).alias("name")) for c in ("street", "community")]
+    return reduce(DataFrame.unionByName, parts).where(F.col("name").isNotNull()).distinct()
 
 
 # --- rule outputs ----------------------------------------------------------------------------
@@ -188,7 +223,8 @@ def _finish(df: DataFrame, rules: RulesConfig, rule_id: str, key: bytes, houses:
     rc = rules[rule_id]
     for c, t in (("source", "string"), ("record_id", "string"), ("person_key", "string"), ("masked_id", "string"),
                  ("masked_name", "string"), ("masked_phone", "string"), ("street", "string"), ("community", "string"),
-                 ("grid_id", "string"), ("severity", "string")):
+                 ("grid_id", "string"), ("severity", "string"), ("address", "string"), ("record_count", "int"),
+                 ("candidates", CANDIDATES_TYPE)):
         if c not in df.columns:
             df = df.withColumn(c, F.lit(None).cast(t))
     if houses is not None:
@@ -205,7 +241,8 @@ def _finish(df: DataFrame, rules: RulesConfig, rule_id: str, key: bytes, houses:
             .withColumn("rule", F.lit(rule_id)).withColumn("rule_code", F.lit(rc.code))
             .withColumn("severity", F.coalesce("severity", F.lit(rc.severity)))
             .withColumn("reason_codes", F.array_sort(F.array_distinct(F.col("reason_codes"))))
-            .withColumn("corroborating_sources", F.size(F.array_distinct(F.transform("evidence", lambda e: e["source"]))))
+            .withColumn("corroborating_sources", F.size(F.array_distinct(F.filter(
+                F.transform("evidence", lambda e: e["source"]), lambda s: s != ADDRESS_CASE))))
             .withColumn("match_confidence", F.round(F.coalesce(F.col("match_confidence"), F.lit(1.0)).cast("double"), 6))
             .select(*DETECTION_COLUMNS))
 
@@ -319,34 +356,144 @@ def rule_r5(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> D
 
 
 def _route(df: DataFrame, p: Prepared) -> DataFrame:
-    """Grid of an unresolved record: the resolution's grid, else the first grid of the parsed community."""
+    """Grid of an unresolved record: the resolution's grid, else the grid most of its best candidates lie in
+    (those in the text's community when it names one), else the first grid of the parsed community."""
     cg = p.community_grid.select(F.col("community").alias("__c"), F.col("street").alias("__s"), F.col("grid_id").alias("__g"))
     comm = F.coalesce("res_community", "addr_community")
-    df = df.withColumn("__comm", comm)
+    df = df.withColumn("__comm", comm).withColumn("__rk", F.concat_ws(":", "source", "record_id"))  # one row per record
+    if "res_candidates" in df.columns:
+        h = p.houses.select(F.col("house_code").alias("__hc"), F.col("grid_id").alias("__cg"),
+                            F.col("community").alias("__cc"), F.col("street").alias("__cs"))
+        c = (df.select("__rk", "__comm", F.posexplode("res_candidates").alias("__pos", "__cand"))
+             .join(h, F.col("__cand.house_code") == h["__hc"])
+             .where(F.col("__comm").isNull() | (F.col("__cc") == F.col("__comm")))
+             .groupBy("__rk", "__cg", "__cs", "__cc").agg(F.count(F.lit(1)).alias("__n"), F.min("__pos").alias("__p")))
+        w = Window.partitionBy("__rk").orderBy(F.desc("__n"), F.asc("__p"), F.asc("__cg"))
+        best = (c.withColumn("__r", F.row_number().over(w)).where("__r = 1")
+                .select("__rk", "__cg", "__cs", "__cc"))
+        df = df.join(best, "__rk", "left")
+    else:
+        df = (df.withColumn("__cg", F.lit(None).cast("string")).withColumn("__cs", F.lit(None).cast("string"))
+              .withColumn("__cc", F.lit(None).cast("string")))
     df = df.join(cg, df["__comm"] == cg["__c"], "left")
-    return (df.withColumn("grid_id", F.coalesce("res_grid", "__g")).withColumn("community", F.col("__comm"))
-            .withColumn("street", F.col("__s")).drop("__c", "__s", "__g", "__comm"))
+    from_cand = F.col("res_grid").isNull() & F.col("__cg").isNotNull()
+    return (df.withColumn("grid_id", F.coalesce("res_grid", "__cg", "__g"))
+            .withColumn("community", F.when(from_cand, F.col("__cc")).otherwise(F.col("__comm")))
+            .withColumn("street", F.when(from_cand, F.col("__cs")).otherwise(F.col("__s")))
+            .drop("__c", "__s", "__g", "__comm", "__rk", "__cg", "__cs", "__cc"))
 
 
-def rule_r6(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> DataFrame:
-    """R6: an enforcement record in the window or a declaration whose address did not resolve to a house."""
+def case_subject(address_norm: Column, grid_id: Column) -> Column:
+    """The subject of an R6 address case: normalised address + grid (hashed into its discrepancy id)."""
+    return F.concat(F.lit("address|"), F.coalesce(address_norm, F.lit("")), F.lit("|"), F.coalesce(grid_id, F.lit("")))
+
+
+def unresolved_records(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> DataFrame:
+    """The records R6 is about, one row each: enforcement records in R6's window and declarations (without
+    a delivered code) whose address did not resolve, routed to a grid (:func:`_route`), with ``subject`` and
+    ``case_id`` (the discrepancy id of their address case)."""
     rc = rules["R6"]
     start = F.date_sub(F.lit(run_date), rc.window_days)
-    enf = p.enforcement.where(F.col("house_code").isNull() & (F.col("ev_date") > start)).select(
-        "source", "record_id", "ev_date", "res_grid", "res_community", "addr_community")
-    decl = p.all_declarations.where(F.col("house_code").isNull() & F.col("delivered_code").isNull()).select(
-        F.lit("declarations").alias("source"), F.col("declaration_id").alias("record_id"), "ev_date",
-        "res_grid", "res_community", "addr_community")
+    cols = ["source", "record_id", "ev_date", "res_grid", "res_community", "addr_community", "res_candidates",
+            "address_norm", "addr"]
+    enf = p.enforcement.where(F.col("house_code").isNull() & (F.col("ev_date") > start)).select(*cols)
+    decl = (p.all_declarations.where(F.col("house_code").isNull() & F.col("delivered_code").isNull())
+            .withColumn("source", F.lit("declarations")).withColumn("record_id", F.col("declaration_id")).select(*cols))
     rec = _route(enf.unionByName(decl), p)
-    out = (rec.withColumn("evidence", F.array(_evidence("source", "record_id")))
+    subject = case_subject(F.col("address_norm"), F.col("grid_id"))
+    return (rec.withColumn("subject", subject)
+            .withColumn("case_id", discrepancy_id(F.lit(rc.code), F.col("subject"), None, key)))
+
+
+def _display_address(p: Prepared, cases: DataFrame) -> Column:
+    """The case's address from its parsed components: registry-known place names and short numbers only."""
+    parts = []
+    for comp in PLACE_COMPONENTS:
+        parts.append(F.when(F.col(f"__known_{comp}"), F.col(f"addr.{comp}")))
+        if comp == "road":
+            parts.append(F.when(F.col("addr.door_no").rlike("^[0-9]{1,5}$"), F.concat(F.col("addr.door_no"), F.lit("号"))))
+        if comp == "lane":
+            parts.append(F.when(F.col("addr.lane_no").rlike("^[0-9]{1,5}$"), F.concat(F.col("addr.lane_no"), F.lit("号"))))
+    for comp, marker in NUMBER_COMPONENTS[2:]:
+        parts.append(F.when(F.col(f"addr.{comp}").rlike("^[0-9A-Za-z]{1,6}$"), F.concat(F.col(f"addr.{comp}"), F.lit(marker))))
+    return F.nullif(F.concat_ws("", *parts), F.lit(""))
+
+
+def rule_r6(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes,
+            records: DataFrame | None = None) -> DataFrame:
+    """R6: one address case per distinct normalised unresolved address and grid (see conf/rules.yaml).
+
+    Evidence: every record with that address; ``record_count``; ``candidates``: the best candidate houses
+    of its records ranked by how many records and departments have them among their best, with why each
+    was not chosen (``matching.spark.top_candidates``)."""
+    rc = rules["R6"]
+    rec = records if records is not None else unresolved_records(p, rules, run_date, key)
+    cases = rec.groupBy("subject").agg(
+        F.collect_list(_evidence("source", "record_id")).alias("evidence"),
+        F.max("ev_date").alias("last_evidence_date"),
+        F.count(F.lit(1)).cast("int").alias("record_count"),
+        F.first("grid_id", ignorenulls=True).alias("grid_id"),
+        F.first("street", ignorenulls=True).alias("street"),
+        F.first("community", ignorenulls=True).alias("community"),
+        F.first("addr", ignorenulls=True).alias("addr"),
+    )
+    # the display address: only place names the registry knows
+    if p.places is not None:
+        for comp in PLACE_COMPONENTS:
+            known = p.places.where(F.col("component") == comp).select(F.col("name").alias(f"__n_{comp}")).distinct()
+            cases = (cases.join(known, F.col(f"addr.{comp}") == F.col(f"__n_{comp}"), "left")
+                     .withColumn(f"__known_{comp}", F.col(f"__n_{comp}").isNotNull()).drop(f"__n_{comp}"))
+    else:
+        for comp in PLACE_COMPONENTS:
+            cases = cases.withColumn(f"__known_{comp}", F.lit(False))
+    cases = cases.withColumn("address", _display_address(p, cases)).drop(*[f"__known_{c}" for c in PLACE_COMPONENTS], "addr")
+    # candidates: by records, then departments, then weight
+    cand = (rec.select("subject", "source", "record_id", F.posexplode("res_candidates").alias("pos", "c"))
+            .groupBy("subject", F.col("c.house_code").alias("house_code"))
+            .agg(F.countDistinct("source", "record_id").cast("int").alias("records"),
+                 F.countDistinct("source").cast("int").alias("departments"),
+                 F.max("c.weight").alias("weight"), F.min_by("c.why", "pos").alias("why")))
+    w = Window.partitionBy("subject").orderBy(F.desc("records"), F.desc("departments"), F.desc("weight"), F.asc("house_code"))
+    h = p.houses.select(F.col("house_code").alias("__hc"), F.col("address").alias("__addr"), F.col("grid_id").alias("__grid"))
+    cand = (cand.withColumn("rk", F.row_number().over(w)).where(F.col("rk") <= rc.candidates_top_k)
+            .join(h, F.col("house_code") == h["__hc"], "left"))
+    cand = cand.groupBy("subject").agg(F.transform(F.array_sort(F.collect_list(F.struct(
+        "rk", "house_code", F.col("__addr").alias("address"), F.col("__grid").alias("grid_id"), "records", "departments",
+        F.round("weight", 4).alias("weight"), "why"))), lambda c: c.dropFields("rk")).alias("candidates"))
+    out = (cases.join(cand, "subject", "left")
+           .withColumn("candidates", F.col("candidates").cast(CANDIDATES_TYPE))
            .withColumn("reason_codes", F.array(F.lit("ADDRESS_UNRESOLVED")))
            .withColumn("house_code", F.lit(None).cast("string"))
-           .withColumn("last_evidence_date", F.col("ev_date")).withColumn("match_confidence", F.lit(1.0)))
+           .withColumn("match_confidence", F.lit(1.0)))
     return _finish(out, rules, "R6", key)
 
 
+_ID_DATE = r"^[0-9]{6}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]$"
+
+
+def looks_like_id_number(col: Column) -> Column:
+    """True when ``col`` has the shape of a resident ID number: 17 digits with a birth date (19xx/20xx) at
+    positions 7-14, then a digit or X. The check digit is not required: a mistyped ID is still personal."""
+    return F.coalesce(F.upper(F.trim(col)).rlike(_ID_DATE), F.lit(False))
+
+
+def valid_house_code(col: Column, fmt: HouseCodeFormat) -> Column:
+    """True when ``col`` has the registry's house-code format (and, if configured, does not look like an ID number)."""
+    ok = F.coalesce(F.upper(F.trim(col)).rlike(fmt.pattern), F.lit(False))
+    return ok & ~looks_like_id_number(col) if fmt.reject_id_numbers else ok
+
+
+def shown_house_code(col: Column, fmt: HouseCodeFormat) -> Column:
+    """A delivered code as it may be shown: verbatim when :func:`valid_house_code`, else masked (never verbatim)."""
+    return F.when(col.isNull(), None).when(valid_house_code(col, fmt), col).otherwise(mask_id(col))
+
+
 def rule_r7(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> DataFrame:
-    """R7: a current declaration or active rental whose delivered house_code is unknown or demolished."""
+    """R7: a current declaration or active rental whose delivered house_code is unknown or demolished.
+
+    A registry code (demolished house) is shown as it is; an unknown code only when it has the house-code
+    format (``house_code_format``), otherwise masked with ``HOUSE_CODE_INVALID_FORMAT``."""
+    fmt = rules.house_code_format
     reg = p.houses.select(F.col("house_code").alias("__hc"), F.col("house_status").alias("__hs"),
                           F.col("street").alias("__st"), F.col("community").alias("__cm"), F.col("grid_id").alias("__gr"))
     decl = p.declarations.where(F.col("delivered_code").isNotNull()).select(
@@ -359,21 +506,83 @@ def rule_r7(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> D
     rec = rec.join(reg, rec["delivered_code"] == reg["__hc"], "left")
     rec = rec.where(F.col("__hc").isNull() | (F.col("__hs") == "demolished"))
     rec = _route(rec, p)
+    bad_format = F.col("__hc").isNull() & ~valid_house_code(F.col("delivered_code"), fmt)
     out = (rec.withColumn("street", F.coalesce("__st", "street")).withColumn("community", F.coalesce("__cm", "community"))
            .withColumn("grid_id", F.coalesce("__gr", "grid_id"))
-           .withColumn("house_code", F.col("delivered_code"))
+           .withColumn("house_code", F.when(F.col("__hc").isNotNull(), F.col("__hc"))
+                       .otherwise(shown_house_code(F.col("delivered_code"), fmt)))
            .withColumn("subject", F.concat_ws(":", "source", "record_id"))
            .withColumn("evidence", F.array(_evidence("source", "record_id")))
-           .withColumn("reason_codes", F.array(F.when(F.col("__hc").isNull(), F.lit("HOUSE_CODE_UNKNOWN"))
-                                               .otherwise(F.lit("HOUSE_DEMOLISHED"))))
-           .withColumn("last_evidence_date", F.col("ev_date")).withColumn("match_confidence", F.lit(1.0)))
+           .withColumn("reason_codes", F.filter(F.array(
+               F.when(F.col("__hc").isNull(), F.lit("HOUSE_CODE_UNKNOWN")).otherwise(F.lit("HOUSE_DEMOLISHED")),
+               F.when(bad_format, F.lit("HOUSE_CODE_INVALID_FORMAT"))), lambda x: x.isNotNull()))
+           .withColumn("last_evidence_date", F.col("ev_date")).withColumn("match_confidence", F.lit(1.0))
+           .drop("delivered_code"))
     return _finish(out, rules, "R7", key)
 
 
+# --- waiting for an address case -------------------------------------------------------------
+def waiting_records(p: Prepared, records: DataFrame) -> DataFrame:
+    """Unresolved records that would clear a rule at one of their best candidate houses:
+    ``rule, house_code, id_number (R5: the person's ID number, else null), source, record_id, case_id``.
+
+    R1: any current declaration; R2: a current tenant declaration; R5: the person's own current declaration;
+    R3: an active rental. ``records`` is :func:`unresolved_records` (for the address case's id)."""
+    ids = records.select(F.col("source").alias("__s"), F.col("record_id").alias("__r"), "case_id")
+    decl = (p.declarations.where(F.col("house_code").isNull() & F.col("res_candidates").isNotNull())
+            .select(F.lit("declarations").alias("source"), F.col("declaration_id").alias("record_id"), "id_number",
+                    "relation", F.explode("res_candidates.house_code").alias("house_code")))
+    rent = (p.rentals.where(F.col("active") & F.col("house_code").isNull() & F.col("res_candidates").isNotNull())
+            .select(F.lit("rentals").alias("source"), F.col("rental_id").alias("record_id"),
+                    F.lit(None).cast("string").alias("id_number"), F.lit(None).cast("string").alias("relation"),
+                    F.explode("res_candidates.house_code").alias("house_code")))
+    parts = [
+        decl.withColumn("rule", F.lit("R1")).withColumn("id_number", F.lit(None).cast("string")),
+        decl.where(F.col("relation") == "tenant").withColumn("rule", F.lit("R2")).withColumn("id_number", F.lit(None).cast("string")),
+        decl.withColumn("rule", F.lit("R5")),
+        rent.withColumn("rule", F.lit("R3")),
+    ]
+    w = reduce(DataFrame.unionByName, parts).where(F.col("house_code").isNotNull()).drop("relation")
+    w = w.join(ids, (w["source"] == ids["__s"]) & (w["record_id"] == ids["__r"]), "left").drop("__s", "__r")
+    return w
+
+
+def apply_waiting(df: DataFrame, waits: DataFrame, rule_id: str, key: bytes) -> DataFrame:
+    """Mark the discrepancies of ``rule_id`` that wait for an address case: reason ``WAITING_ADDRESS_CASE``,
+    the unresolved records and their address case (source ``address_case``) added to the evidence."""
+    w = waits.where(F.col("rule") == rule_id)
+    on = ["house_code"]
+    if rule_id == "R5":
+        w = w.withColumn("person_key", pseudonym("id_number", key))
+        on = ["house_code", "person_key"]
+    entries = F.array(_evidence("source", "record_id"),
+                      F.when(F.col("case_id").isNotNull(), _evidence(F.lit(ADDRESS_CASE), "case_id")))
+    w = (w.groupBy(*on).agg(F.flatten(F.collect_list(entries)).alias("__wait_ev"))
+         .withColumn("__wait_ev", F.filter("__wait_ev", lambda e: e.isNotNull())))
+    out = df.join(w, on, "left")
+    waiting = F.col("__wait_ev").isNotNull()
+    return (out.withColumn("reason_codes", F.when(waiting, F.array_sort(F.array_union("reason_codes", F.array(F.lit(WAITING)))))
+                           .otherwise(F.col("reason_codes")))
+            .withColumn("evidence", F.when(waiting, F.array_sort(F.array_distinct(F.concat("evidence", "__wait_ev"))))
+                        .otherwise(F.col("evidence")))
+            .select(*DETECTION_COLUMNS))
+
+
+#: rules that wait for an address case when an unresolved record could clear them
+WAITING_RULES = ("R1", "R2", "R3", "R5")
 RULES = {"R1": rule_r1, "R2": rule_r2, "R3": rule_r3, "R4": rule_r4, "R5": rule_r5, "R6": rule_r6, "R7": rule_r7}
 
 
 def detect(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes, only: list[str] | None = None) -> DataFrame:
-    """All discrepancies whose condition holds on ``run_date`` (one row per discrepancy_id)."""
-    frames = [RULES[r](p, rules, run_date, key) for r in (only or list(RULES))]
+    """All discrepancies whose condition holds on ``run_date`` (one row per discrepancy_id); R1, R2, R3 and R5
+    at a house an unresolved record may belong to carry ``WAITING_ADDRESS_CASE`` (:func:`apply_waiting`)."""
+    records = unresolved_records(p, rules, run_date, key)
+    waits = waiting_records(p, records)
+    frames = []
+    for r in only or list(RULES):
+        if r == "R6":
+            frames.append(rule_r6(p, rules, run_date, key, records))
+            continue
+        df = RULES[r](p, rules, run_date, key)
+        frames.append(apply_waiting(df, waits, r, key) if r in WAITING_RULES else df)
     return reduce(DataFrame.unionByName, frames).dropDuplicates(["discrepancy_id"])

@@ -13,14 +13,19 @@ A rerun of the same night commits nothing new.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake import io
+from gridlake.errors import ConcurrentCommitError, StaleNightError
 from gridlake.faults import fault_point
+from gridlake.lifecycle.identity import ALIAS_TABLE, ALIASES, carry_discrepancy_ids
+from gridlake.manifest import commit_lock
 from gridlake.privacy import load_key
 from gridlake.rules_config import load_rules
 from jobs.gold import discrepancies as disc_job
@@ -39,15 +44,15 @@ log = logging.getLogger(__name__)
 SILVER_INPUTS = ("housing", "grid_officers", "rentals", "declarations", "police_incidents", "mediation_cases",
                  "safety_inspections", "family_planning", "verifications")
 HOUSE_RESOLUTION_COLUMNS = ("source", "record_id", "house_code", "score", "grid_id", "community")
+#: How often a night recomputes its lifecycle when another night committed in between.
+COMMIT_ATTEMPTS = 3
 
 
 def _audit(ctx: RunContext, table: str, df: DataFrame) -> None:
-    """Write-audit-publish: run the table's suite when the quality gate exists (an error stops publication)."""
-    try:
-        import gridlake.quality.gate  # noqa: F401
-    except ImportError:
-        log.info("quality gate not available; gold.%s published without audit", table)
-        return
+    """Write-audit-publish: run the table's suite (an error stops publication).
+
+    Fails closed: if the gate cannot be imported or run, the error propagates and nothing is published.
+    """
     ctx.audit("gold", table, df)
 
 
@@ -63,7 +68,8 @@ def read_inputs(ctx: RunContext) -> tuple[dict[str, DataFrame], DataFrame | None
             log.warning("gold.house_resolution lacks %s; ignoring it", ", ".join(missing))
             hr = None
         else:
-            hr = hr.select(*HOUSE_RESOLUTION_COLUMNS)
+            # the best candidate houses of unresolved records, when the matching stage kept them (R6, waiting)
+            hr = hr.select(*HOUSE_RESOLUTION_COLUMNS, *[c for c in ("candidates",) if c in hr.columns])
     else:
         log.warning("gold.house_resolution missing: only delivered house codes resolve")
     return silver, hr
@@ -82,18 +88,25 @@ def run(ctx: RunContext) -> dict[str, Any]:
         setattr(p, name, getattr(p, name).persist())
     cached: list[DataFrame] = []
     try:
-        detections = detect(p, rules, d, key).persist()
+        # ids carried across key rotations (gridlake.lifecycle.identity); unchanged when never rotated
+        detections = carry_discrepancy_ids(detect(p, rules, d, key), io.read_table_or_empty(
+            spark, settings, "gold", ALIAS_TABLE, ALIASES)).persist()
         cached.append(detections)
-        previous = io.read_table_or_empty(spark, settings, "gold", "discrepancies", DISCREPANCIES)
-        # materialise before writing to the table we read from
-        disc = disc_job.transform(previous, detections, silver["verifications"], rules, d).localCheckpoint()
-        _audit(ctx, "discrepancies", disc)
-        versions = {"discrepancies": io.upsert_changed(disc, settings, "gold", "discrepancies", ["discrepancy_id"])}
+        def lifecycle(previous: DataFrame) -> DataFrame:
+            # materialise before writing to the table we read from
+            disc = disc_job.transform(previous, detections, silver["verifications"], rules, d).localCheckpoint()
+            _audit(ctx, "discrepancies", disc)
+            return disc
+
+        disc, disc_version = publish_discrepancies(ctx, lifecycle)
+        versions = {"discrepancies": disc_version}
         fault_point("gold.published")  # @1: discrepancies published, the other gold tables not
 
         profile = profile_job.transform(p, disc, rules, d).localCheckpoint()
         _audit(ctx, "house_profile", profile)
-        versions["house_profile"] = io.overwrite_if_changed(profile, settings, "gold", "house_profile")
+        with commit_lock(settings, "gold.house_profile"):  # the whole table: never an older night's over a newer
+            ensure_newest_night(ctx)
+            versions["house_profile"] = io.overwrite_if_changed(profile, settings, "gold", "house_profile")
         fault_point("gold.published")  # @2: house_profile published
 
         prev_f = io.read_table_or_empty(spark, settings, "gold", "followups", FOLLOWUPS)
@@ -122,6 +135,53 @@ def run(ctx: RunContext) -> dict[str, Any]:
             getattr(p, name).unpersist()
         if hr is not None:
             hr.unpersist()
+
+
+def newest_night(spark, settings, version: int) -> dt.date | None:
+    """The newest night committed to gold.discrepancies at ``version`` (``max(last_evaluated)``)."""
+    if version < 0:
+        return None
+    return io.read_table(spark, settings, "gold", "discrepancies", version=version).agg(
+        F.max("last_evaluated")).first()[0]
+
+
+def ensure_newest_night(ctx: RunContext, version: int | None = None) -> None:
+    """Raise :class:`StaleNightError` when a newer night than ``ctx.run_date`` is committed to the lifecycle."""
+    if version is None:
+        version = io.table_version(ctx.spark, ctx.settings, "gold", "discrepancies")
+    newest = newest_night(ctx.spark, ctx.settings, version)
+    if newest is not None and newest > ctx.run_date:
+        raise StaleNightError(
+            f"gold: night {ctx.run_date} is older than night {newest}, already committed to gold.discrepancies "
+            f"(version {version}); refusing to overwrite the newer lifecycle. Nothing of night {ctx.run_date} "
+            "was published to gold; the newer night's tables are untouched")
+
+
+def publish_discrepancies(ctx: RunContext, lifecycle: Callable[[DataFrame], DataFrame]) -> tuple[DataFrame, int]:
+    """Read gold.discrepancies at a pinned version V, compute, and commit only if the table is still at V.
+
+    ``lifecycle(previous) -> disc`` computes (and audits) the night's whole table from the one read at V.
+    The commit happens under :func:`gridlake.manifest.commit_lock` after checking the version is
+    still V; when another night committed in between, the lifecycle is recomputed from the new
+    version (up to :data:`COMMIT_ATTEMPTS` times). A night older than the newest committed night is
+    refused (:class:`StaleNightError`) before computing and again before committing.
+    Returns the committed frame and the table version after the commit.
+    """
+    spark, settings = ctx.spark, ctx.settings
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        pinned = io.table_version(spark, settings, "gold", "discrepancies")
+        ensure_newest_night(ctx, pinned)
+        previous = (io.read_table(spark, settings, "gold", "discrepancies", version=pinned) if pinned >= 0
+                    else spark.createDataFrame([], DISCREPANCIES))
+        disc = lifecycle(previous)
+        with commit_lock(settings, "gold.discrepancies"):
+            now = io.table_version(spark, settings, "gold", "discrepancies")
+            if now == pinned:
+                return disc, io.upsert_changed(disc, settings, "gold", "discrepancies", ["discrepancy_id"])
+        log.warning("gold.discrepancies moved from version %d to %d while night %s computed (attempt %d of %d); "
+                    "recomputing from the new version", pinned, now, ctx.run_date, attempt, COMMIT_ATTEMPTS)
+    raise ConcurrentCommitError(f"gold.discrepancies kept changing while night {ctx.run_date} computed "
+                                f"({COMMIT_ATTEMPTS} attempts); nothing of this night was published to gold")
 
 
 def _stats(disc: DataFrame, follow: DataFrame) -> dict[str, Any]:

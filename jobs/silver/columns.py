@@ -11,17 +11,14 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from jobs.silver.values import date_value
+
 _FULLWIDTH = "０１２３４５６７８９ｘＸ－／：．　"
 _HALFWIDTH = "0123456789xX-/:. "
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _ID18 = r"^[1-9][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]$"
 _ID15 = r"^[1-9][0-9]{5}[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}$"
-
-DATE_FORMATS = ("yyyy-M-d", "yyyyMMdd")
-TIMESTAMP_FORMATS = ("yyyy-M-d H:m:s", "yyyy-M-d H:m", "yyyyMMddHHmmss", "yyyyMMdd HHmmss", "yyyyMMdd H:m:s",
-                     "yyyyMMdd", "yyyy-M-d")
-
 
 def blank_to_null(col: Column) -> Column:
     """Trimmed string, null when empty or whitespace only."""
@@ -34,28 +31,14 @@ def halfwidth(col: Column) -> Column:
     return F.translate(col, _FULLWIDTH, _HALFWIDTH)
 
 
-def _date_text(col: Column) -> Column:
-    """Unify separators: 2026年11月1日 / 2026/11/01 / 2026.11.01 -> 2026-11-1 style text."""
-    s = halfwidth(blank_to_null(col))
-    s = F.regexp_replace(s, "[年月/.]", "-")
-    s = F.regexp_replace(s, "日", " ")
-    s = F.regexp_replace(s, "T", " ")
-    s = F.regexp_replace(s, "\\s+", " ")
-    return F.trim(s)
-
-
 def parse_date(col: Column) -> Column:
-    """A date from mixed formats (2026-11-01, 2026/11/01, 20261101, 2026年11月1日, with a time), else null."""
-    s = _date_text(col)
-    day = F.split(s, " ").getItem(0)
-    return F.coalesce(*[F.try_to_date(day, f) for f in DATE_FORMATS])
+    """A date from any form :mod:`gridlake.parse.dates` accepts, else null (see :func:`jobs.silver.values.date_value`)."""
+    return date_value(col, "", kind="date").value
 
 
 def parse_timestamp(col: Column) -> Column:
-    """A timestamp from the same mixed formats (a date alone gives midnight), else null."""
-    s = _date_text(col)
-    s = F.regexp_replace(s, "\\.[0-9]+$", "")  # fractional seconds
-    return F.coalesce(*[F.try_to_timestamp(s, F.lit(f)) for f in TIMESTAMP_FORMATS])
+    """A local timestamp from any accepted form (a date alone gives midnight), else null."""
+    return date_value(col, "", kind="timestamp").value
 
 
 def bad_parse(raw: Column, parsed: Column) -> Column:
@@ -66,13 +49,14 @@ def bad_parse(raw: Column, parsed: Column) -> Column:
 def to_int(col: Column) -> Column:
     """An integer from text such as ``3``, ``3.0`` or ``３``, else null."""
     s = halfwidth(blank_to_null(col))
-    return F.when(s.rlike(r"^[0-9]+(\.0+)?$"), F.regexp_extract(s, r"^([0-9]+)", 1).cast("int"))
+    # at most 9 digits: a cast of a longer number (an 11-digit phone) would fail quoting the value
+    return F.when(s.rlike(r"^[0-9]{1,9}(\.0+)?$"), F.regexp_extract(s, r"^([0-9]+)", 1).cast("int"))
 
 
 def to_double(col: Column) -> Column:
     """A double from text such as ``85.5`` or ``85.5㎡``, else null."""
     s = F.regexp_replace(halfwidth(blank_to_null(col)), "(㎡|平方米|平米|m2|,)", "")
-    return F.when(s.rlike(r"^[0-9]+(\.[0-9]+)?$"), s.cast("double"))
+    return F.when(s.rlike(r"^[0-9]{1,15}(\.[0-9]{1,15})?$"), s.cast("double"))
 
 
 def _id_clean(col: Column) -> Column:
@@ -111,8 +95,8 @@ def is_legacy15(col: Column) -> Column:
 
 
 def split_ids(col: Column) -> Column:
-    """The list of ID-number tokens in a free list separated by ; , 、 ， ； or whitespace (empty tokens dropped)."""
-    parts = F.split(F.coalesce(halfwidth(col), F.lit("")), "[;,、，；|\\s]+")
+    """ID-number tokens of a free list separated by ; , 、 ， ； / | or whitespace/newlines (empty tokens dropped)."""
+    parts = F.split(F.coalesce(halfwidth(col), F.lit("")), "[;,、，；/／|｜\\s]+")
     return F.filter(parts, lambda p: p != "")
 
 
@@ -127,11 +111,16 @@ def normalize_id_list(col: Column) -> Column:
 
 
 def normalize_phone(col: Column) -> Column:
-    """Digits of a Chinese mobile or landline without +86/0086, else null (as ids.normalize_phone)."""
-    d = F.regexp_replace(halfwidth(col), "[^0-9]", "")
-    d = F.when(d.startswith("0086"), F.substring(d, 5, 100)).when(
-        d.startswith("86") & (F.length(d) == 13), F.substring(d, 3, 100)
-    ).otherwise(d)
+    """Digits of a Chinese mobile or landline (+86/0086, spaces, dashes, parentheses, an extension), else null.
+
+    As :func:`gridlake.ids.normalize_phone`: ``+86 755 8888 6666`` -> ``075588886666``.
+    """
+    s = F.regexp_replace(halfwidth(col), "(?i)(转|分机|ext\\.?|#)\\s*[0-9]+\\s*$", "")
+    d = F.regexp_replace(s, "[^0-9]", "")
+    rest = F.when(d.startswith("0086"), F.substring(d, 5, 100)).when(
+        d.startswith("86") & F.length(d).between(11, 13), F.substring(d, 3, 100))
+    d = F.when(rest.isNull(), d).when(rest.rlike("^([2-9][0-9]{8,10}|10[0-9]{8})$"), F.concat(F.lit("0"), rest)
+                                      ).otherwise(rest)
     return F.when(d.rlike(r"^1[3-9][0-9]{9}$") | d.rlike(r"^0[0-9]{9,11}$"), d)
 
 

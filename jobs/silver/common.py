@@ -18,14 +18,17 @@ from pyspark.sql.types import StructType
 
 from gridlake.sources import Source
 from jobs.silver.columns import bad_parse, blank_to_null, row_hash
+from jobs.silver.values import Typed, profile_array
 from schemas.address import ADDRESS_COMPONENTS
 from schemas.silver import QUARANTINE
 
 LINEAGE_COLUMNS = ("_source_file", "_file_sha256", "_row_number", "_run_id", "_delivery_date")
 SCD2_COLUMNS = ("valid_from", "valid_to", "is_current", "row_hash")
-FLAG_COLUMNS = ("_reason_code", "_reason_detail", "_raw_line", "_business_key")
+FLAG_COLUMNS = ("_reason_code", "_reason_detail", "_raw_line", "_business_key", "_profile")
 
-Check = tuple[str, Column, str]  # (reason code, condition that FAILS the row, detail text)
+# (reason code - a constant or a Column giving it per row -, condition that FAILS the row, detail text).
+# The detail names the column, never the value.
+Check = tuple["str | Column", Column, str]
 
 
 def raw(name: str) -> Column:
@@ -39,13 +42,13 @@ def business_columns(schema: StructType) -> list[str]:
 
 
 def address_struct(address: Column) -> Column:
-    """``struct<address_norm, addr>`` from the matching library, or a trimmed copy and null parse without it."""
-    try:
-        from matching.spark import address_columns
-    except ImportError:  # matching not installed: keep the raw text, parse nothing
-        from schemas.address import ADDRESS_STRUCT
+    """``struct<address_norm, addr>`` from the matching library.
 
-        return F.struct(blank_to_null(address).alias("address_norm"), F.lit(None).cast(ADDRESS_STRUCT).alias("addr"))
+    Fails closed: if the matching library cannot be imported the stage fails (an ImportError), it
+    never goes on with unparsed addresses.
+    """
+    from matching.spark import address_columns
+
     return address_columns(address)
 
 
@@ -79,6 +82,11 @@ def number_check(raw_col: str, typed: Column) -> Check:
     return ("BAD_NUMBER", bad_parse(raw(raw_col), typed), raw_col)
 
 
+def typed_check(raw_col: str, typed: Typed) -> Check:
+    """The reason :class:`~jobs.silver.values.Typed` gives (BAD_DATE_IMPOSSIBLE, UNKNOWN_VOCAB, OUT_OF_RANGE...)."""
+    return (typed.reason, typed.reason.isNotNull(), raw_col)
+
+
 def _values_json(source: Source) -> Column:
     return F.to_json(F.struct(*[raw(c) for c in source.canonical_columns]))
 
@@ -90,8 +98,10 @@ def build(
     typed: Mapping[str, Column],
     checks: Sequence[Check] = (),
     prepared: DataFrame | None = None,
+    profile: Sequence[Column | None] = (),
 ) -> DataFrame:
-    """The flagged silver frame: ``schema`` columns plus ``_reason_code``, ``_reason_detail``, ``_raw_line``, ``_business_key``.
+    """The flagged silver frame: ``schema`` columns plus ``_reason_code``, ``_reason_detail``, ``_raw_line``,
+    ``_business_key`` and ``_profile`` (date forms, unknown vocabulary values... for the delivery report).
 
     ``typed`` maps silver columns to expressions over the bronze row (lineage and
     SCD2 columns are filled here when absent); ``checks`` fail a row with a reason.
@@ -100,13 +110,16 @@ def build(
     df = prepared if prepared is not None else bronze
     missing = [F.when(blank_to_null(raw(c)).isNull(), F.lit(c)) for c in source.required]
     missing_arr = F.filter(F.array(*missing), lambda x: x.isNotNull())
-    all_checks: list[tuple[str, Column, Column]] = [
+    all_checks: list[tuple[str | Column, Column, Column]] = [
         ("MALFORMED_ROW", F.col("_malformed_reason").isNotNull(), F.col("_malformed_reason")),
         ("MISSING_REQUIRED", F.size(missing_arr) > 0, F.concat(F.lit("missing: "), F.array_join(missing_arr, ","))),
     ]
-    all_checks += [(code, cond, F.lit(f"{code}: {detail}")) for code, cond, detail in checks]
+    for code, cond, detail in checks:
+        code_col = code if isinstance(code, Column) else F.lit(code)
+        all_checks.append((code_col, cond, F.concat(code_col, F.lit(f": {detail}"))))
     flags = F.filter(
-        F.array(*[F.when(F.coalesce(cond, F.lit(False)), F.struct(F.lit(code).alias("code"), det.alias("detail")))
+        F.array(*[F.when(F.coalesce(cond, F.lit(False)),
+                         F.struct((F.lit(code) if isinstance(code, str) else code).alias("code"), det.alias("detail")))
                   for code, cond, det in all_checks]),
         lambda x: x.isNotNull(),
     )
@@ -125,6 +138,7 @@ def build(
         F.coalesce(F.col("_raw_line"), _values_json(source)).alias("_raw_line"),
         F.when(F.coalesce(*[blank_to_null(raw(k)) for k in source.key]).isNotNull(),
                F.concat_ws("|", *[raw(k) for k in source.key])).alias("_business_key"),
+        profile_array(list(profile)).alias("_profile"),
     )
     if "row_hash" in names:
         out = out.withColumn("row_hash", row_hash(business_columns(schema)))

@@ -5,28 +5,27 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from gridlake.parse.config import limits
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import (
-    blank_to_null,
-    id_reason,
-    is_legacy15,
-    map_vocab,
-    normalize_id,
-    normalize_phone,
-    parse_date,
-    parse_timestamp,
-    to_int,
-)
-from jobs.silver.common import build, date_check, number_check, raw, vocab_check, with_address
+from jobs.silver.columns import blank_to_null, id_reason, is_legacy15, normalize_id, normalize_phone
+from jobs.silver.common import build, raw, typed_check, with_address
+from jobs.silver.values import count_value, date_value, vocab_value
 from schemas.silver import DECLARATIONS
-from schemas.vocab import CHANNEL, RELATION
 
 
 def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
-    """Flagged silver rows of a declarations delivery (ID_FORMAT / ID_CHECKSUM quarantined)."""
+    """Flagged silver rows of a declarations delivery (ID_FORMAT / ID_CHECKSUM quarantined).
+
+    ``declared_at`` after the delivery day (plus the configured tolerance) is DATE_IN_FUTURE.
+    """
     source = source or get_source("declarations")
     df = with_address(bronze_df)
     reason = id_reason(raw("id_number"))
+    declared = date_value(raw("declared_at"), "declared_at", "timestamp", not_future=True)
+    move_in = date_value(raw("move_in_date"), "move_in_date", "date")
+    household = count_value(raw("household_size"), "household_size", limits().numbers.household_max)
+    relation = vocab_value(raw("relation"), "relation", "relation")
+    channel = vocab_value(raw("channel"), "channel", "channel")
     typed = {
         "declaration_id": blank_to_null(raw("declaration_id")),
         "id_number": normalize_id(raw("id_number")),
@@ -37,19 +36,20 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "address_raw": F.col("address_raw"),
         "address_norm": F.col("address_norm"),
         "addr": F.col("addr"),
-        "relation": map_vocab(raw("relation"), RELATION),
-        "move_in_date": parse_date(raw("move_in_date")),
-        "household_size": to_int(raw("household_size")),
-        "channel": map_vocab(raw("channel"), CHANNEL),
-        "declared_at": parse_timestamp(raw("declared_at")),
+        "relation": relation.value,
+        "move_in_date": move_in.value,
+        "household_size": household.value,
+        "channel": channel.value,
+        "declared_at": declared.value,
     }
     checks = [
         ("ID_FORMAT", reason == "ID_FORMAT", "id_number"),
         ("ID_CHECKSUM", reason == "ID_CHECKSUM", "id_number"),
-        date_check("declared_at", typed["declared_at"]),
-        date_check("move_in_date", typed["move_in_date"]),
-        vocab_check("relation", typed["relation"]),
-        vocab_check("channel", typed["channel"]),
-        number_check("household_size", typed["household_size"]),
+        typed_check("declared_at", declared),
+        typed_check("move_in_date", move_in),
+        typed_check("relation", relation),
+        typed_check("channel", channel),
+        typed_check("household_size", household),
     ]
-    return build(bronze_df, source, DECLARATIONS, typed, checks, prepared=df)
+    profile = [t.profile for t in (declared, move_in, household, relation, channel)]
+    return build(bronze_df, source, DECLARATIONS, typed, checks, prepared=df, profile=profile)

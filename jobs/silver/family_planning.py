@@ -1,4 +1,4 @@
-"""silver.family_planning: an invalid person ID is dropped (null) and counted; the record stays."""
+"""silver.family_planning: person IDs (one or a list) validated; invalid ones dropped and counted; the record stays."""
 
 from __future__ import annotations
 
@@ -6,23 +6,25 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import blank_to_null, normalize_id, parse_date
-from jobs.silver.common import build, date_check, raw, with_address
+from jobs.silver.columns import blank_to_null, normalize_id_list
+from jobs.silver.common import build, raw, typed_check, with_address
+from jobs.silver.values import date_value, invalid_ids_profile
 from schemas.silver import FAMILY_PLANNING
 
 
 def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
-    """Flagged silver rows of a family-planning delivery."""
+    """Flagged silver rows of a family-planning delivery (``person_id``: valid IDs joined by ';', as police)."""
     source = source or get_source("family_planning")
-    df = with_address(bronze_df)
-    pid = normalize_id(raw("person_id"))
+    df = with_address(bronze_df).withColumn("__ids", normalize_id_list(raw("person_id")))
+    recorded = date_value(raw("record_date"), "record_date", "date", not_future=True)
     typed = {
         "record_id": blank_to_null(raw("record_id")),
-        "record_date": parse_date(raw("record_date")),
+        "record_date": recorded.value,
         "address_raw": F.col("address_raw"), "address_norm": F.col("address_norm"), "addr": F.col("addr"),
-        "person_id": pid,
-        "invalid_person_ids": F.when(blank_to_null(raw("person_id")).isNotNull() & pid.isNull(), 1).otherwise(0),
+        "person_id": F.col("__ids.ids"),
+        "invalid_person_ids": F.col("__ids.invalid"),
         "matter": blank_to_null(raw("matter")),
     }
-    return build(bronze_df, source, FAMILY_PLANNING, typed, [date_check("record_date", typed["record_date"])],
-                 prepared=df)
+    profile = [recorded.profile, invalid_ids_profile(F.col("__ids.invalid"), "person_id")]
+    return build(bronze_df, source, FAMILY_PLANNING, typed, [typed_check("record_date", recorded)], prepared=df,
+                 profile=profile)

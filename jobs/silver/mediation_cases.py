@@ -6,8 +6,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import blank_to_null, normalize_id_list, parse_date
-from jobs.silver.common import build, date_check, raw, with_address
+from jobs.silver.columns import blank_to_null, normalize_id_list
+from jobs.silver.common import build, raw, typed_check, with_address
+from jobs.silver.values import date_value, invalid_ids_profile
 from schemas.silver import MEDIATION_CASES
 
 
@@ -15,14 +16,16 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
     """Flagged silver rows of a mediation-case delivery."""
     source = source or get_source("mediation_cases")
     df = with_address(bronze_df).withColumn("__ids", normalize_id_list(raw("party_ids")))
+    opened = date_value(raw("opened_at"), "opened_at", "date", not_future=True)
     typed = {
         "case_id": blank_to_null(raw("case_id")),
-        "opened_at": parse_date(raw("opened_at")),
+        "opened_at": opened.value,
         "address_raw": F.col("address_raw"), "address_norm": F.col("address_norm"), "addr": F.col("addr"),
         "dispute_type": blank_to_null(raw("dispute_type")),
         "parties": blank_to_null(raw("parties")),
         "party_ids": F.col("__ids.ids"),
         "invalid_person_ids": F.col("__ids.invalid"),
     }
-    return build(bronze_df, source, MEDIATION_CASES, typed, [date_check("opened_at", typed["opened_at"])],
-                 prepared=df)
+    profile = [opened.profile, invalid_ids_profile(F.col("__ids.invalid"), "party_ids")]
+    return build(bronze_df, source, MEDIATION_CASES, typed, [typed_check("opened_at", opened)], prepared=df,
+                 profile=profile)

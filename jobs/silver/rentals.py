@@ -6,24 +6,24 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import (
-    blank_to_null,
-    map_vocab,
-    normalize_id,
-    normalize_phone,
-    parse_date,
-    parse_timestamp,
-    to_int,
-)
-from jobs.silver.common import build, date_check, number_check, raw, vocab_check, with_address
+from jobs.silver.columns import blank_to_null, normalize_id, normalize_phone
+from jobs.silver.common import build, raw, typed_check, with_address
+from jobs.silver.values import count_value, date_value, vocab_value
 from schemas.silver import RENTALS
-from schemas.vocab import RENTAL_STATUS
 
 
 def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
-    """Flagged silver rows of a rentals delivery; an invalid landlord ID becomes null (the rental stays)."""
+    """Flagged silver rows of a rentals delivery; an invalid landlord ID becomes null (the rental stays).
+
+    ``registered_at`` after the delivery day (plus tolerance) is DATE_IN_FUTURE; lease dates may lie ahead.
+    """
     source = source or get_source("rentals")
     df = with_address(bronze_df)
+    start = date_value(raw("lease_start"), "lease_start", "date")
+    end = date_value(raw("lease_end"), "lease_end", "date")
+    registered = date_value(raw("registered_at"), "registered_at", "timestamp", not_future=True)
+    tenants = count_value(raw("tenants_declared"), "tenants_declared")
+    status = vocab_value(raw("status"), "status", "rental_status")
     typed = {
         "rental_id": blank_to_null(raw("rental_id")),
         "house_code": F.upper(blank_to_null(raw("house_code"))),
@@ -33,17 +33,14 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "landlord_name": blank_to_null(raw("landlord_name")),
         "landlord_id": normalize_id(raw("landlord_id")),
         "landlord_phone": normalize_phone(raw("landlord_phone")),
-        "lease_start": parse_date(raw("lease_start")),
-        "lease_end": parse_date(raw("lease_end")),
-        "tenants_declared": to_int(raw("tenants_declared")),
-        "status": map_vocab(raw("status"), RENTAL_STATUS),
-        "registered_at": parse_timestamp(raw("registered_at")),
+        "lease_start": start.value,
+        "lease_end": end.value,
+        "tenants_declared": tenants.value,
+        "status": status.value,
+        "registered_at": registered.value,
     }
-    checks = [
-        date_check("lease_start", typed["lease_start"]),
-        date_check("lease_end", typed["lease_end"]),
-        date_check("registered_at", typed["registered_at"]),
-        number_check("tenants_declared", typed["tenants_declared"]),
-        vocab_check("status", typed["status"]),
-    ]
-    return build(bronze_df, source, RENTALS, typed, checks, prepared=df)
+    checks = [typed_check(c, t) for c, t in (("lease_start", start), ("lease_end", end),
+                                             ("registered_at", registered), ("tenants_declared", tenants),
+                                             ("status", status))]
+    profile = [t.profile for t in (start, end, registered, tenants, status)]
+    return build(bronze_df, source, RENTALS, typed, checks, prepared=df, profile=profile)

@@ -36,25 +36,20 @@ from gridlake.sources import Source, load_sources
 from jobs.silver.common import business_columns, to_quarantine
 from jobs.silver.dedup import CONFLICT, DUP_COLUMN, dedup, stale_against
 from jobs.silver.scd2 import apply_scd2
-from schemas.silver import BRONZE_METADATA, CONSERVATION, INGESTION_LOG, SILVER_SCHEMAS
+from schemas.silver import BRONZE_METADATA, CONSERVATION, INGESTION_LOG, SILVER_SCHEMAS, VALUE_PROFILE
 
 log = logging.getLogger(__name__)
 
 QUARANTINE_TABLE = "_quarantine"
 DUPLICATES_TABLE = "_duplicates"
 CONSERVATION_TABLE = "_conservation"
+PROFILE_TABLE = "_value_profile"
 _ROW_ID = ["_file_sha256", "_row_number"]
 
 
 def audit(ctx: RunContext, table: str, df: DataFrame) -> dict[str, Any] | None:
-    """``ctx.audit("silver", table, df)``, or nothing while the quality gate module does not exist yet."""
-    try:
-        return ctx.audit("silver", table, df)
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith("gridlake.quality"):
-            log.debug("quality gate not available; silver.%s published unaudited", table)
-            return None
-        raise
+    """``ctx.audit("silver", table, df)``; fails closed: if the gate cannot be imported, nothing is published."""
+    return ctx.audit("silver", table, df)
 
 
 def pending_files(ctx: RunContext) -> list[dict[str, Any]]:
@@ -129,13 +124,14 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
         bronze = bronze.join(unchanged.select(*_ROW_ID), _ROW_ID, "left_anti")
 
     module = importlib.import_module(f"jobs.silver.{name}")
-    flagged = module.transform(bronze, src).persist(StorageLevel.MEMORY_AND_DISK)
+    extra = module.context(ctx) if hasattr(module, "context") else {}  # e.g. verifications: known discrepancies
+    flagged = module.transform(bronze, src, **extra).persist(StorageLevel.MEMORY_AND_DISK)
     if unchanged is not None:
         # a key delivered again in another row of the batch must meet it in deduplication: type it too
         clash = unchanged.join(flagged.where(F.col("_reason_code").isNull()).select(*src.key), list(src.key),
                                "left_semi").select(*_ROW_ID).localCheckpoint(eager=True)
         if not clash.isEmpty():
-            typed = flagged.unionByName(module.transform(batch.join(clash, _ROW_ID, "left_semi"), src))
+            typed = flagged.unionByName(module.transform(batch.join(clash, _ROW_ID, "left_semi"), src, **extra))
             typed = typed.persist(StorageLevel.MEMORY_AND_DISK)
             typed.count()
             flagged.unpersist()
@@ -224,12 +220,37 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
         # Materialised now (small: only failing rows), so the persisted batch can be released.
         side = {QUARANTINE_TABLE: (quarantined, stats["quarantine"]), DUPLICATES_TABLE: (duplicates, stats["duplicates"])}
         stats["_side"] = {t: (f.localCheckpoint(eager=True) if n else None) for t, (f, n) in side.items()}
+        stats["_profile"] = value_profile(ctx, name, flagged)
         return rows, stats
     finally:
         deduped.unpersist()
         flagged.unpersist()
         if unchanged is not None:
             unchanged.unpersist()
+
+
+def value_profile(ctx: RunContext, source: str, flagged: DataFrame) -> list[tuple]:
+    """Rows of :data:`schemas.silver.VALUE_PROFILE`: per file, column, kind and value (a form, a capped
+    unknown vocabulary value), how many rows - aggregated from the transform's ``_profile`` column."""
+    p = flagged.select("_file_sha256", "_delivery_date", F.explode("_profile").alias("p"))
+    agg = p.groupBy("_file_sha256", "_delivery_date", "p.column", "p.kind", "p.value").count()
+    return [(ctx.run_id, r["_delivery_date"], source, r["_file_sha256"], r["column"], r["kind"], r["value"],
+             int(r["count"])) for r in agg.collect()]
+
+
+def write_profile(ctx: RunContext, rows: list[tuple]) -> None:
+    """Append the night's value profile in one commit, skipping files already profiled (interrupted earlier run)."""
+    if not rows:
+        return
+    spark, settings = ctx.spark, ctx.settings
+    df = spark.createDataFrame(rows, VALUE_PROFILE)
+    if io.table_exists(spark, settings, "silver", PROFILE_TABLE):
+        shas = sorted({r[3] for r in rows})
+        have = io.read_table(spark, settings, "silver", PROFILE_TABLE).where(F.col("file_sha256").isin(shas))
+        df = df.join(have.select("file_sha256").distinct(), "file_sha256", "left_anti").select(*VALUE_PROFILE.fieldNames())
+        if df.isEmpty():
+            return
+    io.write_table(df, settings, "silver", PROFILE_TABLE, mode="append")
 
 
 def write_side_tables(ctx: RunContext, frames: dict[str, list[DataFrame]], shas: list[str]) -> None:
@@ -279,12 +300,15 @@ def run(ctx: RunContext) -> dict[str, Any]:
             conservation += rows
             tables[name] = [stats]
     side: dict[str, list[DataFrame]] = {QUARANTINE_TABLE: [], DUPLICATES_TABLE: []}
+    profile: list[tuple] = []
     for stats_list in tables.values():
         for st in stats_list:
+            profile += st.pop("_profile")
             for t, frame in st.pop("_side").items():
                 if frame is not None:
                     side[t].append(frame)
     write_side_tables(ctx, side, [f["file_sha256"] for f in pending])
+    write_profile(ctx, profile)
     fault_point("silver.before_conservation")  # silver and side tables written, files not marked processed
     if conservation:
         io.write_table(ctx.spark.createDataFrame(conservation, CONSERVATION), ctx.settings, "silver",

@@ -15,15 +15,21 @@ from gridlake.pipeline import run_night
 START = dt.date(2026, 11, 1)
 # Nights run in the default suite; `make test-all` style runs may raise it (GRIDLAKE_E2E_NIGHTS=3).
 DAYS = int(os.environ.get("GRIDLAKE_E2E_NIGHTS", "2"))
+# The generator's noise model (`gridlake generate --noise`); the default noise unless set
+# (GRIDLAKE_E2E_NOISE=second once the generator has the second noise model).
+NOISE = os.environ.get("GRIDLAKE_E2E_NOISE") or None
+SEED = 20141  # the generator's default seed, stated so reports can name it
 
 
 @pytest.fixture(scope="session")
 def district(tmp_path_factory, spark):
-    """A tiny district generated and run night by night, with officers' field checks in between."""
+    """A tiny district generated (seed :data:`SEED`, noise :data:`NOISE`) and run night by night, with
+    officers' field checks in between."""
     root = tmp_path_factory.mktemp("e2e") / "data"
+    noise = ["--noise", NOISE] if NOISE else []
     out = subprocess.run(
         [sys.executable, "-m", "gridlake.cli", "generate", "--scale", "tiny", "--days", str(DAYS),
-         "--start", START.isoformat(), "--data", str(root)],
+         "--start", START.isoformat(), "--seed", str(SEED), *noise, "--data", str(root)],
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]

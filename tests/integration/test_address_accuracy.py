@@ -6,7 +6,7 @@ notes and fillers, components out of order, missing and repeated admin levels, s
 sound, traditional characters, typo'd building/room numbers and missing rooms whose right answer is no house)
 and resolved in-process with the pandas engine and the address spec, as ``gridlake resolve-addresses`` does.
 
-SEED 640613 is used nowhere else in the repository: it is not a seed to tune on. Do not look at the
+SEED 50329 is used nowhere else in the repository: it is not a seed to tune on. Do not look at the
 failing texts of this seed to fix the parser; generate another seed for that. Thresholds are the issue's
 targets and are not to be lowered: precision >= 0.995, recall >= 0.97, and never an answer whose building,
 unit, floor or room differs from a number written in the text. No Spark.
@@ -21,7 +21,7 @@ from gridlake.generate.config import generator_info, load_gen_config
 from gridlake.generate.run import generate
 from matching.bench import build_task, number_conflicts, run_gridlake, score_answers
 
-SEED = 640613          # used only here (see the module docstring)
+SEED = 50329          # used only here (see the module docstring)
 MIN_PRECISION = 0.995
 MIN_RECALL = 0.97
 
@@ -64,6 +64,7 @@ def test_second_noise_model_accuracy(district, tmp_path) -> None:
     conflicts = number_conflicts(answers, task)
     detail = (f"seed {SEED}, noise model second, community scale: {scores}; number conflicts {conflicts}\n"
               f"failing noise kinds:\n{_by_kind(answers, truth, district)}")
+    print(detail.splitlines()[0])   # the figure, in CI's log
     assert conflicts["any"] == 0, detail
     assert scores["precision"] >= MIN_PRECISION, detail
     assert scores["recall"] >= MIN_RECALL, detail

@@ -64,8 +64,24 @@ def test_spark_sql_over_gold_views(spark, lake):
     assert rows == [(D1, 7), (D2, 5)]
     _, limited = analyst.spark_sql(spark, lake, "SELECT * FROM discrepancies ORDER BY discrepancy_id", limit=2)
     assert [r[0] for r in limited] == ["0001", "0002"]
-    with pytest.raises(GridlakeError, match="read-only"):
+    with pytest.raises(GridlakeError, match="SELECT queries only"):
         analyst.spark_sql(spark, lake, "DROP VIEW discrepancies")
+
+
+def test_spark_sql_cannot_reach_silver_or_the_key(spark, lake):
+    """The bypasses of issue 17 item 8, against a lake where the silver table and a key file exist."""
+    silver = lake.table_path("silver", "declarations")
+    key = lake.data / ".gridlake-key"
+    key.write_text("not-a-real-key", encoding="utf-8")
+    assert spark.read.format("delta").load(silver).count() == 1  # it is there to be read
+    for query in (f"SELECT * FROM delta.`{silver}`", f"SELECT * FROM parquet.`{silver}`", f"SELECT * FROM text.`{key}`",
+                  f"WITH x AS (SELECT 1) SELECT * FROM text.`{key}`", "SELECT * FROM silver_declarations",
+                  f"SELECT * FROM read_files('{key}')", f"INSERT OVERWRITE DIRECTORY '{lake.data}/x' SELECT 1",
+                  "WITH d AS (SELECT 1) DELETE FROM discrepancies", "SET spark.sql.ansi.enabled=false"):
+        with pytest.raises(GridlakeError):
+            analyst.spark_sql(spark, lake, query)
+    assert spark.read.format("delta").load(lake.table_path("gold", "discrepancies")).count() == 4
+    assert not (lake.data / "x").exists()
 
 
 def test_cmd_sql_prints_a_table(spark, lake, capsys):

@@ -76,7 +76,7 @@ def test_bronze_night_keeps_every_row_and_records_every_file(spark, settings):
     before = _versions(spark, settings, tables)
     again = run(spark, settings, DAY, ["bronze"])
     assert _versions(spark, settings, tables) == before
-    assert again.doc["stages"]["bronze"]["files_by_status"] == {"duplicate": 7}
+    assert again.doc["stages"]["bronze"]["files_by_status"] == {"duplicate": 7, "ignored": 1}
 
 
 def test_redelivery_is_a_noop_and_a_corrected_file_loads(spark, settings):

@@ -66,7 +66,7 @@ def test_no_import_errors(bag):
 def test_one_ingestion_dag_per_source_and_the_nightly(bag):
     from gridlake.sources import load_sources
 
-    expected = {f"gridlake_ingest_{s}" for s in load_sources()} | {"gridlake_nightly"}
+    expected = {f"gridlake_ingest_{s}" for s in load_sources()} | {"gridlake_nightly", "gridlake_maintenance"}
     assert set(bag["dags"]) == expected
 
 

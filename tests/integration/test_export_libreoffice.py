@@ -71,7 +71,7 @@ EXPECTED: dict[tuple[int, str], str] = {
     (4, ID_COL): "9007199254740993",
     (4, HOUSE_COL): "440304001001001000",
     (4, MASK_COL): "110105********0000",
-    (4, PHONE_COL): "+86 138****5678",
+    (4, PHONE_COL): "'+86 138****5678",  # a leading + is a formula trigger (OWASP): quoted
 }
 FIELD = {ID_COL: "discrepancy_id", HOUSE_COL: "house_code", MASK_COL: "masked_id", PHONE_COL: "masked_phone"}
 
@@ -191,6 +191,40 @@ def test_naive_numeric_ids_are_caught(converted):
     assert SCIENTIFIC.search(converted["naive.csv"].read_bytes())
     types = fods_cells(converted["naive.fods"])
     assert {types[key][0] for key in digits_only} == {"float"}
+
+
+def test_libreoffice_keeps_the_outcome_dropdown(converted):
+    """The return form's 核查结果 column opens in LibreOffice with its list validation (the dropdown)."""
+    from gridlake.loop_config import load_loop
+
+    root = ET.parse(converted["export.fods"]).getroot()
+    validations = {v.get(_q("table:name")): v for v in root.iter(_q("table:content-validation"))}
+    lists = {name: v.get(_q("table:condition"), "") for name, v in validations.items()
+             if "cell-content-is-in-list" in v.get(_q("table:condition"), "")}
+    assert lists, f"no list validation in LibreOffice's rendering: {list(validations)}"
+    labels = load_loop().labels
+    name, condition = next(iter(lists.items()))
+    for label in labels:
+        assert label in condition, (label, condition)
+    table = next(root.iter(_q("table:table")))
+    rows = list(table.iter(_q("table:table-row")))
+    header = []
+    for cell in rows[0].iter(_q("table:table-cell")):
+        repeat = min(int(cell.get(_q("table:number-columns-repeated"), "1")), 64)
+        header += ["".join(cell.itertext()).strip()] * repeat  # some versions indent the flat ODS
+    outcome_col = header.index("核查结果")
+    for row in rows[1:5]:
+        cells = []
+        for cell in row.iter(_q("table:table-cell")):
+            repeat = min(int(cell.get(_q("table:number-columns-repeated"), "1")), 64)
+            cells += [cell.get(_q("table:content-validation-name"))] * repeat
+        assert cells[outcome_col] == name, cells
+        assert cells[header.index("问题编号")] is None  # only the input column has the list
+
+
+def test_libreoffice_saves_no_formula(converted):
+    raw = converted["export.fods"].read_bytes()
+    assert b"table:formula=" not in raw
 
 
 # --- flat ODS ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def det(spark, rows: list[dict]):
 
 def ver(spark, rows: list[tuple]):
     return spark.createDataFrame(
-        [(f"V{i}", did, dt.datetime.combine(day, dt.time(10)), outcome, "OFF1", None, "f", "0", 1, "r", day)
+        [(f"V{i}", did, dt.datetime.combine(day, dt.time(10)), outcome, "OFF1", None, None, None, "f", "0", 1, "r", day)
          for i, (did, day, outcome) in enumerate(rows)], VERIFICATIONS)
 
 

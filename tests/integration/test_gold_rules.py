@@ -201,19 +201,82 @@ def test_r5_person_seen_not_declared(spark):
 
 
 # --- R6 --------------------------------------------------------------------------------------
-def test_r6_unresolved_address(spark):
-    rows = run_rules(
-        spark, housing=[house("H1", grid="G2", community="上沙社区"), house("H0", grid="G1", community="上沙社区")],
-        declarations=[decl("D1", PID1, None, community="上沙社区"), decl("D2", PID2, None)],
-        police_rows=[police("P1", community="上沙社区"), police("P2")],
-        hr=[("police_incidents", "P1", None, 0.3, None, "上沙社区"), ("police_incidents", "P2", "H1", 0.9, "G2", "上沙社区"),
-            ("declarations", "D1", None, 0.0, None, None), ("declarations", "D2", "H1", 1.0, "G2", "上沙社区")],
+CANDS = "array<struct<house_code:string,weight:double,why:string>>"
+
+
+def hr_cands_df(spark, rows: list[tuple]):
+    """house_resolution rows with the best candidates of unresolved records (as the matching stage keeps them)."""
+    return spark.createDataFrame(rows, "source string, record_id string, house_code string, score double, "
+                                       f"grid_id string, community string, candidates {CANDS}")
+
+
+def run_rules_c(spark, hr, housing=(), rentals=(), declarations=(), police_rows=(), only=None):
+    silver = {
+        "housing": silver_df(spark, "housing", list(housing)),
+        "rentals": silver_df(spark, "rentals", list(rentals)),
+        "declarations": silver_df(spark, "declarations", list(declarations)),
+        "police_incidents": silver_df(spark, "police_incidents", list(police_rows)),
+        **{t: silver_df(spark, t, []) for t in ("mediation_cases", "safety_inspections", "family_planning")},
+    }
+    p = prepare(silver, hr_cands_df(spark, hr), RULES, D)
+    return detect(p, RULES, D, KEY, only=only).collect()
+
+
+ADDR_A = "上沙社区东村二坊12号9901"   # the normalised text of an address the registry does not have
+
+
+def test_r6_one_case_per_normalised_address_and_grid(spark):
+    housing = [house("H1", grid="G2", community="上沙社区"), house("H0", grid="G1", community="上沙社区"),
+               house("H5", grid="G3", community="下沙社区")]
+    d1 = {**decl("D1", PID1, None, community="上沙社区"), "address_norm": ADDR_A}
+    p1 = {**police("P1", community="上沙社区"), "address_norm": ADDR_A}
+    p3 = {**police("P3", community="上沙社区"), "address_norm": "上沙社区"}
+    cands = [("H1", 9.5, "conflict:room"), ("H0", 4.0, "conflict:room"), ("H5", 2.0, "conflict:place")]
+    rows = run_rules_c(
+        spark, housing=housing, declarations=[d1, decl("D2", PID2, None)], police_rows=[p1, p3, police("P2")],
+        hr=[("police_incidents", "P1", None, None, None, "上沙社区", cands[:2]),
+            ("declarations", "D1", None, None, None, "上沙社区", cands),
+            ("police_incidents", "P3", None, None, None, "上沙社区", None),
+            ("police_incidents", "P2", "H1", 0.9, "G2", "上沙社区", None),
+            ("declarations", "D2", "H1", 1.0, "G2", "上沙社区", None)],
         only=["R6"])
-    got = {(r.source, r.record_id): r for r in rows}
-    assert set(got) == {("police_incidents", "P1"), ("declarations", "D1")}
-    assert got[("police_incidents", "P1")].discrepancy_id == did("R6", "police_incidents:P1")
-    assert {r.grid_id for r in rows} == {"G1"}  # first grid of the community
-    assert all(r.house_code is None for r in rows)
+    assert len(rows) == 2  # two distinct addresses; D2 and P2 resolved
+    by_records = {frozenset((e.source, e.record_id) for e in r.evidence): r for r in rows}
+    case = by_records[frozenset({("declarations", "D1"), ("police_incidents", "P1")})]
+    # grid of the best candidates inside the text's community (H1: G2 before H0: G1 on a tie), stable id
+    assert case.grid_id == "G2" and case.discrepancy_id == did("R6", f"address|{ADDR_A}|G2")
+    assert case.record_count == 2 and case.corroborating_sources == 2 and case.house_code is None
+    assert [(c.house_code, c.records, c.departments, c.why, c.grid_id) for c in case.candidates] == [
+        ("H1", 2, 2, "conflict:room", "G2"), ("H0", 2, 2, "conflict:room", "G1"), ("H5", 1, 1, "conflict:place", "G3")]
+    assert case.candidates[0].address == "地址H1"
+    vague = by_records[frozenset({("police_incidents", "P3")})]
+    assert vague.grid_id == "G1" and vague.candidates is None  # first grid of the community
+    assert vague.discrepancy_id == did("R6", "address|上沙社区|G1")
+    # the same address delivered again on a later night keeps its id
+    again = run_rules_c(spark, housing=housing, declarations=[d1], police_rows=[p1],
+                        hr=[("police_incidents", "P1", None, None, None, "上沙社区", cands[:2]),
+                            ("declarations", "D1", None, None, None, "上沙社区", cands)], only=["R6"])
+    assert [r.discrepancy_id for r in again] == [case.discrepancy_id]
+
+
+def test_rules_wait_for_an_address_case(spark):
+    """R2 at H1 would fire only because the tenant's declaration did not resolve: it waits for the address case."""
+    d1 = {**decl("D1", PID1, None, community="上沙社区"), "address_norm": ADDR_A}
+    rows = run_rules_c(
+        spark, housing=[house("H1"), house("H2")], rentals=[rental("RT1", "H1"), rental("RT2", "H2")],
+        declarations=[d1], police_rows=[police("P1", persons=PID1)],
+        hr=[("declarations", "D1", None, None, None, "上沙社区", [("H1", 8.0, "ambiguous"), ("H0", 7.5, "ambiguous")]),
+            ("police_incidents", "P1", "H1", 1.0, "G1", "上沙社区", None)],
+        only=["R1", "R2", "R5", "R6"])
+    by = {(r.rule, r.house_code): r for r in rows}
+    case = by[("R6", None)]
+    for rule in ("R1", "R2", "R5"):   # D1 (tenant, PID1) would clear each of them at H1
+        r = by[(rule, "H1")]
+        assert "WAITING_ADDRESS_CASE" in r.reason_codes, rule
+        ev = {(e.source, e.record_id, e.category) for e in r.evidence}
+        assert ("declarations", "D1", "自主申报") in ev and ("address_case", case.discrepancy_id, "地址待核") in ev
+    assert by[("R1", "H1")].corroborating_sources == 2  # police + rentals: the waiting entries do not corroborate
+    assert "WAITING_ADDRESS_CASE" not in by[("R2", "H2")].reason_codes  # nothing unresolved points at H2
 
 
 # --- R7 --------------------------------------------------------------------------------------
@@ -226,8 +289,21 @@ def test_r7_invalid_house(spark):
     got = {(r.source, r.record_id): r for r in rows}
     assert set(got) == {("rentals", "RT1"), ("declarations", "D1")}
     assert list(got[("rentals", "RT1")].reason_codes) == ["HOUSE_DEMOLISHED"]
-    assert list(got[("declarations", "D1")].reason_codes) == ["HOUSE_CODE_UNKNOWN"]
+    assert list(got[("declarations", "D1")].reason_codes) == ["HOUSE_CODE_INVALID_FORMAT", "HOUSE_CODE_UNKNOWN"]
+    assert got[("declarations", "D1")].house_code == "***"  # never verbatim
+    assert got[("rentals", "RT1")].house_code == "H9"      # a registry code is shown as it is
     assert got[("declarations", "D1")].discrepancy_id == did("R7", "declarations:D1")
+
+
+def test_r7_id_number_typed_into_the_house_code_field_is_masked(spark):
+    well_formed = "440304999999000001"
+    rows = run_rules(spark, housing=[house("H1")],
+                     declarations=[decl("D1", PID2, PID1), decl("D2", PID3, well_formed)], only=["R7"])
+    got = {r.record_id: r for r in rows}
+    assert got["D1"].house_code == "4403**********1237"
+    assert "HOUSE_CODE_INVALID_FORMAT" in got["D1"].reason_codes
+    assert PID1 not in str(got["D1"].asDict(recursive=True))
+    assert got["D2"].house_code == well_formed and list(got["D2"].reason_codes) == ["HOUSE_CODE_UNKNOWN"]
 
 
 def test_detect_ids_are_unique_and_stable(spark):

@@ -16,8 +16,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io as _io
+import json
+import logging
+import os
 import random
 import re
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +33,25 @@ from pyspark.sql import functions as F
 from gridlake import io
 from gridlake.config import load_settings
 from gridlake.pipeline import run_night
-from gridlake.sources import get_source
+from gridlake.sources import get_source, shown_path
 from jobs.bronze.readers import MAX_RAW_CHARS, reason_code
 
 pytestmark = pytest.mark.spark
 
 DAY = "2026-11-01"
 SOURCES = ("police_incidents", "verifications", "safety_inspections", "mediation_cases", "family_planning")
+ID18 = "440304199001011234"  # test-only values with the shape of an ID number and a mobile number
+PHONE = "13812345678"
+PERSONAL = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15}|1[3-9]\d{9})(?![0-9A-Za-z])")
+NON_UTF8_NAME = os.fsdecode("警情二".encode("gb18030") + b".csv")  # a name written by a Windows tool
+VANISHING = "vanishing.csv"
 
 
 # ----------------------------------------------------------------------------- building the landing folder
+# the columns of a verifications CSV as an office types it (the return form's other columns are optional)
+VERIFICATION_COLUMNS = ["verification_id", "discrepancy_id", "checked_at", "outcome", "officer_id", "note"]
+
+
 def _header(source: str, columns: list[str] | None = None) -> list[str]:
     src = get_source(source)
     return [src.columns[c] for c in (columns or src.canonical_columns)]
@@ -60,6 +73,7 @@ def _put(landing: Path, source: str, name: str, data: bytes, day: str = DAY) -> 
     folder = landing / source / day
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
 
@@ -130,6 +144,7 @@ def build_landing(landing: Path) -> None:
     zipped = _io.BytesIO()
     wb = openpyxl.Workbook()
     wb.active.append(ph)
+    wb.active.append(_police("P-XC1"))
     wb.save(zipped)
     _put(landing, "police_incidents", "xlsx_named_csv.csv", zipped.getvalue())
     mixed = (",".join(ph) + "\r\n" + ",".join(_police("P-NL1")) + "\n" + ",".join(_police("P-NL2")) + "\r\n"
@@ -160,7 +175,7 @@ def build_landing(landing: Path) -> None:
     _put(landing, "police_incidents", "empty.csv", b"")
     _put(landing, "police_incidents", "header_only.csv", _csv_text(ph, []).encode(gb))
     # --- verifications (declared utf-8 CSV) ---
-    vh = _header("verifications")
+    vh = _header("verifications", VERIFICATION_COLUMNS)
     _put(landing, "verifications", "bom.csv",
          b"\xef\xbb\xbf" + _csv_text(vh, [["V-BOM1", "Q1", "2026-11-01", "属实", "O1", "备注"]]).encode("utf-8"))
     _put(landing, "verifications", "declared_utf8_is_gb18030.csv",
@@ -187,6 +202,79 @@ def build_landing(landing: Path) -> None:
         ["F-2", "2026-11-01", "福田区上沙村东村二坊12号", "", "流动人口婚育证明"]]).encode(gb))
 
 
+def _sheet_patched(path: Path, rows: list[list[object]], fn) -> None:
+    wb = openpyxl.Workbook()
+    for r in rows:
+        wb.active.append(r)
+    wb.save(path)
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = fn(data.decode()).encode()
+            zout.writestr(item.filename, data)
+    tmp.replace(path)
+
+
+def build_forms(landing: Path) -> None:
+    """The kinds of issues 16/17 at file level: forms departments send, and landing hazards."""
+    ph = _header("police_incidents")
+    gb = "gb18030"
+    sh = _header("safety_inspections")
+    put = _put
+    put(landing, "police_incidents", "utf16.csv",
+        _csv_text(ph, [_police("P-U1"), _police("P-U2", "福田区上沙村东村二坊12号")], end="\r\n").encode("utf-16"))
+    put(landing, "police_incidents", "title_row.csv",
+        ("福田区沙头街道2026年11月警情登记表,,,,\n\n" + _csv_text(ph, [_police("P-T1")])).encode(gb))
+    put(landing, "police_incidents", "duplicated_headers.csv",
+        _csv_text(ph + ["发生地址"], [_police("P-DH1") + ["福田区福华路99号"]]).encode(gb))
+    put(landing, "police_incidents", "data_under_empty_header.csv",
+        _csv_text(ph + [""], [_police("P-EH1") + ["录入人备注"]]).encode(gb))
+    put(landing, "police_incidents", "nul_tail.csv",
+        _csv_text(ph, [_police("P-NT1"), _police("P-NT2")]).encode(gb) + "P-NT3,2026-11-01 08:00,福田".encode(gb)
+        + b"\x00" * 512 + b"\x8f\x01\xfe\x00\x00")
+    renamed = ["接警编号", "接警时间", "案发地址", "警情类型", "涉事人员公民身份号码"]
+    put(landing, "police_incidents", "renamed_headers.csv",
+        _csv_text(renamed, [["P-RH1", "2026-11-01 08:00", "福田区福华路18号", "盗窃", ID18]]).encode(gb))
+    put(landing, "police_incidents", "UPPER.CSV", _csv_text(ph, [_police("P-UC1")]).encode(gb))
+    put(landing, "police_incidents", "沙头街道/sub_part.csv", _csv_text(ph, [_police("P-SF1")]).encode(gb))
+    put(landing, "police_incidents", NON_UTF8_NAME, _csv_text(ph, [_police("P-NU1")]).encode(gb))
+    put(landing, "police_incidents", "legacy.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2048))
+    put(landing, "police_incidents", "growing.csv", _csv_text(ph, [_police("P-GR1")]).encode(gb))
+    put(landing, "police_incidents", VANISHING, _csv_text(ph, [_police("P-VA1")]).encode(gb))
+    (landing / "police_incidents" / DAY / "passwd.csv").symlink_to("/etc/passwd")
+    put(landing, "police_incidents", "no_header.csv", _csv_text(["P-NH0", "2026-11-01 08:00", "福田区福华路18号", "盗窃", ID18],
+                                                                 [_police("P-NH1")]).encode(gb))
+    vh = _header("verifications", VERIFICATION_COLUMNS)
+    put(landing, "verifications", "second_bom.csv", b"\xef\xbb\xbf" + _csv_text(vh, [["V-SB1", "Q1", "2026-11-01", "属实", "O1", ""]]).encode()
+        + b"\xef\xbb\xbf" + _csv_text(vh, [["V-SB2", "Q2", "2026-11-01", "空置", "O1", ""]]).encode())
+    folder = landing / "safety_inspections" / DAY
+    row = ["S-F1", "2026-11-01", "福田区福华路18号", "消防隐患", "一般"]
+    _sheet_patched(folder / "whole_sheet_merge.xlsx", [sh, row], lambda x: x.replace(
+        "</sheetData>", '</sheetData><mergeCells count="1"><mergeCell ref="A1:XFD1048576"/></mergeCells>'))
+    empty = "".join(f'<row r="{n}" spans="1:5" customFormat="1"><c r="A{n}"/></row>' for n in range(4, 1_048_577))
+    _sheet_patched(folder / "million_empty_rows.xlsx", [sh, ["S-E1", *row[1:]], ["S-E2", *row[1:]]],
+                   lambda x: re.sub(r'<dimension ref="[^"]*"\s*/>', '<dimension ref="A1:XFD1048576"/>', x)
+                   .replace("</sheetData>", empty + "</sheetData>"))
+    _sheet_patched(folder / "title_rows.xlsx", [["福田区安全生产检查记录(2026年11月)"], [None], sh, ["S-T1", *row[1:]]],
+                   lambda x: x.replace("</sheetData>",
+                                       '</sheetData><mergeCells count="1"><mergeCell ref="A1:E1"/></mergeCells>'))
+    bomb = folder / "zip_bomb.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(sh)
+    wb.active.append(["S-B1", *row[1:]])
+    wb.save(bomb)
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as z, z.open("xl/media/pad.bin", "w") as fh:
+        for _ in range(48):
+            fh.write(b"\0" * (1 << 20))
+    # everything was delivered an hour ago, except the file still being uploaded
+    old = time.time() - 3600
+    for path in landing.rglob("*"):
+        if path.name != "growing.csv":
+            os.utime(path, (old, old), follow_symlinks=False)
+
+
 # ----------------------------------------------------------------------------- expectations per case
 @dataclass(frozen=True)
 class Case:
@@ -194,7 +282,7 @@ class Case:
 
     source: str
     name: str
-    status: str  # loaded | rejected | empty | header_only | duplicate
+    status: str  # loaded | rejected | empty | header_only | duplicate | ignored | waiting
     code: str | None  # file-level reason code (error or note), None for a clean load
     bronze: int = 0
     silver: int = 0
@@ -207,7 +295,7 @@ CASES = [
     Case("police_incidents", "truncated_multibyte.csv", "loaded", None, 2, 1, 1, ("TRUNCATED_ROW",)),
     Case("police_incidents", "declared_gb18030_is_utf8.csv", "loaded", "ENCODING_MISMATCH", 2, 2, 0),
     Case("police_incidents", "binary_garbage.csv", "rejected", "BINARY_CONTENT"),
-    Case("police_incidents", "xlsx_named_csv.csv", "rejected", "BINARY_CONTENT"),
+    Case("police_incidents", "xlsx_named_csv.csv", "loaded", None, 1, 1, 0),
     Case("police_incidents", "mixed_line_endings.csv", "loaded", None, 4, 4, 0),
     Case("police_incidents", "quotes_and_newlines.csv", "loaded", None, 4, 3, 1, ("UNBALANCED_QUOTE",)),
     Case("police_incidents", "huge_field.csv", "loaded", None, 3, 2, 1, ("FIELD_TOO_LARGE",)),
@@ -219,13 +307,32 @@ CASES = [
     Case("police_incidents", "copy_b.csv", "duplicate", "DUPLICATE_CONTENT"),
     Case("police_incidents", "empty.csv", "empty", "EMPTY_FILE"),
     Case("police_incidents", "header_only.csv", "header_only", "HEADER_ONLY"),
-    Case("verifications", "bom.csv", "loaded", None, 1, 1, 0),
+    Case("verifications", "bom.csv", "loaded", "MISSING_OPTIONAL_COLUMNS", 1, 1, 0),  # the return form's other columns
     Case("verifications", "declared_utf8_is_gb18030.csv", "loaded", "ENCODING_MISMATCH", 1, 1, 0),
     Case("verifications", "police_file_in_wrong_folder.csv", "rejected", "WRONG_SOURCE"),
     Case("safety_inspections", "several_sheets.xlsx", "loaded", "OTHER_SHEETS", 5, 3, 2,
          ("FORMULA_NOT_CACHED", "FORMULA_ERROR")),
     Case("safety_inspections", "truncated.xlsx", "rejected", "NOT_XLSX"),
     Case("safety_inspections", "two_data_sheets.xlsx", "rejected", "MULTIPLE_DATA_SHEETS"),
+    Case("police_incidents", "utf16.csv", "loaded", "ENCODING_MISMATCH", 2, 2, 0),
+    Case("police_incidents", "title_row.csv", "loaded", None, 1, 1, 0),
+    Case("police_incidents", "duplicated_headers.csv", "loaded", "EXTRA_COLUMNS", 1, 1, 0),
+    Case("police_incidents", "data_under_empty_header.csv", "loaded", "EXTRA_COLUMNS", 1, 1, 0),
+    Case("police_incidents", "nul_tail.csv", "loaded", None, 3, 2, 1, ("DAMAGED_TAIL",)),
+    Case("police_incidents", "renamed_headers.csv", "loaded", None, 1, 1, 0),
+    Case("police_incidents", "UPPER.CSV", "loaded", None, 1, 1, 0),
+    Case("police_incidents", "sub_part.csv", "loaded", None, 1, 1, 0),
+    Case("police_incidents", shown_path(NON_UTF8_NAME), "loaded", None, 1, 1, 0),
+    Case("police_incidents", "legacy.xls", "rejected", "LEGACY_XLS"),
+    Case("police_incidents", "growing.csv", "waiting", "NOT_READY"),
+    Case("police_incidents", VANISHING, "rejected", "VANISHED"),
+    Case("police_incidents", "passwd.csv", "ignored", "SYMLINK"),
+    Case("police_incidents", "no_header.csv", "rejected", "MISSING_COLUMNS"),
+    Case("verifications", "second_bom.csv", "loaded", "MISSING_OPTIONAL_COLUMNS", 2, 2, 0),
+    Case("safety_inspections", "whole_sheet_merge.xlsx", "rejected", "XLSX_LIMIT"),
+    Case("safety_inspections", "million_empty_rows.xlsx", "loaded", None, 2, 2, 0),
+    Case("safety_inspections", "title_rows.xlsx", "loaded", None, 1, 1, 0),
+    Case("safety_inspections", "zip_bomb.xlsx", "rejected", "XLSX_LIMIT"),
     Case("mediation_cases", "part1.csv", "loaded", None, 2, 2, 0),
     Case("family_planning", "part1.csv", "loaded", None, 2, 2, 0),
 ]
@@ -249,6 +356,20 @@ class Night:
     quarantine: dict[str, list]  # by sha
     silver: dict[str, dict[str, object]]  # source -> business key -> silver row
     seconds: float
+    logs: list[str]  # every log record of the run, formatted
+
+
+class _Recorder(logging.Handler):
+    """Keeps every log text of the run; removes the vanishing file once landing has been listed."""
+
+    def __init__(self, landing: Path) -> None:
+        super().__init__(logging.DEBUG)
+        self.landing, self.texts = landing, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.texts.append(self.format(record))
+        if record.getMessage().startswith("landing:"):  # discovery is over, no file read yet
+            (self.landing / "police_incidents" / DAY / VANISHING).unlink(missing_ok=True)
 
 
 def _key(source: str, path: str) -> tuple[str, str]:
@@ -261,8 +382,23 @@ def night(spark, tmp_path_factory) -> Night:
 
     settings = load_settings("local", data_root=tmp_path_factory.mktemp("hostile") / "data")
     build_landing(settings.landing)
+    build_forms(settings.landing)
+    recorder = _Recorder(settings.landing)
+    recorder.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(n) for n in ("jobs", "gridlake")]  # the project's own log texts
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(recorder)
+        lg.setLevel(logging.DEBUG)
+    os.environ["GRIDLAKE_INGEST__STABLE_SECONDS"] = "60"
     started = time.monotonic()
-    manifest = run_night(settings, dt.date.fromisoformat(DAY), ["bronze", "silver"], spark=spark)
+    try:
+        manifest = run_night(settings, dt.date.fromisoformat(DAY), ["bronze", "silver"], spark=spark)
+    finally:
+        os.environ.pop("GRIDLAKE_INGEST__STABLE_SECONDS", None)
+        for lg, lvl in zip(loggers, levels, strict=True):
+            lg.removeHandler(recorder)
+            lg.setLevel(lvl)
     seconds = time.monotonic() - started
     files = {_key(f["source"], f["path"]): f for f in manifest.doc["files"]}
     logged = {_key(r.source, r.path): r for r in io.read_table(spark, settings, "bronze", "_ingestion_log").collect()}
@@ -282,7 +418,8 @@ def night(spark, tmp_path_factory) -> Night:
     for r in io.read_table(spark, settings, "silver", "_quarantine").select(
             "_file_sha256", "reason_code", "reason_detail").collect():
         quarantine.setdefault(r._file_sha256, []).append(r)
-    return Night(settings.landing, manifest.doc, files, logged, bronze, conservation, quarantine, silver, seconds)
+    return Night(settings.landing, manifest.doc, files, logged, bronze, conservation, quarantine, silver, seconds,
+                 recorder.texts)
 
 
 # ----------------------------------------------------------------------------- per case
@@ -291,7 +428,7 @@ def test_each_case_is_recorded_with_its_status_and_reason(night, case):
     rec = night.files[(case.source, case.name)]
     assert rec["status"] == case.status
     assert reason_code(rec["error"]) == case.code, rec["error"]
-    if case.status in ("rejected", "empty", "header_only"):
+    if case.status in ("rejected", "empty", "header_only", "ignored", "waiting"):
         assert rec["error"] and len(rec["error"]) > len(case.code) + 5  # a reason with words, not just a code
     if case.status == "duplicate":
         assert (case.source, case.name) not in night.logged  # the content is logged once, under its first name
@@ -346,7 +483,7 @@ def test_loaded_values_survive_the_hostile_shapes(night):
     assert night.silver["verifications"]["V-GB1"].note == "无人居住"
     assert night.silver["verifications"]["V-BOM1"].outcome == "confirmed"
     safety = night.silver["safety_inspections"]
-    assert sorted(safety) == ["S-X1", "S-X2", "S-X3"]  # S-X3 from a cached formula value
+    assert sorted(k for k in safety if k.startswith("S-X")) == ["S-X1", "S-X2", "S-X3"]  # S-X3: cached formula value
     assert safety["S-X2"].address_raw == "福田区福华路18号"  # merged cell filled from its top-left value
 
     encodings = {name: {r._encoding for r in rows} for (_, name), rows in night.bronze.items()}
@@ -357,8 +494,10 @@ def test_loaded_values_survive_the_hostile_shapes(night):
     assert extra == [{"天气": "晴", "录入人": "张三"}]
     huge = [r for r in night.bronze[("police_incidents", "huge_field.csv")] if r._malformed_reason][0]
     assert len(huge._raw_line) <= MAX_RAW_CHARS + 100  # the 10 MB line is not copied into bronze
-    note = night.files[("safety_inspections", "several_sheets.xlsx")]["error"]
+    note = night.logged[("safety_inspections", "several_sheets.xlsx")].error  # bronze's own log keeps the names
     assert "'检查记录'" in note and "'说明'" in note and "'汇总'" in note and "'空表'" in note
+    shown = night.files[("safety_inspections", "several_sheets.xlsx")]["error"]  # the manifest: sanitised
+    assert shown.startswith("OTHER_SHEETS") and "检查记录" not in shown
 
 
 def test_the_night_as_a_whole(night):
@@ -366,7 +505,8 @@ def test_the_night_as_a_whole(night):
     recorded = {Path(f["path"]) for f in night.manifest["files"]}
     covered = [Path(a["path"]) for a in night.manifest["landing_anomalies"]]
     for path in night.landing.rglob("*"):
-        if path.is_file():
+        if path.is_file() or path.is_symlink():
+            path = Path(shown_path(path))
             assert path in recorded or any(path == c or c in path.parents for c in covered), path
     assert {(c.source, c.name) for c in CASES} == set(night.files)
     assert night.manifest["conservation"]["run"]["balanced"] is True
@@ -378,3 +518,47 @@ def test_the_night_as_a_whole(night):
     assert sorted(night.silver["mediation_cases"]) == ["M-1", "M-2"]
     assert sorted(night.silver["family_planning"]) == ["F-1", "F-2"]
     print(f"hostile night: bronze+silver in {night.seconds:.1f}s")  # noqa: T201 - shown with -s
+
+
+# ----------------------------------------------------------------------------- forms and landing (issues 16, 17)
+def test_forms_are_recorded_for_the_delivery_report(night):
+    def logged(name, source="police_incidents"):
+        return night.logged[(source, name)]
+
+    assert logged("xlsx_named_csv.csv").detected_format == "xlsx"
+    assert logged("xlsx_named_csv.csv").note.startswith("xlsx delivered (declared csv), file name .csv")
+    assert logged("title_row.csv").header_row == 3 and "title/blank row(s)" in logged("title_row.csv").note
+    assert logged("title_rows.xlsx", "safety_inspections").header_row == 3
+    assert logged("sub_part.csv").note == "found in sub-folder 沙头街道"
+    assert logged("UPPER.CSV").note == "csv delivered with a .CSV name"
+    assert json.loads(logged("renamed_headers.csv").header_map) == {
+        "接警编号": "incident_id", "接警时间": "reported_at", "案发地址": "address", "警情类型": "incident_type",
+        "涉事人员公民身份号码": "person_ids"}
+    assert json.loads(logged("duplicated_headers.csv").header_map)["发生地址 #2"] is None
+    assert logged("utf16.csv").detected_format == "csv" and logged("utf16.csv").header_row == 1
+    assert "repeated header" in logged("second_bom.csv", "verifications").note
+    assert logged("passwd.csv").file_sha256.startswith("nocontent:")
+    police = night.silver["police_incidents"]
+    assert police["P-U2"].address_raw == "福田区上沙村东村二坊12号"  # UTF-16 decoded
+    assert police["P-RH1"].address_raw == "福田区福华路18号" and police["P-XC1"]
+    assert "P-GR1" not in police and "P-VA1" not in police
+    extra = {r.key: r._extra for rows in night.bronze.values() for r in rows if r._extra}
+    assert extra["P-DH1"] == {"发生地址": "福田区福华路99号"} and extra["P-EH1"] == {"(column 6)": "录入人备注"}
+    tail = [r for r in night.bronze[("police_incidents", "nul_tail.csv")] if r._malformed_reason][0]
+    assert tail._raw_line.startswith("P-NT3") and "\x00" not in tail._raw_line
+
+
+def test_nothing_personal_and_nothing_from_a_linked_file_in_logs_manifest_or_ingestion_log(night):
+    texts = list(night.logs)
+    for f in night.manifest["files"]:
+        texts += [str(f.get(k)) for k in ("path", "error", "note", "header_map", "extra_columns")]
+    texts += [json.dumps(night.manifest.get(k), ensure_ascii=False) for k in ("landing_anomalies", "schema_drift")]
+    texts.append(json.dumps(night.manifest["stages"]["bronze"]["rejected"], ensure_ascii=False))
+    for r in night.logged.values():
+        texts += [str(v) for v in (r.path, r.error, r.extra_columns, r.header_map, r.note)]
+    blob = "\n".join(texts)
+    assert ID18 not in blob and PHONE not in blob
+    assert not PERSONAL.findall(blob), PERSONAL.findall(blob)[:3]
+    assert "root:" not in blob and "/bin/" not in blob  # the linked /etc/passwd was never read
+    assert any("landing:" in t for t in night.logs)  # the recorder saw the run
+

@@ -84,8 +84,10 @@ def test_rental_house_codes_checked_against_housing(spark, settings):
     ctx = make_ctx(spark, settings)
     ctx.extras["quality_lookups"] = {"silver.housing": housing(spark, [("H1", True, None, 60.0)])}
     df = spark.createDataFrame(
-        [(f"R{i}", "H1" if i < 3 else "H404", dt.date(2024, 1, 1), "active", SRC, i) for i in range(5)],
-        "rental_id string, house_code string, lease_start date, status string, _source_file string, _row_number long")
+        [(f"R{i}", "H1" if i < 3 else "H404", dt.date(2024, 1, 1), None, "active", dt.datetime(2024, 1, 1), SRC, i)
+         for i in range(5)],
+        "rental_id string, house_code string, lease_start date, lease_end date, status string, registered_at timestamp, "
+        "_source_file string, _row_number long")  # every column an error-level check reads (a missing one fails)
     result = ctx.audit("silver", "rentals", df)
     assert result["success"] is True  # consistency is a warning for rentals
     assert any("_house_code_known) failed: 2 of 5 rows unexpected" in w for w in result["warnings"])

@@ -39,7 +39,7 @@ def _discrepancy(did, rule, severity, priority, status="open"):
         "status": status, "status_since": D1, "status_history": [(D1, "open", "system")], "verified_at": None,
         "verification_outcome": None,
     }
-    return tuple(row[f.name] for f in DISCREPANCIES.fields)
+    return tuple(row.get(f.name) for f in DISCREPANCIES.fields)
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.spark
 IDS = ["11010519491231002X", "11010519491231002x", "110105491231002", "110105194912310025", "4403",
        "１１０１０５１９４９１２３１００２Ｘ", " 11010519491231002X ", "", None, "010105194912310025",
        "110105194913310020", "440304200001011234"]
-PHONES = ["+86 138-0013-8000", "008613800138000", "13800138000", "0755-8888 6666", "12345", None, "86 13800138000"]
+PHONES = ["+86 138-0013-8000", "008613800138000", "13800138000", "0755-8888 6666", "12345", None, "86 13800138000",
+          "+86 755 8888 6666", "(0755)88886666", "0755-88886666转123", "+86-10-12345678", "861380013800",
+          "138 0013 8000 ext 12"]
 
 
 def test_id_and_phone_match_the_python_rules(spark):
@@ -50,6 +52,32 @@ def test_dates_times_numbers_and_vocab(spark):
     ts = spark.createDataFrame([("2026-11-01 08:30",), ("2026/11/01 08:30:15",), ("20261101",)], "v string")
     shown = ts.select(F.date_format(parse_timestamp(F.col("v")), "yyyy-MM-dd HH:mm:ss").alias("t")).collect()
     assert [r.t for r in shown] == ["2026-11-01 08:30:00", "2026-11-01 08:30:15", "2026-11-01 00:00:00"]
-    misc = spark.createDataFrame([("3", "租户"), ("3.0", "tenant"), ("三", "房东")], "n string, r string")
+    misc = spark.createDataFrame([("3", "租户"), ("3.0", "tenant"), ("三", "房东"), ("13800138000", None)],
+                                 "n string, r string")
     out = misc.select(to_int(F.col("n")).alias("n"), map_vocab(F.col("r"), RELATION).alias("r")).collect()
-    assert [(r.n, r.r) for r in out] == [(3, "tenant"), (3, "tenant"), (None, None)]
+    assert [(r.n, r.r) for r in out] == [(3, "tenant"), (3, "tenant"), (None, None), (None, None)]  # no cast error
+    more = spark.createDataFrame([("2026/11/1 下午2:05",), ("2026-11-01T06:00:00Z",), ("46327.5",), ("03/11/2026",)],
+                                 "v string")
+    shown = more.select(F.date_format(parse_timestamp(F.col("v")), "yyyy-MM-dd HH:mm:ss").alias("t")).collect()
+    assert [r.t for r in shown] == ["2026-11-01 14:05:00", "2026-11-01 14:00:00", "2026-11-01 12:00:00", None]
+
+
+def test_spark_dates_agree_with_the_python_parser(spark):
+    """Spark's native fast path and the UDF give exactly what gridlake.parse.dates gives, form and reason too."""
+    from gridlake.parse.dates import parse_datetime
+    from jobs.silver.values import date_value
+
+    texts = ["2026-11-03", "2026-11-03 14:05:06", "2026-11-03 14:05", "2026/11/03", "2026/11/03 14:05", "20261103",
+             "2026/11/3", "2026年11月3日 14时05分", "2026-11-03T14:05:06+08:00", "2026-11-03T06:05:06Z",
+             "2026/11/3 下午2:05", "二〇二六年十一月三日", "45964.5", "26-11-03", "13/11/2026", "03/11/2026",
+             "2026-02-30", "2026-02-30 10:00:00", "0001-01-01", "9999-12-31 00:00:00", "00000000", "待补录",
+             "2026-11-03 24:00", " 2026-11-03 ", "２０２６－１１－０１", "", None]
+    df = spark.createDataFrame([(t,) for t in texts], "v string")
+    t = date_value(F.col("v"), "c", kind="timestamp")
+    rows = df.select("v", F.date_format(t.value, "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("ts"),
+                     t.reason.alias("reason"), t.profile.alias("p")).collect()
+    got = {r.v: (r.ts, r.p.value if r.p else None, r.reason) for r in rows}
+    for text in texts:
+        p = parse_datetime(text)
+        want = (p.value.strftime("%Y-%m-%d %H:%M:%S.%f") if p.value else None, p.form, p.reason)
+        assert got[text] == want, text

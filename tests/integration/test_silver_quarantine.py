@@ -27,9 +27,9 @@ def test_every_reason_code_and_conservation(spark, settings):
         _decl("D1"),                                             # valid
         _decl("D2", id_number=BAD_SUM),                          # ID_CHECKSUM
         _decl("D3", id_number="4403ABC"),                        # ID_FORMAT
-        _decl("D4", declared_at="2026-13-45"),                   # BAD_DATE
-        _decl("D5", relation="房东的朋友"),                      # BAD_VOCAB
-        _decl("D6", household_size="三"),                        # BAD_NUMBER
+        _decl("D4", declared_at="2026-13-45"),                   # BAD_DATE_IMPOSSIBLE
+        _decl("D5", relation="房东的朋友"),                      # UNKNOWN_VOCAB
+        _decl("D6", household_size="13800138000"),               # OUT_OF_RANGE (an 11-digit number, no cast error)
         _decl("D7", address=""),                                 # MISSING_REQUIRED
         _decl("D8", id_number=OLD15, declared_at="2026年11月1日"),  # valid, 15 -> 18
         _decl("D8", id_number=OLD15, declared_at="2026年11月1日"),  # DUPLICATE_EXACT
@@ -60,7 +60,8 @@ def test_every_reason_code_and_conservation(spark, settings):
     assert silver["D1"].addr is not None and silver["D1"].address_norm
 
     q = {r.business_key: r.reason_code for r in io.read_table(spark, settings, "silver", "_quarantine").collect()}
-    assert q == {"D2": "ID_CHECKSUM", "D3": "ID_FORMAT", "D4": "BAD_DATE", "D5": "BAD_VOCAB", "D6": "BAD_NUMBER",
+    assert q == {"D2": "ID_CHECKSUM", "D3": "ID_FORMAT", "D4": "BAD_DATE_IMPOSSIBLE", "D5": "UNKNOWN_VOCAB",
+                 "D6": "OUT_OF_RANGE",
                  "D7": "MISSING_REQUIRED", "D10": "DUPLICATE_KEY_CONFLICT", None: "MALFORMED_ROW"}
     malformed = io.read_table(spark, settings, "silver", "_quarantine").where("reason_code = 'MALFORMED_ROW'").first()
     assert malformed._raw_line == "D11,too,few" and malformed._row_number == 14
@@ -92,7 +93,7 @@ def test_unbalanced_counts_fail_loudly(spark, settings, monkeypatch):
         {"verification_id": "V1", "discrepancy_id": "Q1", "checked_at": "2026-11-01", "outcome": "属实"}])
     run(spark, settings, DAY, ["bronze"])
     original = verifications.transform
-    monkeypatch.setattr(verifications, "transform", lambda df, src=None: original(df, src).where(F.lit(False)))
+    monkeypatch.setattr(verifications, "transform", lambda df, src=None, **kw: original(df, src, **kw).where(F.lit(False)))
     with pytest.raises(ConservationError, match="verifications.*bronze 1 != silver 0"):
         run(spark, settings, DAY, ["silver"])
     assert not io.table_exists(spark, settings, "silver", "_conservation")

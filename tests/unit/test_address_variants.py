@@ -86,6 +86,8 @@ CASES = [
     ("br_square", "福华花园3栋501[单间]", FH),
     ("br_tortoise", "福华花园3栋501〔可拎包入住〕", FH),
     ("br_unclosed", "福华花园3栋501(房东直租", FH),
+    ("br_community_kept", "福华路18号（新华社区）福华花园3栋501",
+     _with(FH, community="新华社区", road="福华路", door_no="18")),
     ("br_numbers_kept", "荔园大厦(A座)1203", LY),
     # --- directions and landmarks -------------------------------------------------------------------
     ("dir_fujin", "上沙村东村二坊12号602附近", SHA),
@@ -184,6 +186,20 @@ CASES = [
     ("unit_hao_danyuan", "福华花园3栋2号单元501", _with(FH, unit="2")),
     ("tower_floor_room", "福华三路88号时代财富大厦23楼2305",
      {"road": "福华三路", "door_no": "88", "complex": "时代财富大厦", "floor": "23", "room": "2305"}),
+    ("br_phase_kept", "福华花园（二期）3栋501", _with(FH, complex="福华花园2期")),
+    ("br_room_kept", "福华花园3栋（501）", FH),
+    ("road_intersection", "福华路与金田路交汇处荔园大厦A座1203", _with(LY, road="福华路")),
+    ("floor_ground", "福华花园3栋首层", {"complex": "福华花园", "building": "3", "floor": "1"}),
+    ("let_whole_building", "上沙村东村二坊12号整栋出租", {"village": "上沙村", "lane": "东村2坊", "lane_no": "12"}),
+    ("vil_block_before_lane", "皇岗村二区二坊12号602", _with(SHA, village="皇岗村", lane="2区2坊")),
+    ("vil_lane_positional_30", "水围村水围三十巷5号201", {"village": "水围村", "lane": "30巷", "lane_no": "5",
+                                                    "floor": "2", "room": "201"}),
+    ("name_road_numeral", "百花二路18号百花公寓3栋501", _with(FH, road="百花二路", door_no="18", complex="百花公寓")),
+    ("date_note", "福华花园3栋501 2023-05-01", FH),
+    ("door_not_a_date", "深南大道2018-1号荔园大厦A座1203", _with(LY, road="深南大道", door_no="2018-1")),
+    ("date_note_before", "2023年5月福华花园3栋501", FH),
+    ("mk_letter_room_shi", "荔园大厦B1201室", _with(LY, building="B", room="1201")),
+    ("person_note", "上沙村东村二坊12号602 租户", SHA),
     # --- urban villages ---------------------------------------------------------------------------------
     ("vil_xiasha", "下沙村三坊5号302", {"village": "下沙村", "lane": "3坊", "lane_no": "5", "floor": "3", "room": "302"}),
     ("vil_shawei_xiang", "沙尾村二巷8号201", {"village": "沙尾村", "lane": "2巷", "lane_no": "8", "floor": "2",
@@ -199,6 +215,9 @@ CASES = [
     ("vil_shixia_laocun", "石厦村老村四巷9号203", {"village": "石厦村", "lane": "老村4巷", "lane_no": "9",
                                                "floor": "2", "room": "203"}),
     ("vil_cun_variant", "上沙邨東村二坊12號602", SHA),
+    ("vil_village_without_cun", "上沙东村二坊12号602", _with(SHA, village="上沙")),
+    ("vil_lane_short_prefix", "上沙村东二坊12号602", SHA),
+    ("vil_short_prefix_no_cun", "上沙东二坊12号602", _with(SHA, village="上沙")),
     ("vil_lane_without_village", "东村二坊12号602", _with(SHA, village=None)),
     ("vil_xicun", "上沙村西村三巷5号302", {"village": "上沙村", "lane": "西村3巷", "lane_no": "5", "floor": "3",
                                        "room": "302"}),
@@ -219,7 +238,9 @@ CASES = [
     ("fl_conflict_kept", "福华花园3栋5楼601", _with(FH, floor="5", room="601")),
     ("fl_from_room", "福华花园3栋601", _with(FH, floor="6", room="601")),
     ("inv_bad_numeral", "福华花园3栋五十零一", {"complex": "福华花园", "building": "3"}),
-    ("inv_hao_ambiguous", "福华花园3号501", _with(FH, building=None)),
+    ("mk_hao_building_before_room", "福华花园3号501", FH),
+    ("mk_hao_building_after_road", "福华路18号福华花园3号501室", _with(FH, road="福华路", door_no="18")),
+    ("inv_hao_alone_is_door", "福华花园3号", {"complex": "福华花园", "door_no": "3"}),
     ("inv_long_room_kept_whole", "福华花园3栋50101", {"complex": "福华花园", "building": "3", "room": "50101"}),
     ("note_after_space", "福华花园3栋五零一 居委会隔壁", FH),
     ("note_landmark_with_marker_char", "福华花园3栋五零一牌坊隔壁", FH),
@@ -234,6 +255,56 @@ CASES = [
     ("vil_lane_prefix_other_word", "上沙村冬村二坊12号602", _with(SHA, lane="冬村2坊")),
     ("room_after_marker_before_note", "福华花园3栋2单元五百零一华强路", _with(FH, unit="2")),
     ("note_floor_range", "上沙村东村二坊12号602 二楼以上", SHA),
+    # --- issue 15 follow-up: classes of writing an independent set showed (examples written here) ---------
+    # (2) 第N / numerals that begin or sit inside a name: a label only when a component marker follows
+    ("name_di_wu_avenue", "第五大道3栋501", _with(FH, complex="第五大道")),
+    ("name_di_wu_avenue_garden", "第五大道花园3栋501", _with(FH, complex="第五大道花园")),
+    ("name_di_arabic", "第5大道花园3栋501", _with(FH, complex="第5大道花园")),
+    ("label_di_phase", "福华花园第十一期3栋501", _with(FH, complex="福华花园11期")),
+    ("label_di_unit", "福华花园3栋第二单元501", _with(FH, unit="2")),
+    ("name_digit_in_complex", "梅林1村12栋501", _with(FH, complex="梅林1村", building="12")),
+    ("name_road_arabic_numeral", "八卦4路18号百花公寓3栋501", _with(FH, road="八卦4路", door_no="18", complex="百花公寓")),
+    ("name_sanyuan_tower", "三元大厦B座1806", _with(LY, complex="三元大厦", building="B", floor="18", room="1806")),
+    ("name_road_then_building", "福华路福华花园3栋501", _with(FH, road="福华路")),
+    # (3) English / pinyin fragments, any case, any order
+    ("en_flat_block", "Flat 501, Block 3, 福华花园, Futian District, Shenzhen", FH),
+    ("en_lower_no_spaces", "福华花园blk3rm501", FH),
+    ("en_bldg_unit_room", "福华花园 Bldg 3 Unit 2 Room 501", _with(FH, unit="2")),
+    ("en_tower_floor_slash", "荔园大厦 Tower A 12/F 1203", LY),
+    ("en_floor_word", "荔园大厦A座 Floor 12 Rm 1203", LY),
+    ("en_apt_hash", "福华花园3栋 #501", FH),
+    ("en_country_province", "China Guangdong Shenzhen 福华花园3栋Apt 501", FH),
+    ("en_building_first", "Building 3 福华花园 Room 501", FH),
+    ("en_pinyin_name_beside", "福华花园 Fuhua Garden 3栋501", FH),
+    # (4) notes before the address or between its parts
+    ("note_phone_first", "13912345678 福华花园3栋501", FH),
+    ("note_contact_first", "联系人李女士 电话0755-83123456，福田区福华花园3栋501", FH),
+    ("note_contact_inline_first", "电话13912345678福华花园3栋501", FH),
+    ("note_landmark_building_first", "2栋对面 福田区福华花园3栋501", FH),
+    ("note_landmark_building_first_nospace", "9号楼旁边福田区福华花园3栋501", FH),
+    ("note_near_between", "福华花园 靠近福华小学 3栋501", FH),
+    ("note_near_between_nospace", "福华花园临近莲花山公园3栋501", FH),
+    ("note_phone_between", "福华花园 手机13912345678 3栋501", FH),
+    ("note_contact_after_room_same_segment", "上沙村东村二坊 12号602联系电话13912345678", SHA),
+    # (5) floor N + a two-digit door = room N*100+door
+    ("floor_door_lou", "荔园大厦A座12楼03", LY),
+    ("floor_door_fang", "福华花园3栋5楼01房", _with(FH, room="501")),
+    ("floor_door_f", "荔园大厦A座12F03", LY),
+    ("floor_door_ceng", "福华花园3栋5层01", _with(FH, room="501")),
+    ("floor_door_chinese", "荔园大厦A座十二楼零三", LY),
+    # (6) slash short forms, estates named …村 keep building-room short forms
+    ("slash_building_room", "福华花园3/501", FH),
+    ("slash_three_parts", "福华花园12/3/501", _with(FH, building="12", unit="3")),
+    ("estate_cun_dash", "景田村27-603", {"complex": "景田村", "building": "27", "floor": "6", "room": "603"}),
+    ("estate_cun_slash", "景田村27/603", {"complex": "景田村", "building": "27", "floor": "6", "room": "603"}),
+    ("village_neilane_dash_kept", "上沙村内13-401", {"village": "上沙村", "lane_no": "13", "floor": "4", "room": "401"}),
+    # (7) mixed numerals inside one number, full-width with spaces
+    ("mixed_hash_building_room", "福华花园一2#五0一", _with(FH, building="12")),
+    ("mixed_positional_hash", "福华花园十二#五百零一", _with(FH, building="12")),
+    ("fullwidth_spaced_floor_room", "荔园大厦Ａ栋楼 １２Ｆ１２０３房", LY),
+    # (8) traditional characters in names
+    ("trad_xuan_hui", "匯龍軒3棟501室", _with(FH, complex="汇龙轩")),
+    ("trad_garden_building", "華興豐園3號樓501", _with(FH, complex="华兴丰园")),
 ]
 
 
@@ -275,3 +346,96 @@ def test_numerals_forms():
     assert [cn_to_int(x) for x in ("五零三", "一〇二", "二十三", "一百零五", "两", "一百一", "一千二", "五0一",
                                    "二十3", "十", "幺零幺")] == [503, 102, 23, 105, 2, 110, 1200, 501, 23, 10, 101]
     assert [cn_to_int(x) for x in ("十二三", "百", "元", "五十零一", "三三十", "")] == [None] * 6
+
+
+# --- property: never a number the text does not state ----------------------------------------------------
+# A small renderer written here (not the project's generator): the same house written with every numeral
+# form, marker variant, short form, order, admin prefix and note above, with separators at component
+# boundaries. Every number the parser returns must be the house's; on these forms it must find all of them.
+
+_DIG = "零一二三四五六七八九"
+_ROADS = ["福华路", "红荔路", "华强北路", "深南大道", "福中路", "彩田路"]
+_COMPLEXES = ["福华花园", "荔园大厦", "赛格广场", "兴悦名苑", "泰悦苑", "金地花园"]
+_VILLAGES = ["上沙村", "下沙村", "沙尾村", "岗厦村", "皇岗村", "水围村", "福田村", "石厦村", "新洲村"]
+_NOTES = ["", "（近地铁站）", "【出租】", "单间出租", " 两房一厅", "，押一付三", " 附近", "旁边", "(房东直租)",
+          " 联系人王先生13912345678", " 地铁1号线购物公园站B出口", "隔壁", " 二楼以上", "拎包入住", "〔整租〕"]
+_PREFIXES = ["", "广东省深圳市福田区", "深圳市福田区", "福田区", "深圳福田", "广东省深圳市福田区沙头街道", "福田区福田区"]
+
+
+def _num(rng, n: int, positional: bool = True) -> str:
+    k = rng.random()
+    if k < 0.4:
+        return str(n)
+    if k < 0.55:
+        return "".join(chr(ord(c) + 0xFEE0) for c in str(n))          # full-width
+    if k < 0.75:
+        return "".join(_DIG[int(c)] for c in str(n)).replace("零", rng.choice("零〇"))
+    return cn2an.an2cn(n) if positional else str(n)
+
+
+def _complex_text(rng) -> tuple[str, dict]:
+    b, u, f = rng.randint(1, 30), rng.randint(1, 4), rng.randint(1, 33)
+    room = f * 100 + rng.randint(1, 4)
+    truth = {"building": str(b), "unit": str(u), "floor": str(f), "room": str(room)}
+    road, door, cx = rng.choice(_ROADS), rng.randint(1, 300), rng.choice(_COMPLEXES)
+    bm, um = rng.choice(["栋", "幢", "座", "号楼", "#"]), rng.choice(["单元", "梯"])
+    rm = rng.choice(["", "室", "房", "号", "户"])
+    form = rng.random()
+    if form < 0.5:
+        tail = f"{_num(rng, b)}{bm}{_num(rng, u)}{um}{_num(rng, room, False)}{rm}"
+    elif form < 0.65:
+        tail = f"{b}-{u}-{room}"
+    elif form < 0.8:
+        tail = f"{_num(rng, room, False)}{rng.choice(['室', '房'])} {_num(rng, b)}{bm}{_num(rng, u)}{um}"
+    else:
+        tail = (f"{_num(rng, b)}{bm}{_num(rng, u)}{um}{_num(rng, f)}{rng.choice(['楼', '层', 'F'])}"
+                f"{_num(rng, room, False)}{rm}")
+    truth["complex"] = cx
+    if rng.random() < 0.6:
+        truth["road"], truth["door_no"] = road, str(door)
+        head = f"{road}{_num(rng, door)}号{cx}"
+    else:
+        head = cx
+    return head + tail, truth
+
+
+def _village_text(rng) -> tuple[str, dict]:
+    v, lane, no, f = rng.choice(_VILLAGES), rng.randint(1, 12), rng.randint(1, 40), rng.randint(1, 8)
+    room = f * 100 + rng.randint(1, 4)
+    pre, mk = rng.choice(["东村", "西村", "", "新村", "老村"]), rng.choice(["坊", "巷"])
+    truth = {"village": v, "lane": f"{pre}{lane}{mk}", "lane_no": str(no), "floor": str(f), "room": str(room)}
+    lanes, form = f"{pre}{_num(rng, lane)}{mk}", rng.random()
+    if form < 0.5:
+        text = f"{v}{lanes}{_num(rng, no)}号{_num(rng, room, False)}{rng.choice(['', '室', '房', '号'])}"
+    elif form < 0.7:
+        text = f"{v}{lanes}{no}-{room}"
+    elif form < 0.85:
+        text = f"{v}{lanes}{_num(rng, room, False)}室{_num(rng, no)}号"
+    else:
+        text = f"{v.replace('村', rng.choice(['村委会', '村', '邨']))}{lanes}{_num(rng, no)}号 {_num(rng, room, False)}"
+    return text, truth
+
+
+def _separated(rng, text: str) -> str:
+    """Separators (space, comma, 、) after a marker, as people type between components."""
+    out = []
+    for i, ch in enumerate(text):
+        out.append(ch)
+        if ch in "号栋幢座元梯村坊巷室房户" and i + 1 < len(text) and rng.random() < 0.3:
+            out.append(rng.choice([" ", "，", "、", "  "]))
+    return "".join(out)
+
+
+def test_never_a_number_the_text_does_not_state():
+    import random
+
+    rng = random.Random(15)
+    numbers = ("building", "unit", "floor", "room", "lane_no", "door_no")
+    for _ in range(3000):
+        text, truth = (_complex_text if rng.random() < 0.6 else _village_text)(rng)
+        text = rng.choice(_PREFIXES) + _separated(rng, text) + rng.choice(_NOTES)
+        got = parse(text)
+        wrong = {k: got[k] for k in numbers if got[k] is not None and got[k] != truth.get(k)}
+        assert not wrong, (text, normalize(text), wrong)
+        assert {k: got[k] for k in truth} == truth, (text, normalize(text))
+        assert normalize(normalize(text)) == normalize(text), text      # a normalised text normalises to itself

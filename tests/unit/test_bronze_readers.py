@@ -147,7 +147,8 @@ def test_discover_reports_bad_folders_and_files(tmp_path):
     (landing / "housing" / "latest").mkdir()
     (landing / "nonsense").mkdir()
     files, anomalies = discover(landing, load_sources(), dt.date(2026, 11, 1))
-    assert [f.path.name for f in files] == ["housing.csv"]
+    assert [f.path.name for f in files if not f.skip] == ["housing.csv"]
+    assert [(f.path.name, f.skip.split(":")[0]) for f in files if f.skip] == [("readme.txt", "NOT_MATCHING")]
     kinds = sorted((a.kind, Path(a.path).name) for a in anomalies)
     assert kinds == [("not_a_date_folder", "2026-13-01"), ("not_a_date_folder", "latest"),
                      ("not_matching_glob", "readme.txt"), ("unknown_source", "nonsense")]

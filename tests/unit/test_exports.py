@@ -69,7 +69,7 @@ def test_ids_are_text_header_frozen_filter_set(tmp_path):
     ws = load_workbook(tmp_path / "2026-11-03" / "沙头街道" / "G002.xlsx").active
     headers = [c.value for c in ws[1]]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:O2"
+    assert ws.auto_filter.ref == "A1:V2"  # 15 list columns, 网格编号, 网格员编号, 4 input columns, checksum
     for name, expected in (("房屋编码", "000304001001001003"), ("身份证号(脱敏)", "0000**********0012"),
                            ("问题编号", "00ab000000000001")):
         cell = ws.cell(row=2, column=headers.index(name) + 1)
@@ -126,10 +126,16 @@ def test_rerun_with_fewer_grids_removes_stale_files(tmp_path):
 @pytest.mark.parametrize("field,value", [
     ("masked_id", "440304199001011234"), ("masked_phone", "13812345678"), ("masked_name", "张三明"),
 ])
-def test_unmasked_personal_data_is_refused(tmp_path, field, value):
+def test_unmasked_personal_data_is_refused(tmp_path, field, value, caplog):
     with pytest.raises(PrivacyError):
-        exports.write_exports([_rec("G001", 1, **{field: value})], tmp_path, NIGHT)
-    assert not list(tmp_path.rglob("*.xlsx"))
+        exports.display_row(_rec("G001", 1, **{field: value}))
+    # the night goes on: that grid gets no file (fail closed), the next grid does; nothing raw recorded
+    stats = exports.write_exports([_rec("G001", 1, **{field: value}), _rec("G002", 1)], tmp_path, NIGHT)
+    assert [p.name for p in tmp_path.rglob("*.xlsx")] == ["G002.xlsx"]
+    index = json.loads((tmp_path / "2026-11-03" / "index.json").read_text(encoding="utf-8"))
+    assert stats["failed_grids"] == 1 and index["failed"] == [
+        {"street": "沙头街道", "grid_id": "G001", "error": "PrivacyError"}]
+    assert value not in json.dumps(index, ensure_ascii=False) and value not in caplog.text
 
 
 def test_evidence_categories_only():

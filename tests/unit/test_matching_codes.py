@@ -113,3 +113,37 @@ def test_pattern_counts_match_a_groupby():
     want = levels.groupby(names).size().rename("n").reset_index().sort_values(names).reset_index(drop=True)
     assert got["n"].tolist() == want["n"].tolist()
     assert (got[names].to_numpy() == want[names].to_numpy()).all()
+
+
+def _dominance_case():
+    """景田花园 vs 景田东花园 with the same building and room: the exact-name candidate beats the fuzzy one by
+    less than min_gap but is as good on every comparison and better on the complex (Pareto dominance)."""
+    spec = spec_from_dict({"name": "t", "left_id": "id", "right_id": "id", "blocking": [["b"]],
+                           "comparisons": [{"name": "complex", "levels": ["null", "exact",
+                                                                          {"kind": "ratio", "threshold": 0.6}, "else"]},
+                                           {"name": "b", "levels": ["null", "exact", "else"]},
+                                           {"name": "u", "levels": ["null", "exact", "else"]}],
+                           "decision": {"min_weight": 0.0, "min_gap": 3.0}})
+    # q1: exact complex + building vs fuzzy complex + building: dominated runner-up -> accepted
+    # q2: exact complex but unit null vs fuzzy complex with unit exact: neither dominates -> ambiguous
+    # q3: the dominated one is second, a non-dominated third is close -> ambiguous against the third
+    # q4: equal weights (pooled levels): the dominating candidate ranks first though its id is larger
+    scored = pd.DataFrame({
+        "_id_l": ["q1", "q1", "q2", "q2", "q3", "q3", "q3", "q4", "q4"],
+        "_id_r": ["jt", "jtd", "jt", "jtd", "a", "b", "c", "a", "z"],
+        "complex": [1, 2, 1, 2, 1, 2, 1, 2, 1], "b": [1, 1, 1, 1, 1, 1, 1, 1, 1], "u": [0, 0, 0, 1, 1, 1, 0, 0, 0],
+        "_compatible": [True] * 9, "_violations": [""] * 9, "_same_text": [False] * 9,
+        "weight": [12.0, 9.5, 12.0, 11.0, 12.0, 11.5, 11.0, 9.0, 9.0]})
+    return spec, scored
+
+
+def test_decide_gap_applies_only_among_non_dominated_candidates():
+    spec, scored = _dominance_case()
+    out = decide(scored, pd.Series(["q1", "q2", "q3", "q4"]), spec, initial_model(spec)).set_index("left_id")
+    assert out.loc["q4", "right_id"] == "z" and "dominates=a" in out.loc["q4", "explanation"]
+    assert out.loc["q1", "right_id"] == "jt"
+    assert "dominates=jtd" in out.loc["q1", "explanation"] and "gap=inf" in out.loc["q1", "explanation"]
+    assert out.loc["q2", "right_id"] is None                     # null unit is not worse than exact: no dominance
+    assert "unresolved=ambiguous" in out.loc["q2", "explanation"]
+    assert out.loc["q3", "right_id"] is None                     # b is dominated, c (null unit) is not
+    assert "runner_up=c" in out.loc["q3", "explanation"] and "gap=1.00;dominates=b" in out.loc["q3", "explanation"]

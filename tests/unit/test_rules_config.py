@@ -66,3 +66,25 @@ def test_missing_rule_and_missing_field(doc):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_rules(tmp_path / "nope.yaml")
+
+
+def test_house_code_format_and_r6_keys():
+    import pytest as _pytest
+
+    from gridlake.config import ConfigError
+    from gridlake.rules_config import load_rules, parse_rules
+
+    rules = load_rules()
+    assert rules.house_code_format.pattern == "^4403[0-9]{14}$" and rules.house_code_format.reject_id_numbers
+    assert rules["R6"].candidates_top_k == 3 and rules["R6"].max_per_officer == 5 and rules["R1"].max_per_officer is None
+    import yaml
+
+    from gridlake.config import CONF_DIR
+
+    doc = yaml.safe_load((CONF_DIR / "rules.yaml").read_text(encoding="utf-8"))
+    for bad, where in (({"pattern": "4403[0-9]{14}"}, "anchored"), ({"pattern": "^([0-9]$"}, "regular expression"),
+                       ({"reject_id_numbers": "yes"}, "true or false"), ({"format": "x"}, "unknown key")):
+        with _pytest.raises(ConfigError, match=where):
+            parse_rules({**doc, "house_code_format": bad})
+    with _pytest.raises(ConfigError, match="rules.R6.max_per_officer"):
+        parse_rules({**doc, "rules": {**doc["rules"], "R6": {**doc["rules"]["R6"], "max_per_officer": 0}}})
