@@ -36,6 +36,7 @@ pattern counts of compatible pairs (training: m by EM on counts only).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,7 +44,7 @@ import pandas as pd
 
 from matching.blocking import rule_name
 from matching.compare import level_names
-from matching.engine import candidate_levels, decide_positions, prepare
+from matching.engine import candidate_levels, decide_positions, prepare, top_candidates
 from matching.scoring import FSModel, match_probability, match_weights
 from matching.spec import LinkageSpec, parse_key
 
@@ -52,7 +53,7 @@ __all__ = ["Route", "plan_routes", "rule_names", "OUT_COLUMNS", "run_partition",
 
 MAIN, FALLBACK, FORCED = 0, 1, 2
 OUT_COLUMNS = ["_kind", "_id_l", "_pass", "_id_r", "_levels", "_compatible", "_violations", "_same_text", "_n",
-               "_rules", "right_id", "weight", "score", "method", "explanation"]
+               "_rules", "right_id", "weight", "score", "method", "explanation", "_cands"]
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,14 @@ def _indices(text: object) -> list[int]:
 
 
 def run_partition(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, model: FSModel | None,
-                  route: Route, pass_no: int) -> pd.DataFrame:
+                  route: Route, pass_no: int, top_k: int = 0) -> pd.DataFrame:
     """One partition of one pass: the engine's blocking (the route's rules), comparisons and, with a
     ``model``, decisions of its local queries; ``model=None`` counts level patterns instead (training).
 
     ``left`` has ``_id``, the spec's columns, optionally ``address_norm``, and the routing flags
     ``_local`` (all the query's candidates meet in one partition per pass and it has no forced pair),
-    ``_next`` (it has a fallback route) and ``_prev`` (too-vague main rules, fallback pass only)."""
+    ``_next`` (it has a fallback route) and ``_prev`` (too-vague main rules, fallback pass only). ``top_k`` > 0: the
+    decisions of unresolved records carry their best ``top_k`` candidates (``_cands``, JSON text)."""
     if not len(left):
         return _empty()
     names = rule_names(spec)
@@ -189,10 +191,12 @@ def run_partition(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, mo
         levels["weight"] = match_weights(levels, spec, model)
         all_vague = {p: [names[i] for i in sorted(set(prev[p] + vague_idx.get(p, [])))]
                      for p in range(n) if final[p] and (prev[p] or p in vague_idx)}
-        dec = decide_positions(levels, lid, rid, spec, model, all_vague)[final]
+        dec = decide_positions(levels, lid, rid, spec, model, all_vague)
+        cands = _candidates_json(levels[final[levels["_lpos"].to_numpy()]], dec, rid, spec, top_k)[final]
+        dec = dec[final]
         parts.append(_rows("d", len(dec), pass_no, _id_l=dec["left_id"], right_id=dec["right_id"],
                            weight=dec["weight"], score=dec["score"], method=dec["method"],
-                           explanation=dec["explanation"]))
+                           explanation=dec["explanation"], _cands=cands))
     return _concat(parts)
 
 
@@ -207,17 +211,32 @@ def forced_pair_rows(pairs: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
                  _same_text=lv["_same_text"].to_numpy(dtype=bool))
 
 
+def _candidates_json(pairs: pd.DataFrame, dec: pd.DataFrame, right_ids: np.ndarray, spec: LinkageSpec,
+                     top_k: int) -> np.ndarray:
+    """Per decision (``dec`` by left position): the engine's best ``top_k`` candidates
+    (:func:`matching.engine.top_candidates`) as JSON text, for unresolved records only (else None)."""
+    out = np.full(len(dec), None, dtype=object)
+    if top_k <= 0:
+        return out
+    cands = top_candidates(pairs, len(dec), right_ids, spec, top_k)
+    for p in np.flatnonzero(dec["right_id"].isna().to_numpy()).tolist():
+        if cands[p] is not None:
+            out[p] = json.dumps(cands[p], ensure_ascii=False)
+    return out
+
+
 def _explanation_prefix(row: pd.Series, spec: LinkageSpec, labels: dict[str, list[str]]) -> str:
     parts = [f"{c.name}={labels[c.name][int(row[c.name])]}" for c in spec.comparisons]
     return "".join(f"{p};" for p in parts if not p.endswith("=null"))
 
 
-def reduce_queries(rows: pd.DataFrame, spec: LinkageSpec, model: FSModel | None) -> pd.DataFrame:
+def reduce_queries(rows: pd.DataFrame, spec: LinkageSpec, model: FSModel | None, top_k: int = 0) -> pd.DataFrame:
     """Decisions (``d`` rows; ``c`` pattern counts when ``model`` is None) of the non-local queries in
     ``rows`` (their ``p`` and ``v`` rows from every partition, see the module docstring).
 
     A forced pair (pass :data:`FORCED`: a delivered code) is one more candidate of its query, and it is
-    accepted (``scanned_code_verified``) when compatible and at least ``decision.verify_min_weight``."""
+    accepted (``scanned_code_verified``) when compatible and at least ``decision.verify_min_weight``.
+    ``top_k``: as in :func:`run_partition` (a forced pair is a candidate like the blocked ones)."""
     if not len(rows):
         return _empty()
     names = rule_names(spec)
@@ -271,5 +290,6 @@ def reduce_queries(rows: pd.DataFrame, spec: LinkageSpec, model: FSModel | None)
             dec.loc[p, ["right_id", "weight", "score", "method", "explanation"]] = [
                 f["_rid"], w, round(float(match_probability(w, model.lam)), 6), "scanned_code_verified",
                 f"scanned_code_verified;{_explanation_prefix(f, spec, labels)}weight={w:.2f}"]
+    cands = _candidates_json(lv, dec, np.asarray(right_ids, dtype=object), spec, top_k)
     return _rows("d", len(dec), MAIN, _id_l=dec["left_id"], right_id=dec["right_id"], weight=dec["weight"],
-                 score=dec["score"], method=dec["method"], explanation=dec["explanation"])
+                 score=dec["score"], method=dec["method"], explanation=dec["explanation"], _cands=cands)

@@ -188,6 +188,10 @@ def _transform_columns(df, spec):
     return df
 
 
+#: ``candidates`` of :func:`link_spark` with ``top_k`` (as :func:`matching.engine.top_candidates` writes them)
+CANDIDATES_TYPE = "array<struct<house_code:string,weight:double,why:string>>"
+
+
 def _out_schema():
     from pyspark.sql.types import BooleanType, DoubleType, IntegerType, LongType
 
@@ -232,7 +236,8 @@ def _routed(df, routes, spec, buckets: int):
             .where(F.col("_pk").isNotNull()).withColumn("_b", F.pmod(F.xxhash64("_pk"), F.lit(buckets))))
 
 
-def _partition_pass(lside, right, routes, spec, model, pass_no: int, buckets: int, small_left: bool):
+def _partition_pass(lside, right, routes, spec, model, pass_no: int, buckets: int, small_left: bool,
+                    top_k: int = 0):
     """Co-group the pass's queries and right records by (route, bucket) and run the engine in each group."""
     from pyspark.sql import functions as F
 
@@ -244,7 +249,7 @@ def _partition_pass(lside, right, routes, spec, model, pass_no: int, buckets: in
         rr = rr.join(F.broadcast(lr.select("_g", "_pk").distinct()), ["_g", "_pk"], "left_semi")
 
     def run(key, lpdf, rpdf):
-        return run_partition(lpdf, rpdf, spec, model, routes[int(key[0])], pass_no)
+        return run_partition(lpdf, rpdf, spec, model, routes[int(key[0])], pass_no, top_k)
 
     return lr.groupBy("_g", "_b").cogroup(rr.groupBy("_g", "_b")).applyInPandas(run, _out_schema())
 
@@ -268,16 +273,18 @@ def _forced_rows(forced, left, right, spec):
     return pairs.mapInPandas(run, _out_schema())
 
 
-def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=None):
+def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=None, top_k: int = 0):
     """Output rows (``matching.partitioned.OUT_COLUMNS``) of the whole linkage: decisions (``d``) with a
-    ``model``, else level-pattern counts (``c``). ``left`` carries the routing flags (see :func:`link_spark`)."""
+    ``model``, else level-pattern counts (``c``). ``left`` carries the routing flags (see :func:`link_spark`);
+    ``top_k``: the decisions of unresolved records carry their best candidates (``_cands``, JSON text)."""
     from pyspark.sql import functions as F
 
     from matching.partitioned import FALLBACK, MAIN, plan_routes, reduce_queries
 
     main, fallback = plan_routes(spec.blocking, spec), plan_routes(spec.blocking_fallback, spec)
     local = F.col("_local")
-    o0 = _partition_pass(left.where(F.col("_fan0") >= 1), right, main, spec, model, MAIN, buckets, small_left)
+    o0 = _partition_pass(left.where(F.col("_fan0") >= 1), right, main, spec, model, MAIN, buckets, small_left,
+                         top_k)
     o0 = o0.localCheckpoint(eager=True)     # read for its decisions, the onward queries and the reduction
     outs = [o0.where(F.col("_kind").isin("d", "c"))]
     far = [o0.where(F.col("_kind").isin("p", "v"))]
@@ -286,8 +293,8 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
         l1 = left.where((F.col("_fan1") >= 1) & (~local | (F.col("_fan0") == 0))).withColumn(
             "_prev", F.lit(None).cast("string"))
         l1 = l1.unionByName(left.where(local & (F.col("_fan1") >= 1)).join(onward, "_id"))
-        o1 = _partition_pass(l1, right, fallback, spec, model, FALLBACK, buckets, small_left).localCheckpoint(
-            eager=True)
+        o1 = _partition_pass(l1, right, fallback, spec, model, FALLBACK, buckets, small_left,
+                             top_k).localCheckpoint(eager=True)
         outs.append(o1.where(F.col("_kind").isin("d", "c")))
         far.append(o1.where(F.col("_kind").isin("p", "v")))
     if model is not None and forced is not None:
@@ -300,7 +307,7 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
         rows = rows.unionByName(f)
 
     def reduce(pdf):
-        return reduce_queries(pdf, spec, model)
+        return reduce_queries(pdf, spec, model, top_k)
 
     reduced = (rows.select(*_out_schema().fieldNames()).groupBy(F.pmod(F.xxhash64("_id_l"), F.lit(buckets)))
                .applyInPandas(reduce, _out_schema()))
@@ -363,7 +370,8 @@ def train_spark(left, right, spec, buckets: int, small_left: bool = False):
     return model
 
 
-def link_spark(left, right, spec, model=None, forced=None, small_left: bool = False, buckets: int | None = None):
+def link_spark(left, right, spec, model=None, forced=None, small_left: bool = False, buckets: int | None = None,
+               top_k: int = 0):
     """The whole linkage on Spark, partitioned: the pandas engine runs inside each partition of co-grouped
     queries and right records (see :mod:`matching.partitioned` for the routing and why it gives the
     engine's answers record by record). ``left``/``right`` have ``_id`` (distinct) plus the spec's columns
@@ -375,8 +383,12 @@ def link_spark(left, right, spec, model=None, forced=None, small_left: bool = Fa
     (``scanned_code_verified``) when compatible and at least ``decision.verify_min_weight`` bits (a
     delivered house code that agrees with the text). ``small_left`` (an incremental night's few records):
     only the right records sharing a partition key with a query are shuffled. ``buckets``: partitions per
-    route (default ``spark.sql.shuffle.partitions``). The decisions are checkpointed locally (on the
-    executors) and the intermediate caches released before this returns.
+    route (default ``spark.sql.shuffle.partitions``). ``top_k`` > 0: the decisions carry ``candidates``
+    (array of ``struct<house_code, weight, why>``), the best ``top_k`` candidates of every unresolved record,
+    compatible ones first, then by weight, each with why it was not chosen, computed in the partitions by
+    :func:`matching.engine.top_candidates` (null for resolved records and for those without a candidate).
+    The decisions are checkpointed locally (on the executors) and the intermediate caches released before
+    this returns.
     """
     from pyspark.sql import functions as F
 
@@ -400,9 +412,11 @@ def link_spark(left, right, spec, model=None, forced=None, small_left: bool = Fa
     try:
         if model is None:
             model = train_spark(lside, rside, spec, buckets, small_left)
-        out = _linkage(lside, rside, spec, model, buckets, small_left, forced)
-        decisions = out.where(F.col("_kind") == "d").select(
-            "_id_l", "right_id", "weight", "score", "method", "explanation").localCheckpoint(eager=True)
+        out = _linkage(lside, rside, spec, model, buckets, small_left, forced, top_k)
+        cols = ["_id_l", "right_id", "weight", "score", "method", "explanation"]
+        if top_k > 0:
+            cols.append(F.from_json("_cands", CANDIDATES_TYPE).alias("candidates"))
+        decisions = out.where(F.col("_kind") == "d").select(*cols).localCheckpoint(eager=True)
         return decisions, model
     finally:
         lside.unpersist()

@@ -87,10 +87,10 @@ def _spark_side(spark, pdf: pd.DataFrame, id_col: str):
     return spark.createDataFrame(parsed, ", ".join(f"`{c}` string" for c in cols))
 
 
-def _engine(registry, queries, spec, model=None):
+def _engine(registry, queries, spec, model=None, top_k: int = 0):
     from matching.engine import link
 
-    return link(queries[["id", "address"]], registry, spec, model)
+    return link(queries[["id", "address"]], registry, spec, model, top_k=top_k)
 
 
 def _by_id(df: pd.DataFrame, id_col: str) -> dict[str, tuple]:
@@ -194,3 +194,46 @@ def test_forced_pairs_and_a_few_queries(spark, district):
     part, _ = link_spark(left.where(left["_id"].isin(few)), right, spec, model=model, small_left=True, buckets=2)
     full = {k: v for k, v in want.items() if k in few}
     _assert_same(_by_id(part.toPandas(), "_id_l"), full)
+
+
+def _candidates(df: pd.DataFrame, id_col: str) -> dict[str, list | None]:
+    out = {}
+    for k, c in zip(df[id_col].astype(str), df["candidates"], strict=True):
+        if c is None or (isinstance(c, float) and math.isnan(c)):
+            out[k] = None
+        else:
+            out[k] = [(x["house_code"], x["weight"], x["why"]) for x in
+                      (c if isinstance(c[0], dict) else [x.asDict() for x in c])]
+    return out
+
+
+@pytest.mark.parametrize(("cap", "buckets"), [(None, 2), (3, 3)])
+def test_top_k_candidates_equal_the_engine(spark, district, cap, buckets):
+    """``top_k``: every unresolved record's best candidates (house, weight, why, in order) are the engine's,
+    whether the query was decided inside one partition or by the reduction of several (a lane and a
+    building in one text); resolved records carry none."""
+    from matching.scoring import initial_model
+    from matching.spark import link_spark
+    from matching.spec import load_spec
+
+    registry, queries = district
+    spec = load_spec("address_to_house")
+    spec = replace(spec, max_block_size=cap, decision=replace(spec.decision, min_weight=2.0, min_gap=1.0))
+    want, model = _engine(registry, queries, spec, initial_model(spec), top_k=3)
+    got, _ = link_spark(_spark_side(spark, queries, "id"), _spark_side(spark, registry, "house_code"), spec,
+                        model=model, buckets=buckets, top_k=3)
+    got = got.toPandas()
+    _assert_same(_by_id(got, "_id_l"), _by_id(want, "left_id"))
+    got_c, want_c = _candidates(got, "_id_l"), _candidates(want, "left_id")
+    assert got_c == want_c
+    resolved = set(want.loc[want["right_id"].notna(), "left_id"].astype(str))
+    assert resolved and all(want_c[k] is None for k in resolved)
+    listed = [c for c in want_c.values() if c]
+    assert len(listed) >= 10 and max(len(c) for c in listed) <= 3
+    if cap is None:   # blocks of a few houses keep fewer
+        assert max(len(c) for c in listed) == 3
+    whys = {w.split(":")[0] for c in listed for _, _, w in c}
+    assert {"conflict", "ambiguous"} <= whys
+    # texts with a lane and a building go to two partitions: their candidates come from the reduction
+    two_routes = queries.loc[queries["address"].fillna("").str.contains("坊.*号3栋"), "id"]
+    assert any(want_c[k] for k in two_routes)
