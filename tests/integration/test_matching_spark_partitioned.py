@@ -137,6 +137,7 @@ def test_partitioned_spark_equals_the_engine(spark, district, cap, buckets):
     assert (want["method"] == "exact").any() and (want["method"] == "fuzzy").any()
     assert expl.str.startswith("unresolved=not_in_registry").any() and (expl == "unresolved=no_candidate").any()
     assert expl.str.contains("gap=").any()
+    assert expl.str.contains("dominates=").any()   # the Pareto-dominance rule of the engine's decide
     if cap == 3:
         assert expl.str.contains("too_vague=").any()
 

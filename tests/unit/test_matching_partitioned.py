@@ -30,7 +30,8 @@ def test_routes_cover_rules_without_a_common_key():
     spec = load_spec("address_to_house")
     rules = (("complex[:2]", "building"), ("road", "door_no"), ("complex[:2]", "unit"), ("village",))
     routes = plan_routes(rules, replace(spec, blocking=rules))
-    assert [r.key for r in routes] == ["complex[:2]", "road", "village"]
+    # `road` has a value transform (`name`): `door_no` (none) routes its rule
+    assert [r.key for r in routes] == ["complex[:2]", "door_no", "village"]
     assert sum(len(r.rules) for r in routes) == len(rules)
 
 
@@ -65,3 +66,30 @@ def test_partition_and_reduction_decide_as_the_engine():
     assert got["right_id"].tolist() == want["right_id"].tolist() == ["H1"]
     assert got["explanation"].tolist() == want["explanation"].tolist()
     assert np.isclose(got["score"].astype(float).iloc[0], want["score"].iloc[0], atol=1e-12)
+
+
+def test_top_candidates_order_and_why():
+    """The engine's k best candidates: compatible first, by weight then id; why each was not chosen."""
+    from matching.engine import top_candidates
+    from matching.spec import spec_from_dict
+
+    spec = spec_from_dict({"name": "t", "left_id": "id", "right_id": "id", "blocking": [["b"]],
+                           "comparisons": [{"name": "b", "levels": ["null", "exact", "else"]}],
+                           "decision": {"min_weight": 0.0, "min_gap": 3.0}})
+    right_ids = np.array(["a", "b", "c", "d", "e", "f"], dtype=object)
+    pairs = pd.DataFrame({
+        "_lpos": [0, 0, 0, 0, 1, 2, 2],
+        "_rpos": [1, 0, 2, 3, 4, 5, 0],
+        "_compatible": [True, True, True, False, True, False, False],
+        "_violations": ["", "", "", "room", "", None, "room;floor"],
+        "weight": [10.000004, 10.0, 6.0, 20.0, -1.0, 5.0, 7.0]})
+    out = top_candidates(pairs, 4, right_ids, spec, 3)
+    # a tie on the rounded weight goes to the smaller id; the conflicting one, though heavier, comes last
+    assert out[0] == [{"house_code": "a", "weight": 10.0, "why": "ambiguous"},
+                      {"house_code": "b", "weight": 10.0, "why": "ambiguous"},
+                      {"house_code": "c", "weight": 6.0, "why": "outranked"}]
+    assert out[1] == [{"house_code": "e", "weight": -1.0, "why": "low_weight"}]
+    assert out[2] == [{"house_code": "a", "weight": 7.0, "why": "conflict:room,floor"},
+                      {"house_code": "f", "weight": 5.0, "why": "conflict:registry"}]
+    assert out[3] is None
+    assert top_candidates(pairs, 4, right_ids, spec, 0).tolist() == [None] * 4
