@@ -57,7 +57,7 @@ DECIDING_MODULES = ("address.py", "compare.py", "scoring.py", "spark.py", "parti
 # best candidate houses kept for every unresolved record (rule R6 shows them; R1-R5 wait on them)
 CANDIDATES_KEPT = 5
 
-#: one candidate house of an unresolved record and why it was not chosen (matching.spark.top_candidates)
+#: one candidate house of an unresolved record and why it was not chosen (matching.engine.top_candidates)
 CANDIDATE = StructType([
     StructField("house_code", StringType(), True),
     StructField("weight", DoubleType(), True),
