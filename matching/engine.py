@@ -435,6 +435,7 @@ def link(left_df: pd.DataFrame, right_df: pd.DataFrame, spec: LinkageSpec, model
     right_rank, _ = pd.factorize(right_ids, sort=True)     # ids are distinct: the code is the sort rank
     out = _decide(levels, left["_id"].to_numpy(dtype=object), right_ids, right_rank, spec, model, vague)
     if top_k > 0:
-        cands = top_candidates(levels, len(left), right_ids, spec, top_k)
-        out["candidates"] = np.where(out["right_id"].isna().to_numpy(), cands, None)
+        open_ = out["right_id"].isna().to_numpy()      # candidates of unresolved records only
+        out["candidates"] = top_candidates(levels[open_[levels["_lpos"].to_numpy()]], len(left), right_ids, spec,
+                                           top_k)
     return out, model

@@ -218,8 +218,9 @@ def _candidates_json(pairs: pd.DataFrame, dec: pd.DataFrame, right_ids: np.ndarr
     out = np.full(len(dec), None, dtype=object)
     if top_k <= 0:
         return out
-    cands = top_candidates(pairs, len(dec), right_ids, spec, top_k)
-    for p in np.flatnonzero(dec["right_id"].isna().to_numpy()).tolist():
+    open_ = dec["right_id"].isna().to_numpy()
+    cands = top_candidates(pairs[open_[pairs["_lpos"].to_numpy()]], len(dec), right_ids, spec, top_k)
+    for p in np.flatnonzero(open_).tolist():
         if cands[p] is not None:
             out[p] = json.dumps(cands[p], ensure_ascii=False)
     return out
