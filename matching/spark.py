@@ -273,10 +273,24 @@ def _forced_rows(forced, left, right, spec):
     return pairs.mapInPandas(run, _out_schema())
 
 
-def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=None, top_k: int = 0):
+def _held(df, held: list | None):
+    """``df`` persisted and materialised, and kept in ``held`` to be unpersisted by the caller (a local
+    checkpoint would stay in the block manager until the JVM collects it: a long-lived session, night
+    after night, would accumulate them)."""
+    df = df.persist()
+    df.count()
+    if held is not None:
+        held.append(df)
+    return df
+
+
+def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=None, top_k: int = 0,
+             held: list | None = None):
     """Output rows (``matching.partitioned.OUT_COLUMNS``) of the whole linkage: decisions (``d``) with a
     ``model``, else level-pattern counts (``c``). ``left`` carries the routing flags (see :func:`link_spark`);
-    ``top_k``: the decisions of unresolved records carry their best candidates (``_cands``, JSON text)."""
+    ``top_k``: the decisions of unresolved records carry their best candidates (``_cands``, JSON text).
+    Each pass's output is persisted and materialised (read for its decisions, the onward queries and the
+    reduction); they are appended to ``held`` for the caller to release once it has read the result."""
     from pyspark.sql import functions as F
 
     from matching.partitioned import FALLBACK, MAIN, plan_routes, reduce_queries
@@ -285,7 +299,7 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
     local = F.col("_local")
     o0 = _partition_pass(left.where(F.col("_fan0") >= 1), right, main, spec, model, MAIN, buckets, small_left,
                          top_k)
-    o0 = o0.localCheckpoint(eager=True)     # read for its decisions, the onward queries and the reduction
+    o0 = _held(o0, held)
     outs = [o0.where(F.col("_kind").isin("d", "c"))]
     far = [o0.where(F.col("_kind").isin("p", "v"))]
     if fallback:
@@ -293,8 +307,7 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
         l1 = left.where((F.col("_fan1") >= 1) & (~local | (F.col("_fan0") == 0))).withColumn(
             "_prev", F.lit(None).cast("string"))
         l1 = l1.unionByName(left.where(local & (F.col("_fan1") >= 1)).join(onward, "_id"))
-        o1 = _partition_pass(l1, right, fallback, spec, model, FALLBACK, buckets, small_left,
-                             top_k).localCheckpoint(eager=True)
+        o1 = _held(_partition_pass(l1, right, fallback, spec, model, FALLBACK, buckets, small_left, top_k), held)
         outs.append(o1.where(F.col("_kind").isin("d", "c")))
         far.append(o1.where(F.col("_kind").isin("p", "v")))
     if model is not None and forced is not None:
@@ -356,8 +369,13 @@ def train_spark(left, right, spec, buckets: int, small_left: bool = False):
                         right, spec, model)
     sample = left if n_left <= spec.em.max_pairs else left.sample(False, spec.em.max_pairs / n_left, spec.em.seed)
     n_used = sample.count() if sample is not left else n_left
-    counts = (_linkage(sample, right, spec, None, buckets, small_left).where(F.col("_kind") == "c")
-              .groupBy("_levels").agg(F.sum("_n").alias("n")).toPandas())
+    held: list = []
+    try:
+        counts = (_linkage(sample, right, spec, None, buckets, small_left, held=held).where(F.col("_kind") == "c")
+                  .groupBy("_levels").agg(F.sum("_n").alias("n")).toPandas())
+    finally:
+        for df in held:
+            df.unpersist()
     names = [c.name for c in spec.comparisons]
     levels = np.array([[int(x) for x in t.split(",")] for t in counts["_levels"]], dtype=np.int16).reshape(
         len(counts), len(names))
@@ -409,15 +427,16 @@ def link_spark(left, right, spec, model=None, forced=None, small_left: bool = Fa
         (F.col("_fan0") <= 1) & (F.col("_fan1") <= 1) & F.col("_forced").isNull()).alias("_local"),
         (F.col("_fan1") >= 1).alias("_next")).persist()
     rside = right.select(*rcols).persist()
+    held: list = []
     try:
         if model is None:
             model = train_spark(lside, rside, spec, buckets, small_left)
-        out = _linkage(lside, rside, spec, model, buckets, small_left, forced, top_k)
+        out = _linkage(lside, rside, spec, model, buckets, small_left, forced, top_k, held)
         cols = ["_id_l", "right_id", "weight", "score", "method", "explanation"]
         if top_k > 0:
             cols.append(F.from_json("_cands", CANDIDATES_TYPE).alias("candidates"))
         decisions = out.where(F.col("_kind") == "d").select(*cols).localCheckpoint(eager=True)
         return decisions, model
     finally:
-        lside.unpersist()
-        rside.unpersist()
+        for df in (*held, lside, rside):
+            df.unpersist()
