@@ -45,7 +45,7 @@ from schemas.address import ADDRESS_COMPONENTS
 log = logging.getLogger(__name__)
 
 __all__ = ["prepare", "parsed_addresses", "block", "block_info", "score_pairs", "train", "decide", "link",
-           "DECISION_COLUMNS"]
+           "candidate_levels", "decide_positions", "top_candidates", "DECISION_COLUMNS"]
 
 DECISION_COLUMNS = ["left_id", "right_id", "weight", "score", "method", "explanation"]
 _FUZZY_CACHE_MAX = 2_000_000      # distinct fuzzy value pairs remembered across chunks (per comparison)
@@ -179,6 +179,77 @@ def _candidate_levels(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec
     empty = np.empty(0, dtype=np.int64)
     levels = pd.concat(chunks, ignore_index=True) if chunks else coded.compare(empty, empty)
     return coded, levels, vague
+
+
+def candidate_levels(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec
+                     ) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """Block and compare two prepared sides as :func:`link` does: every candidate pair's levels by position
+    (``_lpos``, ``_rpos``, one column per comparison, ``_compatible``, ``_violations``, ``_same_text``) and,
+    per left position, the blocking rules skipped as too vague (spec order). Used per partition by
+    :func:`matching.spark.link_spark`."""
+    _, levels, vague = _candidate_levels(left, right, spec)
+    return levels, vague
+
+
+def decide_positions(pairs: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray, spec: LinkageSpec,
+                     model: FSModel, vague: dict[int, list[str]]) -> pd.DataFrame:
+    """:data:`DECISION_COLUMNS` for every left position (``left_ids`` order) from pairs by position with their
+    levels and ``weight`` (see :func:`candidate_levels`); ``right_ids`` are distinct, ties on weight go to the
+    smaller right id, as in :func:`link`."""
+    right_ids = np.asarray(right_ids, dtype=object)
+    right_rank, _ = pd.factorize(right_ids, sort=True)
+    return _decide(pairs, np.asarray(left_ids, dtype=object), right_ids, right_rank, spec, model, vague)
+
+
+def top_candidates(pairs: pd.DataFrame, n_left: int, right_ids: np.ndarray, spec: LinkageSpec, k: int
+                   ) -> np.ndarray:
+    """The ``k`` best candidates of every left position (``0..n_left-1``) from scored pairs by position
+    (``_lpos``, ``_rpos``, ``_compatible``, ``_violations``, ``weight``; ``right_ids`` by ``_rpos``): an
+    object array of lists (None for a position without pairs) of ``{house_code, weight, why}`` dicts,
+    compatible candidates first, then by weight (rounded to 4 decimals), then by the smaller right id.
+
+    ``why`` says why the candidate was not chosen: ``conflict:<components>`` (a must-agree component
+    differs, e.g. a room number; ``registry`` when none is named), ``low_weight`` (below
+    ``decision.min_weight``), ``ambiguous`` (within ``decision.min_gap`` of the best compatible candidate,
+    or, for the best one, of the second) or ``outranked``. The same content and order as Spark's
+    ``collect_list`` of the gold ``CANDIDATE`` struct (jobs.matching.runner)."""
+    out = np.full(n_left, None, dtype=object)
+    if k <= 0 or not len(pairs):
+        return out
+    d = spec.decision
+    lp = pairs["_lpos"].to_numpy().astype(np.int64)
+    w = np.round(pairs["weight"].to_numpy(dtype=float), 4)
+    comp = pairs["_compatible"].to_numpy(dtype=bool)
+    rid = np.asarray(right_ids, dtype=object)[pairs["_rpos"].to_numpy()]
+    rrank, _ = pd.factorize(rid, sort=True)
+    # best and second compatible weight per left position (ties on weight: the smaller id first)
+    best = np.full(n_left, np.nan)
+    second = np.full(n_left, np.nan)
+    ci = np.flatnonzero(comp)
+    if len(ci):
+        co = ci[np.lexsort((rrank[ci], -w[ci], lp[ci]))]
+        start = np.r_[True, lp[co][1:] != lp[co][:-1]]
+        best[lp[co[start]]] = w[co[start]]
+        nxt = np.flatnonzero(~start & np.r_[False, start[:-1]])
+        second[lp[co[nxt]]] = w[co[nxt]]
+    order = np.lexsort((rrank, -w, ~comp, lp))
+    ls = lp[order]
+    starts = np.flatnonzero(np.r_[True, ls[1:] != ls[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    keep = order[rank < k]
+    wk, bk, sk = w[keep], best[lp[keep]], second[lp[keep]]
+    close = np.where(wk >= bk, bk - sk, bk - wk)          # NaN (no best or no second): never ambiguous
+    viol = pairs["_violations"].to_numpy(dtype=object)[keep]
+    why = np.where(wk < d.min_weight, "low_weight",
+                   np.where(np.nan_to_num(close, nan=np.inf) < d.min_gap, "ambiguous", "outranked")).astype(object)
+    bad = ~comp[keep]
+    why[bad] = ["conflict:" + (v.replace(";", ",").replace("|", ",") if isinstance(v, str) else "registry")
+                for v in viol[bad]]
+    for p, code, wt, y in zip(lp[keep].tolist(), rid[keep].tolist(), wk.tolist(), why.tolist(), strict=True):
+        if out[p] is None:
+            out[p] = []
+        out[p].append({"house_code": code, "weight": wt, "why": y})
+    return out
 
 
 def train(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, pairs_levels: pd.DataFrame | None = None
@@ -342,13 +413,15 @@ def decide(scored: pd.DataFrame, left_ids: pd.Series, spec: LinkageSpec, model: 
     return _decide(pairs, ids, right_ids, np.arange(len(right_ids)), spec, model, vague_pos)
 
 
-def link(left_df: pd.DataFrame, right_df: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None
-         ) -> tuple[pd.DataFrame, FSModel]:
+def link(left_df: pd.DataFrame, right_df: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None,
+         top_k: int = 0) -> tuple[pd.DataFrame, FSModel]:
     """Run a whole linkage with the pandas engine; return (decisions, fitted model).
 
     One decision per distinct left id (a repeated id keeps its first row; so does a repeated right id).
     Left records are blocked and compared in chunks of ``spec.block_chunk``; only the pairs' positions
     and levels (small ints) are kept, so memory grows with the candidate count, not the blocks' sizes.
+    ``top_k`` > 0: a ``candidates`` column, the best ``top_k`` candidates of every unresolved record
+    (:func:`top_candidates`; None for resolved ones and for those without a candidate).
     """
     left = prepare(left_df, spec, "left").drop_duplicates("_id").reset_index(drop=True)
     right = prepare(right_df, spec, "right").drop_duplicates("_id").reset_index(drop=True)
@@ -360,4 +433,9 @@ def link(left_df: pd.DataFrame, right_df: pd.DataFrame, spec: LinkageSpec, model
     levels["weight"] = match_weights(levels, spec, model)
     right_ids = right["_id"].to_numpy(dtype=object)
     right_rank, _ = pd.factorize(right_ids, sort=True)     # ids are distinct: the code is the sort rank
-    return _decide(levels, left["_id"].to_numpy(dtype=object), right_ids, right_rank, spec, model, vague), model
+    out = _decide(levels, left["_id"].to_numpy(dtype=object), right_ids, right_rank, spec, model, vague)
+    if top_k > 0:
+        open_ = out["right_id"].isna().to_numpy()      # candidates of unresolved records only
+        out["candidates"] = top_candidates(levels[open_[levels["_lpos"].to_numpy()]], len(left), right_ids, spec,
+                                           top_k)
+    return out, model

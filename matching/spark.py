@@ -67,13 +67,13 @@ def address_columns(col: Column) -> Column:
 
 # --- linkage at scale -------------------------------------------------------------------------
 
-def _key_col(key: str):
+def _key_col(key: str, col=None):
     from pyspark.sql import functions as F
 
     from matching.spec import parse_key
 
     base, start, stop = parse_key(key)
-    c = F.col(base)
+    c = F.col(base) if col is None else col
     if start is None and stop is None:
         return c
     # python slice semantics for the two forms used in specs: [:n] and [-n:]
@@ -188,246 +188,255 @@ def _transform_columns(df, spec):
     return df
 
 
-def _levels_schema(spec):
-    from pyspark.sql.types import BooleanType, ShortType
-
-    fields = [StructField("_id_l", StringType()), StructField("_id_r", StringType())]
-    fields += [StructField(c.name, ShortType()) for c in spec.comparisons]
-    fields += [StructField("_compatible", BooleanType()), StructField("_violations", StringType()),
-               StructField("_same_text", BooleanType())]
-    return StructType(fields)
+#: ``candidates`` of :func:`link_spark` with ``top_k`` (as :func:`matching.engine.top_candidates` writes them)
+CANDIDATES_TYPE = "array<struct<house_code:string,weight:double,why:string>>"
 
 
-def compare_spark(pairs, spec):
-    """Comparison levels of materialised pairs (``l_*``/``r_*`` columns) with a vectorised mapInPandas."""
-    from matching.compare import pair_levels
+def _out_schema():
+    from pyspark.sql.types import BooleanType, DoubleType, IntegerType, LongType
 
-    cols = list(_levels_schema(spec).fieldNames())
+    types = {"_pass": IntegerType(), "_compatible": BooleanType(), "_same_text": BooleanType(), "_n": LongType(),
+             "weight": DoubleType(), "score": DoubleType()}
+    from matching.partitioned import OUT_COLUMNS
 
-    def run(batches):
-        for pdf in batches:
-            yield pair_levels(pdf, spec)[cols]
-
-    return pairs.mapInPandas(run, _levels_schema(spec))
+    return StructType([StructField(c, types.get(c, StringType()), True) for c in OUT_COLUMNS])
 
 
-def _materialise(ids, left, right):
+def _route_key(key: str, spec):
+    """A route's partition key as Spark computes it: the blocking key on the value the engine blocks on
+    (after the comparison's transform, e.g. ``lane``), then sliced as the key says."""
     from pyspark.sql import functions as F
+
+    from matching.spec import parse_key
+
+    base = parse_key(key)[0]
+    col = F.col(base)
+    for comp in spec.comparisons:      # as matching.engine.prepare: the last transform of the column wins
+        if comp.transform not in (None, "nfkc") and comp.columns == (base,):
+            col = _transform_udf(comp.transform)(F.col(base))
+    return _key_col(key, col).cast("string")
+
+
+def _fan_out(routes, spec):
+    """How many partitions of a pass a record goes to: the routes whose key it has."""
+    from pyspark.sql import functions as F
+
+    out = F.lit(0)
+    for r in routes:
+        out = out + F.when(_route_key(r.key, spec).isNotNull(), 1).otherwise(0)
+    return out
+
+
+def _routed(df, routes, spec, buckets: int):
+    """One row per (record, route whose key it has): ``_g`` (route), ``_pk`` (key value), ``_b`` (bucket)."""
+    from pyspark.sql import functions as F
+
+    entries = [F.struct(F.lit(g).alias("_g"), _route_key(r.key, spec).alias("_pk")) for g, r in enumerate(routes)]
+    return (df.select("*", F.explode(F.array(*entries)).alias("_r")).select("*", "_r._g", "_r._pk").drop("_r")
+            .where(F.col("_pk").isNotNull()).withColumn("_b", F.pmod(F.xxhash64("_pk"), F.lit(buckets))))
+
+
+def _partition_pass(lside, right, routes, spec, model, pass_no: int, buckets: int, small_left: bool,
+                    top_k: int = 0):
+    """Co-group the pass's queries and right records by (route, bucket) and run the engine in each group."""
+    from pyspark.sql import functions as F
+
+    from matching.partitioned import run_partition
+
+    lr = _routed(lside, routes, spec, buckets)
+    rr = _routed(right, routes, spec, buckets)
+    if small_left:  # a few queries: only the right records sharing a route key with one (blocks stay whole)
+        rr = rr.join(F.broadcast(lr.select("_g", "_pk").distinct()), ["_g", "_pk"], "left_semi")
+
+    def run(key, lpdf, rpdf):
+        return run_partition(lpdf, rpdf, spec, model, routes[int(key[0])], pass_no, top_k)
+
+    return lr.groupBy("_g", "_b").cogroup(rr.groupBy("_g", "_b")).applyInPandas(run, _out_schema())
+
+
+def _forced_rows(forced, left, right, spec):
+    """Comparison levels of the forced pairs (a delivered code and its record), as ``p`` rows."""
+    from pyspark.sql import functions as F
+
+    from matching.partitioned import forced_pair_rows
 
     lp = left.select(*[F.col(c).alias(f"l_{c}") for c in left.columns])
     rp = right.select(*[F.col(c).alias(f"r_{c}") for c in right.columns])
-    return ids.join(lp, ids["_id_l"] == lp["l__id"]).join(rp, ids["_id_r"] == rp["r__id"]).drop("_id_l", "_id_r")
+    pairs = (forced.select("_id_l", "_id_r").distinct()
+             .join(lp, F.col("_id_l") == F.col("l__id")).join(rp, F.col("_id_r") == F.col("r__id"))
+             .drop("_id_l", "_id_r"))
+
+    def run(batches):
+        for pdf in batches:
+            yield forced_pair_rows(pdf, spec)
+
+    return pairs.mapInPandas(run, _out_schema())
 
 
-def train_spark(left, right, levels, spec):
-    """u from random pairs and m by EM on blocked-pair pattern counts (only counts reach the driver)."""
+def _held(df, held: list | None):
+    """``df`` persisted and materialised, and kept in ``held`` to be unpersisted by the caller (a local
+    checkpoint would stay in the block manager until the JVM collects it: a long-lived session, night
+    after night, would accumulate them)."""
+    df = df.persist()
+    df.count()
+    if held is not None:
+        held.append(df)
+    return df
+
+
+def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=None, top_k: int = 0,
+             held: list | None = None):
+    """Output rows (``matching.partitioned.OUT_COLUMNS``) of the whole linkage: decisions (``d``) with a
+    ``model``, else level-pattern counts (``c``). ``left`` carries the routing flags (see :func:`link_spark`);
+    ``top_k``: the decisions of unresolved records carry their best candidates (``_cands``, JSON text).
+    Each pass's output is persisted and materialised (read for its decisions, the onward queries and the
+    reduction); they are appended to ``held`` for the caller to release once it has read the result."""
     from pyspark.sql import functions as F
 
-    from matching.scoring import estimate_u, initial_model, run_em
+    from matching.partitioned import FALLBACK, MAIN, plan_routes, reduce_queries
+
+    main, fallback = plan_routes(spec.blocking, spec), plan_routes(spec.blocking_fallback, spec)
+    local = F.col("_local")
+    o0 = _partition_pass(left.where(F.col("_fan0") >= 1), right, main, spec, model, MAIN, buckets, small_left,
+                         top_k)
+    o0 = _held(o0, held)
+    outs = [o0.where(F.col("_kind").isin("d", "c"))]
+    far = [o0.where(F.col("_kind").isin("p", "v"))]
+    if fallback:
+        onward = o0.where(F.col("_kind") == "f").select(F.col("_id_l").alias("_id"), F.col("_rules").alias("_prev"))
+        l1 = left.where((F.col("_fan1") >= 1) & (~local | (F.col("_fan0") == 0))).withColumn(
+            "_prev", F.lit(None).cast("string"))
+        l1 = l1.unionByName(left.where(local & (F.col("_fan1") >= 1)).join(onward, "_id"))
+        o1 = _held(_partition_pass(l1, right, fallback, spec, model, FALLBACK, buckets, small_left, top_k), held)
+        outs.append(o1.where(F.col("_kind").isin("d", "c")))
+        far.append(o1.where(F.col("_kind").isin("p", "v")))
+    if model is not None and forced is not None:
+        data = [c for c in left.columns if c not in ("_fan0", "_fan1", "_local", "_next")]
+        far.append(_forced_rows(forced, left.select(*data), right, spec))
+    markers = left.where(~local).select(F.lit("v").alias("_kind"), F.col("_id").alias("_id_l"),
+                                        F.lit(MAIN).alias("_pass"))
+    rows = markers.unionByName(far[0], allowMissingColumns=True)
+    for f in far[1:]:
+        rows = rows.unionByName(f)
+
+    def reduce(pdf):
+        return reduce_queries(pdf, spec, model, top_k)
+
+    reduced = (rows.select(*_out_schema().fieldNames()).groupBy(F.pmod(F.xxhash64("_id_l"), F.lit(buckets)))
+               .applyInPandas(reduce, _out_schema()))
+    outs.append(reduced)
+    if model is not None:   # no key of any rule: nothing to compare
+        outs.append(left.where(local & (F.col("_fan0") == 0) & (F.col("_fan1") == 0)).select(
+            F.lit("d").alias("_kind"), F.col("_id").alias("_id_l"), F.lit("unresolved").alias("method"),
+            F.lit("unresolved=no_candidate").alias("explanation")))
+    out = outs[0].unionByName(outs[1], allowMissingColumns=True) if len(outs) > 1 else outs[0]
+    for o in outs[2:]:
+        out = out.unionByName(o, allowMissingColumns=True)
+    return out
+
+
+def _estimate_u(left, right, spec, model):
+    """u from random pairs: a seeded sample of ``sqrt(em.random_pairs)`` records per side (on the
+    driver: a few hundred rows), every pair of them compared."""
+    from pyspark.sql import functions as F
+
+    from matching.compare import pair_levels
+    from matching.scoring import estimate_u
+
+    k = max(1, int(spec.em.random_pairs ** 0.5))
+    ls = left.orderBy(F.rand(spec.em.seed)).limit(k).toPandas()
+    rs = right.orderBy(F.rand(spec.em.seed + 1)).limit(k).toPandas()
+    if not len(ls) or not len(rs):
+        return model
+    pairs = ls.add_prefix("l_").merge(rs.add_prefix("r_"), how="cross")
+    return estimate_u(pair_levels(pairs, spec), spec, model)
+
+
+def train_spark(left, right, spec, buckets: int, small_left: bool = False):
+    """One model for the whole linkage: u from random pairs, then m (and lambda) by EM on the level-pattern
+    counts of the compatible candidate pairs, counted in the partitions (only the counts reach the driver).
+    Over ``em.max_pairs`` left records, the counts come from a seeded sample of that many records."""
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    from matching.scoring import initial_model, run_em
 
     model = initial_model(spec)
-    names = [c.name for c in spec.comparisons]
     n_left = left.count()
     if not spec.em.enabled or n_left == 0:
         return model
-    k = max(1, int(spec.em.random_pairs ** 0.5))
-    ls = left.orderBy(F.rand(spec.em.seed)).limit(k)
-    rs = right.orderBy(F.rand(spec.em.seed + 1)).limit(k)
-    rnd = compare_spark(_materialise(ls.select(F.col("_id").alias("_id_l")).crossJoin(
-        rs.select(F.col("_id").alias("_id_r"))), ls, rs), spec)
-    rnd_counts = rnd.groupBy(*names).count().toPandas()
-    expanded = rnd_counts.loc[rnd_counts.index.repeat(rnd_counts["count"])][names]
-    model = estimate_u(expanded, spec, model)
-    pats = levels.where("_compatible").groupBy(*names).count().toPandas().rename(columns={"count": "n"})
-    n_pairs = int(pats["n"].sum()) if len(pats) else 0
-    model.lam = spec.em.prior or float(min(0.5, max(1e-6, n_left / max(1, n_pairs))))
+    model = _estimate_u(left.select(*[c for c in left.columns if not c.startswith("_") or c == "_id"]),
+                        right, spec, model)
+    sample = left if n_left <= spec.em.max_pairs else left.sample(False, spec.em.max_pairs / n_left, spec.em.seed)
+    n_used = sample.count() if sample is not left else n_left
+    held: list = []
+    try:
+        counts = (_linkage(sample, right, spec, None, buckets, small_left, held=held).where(F.col("_kind") == "c")
+                  .groupBy("_levels").agg(F.sum("_n").alias("n")).toPandas())
+    finally:
+        for df in held:
+            df.unpersist()
+    names = [c.name for c in spec.comparisons]
+    levels = np.array([[int(x) for x in t.split(",")] for t in counts["_levels"]], dtype=np.int16).reshape(
+        len(counts), len(names))
+    pats = pd.DataFrame({n: levels[:, i] for i, n in enumerate(names)})
+    pats["n"] = counts["n"].astype(np.int64).to_numpy()
+    n_pairs = int(pats["n"].sum())
+    model.lam = spec.em.prior or float(min(0.5, max(1e-6, n_used / max(1, n_pairs))))
     if n_pairs >= spec.em.min_pairs:
         model = run_em(pats, spec, model)
     return model
 
 
-def score_spark(levels, spec, model):
-    """Add ``weight`` (sum of level weights) and ``explanation`` (levels, weight) as Spark expressions."""
-    from pyspark.sql import functions as F
+def link_spark(left, right, spec, model=None, forced=None, small_left: bool = False, buckets: int | None = None,
+               top_k: int = 0):
+    """The whole linkage on Spark, partitioned: the pandas engine runs inside each partition of co-grouped
+    queries and right records (see :mod:`matching.partitioned` for the routing and why it gives the
+    engine's answers record by record). ``left``/``right`` have ``_id`` (distinct) plus the spec's columns
+    (and optionally ``address_norm``). Returns (decisions ``_id_l, right_id, weight, score, method,
+    explanation``, model); without ``model`` one is trained first (:func:`train_spark`) and then used,
+    fixed, in every partition.
 
-    from matching.compare import level_names
-
-    weights = model.weights(spec)
-    labels = level_names(spec)
-    wsum = None
-    parts = []
-    for c in spec.comparisons:
-        w = F.element_at(F.array(*[F.lit(float(x)) for x in weights[c.name]]), F.col(c.name).cast("int") + 1)
-        wsum = w if wsum is None else wsum + w
-        lab = F.element_at(F.array(*[F.lit(x) for x in labels[c.name]]), F.col(c.name).cast("int") + 1)
-        parts.append(F.when(lab != "null", F.concat(F.lit(f"{c.name}="), lab)))
-    return (levels.withColumn("weight", F.round(wsum, 4))
-            .withColumn("_expl", F.concat_ws(";", *parts, F.concat(F.lit("weight="), F.format_number("weight", 2)))))
-
-
-def decide_spark(scored, left_ids, spec, lam: float, forced=None, vague=None):
-    """One decision per left id: best compatible candidate if strong and clear, else unresolved.
-
-    ``forced`` (optional ``_id_l, _id_r``) are pairs accepted when compatible and above
-    ``decision.verify_min_weight`` (a scanned house code that agrees with the text).
-    Returns ``_id_l, right_id, weight, score, method, explanation``.
+    ``forced`` (optional ``_id_l, _id_r``): a pair that is one more candidate of its query and is accepted
+    (``scanned_code_verified``) when compatible and at least ``decision.verify_min_weight`` bits (a
+    delivered house code that agrees with the text). ``small_left`` (an incremental night's few records):
+    only the right records sharing a partition key with a query are shuffled. ``buckets``: partitions per
+    route (default ``spark.sql.shuffle.partitions``). ``top_k`` > 0: the decisions carry ``candidates``
+    (array of ``struct<house_code, weight, why>``), the best ``top_k`` candidates of every unresolved record,
+    compatible ones first, then by weight, each with why it was not chosen, computed in the partitions by
+    :func:`matching.engine.top_candidates` (null for resolved records and for those without a candidate).
+    The decisions are checkpointed locally (on the executors) and the intermediate caches released before
+    this returns.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    d = spec.decision
-    prior = float(__import__("math").log2(lam / (1 - lam)))
-    comp = scored.where("_compatible")
-    level_sum = sum((F.col(c.name).cast("long") for c in spec.comparisons), F.lit(0))
-    w = Window.partitionBy("_id_l").orderBy(F.desc("weight"), level_sum.asc(), F.asc("_id_r"))
-    exact_names = list(d.exact_level_names) + ["null"]
-    from matching.compare import level_names
+    from matching.partitioned import plan_routes
 
-    labels = level_names(spec)
-    # Pareto dominance (as the pandas decide): a candidate the best one is at least as good as on every
-    # comparison's ordered level (null comparable only with null) and strictly better on one is not
-    # ambiguous with it; _next is the best candidate the best one does not dominate
-    geq, strict = F.lit(True), F.lit(False)
-    for c in spec.comparisons:
-        null = labels[c.name].index("null") if "null" in labels[c.name] else -1
-        lb, lv = F.first(c.name).over(w), F.col(c.name)
-        both = (lv != null) & (lb != null)
-        geq = geq & ((lb == lv) | (both & (lb < lv)))
-        strict = strict | (both & (lb < lv))
-    whole = w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    ranked = comp.withColumn("_rn", F.row_number().over(w)).withColumn("_dom", geq & strict) \
-        .withColumn("_raw_next_id", F.lead("_id_r").over(w)).withColumn("_raw_dom", F.lead("_dom").over(w)) \
-        .withColumn("_eff", F.min(F.when((F.col("_rn") > 1) & ~F.col("_dom"),
-                                         F.struct(F.col("_rn"), F.col("weight"), F.col("_id_r")))).over(whole)) \
-        .where("_rn = 1") \
-        .withColumn("_next", F.col("_eff.weight")).withColumn("_next_id", F.col("_eff._id_r"))
-    all_exact = None
-    for c in spec.comparisons:
-        ok_idx = [i for i, lab in enumerate(labels[c.name]) if lab in exact_names]
-        cond = F.col(c.name).isin(ok_idx)
-        all_exact = cond if all_exact is None else all_exact & cond
-    gap = F.col("weight") - F.col("_next")
-    gap_txt = F.concat(F.when(F.col("_next").isNull(), F.lit("inf")).otherwise(F.format_number(gap, 2)),
-                       F.when(F.col("_raw_dom"), F.concat(F.lit(";dominates="), "_raw_next_id")).otherwise(F.lit("")))
-    prob = F.round(F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -(F.col("weight") + F.lit(prior)))), 6)
-    strong = F.col("weight") >= d.min_weight
-    clear = F.col("_next").isNull() | (gap >= d.min_gap)
-    best = ranked.select(
-        "_id_l",
-        F.when(strong & clear, F.col("_id_r")).alias("right_id"),
-        F.col("weight"), prob.alias("score"),
-        F.when(~strong, F.lit("unresolved")).when(~clear, F.lit("unresolved"))
-        .when(all_exact | F.col("_same_text"), F.lit("exact")).otherwise(F.lit("fuzzy")).alias("method"),
-        F.when(~strong, F.concat(F.lit("unresolved=low_weight;"), "_expl", F.lit(";gap="), gap_txt))
-        .when(~clear, F.concat(F.lit("unresolved=ambiguous;"), "_expl", F.lit(";gap="), gap_txt,
-                               F.lit(";runner_up="), "_next_id"))
-        .otherwise(F.concat("_expl", F.lit(";gap="), gap_txt, F.lit(";score="), F.format_number(prob, 4)))
-        .alias("explanation"),
-    )
-    viol = scored.groupBy("_id_l").agg(
-        F.count(F.lit(1)).alias("_n"),
-        F.concat_ws(",", F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.split("_violations", ";"))))))
-        .alias("_v"))
-    out = left_ids.select(F.col("_id").alias("_id_l")).distinct().join(best, "_id_l", "left").join(viol, "_id_l", "left")
-    out = out.select(
-        "_id_l", "right_id", "weight",
-        F.when(F.col("right_id").isNotNull() | F.col("method").isNotNull(), F.col("score")).alias("score"),
-        F.coalesce("method", F.lit("unresolved")).alias("method"),
-        F.coalesce("explanation", F.when(F.col("_n").isNull(), F.lit("unresolved=no_candidate"))
-                   .otherwise(F.concat(F.lit("unresolved=not_in_registry:"), F.regexp_replace("_v", "^,", ""),
-                                       F.lit(";candidates="), F.col("_n").cast("string")))).alias("explanation"),
-    )
-    if vague is not None:   # rules skipped as too vague: reported on unresolved records
-        out = out.join(vague, "_id_l", "left").select(
-            "_id_l", "right_id", "weight", "score", "method",
-            F.when(F.col("_too_vague").isNull() | F.col("right_id").isNotNull(), F.col("explanation"))
-            .otherwise(F.concat(F.regexp_replace("explanation", "^unresolved=no_candidate$", "unresolved=too_vague"),
-                                F.lit(";too_vague="), F.col("_too_vague"))).alias("explanation"))
+    buckets = buckets or int(left.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
+    wanted = list(dict.fromkeys(["_id", *spec.columns, "address_norm"]))
+    lcols = [c for c in wanted if c in left.columns]
+    rcols = [c for c in wanted if c in right.columns]
+    main, fallback = plan_routes(spec.blocking, spec), plan_routes(spec.blocking_fallback, spec)
+    lside = left.select(*lcols).withColumn("_fan0", _fan_out(main, spec)).withColumn("_fan1", _fan_out(fallback, spec))
     if forced is not None:
-        f = (scored.join(forced, ["_id_l", "_id_r"]).where(F.col("_compatible") & (F.col("weight") >= d.verify_min_weight))
-             .select("_id_l", F.col("_id_r").alias("_f_id"), F.col("weight").alias("_f_w"),
-                     F.concat(F.lit("scanned_code_verified;"), "_expl").alias("_f_expl")))
-        out = out.join(f, "_id_l", "left").select(
-            "_id_l",
-            F.coalesce("_f_id", "right_id").alias("right_id"),
-            F.coalesce("_f_w", "weight").alias("weight"),
-            F.when(F.col("_f_id").isNotNull(),
-                   F.round(F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -(F.col("_f_w") + F.lit(prior)))), 6))
-            .otherwise(F.col("score")).alias("score"),
-            F.when(F.col("_f_id").isNotNull(), F.lit("scanned_code_verified")).otherwise(F.col("method")).alias("method"),
-            F.coalesce("_f_expl", "explanation").alias("explanation"))
-    return out
-
-
-def top_candidates(scored, spec, k: int):
-    """The ``k`` best candidates of every left id: ``_id_l, candidates`` (array of
-    ``struct<house_code, weight, why>``), compatible ones first, each by weight.
-
-    ``why`` says why the candidate was not chosen: ``conflict:<components>`` (a must-agree component
-    differs, e.g. a room number), ``low_weight`` (below ``decision.min_weight``), ``ambiguous``
-    (within ``decision.min_gap`` of another compatible candidate) or ``outranked``.
-    """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    d = spec.decision
-    by_id = Window.partitionBy("_id_l")
-    comp = F.col("_compatible")
-    ranked = (scored.withColumn("_best", F.max(F.when(comp, F.col("weight"))).over(by_id))
-              .withColumn("_rk", F.row_number().over(by_id.orderBy(F.desc("_compatible"), F.desc("weight"),
-                                                                   F.asc("_id_r")))))
-    second = ranked.where(comp).withColumn("_crk", F.row_number().over(
-        by_id.orderBy(F.desc("weight"), F.asc("_id_r")))).where("_crk = 2").select("_id_l", F.col("weight").alias("_second"))
-    top = ranked.where(F.col("_rk") <= k).join(second, "_id_l", "left")
-    close = F.when(F.col("weight") >= F.col("_best"), F.col("_best") - F.col("_second")) \
-        .otherwise(F.col("_best") - F.col("weight"))
-    why = (F.when(~comp, F.concat(F.lit("conflict:"), F.coalesce(F.regexp_replace("_violations", "[;|]", ","),
-                                                                 F.lit("registry"))))
-           .when(F.col("weight") < d.min_weight, F.lit("low_weight"))
-           .when(F.coalesce(close, F.lit(float("inf"))) < d.min_gap, F.lit("ambiguous"))
-           .otherwise(F.lit("outranked")))
-    return top.groupBy("_id_l").agg(F.transform(
-        F.array_sort(F.collect_list(F.struct(F.col("_rk").alias("rk"), F.col("_id_r").alias("house_code"),
-                                             F.round("weight", 4).cast("double").alias("weight"), why.alias("why")))),
-        lambda c: F.struct(c["house_code"].alias("house_code"), c["weight"].alias("weight"),
-                           c["why"].alias("why"))).alias("candidates"))
-
-
-def link_spark(left, right, spec, model=None, forced=None, small_left: bool = False, top_k: int = 0):
-    """The whole linkage on Spark. ``left``/``right`` have ``_id`` plus the spec's columns (and optionally
-    ``address_norm``). Returns (decisions DataFrame, model). Only EM pattern counts reach the driver.
-
-    The decisions are computed once and checkpointed locally (on the executors, not the driver), so the
-    intermediate caches - transformed sides, candidate pairs, comparison levels - are released before
-    this returns and a long-lived session does not accumulate them. ``small_left``: see
-    :func:`block_spark_info`. ``top_k`` > 0: the decisions carry ``candidates``, the best ``top_k``
-    candidates of every unresolved left record (:func:`top_candidates`; null for resolved ones).
-    """
-    # Persist the transformed sides and the candidate pairs: every blocking rule, the
-    # materialisation and the decision read them again, and their pandas UDFs are costly.
-    left = _transform_columns(left, spec).persist()
-    right = _transform_columns(right, spec).persist()
-    cached = [left, right]
+        lside = lside.join(forced.select(F.col("_id_l").alias("_id")).distinct().withColumn("_forced", F.lit(True)),
+                           "_id", "left")
+    else:
+        lside = lside.withColumn("_forced", F.lit(None).cast("boolean"))
+    lside = lside.select(*lcols, "_fan0", "_fan1", (
+        (F.col("_fan0") <= 1) & (F.col("_fan1") <= 1) & F.col("_forced").isNull()).alias("_local"),
+        (F.col("_fan1") >= 1).alias("_next")).persist()
+    rside = right.select(*rcols).persist()
+    held: list = []
     try:
-        ids, vague = block_spark_info(left, right, spec, small_left=small_left)
-        if forced is not None:
-            ids = ids.unionByName(forced.select("_id_l", "_id_r")).distinct()
-        ids, vague = ids.persist(), vague.persist()
-        cached += [ids, vague]
-        levels = compare_spark(_materialise(ids, left, right), spec).persist()
-        cached.append(levels)
         if model is None:
-            model = train_spark(left, right, levels, spec)
-        scored = score_spark(levels, spec, model)
-        decisions = decide_spark(scored, left, spec, model.lam, forced, vague)
+            model = train_spark(lside, rside, spec, buckets, small_left)
+        out = _linkage(lside, rside, spec, model, buckets, small_left, forced, top_k, held)
+        cols = ["_id_l", "right_id", "weight", "score", "method", "explanation"]
         if top_k > 0:
-            from pyspark.sql import functions as F
-
-            cands = top_candidates(scored, spec, top_k)
-            decisions = decisions.join(cands, "_id_l", "left").withColumn(
-                "candidates", F.when(F.col("right_id").isNull(), F.col("candidates")))
-        decisions = decisions.localCheckpoint(eager=True)
+            cols.append(F.from_json("_cands", CANDIDATES_TYPE).alias("candidates"))
+        decisions = out.where(F.col("_kind") == "d").select(*cols).localCheckpoint(eager=True)
         return decisions, model
     finally:
-        for df in cached:
+        for df in (*held, lside, rside):
             df.unpersist()

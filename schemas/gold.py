@@ -44,7 +44,7 @@ EVIDENCE = _s(("source", S, True), ("record_id", S, True), ("category", S, True)
 STATUS_CHANGE = _s(("date", D, True), ("status", S, True), ("by", S, True))
 
 #: One candidate house of an R6 address case: why it was not chosen (``conflict:<components>``,
-#: ``low_weight``, ``ambiguous``, ``outranked``: matching.spark.top_candidates), how many of the case's
+#: ``low_weight``, ``ambiguous``, ``outranked``: matching.engine.top_candidates), how many of the case's
 #: records and departments have it among their best candidates; ``address`` is the registry's standard address.
 CANDIDATE_HOUSE = _s(("house_code", S, True), ("address", S, True), ("grid_id", S, True), ("records", I, True),
                      ("departments", I, True), ("weight", F, True), ("why", S, True))

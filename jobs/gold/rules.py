@@ -418,7 +418,7 @@ def rule_r6(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes,
 
     Evidence: every record with that address; ``record_count``; ``candidates``: the best candidate houses
     of its records ranked by how many records and departments have them among their best, with why each
-    was not chosen (``matching.spark.top_candidates``)."""
+    was not chosen (``matching.engine.top_candidates``)."""
     rc = rules["R6"]
     rec = records if records is not None else unresolved_records(p, rules, run_date, key)
     cases = rec.groupBy("subject").agg(

@@ -50,12 +50,14 @@ STATE_TABLE = "_house_resolution_state"
 FULL_RELINK_SHARE = 0.2
 # up to this many records to re-link, the registry's blocking keys are filtered by a broadcast of theirs
 FEW_RECORDS = 50_000
-# the matching modules whose code decides a resolution (normaliser/parser, comparisons, scoring, Spark adapter)
-DECIDING_MODULES = ("address.py", "compare.py", "scoring.py", "spark.py")
+# the matching modules whose code decides a resolution (normaliser/parser, comparisons, scoring, Spark adapter and
+# the pandas engine it runs in each partition)
+DECIDING_MODULES = ("address.py", "compare.py", "scoring.py", "spark.py", "partitioned.py", "engine.py",
+                    "blocking.py", "codes.py")
 # best candidate houses kept for every unresolved record (rule R6 shows them; R1-R5 wait on them)
 CANDIDATES_KEPT = 5
 
-#: one candidate house of an unresolved record and why it was not chosen (matching.spark.top_candidates)
+#: one candidate house of an unresolved record and why it was not chosen (matching.engine.top_candidates)
 CANDIDATE = StructType([
     StructField("house_code", StringType(), True),
     StructField("weight", DoubleType(), True),

@@ -87,24 +87,3 @@ def test_spark_blocking_equals_the_pandas_engine(spark, cap):
     if cap is not None:
         assert got_vague, "a cap of 2 makes some rules too vague for some queries"
 
-
-def test_decide_spark_gap_only_among_non_dominated_candidates(spark):
-    """As the pandas decide: a runner-up the best candidate Pareto-dominates is not ambiguous with it."""
-    import sys
-    from pathlib import Path
-
-    from matching.spark import decide_spark
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-    from test_matching_codes import _dominance_case
-
-    spec, scored = _dominance_case()
-    sdf = spark.createDataFrame(scored.assign(_expl="x"))
-    ids = spark.createDataFrame([("q1",), ("q2",), ("q3",), ("q4",)], "_id string")
-    out = {r["_id_l"]: r for r in decide_spark(sdf, ids, spec, lam=0.01).collect()}
-    assert out["q1"]["right_id"] == "jt"
-    assert "dominates=jtd" in out["q1"]["explanation"] and "gap=inf" in out["q1"]["explanation"]
-    assert out["q2"]["right_id"] is None and "unresolved=ambiguous" in out["q2"]["explanation"]
-    assert out["q3"]["right_id"] is None and "runner_up=c" in out["q3"]["explanation"]
-    assert "gap=1.00;dominates=b" in out["q3"]["explanation"]
-    assert out["q4"]["right_id"] == "z" and "dominates=a" in out["q4"]["explanation"]
