@@ -6,7 +6,7 @@ as written (cleaned, so a mistyped digit is one edit away from the true ID), bir
 ID that is valid or fails only its checksum, the name's sound (blocking key), the normalised phone. The
 spec (``conf/matching/person.yaml``) runs on the pandas engine with the mentions on both sides; its EM
 estimates the weights. A pair links when a ``decision.decisive`` comparison is exact (the same validated
-ID), or when its weight reaches ``decision.min_weight`` and at least one ``decision.corroborate``
+ID, whatever else differs), or when it passes every must-agree rule, its weight reaches ``decision.min_weight`` and at least one ``decision.corroborate``
 comparison agrees (a name alone never links: namesakes). Pairs failing a must-agree rule (two different
 valid IDs) never link, and clusters are merged strongest link first under the same rule: a cluster never
 holds two different valid IDs. Each person gets a stable pseudonymous key: the HMAC of the smallest valid
@@ -127,7 +127,7 @@ def _links(levels: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
         lv = levels[name].to_numpy()
         corroborated |= (lv != (c.null_index if c.null_index is not None else -1)) & (lv != len(c.levels) - 1)
     scored = corroborated & (levels["weight"].to_numpy() >= d.min_weight)
-    take = ok & (decisive | scored)
+    take = decisive | (ok & scored)      # the same validated ID decides, even against a differently written name
     out = levels[take].copy()
     out["method"] = np.where(decisive[take], "id", "score")
     out["_rank"] = np.where(decisive[take], 1, 0)

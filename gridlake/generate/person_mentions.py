@@ -86,9 +86,11 @@ def homophone(name: str, u: float) -> str | None:
 
 
 def _typo(id18: str, u: float) -> str:
-    """One of the first 17 digits replaced by another (every such change breaks the GB 11643 checksum:
+    """One digit replaced by another where the ID keeps its format (region digits after the first, the
+    year's last two, the sequence), so it fails only the GB 11643 checksum (every single-digit change does:
     the weights are non-zero mod 11). The check character is left as written."""
-    pos = 14 + int(u * 3) % 3 if u < 0.5 else int(u * 1000) % 17   # sequence digits are mistyped most
+    spots = (14, 15, 16, 1, 2, 3, 4, 5, 8, 9)
+    pos = spots[int(u * 3) % 3] if u < 0.5 else spots[int(u * 1000) % len(spots)]   # sequence digits most
     d = int(id18[pos])
     nd = (d + 1 + int(u * 977) % 9) % 10
     return id18[:pos] + str(nd) + id18[pos + 1:]
