@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from gridlake.generate import lexicon as lx
 from gridlake.generate.config import PersonNoise, person_noise
 from gridlake.generate.deliver import record_id
