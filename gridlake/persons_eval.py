@@ -28,7 +28,7 @@ from matching.person_link import id_parts, resolve_persons
 
 log = logging.getLogger(__name__)
 
-__all__ = ["pairwise_counts", "bcubed", "evaluate_persons_frame", "evaluate_persons"]
+__all__ = ["pairwise_counts", "bcubed", "evaluate_persons_frame", "evaluate_persons", "format_report"]
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -111,3 +111,20 @@ def evaluate_persons(data: str | Path, key: bytes) -> dict[str, Any]:
     report["methods"] = resolution["method"].value_counts().to_dict()
     report["em"] = {"iterations": model.iterations, "converged": model.converged, "lambda": model.lam}
     return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Plain-text lines of a report (for ``gridlake evaluate``): counts and ratios only."""
+    def pr(d: dict[str, Any]) -> str:
+        f = (lambda x: "-" if x is None else f"{x:.4f}")
+        return f"P {f(d['precision'])}  R {f(d['recall'])}  F1 {f(d['f1'])}  (tp {d['tp']}, predicted {d['predicted']}, true {d['true']})"
+
+    lines = [f"persons: {report['records']} mentions, {report['records_without_valid_id']} without a valid ID number",
+             f"  pairwise                    {pr(report['pairwise'])}",
+             f"  pairwise, without valid ID  {pr(report['pairwise_without_valid_id'])}",
+             "  B-cubed                     P {precision}  R {recall}  F1 {f1}  exact clusters {exact_clusters}".format(
+                 **report["bcubed"]),
+             f"  links between different valid IDs: {report['different_valid_id_links']}"]
+    for kind, d in report.get("by_noise", {}).items():
+        lines.append(f"  noise {kind:<18} {d['records']:>7} records  {pr(d)}")
+    return "\n".join(lines)

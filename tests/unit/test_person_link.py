@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gridlake.ids import check_digit, normalize_id
-from gridlake.persons_eval import bcubed, evaluate_persons, evaluate_persons_frame, pairwise_counts
+from gridlake.persons_eval import bcubed, evaluate_persons, evaluate_persons_frame, format_report, pairwise_counts
 from gridlake.privacy import pseudonym_py
 from matching.compare import compare_pairs
 from matching.person_link import cluster, id_parts, prepare_mentions, resolve_persons
@@ -218,3 +218,6 @@ def test_accuracy_on_a_generated_community(generated):
     assert no_id["precision"] >= 0.99 and no_id["recall"] >= 0.95
     assert report["pairwise"]["precision"] >= 0.99 and report["pairwise"]["recall"] >= 0.95
     assert report["by_noise"]["id_typo"]["recall"] >= 0.95
+    assert report["by_noise"]["namesake"]["predicted"] == 0          # no namesake joined another person
+    text = format_report(report)
+    assert "without valid ID" in text and "noise id_typo" in text
