@@ -115,8 +115,10 @@ def evaluate_persons(data: str | Path, key: bytes) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """Plain-text lines of a report (for ``gridlake evaluate``): counts and ratios only."""
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.4f}"
+
     def pr(d: dict[str, Any]) -> str:
-        f = (lambda x: "-" if x is None else f"{x:.4f}")
         return f"P {f(d['precision'])}  R {f(d['recall'])}  F1 {f(d['f1'])}  (tp {d['tp']}, predicted {d['predicted']}, true {d['true']})"
 
     lines = [f"persons: {report['records']} mentions, {report['records_without_valid_id']} without a valid ID number",

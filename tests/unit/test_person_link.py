@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from gridlake.ids import check_digit, normalize_id
-from gridlake.persons_eval import bcubed, evaluate_persons, evaluate_persons_frame, format_report, pairwise_counts
+from gridlake.persons_eval import (
+    bcubed,
+    evaluate_persons,
+    evaluate_persons_frame,
+    format_report,
+    pairwise_counts,
+)
 from gridlake.privacy import pseudonym_py
 from matching.compare import compare_pairs
 from matching.person_link import cluster, id_parts, prepare_mentions, resolve_persons
