@@ -227,3 +227,29 @@ def test_accuracy_on_a_generated_community(generated):
     assert report["by_noise"]["namesake"]["predicted"] == 0          # no namesake joined another person
     text = format_report(report)
     assert "without valid ID" in text and "noise id_typo" in text
+
+
+@pytest.mark.parametrize(("persons", "message"), [
+    ({"id_typo_rate": 1.5}, "noise.persons.id_typo_rate"),
+    ({"id_present": {"police": 0.5}}, "id_present.police: unknown source"),
+    ({"namesake": 0.1}, "noise.persons.namesake"),
+    ("often", "noise.persons: expected a mapping"),
+])
+def test_person_noise_is_validated_with_the_key_named(persons, message):
+    from gridlake.config import ConfigError
+    from gridlake.generate.config import person_noise
+
+    with pytest.raises(ConfigError, match=message):
+        person_noise({"persons": persons})
+    assert person_noise({}).id_typo_rate == 0.04
+
+
+def test_traditional_and_homophone_names_sound_the_same():
+    from gridlake.generate.person_mentions import homophone, to_traditional
+    from matching.compare import pinyin_similarity
+
+    assert to_traditional("张伟") == "張偉"
+    alt = homophone("李静", 0.3)
+    assert alt is not None and alt != "李静" and alt[0] == "李"
+    assert pinyin_similarity(alt, "李静") == 1.0
+    assert homophone("欧阳思雨", 0.9)[:2] == "欧阳"          # the compound surname is kept
