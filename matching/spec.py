@@ -92,6 +92,11 @@ class Decision:
     min_gap: float = 3.0
     verify_min_weight: float = 0.0   # a delivered (scanned) house code is kept when compatible and at least this
     exact_level_names: tuple[str, ...] = ("exact",)
+    # for clustering (matching/person_link.py): comparisons whose ``exact`` level links by itself (a same
+    # validated ID), and comparisons of which at least one must agree (not null, not ``else``) for any
+    # other link (same name alone never links namesakes); empty = no such rule
+    decisive: tuple[str, ...] = ()
+    corroborate: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,6 +281,11 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
     if not isinstance(parse_address, dict) or set(parse_address) - {"left", "right"}:
         raise SpecError(f"{source}: parse_address maps 'left'/'right' to a raw address column")
     one_of = _one_of(raw.get("must_agree_one_of") or {}, source, names)
+    decision = _build(Decision, raw.get("decision"), f"{source}: decision")
+    for key in ("decisive", "corroborate"):
+        unknown = [c for c in getattr(decision, key) if c not in names]
+        if unknown:
+            raise SpecError(f"{source}: decision.{key}: {unknown} is not a comparison of this spec")
     return LinkageSpec(
         name=str(_req(raw, "name", source)),
         left_id=str(raw.get("left_id", "id")),
@@ -287,7 +297,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
         block_chunk=int(chunk),
         parse_address=dict(parse_address),
         em=_build(EMConfig, raw.get("em"), f"{source}: em"),
-        decision=_build(Decision, raw.get("decision"), f"{source}: decision"),
+        decision=decision,
         description=str(raw.get("description", "")),
         source=source,
         must_agree_one_of=one_of,

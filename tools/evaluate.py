@@ -225,6 +225,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rules = _rules_hook(settings, args.date)
     if rules is not None:
         report["rules"] = rules
+    if (settings.truth / "person_mentions.parquet").exists():
+        # person linkage (issue 21) on the generator's person mentions, in process; not yet a pipeline stage
+        from gridlake.privacy import load_key
+        from tools.persons_eval import evaluate_persons
+
+        report["persons"] = evaluate_persons(settings.data, load_key(settings))
     out = Path(args.output) if args.output else settings.reports / "evaluation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
@@ -243,5 +249,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if rules is not None:
         for t in rule_tables(rules):
             console.print(t)
+    if "persons" in report:
+        from tools.persons_eval import format_report
+
+        console.print(format_report(report["persons"]))
     log.info("evaluation written to %s", out)
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gridlake.config import CONF_DIR, ConfigError
 
@@ -92,6 +93,59 @@ def resolve_scale(raw: dict[str, Any], scale: str | int) -> Scale:
 
 NOISE_MODELS = ("default", "second")
 
+#: enforcement sources (as tools.generate.world.ENF_SOURCES) whose mentions may carry an ID number
+PERSON_SOURCES = ("police_incidents", "mediation_cases", "safety_inspections", "family_planning")
+
+Rate = Field(ge=0.0, le=1.0)
+
+
+class PersonNoise(BaseModel):
+    """``noise.persons``: how departments write the persons they name (every rate in [0, 1])."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # share of mentions that carry an ID number, per source (declarations always do)
+    id_present: dict[str, float] = Field(default_factory=lambda: {
+        "police_incidents": 0.55, "mediation_cases": 0.45, "family_planning": 0.9})
+    id_typo_rate: float = Rate          # one digit mistyped (fails the checksum)
+    id15_rate: float = Rate             # legacy 15-digit form (born 19xx)
+    phone_present: float = Rate         # enforcement mentions with a phone (declarations always have one)
+    family_phone_rate: float = Rate     # a household member's phone instead of one's own
+    traditional_rate: float = Rate      # name in traditional characters
+    homophone_rate: float = Rate        # one given-name character replaced by a same-sounding one
+    namesake_rate: float = Rate         # per mention: a different person with the same name in the community
+    phone_format_rate: float = Rate     # +86, spaces, dashes
+
+    @field_validator("id_present")
+    @classmethod
+    def _sources(cls, value: dict[str, float]) -> dict[str, float]:
+        for src, v in value.items():
+            if src not in PERSON_SOURCES:
+                raise ValueError(f"id_present.{src}: unknown source; known: {', '.join(PERSON_SOURCES)}")
+            if not 0 <= v <= 1:
+                raise ValueError(f"id_present.{src}: expected a number in [0, 1], got {v!r}")
+        return value
+
+
+_DEFAULTS = {"id_typo_rate": 0.04, "id15_rate": 0.05, "phone_present": 0.85, "family_phone_rate": 0.08,
+             "traditional_rate": 0.05, "homophone_rate": 0.05, "namesake_rate": 0.03, "phone_format_rate": 0.35}
+
+
+def person_noise(noise: dict[str, Any], where: str = "generator.yaml: noise.persons") -> PersonNoise:
+    """Validate ``noise['persons']`` (absent: the defaults); errors name the key and the expected type."""
+    raw = noise.get("persons")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    try:
+        return PersonNoise(**{**_DEFAULTS, **raw})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}") from None
+
 
 def load_gen_config(
     scale: str | int = "community", days: int = 3, start: str | dt.date = "2026-11-01", seed: int = 20141,
@@ -123,6 +177,8 @@ def load_gen_config(
         raise ConfigError(f"noise.model: expected one of {', '.join(NOISE_MODELS)}, got {model!r}")
     if model == "second":
         _check_second(noise.get("address_second"))
+    person_noise(noise)
+    person_noise(noise)
     if days < 1:
         raise ConfigError("--days must be at least 1")
     try:

@@ -15,6 +15,7 @@ import numpy as np
 from tools.generate.config import GenConfig
 from tools.generate.deliver import Deliverer
 from tools.generate.geography import build_geography
+from tools.generate.person_mentions import person_mentions, person_noise, write_person_mentions
 from tools.generate.truth import discrepancies, load_rules, write_discrepancies
 from tools.generate.world import World
 
@@ -56,6 +57,10 @@ def generate(cfg: GenConfig, data: str | Path, progress: Callable[[str, int, int
     finally:
         deliverer.close()
     _write_grids(geo, world, data / "truth" / "grids.csv")
+    if person_noise(cfg.noise).enabled:
+        mentions = person_mentions(world)
+        write_person_mentions(mentions, data / "truth" / "person_mentions.parquet")
+        summary["person_mentions"] = len(mentions)
     summary.update(houses=geo.n, grids=len(geo.grid_ids), persons=world.pool.n,
                    records=deliverer.records.count, seconds=round(time.monotonic() - t0, 1))
     manifest = {"generator": "tools.generate", "seed": cfg.seed, "noise_model": cfg.noise_model,
@@ -73,6 +78,12 @@ def generate(cfg: GenConfig, data: str | Path, progress: Callable[[str, int, int
                                        "id_form (id18|id15_legacy|id_lower_x|id_bad_checksum), valid",
                     "discrepancies_<date>.parquet": "rule, house_code, source, record_id, person_id, grid_id, evidence, "
                                                     "evidence_count",
+                    "person_mentions.parquet": "one row per person named in a declaration or an enforcement "
+                                               "record: record_key, source, record_id, role, name, phone, id_number, "
+                                               "house_code (as written; house_code empty when the address is "
+                                               "unresolvable), person_id (true 18-digit), noise (';'-joined: "
+                                               "id_missing|id_typo|id15|name_traditional|name_homophone|"
+                                               "phone_missing|phone_format|family_phone|namesake)",
                     "grids.csv": "grid_id, street, community, officer_id (as of the last night)"}}
     (data / "truth").mkdir(parents=True, exist_ok=True)
     (data / "truth" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str),

@@ -1,0 +1,206 @@
+"""Persons across sources: link person mentions with the ``person`` spec and cluster them into persons.
+
+Every mention (declarant, party of a police or mediation record, ...) is prepared once
+(:func:`prepare_mentions`): the validated ID number (GB 11643, a 15-digit ID upgraded to 18 digits), the ID
+as written (cleaned, so a mistyped digit is one edit away from the true ID), birth date and sex read from an
+ID that is valid or fails only its checksum, the name's sound (blocking key), the normalised phone. The
+spec (``conf/matching/person.yaml``) runs on the pandas engine with the mentions on both sides; its EM
+estimates the weights. A pair links when a ``decision.decisive`` comparison is exact (the same validated
+ID, whatever else differs), or when it passes every must-agree rule, its weight reaches ``decision.min_weight`` and at least one ``decision.corroborate``
+comparison agrees (a name alone never links: namesakes). Pairs failing a must-agree rule (two different
+valid IDs) never link, and clusters are merged strongest link first under the same rule: a cluster never
+holds two different valid IDs. Each person gets a stable pseudonymous key: the HMAC of the smallest valid
+ID in its cluster, else of its smallest record key. Nothing here logs or returns names, phones or IDs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from gridlake.ids import normalize_id, normalize_phone, upgrade_15_to_18
+from gridlake.privacy import pseudonym_py
+from matching.compare import level_names, pair_levels, pinyin_readings
+from matching.engine import block, prepare, train
+from matching.scoring import FSModel, match_weights
+from matching.spec import LinkageSpec, load_spec
+
+log = logging.getLogger(__name__)
+
+__all__ = ["prepare_mentions", "scored_pairs", "cluster", "resolve_persons", "RESOLUTION_COLUMNS", "id_parts"]
+
+#: one row per mention: person_key, how it joined its person, the weight of that link and why
+RESOLUTION_COLUMNS = ["record_key", "person_key", "method", "weight", "explanation"]
+
+
+def id_parts(raw: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+    """``(valid18, text18, birth, sex)`` of an ID as written: the validated 18-digit ID (None unless it
+    passes GB 11643), the cleaned 18-character text (15 digits upgraded; also when the checksum fails; None
+    for anything else), the birth date ``YYYYMMDD`` and sex ``M``/``F`` when the text is valid or fails
+    only its checksum (its date is a real date)."""
+    valid, reason = normalize_id(raw)
+    if valid is not None:
+        text = valid
+    elif reason == "ID_CHECKSUM":
+        text = unicodedata.normalize("NFKC", raw or "").strip().replace(" ", "").upper()
+    else:
+        s = unicodedata.normalize("NFKC", raw or "").strip().replace(" ", "").upper()
+        text = upgrade_15_to_18(s) if len(s) == 15 and s.isdigit() else (s if len(s) == 18 else None)
+        return None, text, None, None
+    try:
+        birth = dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14])).strftime("%Y%m%d")
+    except ValueError:
+        return valid, text, None, None
+    return valid, text, birth, "M" if int(text[16]) % 2 else "F"
+
+
+def _name(v: object) -> str | None:
+    if not isinstance(v, str):
+        return None
+    s = "".join(unicodedata.normalize("NFKC", v).split()).replace("·", "").replace("•", "")
+    return s or None
+
+
+def _sound(name: str | None) -> str | None:
+    """Blocking key of a name: the smallest reading of every character (traditional and simplified
+    characters and homophones share it)."""
+    if not name:
+        return None
+    return " ".join(min(r) if r else ch for ch, r in zip(name, pinyin_readings(name), strict=False))
+
+
+def prepare_mentions(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns the ``person`` spec reads from mentions (``record_key``, ``name``, ``phone``,
+    ``id_number``, ``house_code``; missing ones are empty): ``record_key``, ``id_valid``, ``id_text``,
+    ``birth``, ``sex``, ``name``, ``name_sound``, ``phone``, ``house_code``."""
+    def col(c: str) -> pd.Series:
+        return df[c] if c in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+
+    def blank(v: object) -> str | None:
+        return v.strip() if isinstance(v, str) and v.strip() else None
+
+    ids = [id_parts(blank(v)) if blank(v) else (None, None, None, None) for v in col("id_number")]
+    names = [_name(v) for v in col("name")]
+    sounds = {n: _sound(n) for n in set(names) if n}
+    return pd.DataFrame({
+        "record_key": col("record_key").astype(str).to_numpy(dtype=object),
+        "id_valid": [x[0] for x in ids], "id_text": [x[1] for x in ids],
+        "birth": [x[2] for x in ids], "sex": [x[3] for x in ids],
+        "name": names, "name_sound": [sounds.get(n) for n in names],
+        "phone": [normalize_phone(blank(v)) for v in col("phone")],
+        "house_code": [blank(v) for v in col("house_code")],
+    })
+
+
+def scored_pairs(mentions: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None
+                 ) -> tuple[pd.DataFrame, FSModel]:
+    """Candidate pairs of prepared mentions (each unordered pair once, ``_id_l < _id_r``) with their levels,
+    ``_compatible``, ``_violations`` and ``weight``; and the model (EM-trained here when ``model`` is None)."""
+    side = prepare(mentions, spec, "left").drop_duplicates("_id").reset_index(drop=True)
+    ids = block(side, side, spec)
+    ids = ids[ids["_id_l"] < ids["_id_r"]].reset_index(drop=True)
+    pairs = (ids.merge(side.add_prefix("l_"), left_on="_id_l", right_on="l__id", how="left")
+             .merge(side.add_prefix("r_"), left_on="_id_r", right_on="r__id", how="left"))
+    levels = pair_levels(pairs, spec)
+    if model is None:
+        model = train(side, side, spec, pairs_levels=levels)
+    levels["weight"] = match_weights(levels, spec, model)
+    return levels, model
+
+
+def _links(levels: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
+    """The pairs that link (``method`` decisive|score), strongest first."""
+    comps = {c.name: c for c in spec.comparisons}
+    d = spec.decision
+    ok = levels["_compatible"].to_numpy(dtype=bool)
+    decisive = np.zeros(len(levels), dtype=bool)
+    for name in d.decisive:
+        exact = [i for i, lv in enumerate(comps[name].levels) if lv.kind == "exact"]
+        decisive |= levels[name].isin(exact).to_numpy()
+    corroborated = np.zeros(len(levels), dtype=bool) if d.corroborate else np.ones(len(levels), dtype=bool)
+    for name in d.corroborate:
+        c = comps[name]
+        lv = levels[name].to_numpy()
+        corroborated |= (lv != (c.null_index if c.null_index is not None else -1)) & (lv != len(c.levels) - 1)
+    scored = corroborated & (levels["weight"].to_numpy() >= d.min_weight)
+    take = decisive | (ok & scored)      # the same validated ID decides, even against a differently written name
+    out = levels[take].copy()
+    out["method"] = np.where(decisive[take], "id", "score")
+    out["_rank"] = np.where(decisive[take], 1, 0)
+    return out.sort_values(["_rank", "weight", "_id_l", "_id_r"], ascending=[False, False, True, True],
+                           kind="stable")
+
+
+def _explain(row: dict, spec: LinkageSpec, labels: dict[str, list[str]], other: str) -> str:
+    parts = [f"{c.name}={labels[c.name][int(row[c.name])]}" for c in spec.comparisons]
+    agreed = ";".join(p for p in parts if not p.endswith("=null"))
+    return f"linked_to={other};{agreed};weight={row['weight']:.2f}"
+
+
+def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key: bytes) -> pd.DataFrame:
+    """Persons from prepared mentions and their scored pairs (:data:`RESOLUTION_COLUMNS`).
+
+    Links are applied strongest first (decisive ones before scored ones, then by weight); a link that would
+    put two different valid IDs into one person is skipped (``never_link`` in no explanation: the records
+    simply stay apart). ``method``: ``id`` | ``score`` (the first link that joined the record to its person;
+    the explanation names the other record, the levels and the weight) | ``single`` (no link explained on
+    this record: alone, or the record its person's links were explained against)."""
+    keys = mentions["record_key"].astype(str).to_numpy(dtype=object)
+    index = {k: i for i, k in enumerate(keys)}
+    n = len(keys)
+    parent = np.arange(n)
+    valid = mentions["id_valid"].to_numpy(dtype=object)
+    ids_of: dict[int, set[str]] = {i: ({valid[i]} if valid[i] else set()) for i in range(n)}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return int(i)
+
+    labels = level_names(spec)
+    method = np.full(n, "single", dtype=object)
+    weight = np.full(n, np.nan)
+    expl = np.full(n, "single", dtype=object)
+    skipped = 0
+    for row in _links(levels, spec).to_dict("records"):
+        a, b = index[row["_id_l"]], index[row["_id_r"]]
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        if ids_of[ra] and ids_of[rb] and ids_of[ra] != ids_of[rb]:
+            skipped += 1
+            continue
+        root, child = (ra, rb) if ra < rb else (rb, ra)
+        parent[child] = root
+        ids_of[root] |= ids_of.pop(child)
+        rec = b if method[b] == "single" else a      # the link is explained on a record not yet explained
+        if method[rec] == "single":
+            method[rec], weight[rec] = row["method"], float(row["weight"])
+            expl[rec] = _explain(row, spec, labels, keys[a if rec == b else b])
+    if skipped:
+        log.info("persons: %d links skipped (they would join two different valid ID numbers)", skipped)
+    roots = np.array([find(i) for i in range(n)])
+    frame = pd.DataFrame({"record_key": keys, "_root": roots, "_valid": valid})
+    best_id = frame.dropna(subset=["_valid"]).groupby("_root")["_valid"].min()
+    best_key = frame.groupby("_root")["record_key"].min()
+    # the smallest valid ID's pseudonym is the person key gold already uses for that ID
+    seed = {r: best_id[r] if r in best_id.index else "record:" + best_key[r] for r in best_key.index}
+    person = {r: pseudonym_py(key, s) for r, s in seed.items()}
+    return pd.DataFrame({"record_key": keys, "person_key": [person[r] for r in roots], "method": method,
+                         "weight": weight, "explanation": expl}, columns=RESOLUTION_COLUMNS)
+
+
+def resolve_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec | None = None,
+                    model: FSModel | None = None) -> tuple[pd.DataFrame, FSModel]:
+    """Person mentions as delivered -> one row per mention (:data:`RESOLUTION_COLUMNS`), and the model."""
+    spec = spec or load_spec("person")
+    prepared = prepare_mentions(mentions).drop_duplicates("record_key").reset_index(drop=True)
+    levels, model = scored_pairs(prepared, spec, model)
+    log.info("persons: %d mentions, %d candidate pairs, EM %d iterations", len(prepared), len(levels),
+             model.iterations)
+    return cluster(prepared, levels, spec, key), model
