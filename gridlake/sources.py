@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gridlake.config import CONF_DIR, ConfigError
+from gridlake.config_models import config_error
 
 _TRAILING_UNIT = re.compile(r"\s*[(\[{<（【〔［｛〈《][^()\[\]{}<>（）【】〔〕［］｛｝〈〉《》]*[)\]}>）】〕］｝〉》]\s*$")
 _INVISIBLE = {"\ufeff", "\u200b", "\u200c", "\u200d", "\u2060"}
@@ -193,8 +194,7 @@ def load_ingest_config(path: str | Path | None = None) -> IngestConfig:
     try:
         return IngestConfig(**raw)
     except ValidationError as exc:
-        errs = "; ".join(f"ingest.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {errs}") from None
+        raise config_error(exc, str(path), "ingest") from None
 
 
 def get_source(name: str) -> Source:
