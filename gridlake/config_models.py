@@ -3,14 +3,19 @@
 Every loader of a file under ``conf/`` validates through a pydantic model derived from
 :class:`ConfigModel` (frozen, unknown keys forbidden) and turns a :class:`pydantic.ValidationError`
 into an error with :func:`config_error`. The message names the file, the dotted key path and what was
-expected (pydantic's message), never the offending value: it stays short and safe to log.
+expected (pydantic's message), never the offending value: it stays short and safe to log. A validator
+that rejects one key of its model starts its message with that key (``"columns.b: ..."``); the key
+is then appended to the path.
 """
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 MAX_SHOWN = 5  # errors listed in one message; the rest are counted
+_NAMED = re.compile(r"^([A-Za-z_][\w.\[\]]*): ")
 
 
 class ConfigError(ValueError):
@@ -40,6 +45,10 @@ def _message(err: dict, prefix: str) -> str:
     msg = {"missing": "missing", "extra_forbidden": "unknown key"}.get(kind) or str(err.get("msg", "invalid"))
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     where = key_path(loc, prefix)
+    named = _NAMED.match(msg) if kind == "value_error" else None
+    if named:  # a model validator names the key it rejects: "columns.b: ..." -> "<where>.columns.b: ..."
+        where = f"{where}.{named.group(1)}" if where else named.group(1)
+        msg = msg[named.end():]
     return f"{where}: {msg}" if where else msg
 
 
