@@ -15,7 +15,7 @@ import re
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 MAX_SHOWN = 5  # errors listed in one message; the rest are counted
-_NAMED = re.compile(r"^([A-Za-z_][\w.\[\]]*): ")
+_NAMED = re.compile(r"^([A-Za-z_\[][\w.\[\]]*): ")
 
 
 class ConfigError(ValueError):
@@ -47,7 +47,8 @@ def _message(err: dict, prefix: str) -> str:
     where = key_path(loc, prefix)
     named = _NAMED.match(msg) if kind == "value_error" else None
     if named:  # a model validator names the key it rejects: "columns.b: ..." -> "<where>.columns.b: ..."
-        where = f"{where}.{named.group(1)}" if where else named.group(1)
+        key = named.group(1)
+        where = f"{where}{'' if key.startswith('[') else '.'}{key}" if where else key
         msg = msg[named.end():]
     return f"{where}: {msg}" if where else msg
 

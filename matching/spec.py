@@ -74,7 +74,7 @@ class Comparison(ConfigModel):
 
     name: str = Field(min_length=1)
     columns: tuple[str, ...]
-    levels: tuple[Level, ...] = Field(min_length=2)
+    levels: tuple[Level, ...]
     # none | when_both (both present and differ -> excluded) | strict (+ left present, right null); "differ":
     # not equal and below every level that agrees (a pinyin or fuzzy level between exact and else agrees)
     must_agree: Literal["none", "when_both", "strict"] = "none"
@@ -96,6 +96,8 @@ class Comparison(ConfigModel):
     @model_validator(mode="after")
     def _level_order(self) -> Comparison:
         kinds = [lv.kind for lv in self.levels]
+        if len(kinds) < 2:
+            raise ValueError("levels: a comparison needs at least two levels")
         if kinds[-1] != "else":
             raise ValueError("levels: the last level must be 'else'")
         if kinds.count("null") > 1 or ("null" in kinds and kinds[0] != "null"):
@@ -158,7 +160,7 @@ class LinkageSpec(ConfigModel):
     name: str = Field(min_length=1)
     left_id: str = "id"
     right_id: str = "id"
-    comparisons: tuple[Comparison, ...] = Field(min_length=1)
+    comparisons: tuple[Comparison, ...]
     blocking: tuple[Rule, ...] = Field(min_length=1)
     parse_address: dict[Literal["left", "right"], str] = Field(default_factory=dict)  # side -> raw address column
     em: EMConfig = Field(default_factory=EMConfig)
@@ -199,6 +201,8 @@ class LinkageSpec(ConfigModel):
     @model_validator(mode="after")
     def _names(self) -> LinkageSpec:
         names = [c.name for c in self.comparisons]
+        if not names:
+            raise ValueError("comparisons: at least one comparison is needed")
         if len(set(names)) != len(names):
             raise ValueError("comparisons: comparison names must be unique")
         for rule, groups in self.must_agree_one_of:
