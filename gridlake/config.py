@@ -5,60 +5,59 @@ One file holds every profile (``local``, ``cluster``); a profile is chosen by
 environment variable ``GRIDLAKE_<SECTION>__<KEY>`` (for example
 ``GRIDLAKE_SPARK__MASTER=spark://host:7077``); the data root also by
 ``--data`` or ``GRIDLAKE_DATA``. An unknown key or a value of the wrong type
-stops with a :class:`ConfigError` that names it.
+stops with a :class:`ConfigError` that names the file and the key.
+
+The sections are pydantic models (:class:`gridlake.config_models.ConfigModel`). The env overrides are
+merged by the small :func:`_env_overrides` rather than pydantic-settings: :func:`load_settings` takes the
+environment as an explicit mapping (tests and the DAGs pass their own), the precedence has four layers
+(file defaults < profile < env < ``--data``) where pydantic-settings puts init values above env, and
+``GRIDLAKE_DATA``/``GRIDLAKE_LAKE_ROOT``/``GRIDLAKE_PROFILE`` are not ``<SECTION>__<KEY>`` names. The
+models themselves do the coercion (``"64"`` -> 64, ``"false"`` -> False) and the checks.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from gridlake.config_models import ConfigError, ConfigModel, config_error
+
+__all__ = ["CONF_DIR", "LIFECYCLE_LAYERS", "REPO_ROOT", "AirflowConfig", "ConfigError", "PrivacyConfig",
+           "RetentionConfig", "Settings", "SparkConfig", "load_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = Path(os.environ.get("GRIDLAKE_CONF_DIR", REPO_ROOT / "conf"))
 
 
-class ConfigError(ValueError):
-    """A configuration file or override is wrong; the message names the key."""
+class _Section(ConfigModel):
+    """A section of gridlake.yaml: numbers given for a text value (``vacuum_hours: {gold: 720}``) are text."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
 
-@dataclass(frozen=True)
-class SparkConfig:
+class SparkConfig(_Section):
     """How the Spark session is built."""
 
-    master: str = "local[2]"
-    driver_memory: str = "4g"
-    executor_memory: str = "2g"
+    master: str = Field("local[2]", min_length=1)
+    driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgtKMGT]$")
+    executor_memory: str = Field("2g", pattern=r"^[0-9]+[kmgtKMGT]$")
     executor_cores: int = 1
-    shuffle_partitions: int = 4
-    default_parallelism: int = 4
+    shuffle_partitions: int = Field(4, ge=1)
+    default_parallelism: int = Field(4, ge=1)
     # Partitions of Delta's log-replay job (Delta's default, 50, is for clusters; on two local
     # cores every cold table read pays for 50 tiny tasks).
-    delta_snapshot_partitions: int = 4
+    delta_snapshot_partitions: int = Field(4, ge=1)
     ui_enabled: bool = False
     log_level: str = "ERROR"
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if not self.master:
-            raise ConfigError("spark.master must not be empty")
-        for name in ("driver_memory", "executor_memory"):
-            value = getattr(self, name)
-            if not value[:-1].isdigit() or value[-1].lower() not in "kmgt":
-                raise ConfigError(f"spark.{name}: expected a size like '4g', got {value!r}")
-        for name in ("shuffle_partitions", "default_parallelism", "delta_snapshot_partitions"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"spark.{name} must be at least 1")
+    extra: dict[str, str] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class AirflowConfig:
+class AirflowConfig(_Section):
     """The embedded Airflow used by the demo and the tests."""
 
     home: str = ""  # default: <data_root>/airflow
@@ -68,8 +67,7 @@ class AirflowConfig:
     spark_submit: bool = True
 
 
-@dataclass(frozen=True)
-class PrivacyConfig:
+class PrivacyConfig(_Section):
     """Pseudonymisation key handling (DESIGN.md section 6)."""
 
     key_env: str = "GRIDLAKE_PSEUDONYM_KEY"
@@ -81,30 +79,28 @@ class PrivacyConfig:
 LIFECYCLE_LAYERS = ("bronze", "silver", "gold", "quality", "_runs")
 
 
-@dataclass(frozen=True)
-class RetentionConfig:
+class RetentionConfig(_Section):
     """How long data lives per layer (``gridlake maintain``, docs/reliability.md "For auditors")."""
 
-    bronze_days: int = 400            # raw delivered rows older than this are deleted (counts stay in the logs)
-    silver_history_days: int = 400    # closed SCD2 versions (valid_to) older than this are deleted
-    quarantine_raw_days: int = 90     # quarantined rows keep reason codes; raw line and key dropped after this
-    time_travel_days: int = 30        # every night started within this many days stays reproducible (as-of)
+    bronze_days: int = Field(400, ge=1)          # raw delivered rows older than this are deleted (counts stay in the logs)
+    silver_history_days: int = Field(400, ge=1)  # closed SCD2 versions (valid_to) older than this are deleted
+    quarantine_raw_days: int = Field(90, ge=1)   # quarantined rows keep reason codes; raw line and key dropped after this
+    time_travel_days: int = Field(30, ge=1)      # every night started within this many days stays reproducible (as-of)
     # VACUUM retention (hours) per layer: files removed from a table longer ago than this are deleted.
-    vacuum_hours: dict[str, str] = field(default_factory=lambda: {
+    vacuum_hours: dict[str, str] = Field(default_factory=lambda: {
         "bronze": "168", "silver": "168", "gold": "720", "quality": "168", "_runs": "720"})
-    optimize_min_files: int = 8       # OPTIMIZE a table with at least this many small files
-    small_file_mb: int = 32           # a data file below this size is small
+    optimize_min_files: int = Field(8, ge=1)     # OPTIMIZE a table with at least this many small files
+    small_file_mb: int = Field(32, ge=1)         # a data file below this size is small
 
-    def validate(self) -> None:
-        for name in ("bronze_days", "silver_history_days", "quarantine_raw_days", "time_travel_days",
-                     "optimize_min_files", "small_file_mb"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"retention.{name} must be at least 1, got {getattr(self, name)}")
-        for layer, hours in self.vacuum_hours.items():
+    @field_validator("vacuum_hours")
+    @classmethod
+    def _known_layers_whole_hours(cls, value: dict[str, str]) -> dict[str, str]:
+        for layer, hours in value.items():
             if layer not in LIFECYCLE_LAYERS:
-                raise ConfigError(f"retention.vacuum_hours.{layer}: unknown layer; allowed: {', '.join(LIFECYCLE_LAYERS)}")
-            if not str(hours).isdigit() or int(hours) < 1:
-                raise ConfigError(f"retention.vacuum_hours.{layer}: expected a whole number of hours >= 1, got {hours!r}")
+                raise ValueError(f"unknown layer {layer}; allowed: {', '.join(LIFECYCLE_LAYERS)}")
+            if not hours.isdigit() or int(hours) < 1:
+                raise ValueError(f"{layer}: expected a whole number of hours >= 1")
+        return value
 
     def vacuum_hours_for(self, layer: str) -> int:
         """VACUUM retention of ``layer`` in hours (the largest configured one for an unlisted layer)."""
@@ -113,17 +109,16 @@ class RetentionConfig:
         return max(int(h) for h in self.vacuum_hours.values()) if self.vacuum_hours else 168
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(_Section):
     """A resolved profile: where data lives and how engines run."""
 
     profile: str
     data_root: str
     lake_root: str = ""  # default: <data_root>/lake; may be s3a://, hdfs://, abfss://
-    spark: SparkConfig = field(default_factory=SparkConfig)
-    airflow: AirflowConfig = field(default_factory=AirflowConfig)
-    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
-    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     timezone: str = "Asia/Shanghai"
 
     # --- paths of one deployment -------------------------------------------------
@@ -170,52 +165,6 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return Path(self.privacy.local_key_file) if self.privacy.local_key_file else self.data / ".gridlake-key"
-
-
-def _coerce(value: Any, typ: Any, where: str) -> Any:
-    """Convert ``value`` to ``typ`` (str, int, bool, dict, dataclass) or raise ConfigError."""
-    origin = typing.get_origin(typ)
-    if dataclasses.is_dataclass(typ):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return _build(typ, value, where)
-    if origin in (dict,):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return {str(k): str(v) for k, v in value.items()}
-    if origin in (typing.Union, types.UnionType):
-        return value
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if typ is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
-    if typ is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a string, got {type(value).__name__}")
-        return str(value)
-    return value
-
-
-def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in raw.items()}
-    obj = cls(**kwargs)
-    if hasattr(obj, "validate"):
-        obj.validate()
-    return obj
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -282,4 +231,7 @@ def load_settings(
     if "://" not in root:
         raw["data_root"] = str(Path(root).expanduser().resolve())
     raw["profile"] = name
-    return _build(Settings, raw, f"profile {name}")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error(exc, f"{path} (profile {name}, env GRIDLAKE_*)") from None

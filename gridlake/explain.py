@@ -10,7 +10,6 @@ masked values; no name, ID number, phone, free-text note or person's address is 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -79,7 +78,7 @@ def gather(spark: SparkSession, settings: Settings, discrepancy_id: str) -> dict
         raise GridlakeError(f"no discrepancy {discrepancy_id!r}")
     d = rows[0].asDict(recursive=True)
     rules = load_rules()
-    rule = dataclasses.asdict(rules[d["rule"]])
+    rule = rules[d["rule"]].model_dump()
     evidence = [dict(e) for e in d.get("evidence") or []]
     by_source: dict[str, list[str]] = {}
     for e in evidence:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gridlake.config import ConfigError
+from gridlake.config_models import config_error
 from gridlake.rules_config import SEVERITIES
 from schemas.vocab import VERIFICATION_OUTCOME
 
@@ -83,9 +84,7 @@ def parse_loop(doc: Any) -> LoopConfig:
     try:
         deadlines = Deadlines.model_validate(doc.get("deadlines") or {})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"rules.deadlines.{where}: {err['msg']}") from None
+        raise config_error(exc, "rules.yaml", "rules.deadlines") from None
     return LoopConfig(outcomes=outcomes, deadlines=deadlines)
 
 

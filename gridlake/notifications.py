@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gridlake.config import CONF_DIR, ConfigError
+from gridlake.config_models import config_error
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ def load_notifications(path: str | os.PathLike[str] | None = None) -> Notificati
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"notifications.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise config_error(exc, str(p), "notifications") from None
 
 
 def street_message(street: str, counts: Mapping[str, int], files: list[str], run_date: dt.date,

@@ -1,4 +1,4 @@
-"""Department sources declared in ``conf/sources.yaml``, loaded into validated dataclasses.
+"""Department sources declared in ``conf/sources.yaml``, loaded into validated pydantic models.
 
 ``columns`` maps each canonical column to the header the department writes, or to a
 list of headers (aliases: the first is the template's own, the others how offices
@@ -15,11 +15,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from gridlake.config import CONF_DIR, ConfigError
+from gridlake.config_models import ConfigModel, config_error
 
 _TRAILING_UNIT = re.compile(r"\s*[(\[{<（【〔［｛〈《][^()\[\]{}<>（）【】〔〕［］｛｝〈〉《》]*[)\]}>）】〕］｝〉》]\s*$")
 _INVISIBLE = {"\ufeff", "\u200b", "\u200c", "\u200d", "\u2060"}
@@ -56,27 +58,66 @@ class IngestConfig(BaseModel):
 FORMATS = {"csv", "xlsx"}
 ENCODINGS = {"gb18030", "utf-8", "utf-8-sig"}
 DELIVERIES = {"snapshot", "increment"}
-_ALLOWED = {"owner", "format", "encoding", "delivery", "file_glob", "key", "order_by", "columns", "required", "personal",
-            "done_marker"}
 
 
-@dataclass(frozen=True)
-class Source:
-    """One department delivery: how its files look and what its rows mean."""
+class Source(ConfigModel):
+    """One department delivery: how its files look and what its rows mean.
+
+    Built from a ``sources.yaml`` entry, where ``columns`` maps a canonical column to one header or a
+    list of them: ``columns`` keeps the first (the template's own), ``aliases`` all of them.
+    """
 
     name: str
-    format: str
-    delivery: str
-    key: tuple[str, ...]
-    columns: dict[str, str]  # canonical -> the template's header (the first alias)
+    format: Literal["csv", "xlsx"]
+    delivery: Literal["snapshot", "increment"]
+    key: tuple[str, ...] = Field(min_length=1)
+    columns: dict[str, str] = Field(min_length=1)  # canonical -> the template's header (the first alias)
     required: tuple[str, ...]
     personal: tuple[str, ...] = ()
     encoding: str = "utf-8"
     file_glob: str = "*"
     order_by: str | None = None
     owner: str = ""
-    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical -> every accepted header
-    done_marker: bool = False  # a file is read only once ``<name>.done`` (or the night's ``.done``) exists
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # canonical -> every accepted header
+    done_marker: StrictBool = False  # a file is read only once ``<name>.done`` (or the night's ``.done``) exists
+
+    @model_validator(mode="before")
+    @classmethod
+    def _headers(cls, raw: Any) -> Any:
+        """``columns: {c: [h1, h2]}`` -> ``columns: {c: h1}``, ``aliases: {c: (h1, h2)}``; ``required`` defaults to ``key``."""
+        if not isinstance(raw, dict) or "aliases" in raw or not isinstance(raw.get("columns"), dict):
+            return raw
+        aliases: dict[str, tuple[str, ...]] = {}
+        for canon, value in raw["columns"].items():
+            headers = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else ()
+            if not headers or not all(isinstance(h, str) and h.strip() for h in headers):
+                raise ValueError(f"columns.{canon}: expected a header (string) or a non-empty list of headers")
+            aliases[str(canon)] = headers
+        out = {**raw, "columns": {k: v[0] for k, v in aliases.items()}, "aliases": aliases}
+        out.setdefault("required", raw.get("key"))
+        out["personal"] = raw.get("personal") or ()
+        return out
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Source:
+        if self.format == "csv" and self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding: not one of {sorted(ENCODINGS)}")
+        for attr in ("key", "required", "personal"):
+            bad = [c for c in getattr(self, attr) if c not in self.columns]
+            if bad:
+                raise ValueError(f"{attr}: {', '.join(bad)} not among the declared columns")
+        if self.order_by and self.order_by not in self.columns:
+            raise ValueError(f"order_by: {self.order_by} not among the declared columns")
+        owner: dict[str, str] = {}
+        for canon in self.columns:
+            for header in self.aliases.get(canon) or (self.columns[canon],):
+                norm = normalise_header(header)
+                if not norm:
+                    raise ValueError(f"columns.{canon}: header {header!r} is empty once normalised")
+                if owner.setdefault(norm, canon) != canon:
+                    raise ValueError(f"columns.{canon}: header {header!r} is also a header of "
+                                     f"{owner[norm]} (after normalising: {norm!r})")
+        return self
 
     @property
     def header_to_canonical(self) -> dict[str, str]:
@@ -93,72 +134,17 @@ class Source:
     def canonical_columns(self) -> list[str]:
         return list(self.columns)
 
-    def validate(self) -> None:
-        where = f"sources.{self.name}"
-        if self.format not in FORMATS:
-            raise ConfigError(f"{where}.format: {self.format!r} is not one of {sorted(FORMATS)}")
-        if self.format == "csv" and self.encoding not in ENCODINGS:
-            raise ConfigError(f"{where}.encoding: {self.encoding!r} is not one of {sorted(ENCODINGS)}")
-        if self.delivery not in DELIVERIES:
-            raise ConfigError(f"{where}.delivery: {self.delivery!r} is not one of {sorted(DELIVERIES)}")
-        for attr in ("key", "required", "personal"):
-            bad = [c for c in getattr(self, attr) if c not in self.columns]
-            if bad:
-                raise ConfigError(f"{where}.{attr}: {', '.join(bad)} not among the declared columns")
-        if self.order_by and self.order_by not in self.columns:
-            raise ConfigError(f"{where}.order_by: {self.order_by} not among the declared columns")
-        if not self.key:
-            raise ConfigError(f"{where}.key: a business key is required")
-        owner: dict[str, str] = {}
-        for canon in self.columns:
-            for header in self.aliases.get(canon) or (self.columns[canon],):
-                norm = normalise_header(header)
-                if not norm:
-                    raise ConfigError(f"{where}.columns.{canon}: header {header!r} is empty once normalised")
-                if owner.setdefault(norm, canon) != canon:
-                    raise ConfigError(f"{where}.columns.{canon}: header {header!r} is also a header of "
-                                      f"{owner[norm]} (after normalising: {norm!r})")
 
-
-def _headers(name: str, canon: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, str) and value.strip():
-        return (value,)
-    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
-        return tuple(value)
-    raise ConfigError(f"sources.{name}.columns.{canon}: expected a header (string) or a non-empty list of headers")
-
-
-def _source(name: str, raw: dict) -> Source:
+def _source(name: str, raw: Any, path: str) -> Source:
     if not isinstance(raw, dict):
-        raise ConfigError(f"sources.{name}: expected a mapping")
-    unknown = sorted(set(raw) - _ALLOWED)
-    if unknown:
-        raise ConfigError(f"sources.{name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_ALLOWED))}")
-    for req in ("format", "delivery", "key", "columns"):
-        if req not in raw:
-            raise ConfigError(f"sources.{name}: missing required key {req!r}")
-    if not isinstance(raw["columns"], dict) or not raw["columns"]:
-        raise ConfigError(f"sources.{name}.columns: expected a mapping canonical column -> header(s)")
-    aliases = {str(k): _headers(name, str(k), v) for k, v in raw["columns"].items()}
-    if not isinstance(raw.get("done_marker", False), bool):
-        raise ConfigError(f"sources.{name}.done_marker: expected true or false")
-    src = Source(
-        name=name,
-        format=str(raw["format"]),
-        delivery=str(raw["delivery"]),
-        key=tuple(raw["key"]),
-        columns={k: v[0] for k, v in aliases.items()},
-        aliases=aliases,
-        done_marker=bool(raw.get("done_marker", False)),
-        required=tuple(raw.get("required", raw["key"])),
-        personal=tuple(raw.get("personal") or ()),
-        encoding=str(raw.get("encoding", "utf-8")),
-        file_glob=str(raw.get("file_glob", "*")),
-        order_by=raw.get("order_by"),
-        owner=str(raw.get("owner", "")),
-    )
-    src.validate()
-    return src
+        raise ConfigError(f"{path}: sources.{name}: expected a mapping")
+    for derived in ("name", "aliases"):  # set by the loader, not written in the file
+        if derived in raw:
+            raise ConfigError(f"{path}: sources.{name}.{derived}: unknown key")
+    try:
+        return Source.model_validate({**raw, "name": name})
+    except ValidationError as exc:
+        raise config_error(exc, path, f"sources.{name}") from None
 
 
 def load_sources(path: str | Path | None = None) -> dict[str, Source]:
@@ -176,7 +162,7 @@ def _load_cached(path: str) -> tuple[tuple[str, Source], ...]:
     raw = doc.get("sources")
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"{path}: expected a non-empty 'sources' mapping")
-    return tuple((name, _source(name, spec)) for name, spec in raw.items())
+    return tuple((name, _source(str(name), spec, path)) for name, spec in raw.items())
 
 
 def load_ingest_config(path: str | Path | None = None) -> IngestConfig:
@@ -193,8 +179,7 @@ def load_ingest_config(path: str | Path | None = None) -> IngestConfig:
     try:
         return IngestConfig(**raw)
     except ValidationError as exc:
-        errs = "; ".join(f"ingest.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {errs}") from None
+        raise config_error(exc, str(path), "ingest") from None
 
 
 def get_source(name: str) -> Source:

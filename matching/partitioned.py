@@ -37,7 +37,7 @@ pattern counts of compatible pairs (training: m by EM on counts only).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -156,7 +156,7 @@ def run_partition(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, mo
         return _empty()
     names = rule_names(spec)
     index_of = {n: i for i, n in enumerate(names)}
-    sub = replace(spec, blocking=route.rules, blocking_fallback=(), parse_address={})
+    sub = spec.model_copy(update=dict(blocking=route.rules, blocking_fallback=(), parse_address={}))
     lp, rp = _prepared(left, sub, "left"), _prepared(right, sub, "right")
     levels, vague = candidate_levels(lp, rp, sub)
     lid, rid = lp["_id"].to_numpy(dtype=object), rp["_id"].to_numpy(dtype=object)

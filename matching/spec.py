@@ -1,4 +1,4 @@
-"""Linkage specs: YAML in ``conf/matching/*.yaml`` loaded into typed dataclasses.
+"""Linkage specs: YAML in ``conf/matching/*.yaml`` loaded into frozen pydantic models.
 
 A spec says how to prepare both sides, which blocking rules generate candidate
 pairs, which comparisons (with ordered levels) score them, how the Fellegi–Sunter
@@ -9,12 +9,13 @@ lives here, not in code. See ``matching/README.md`` for the format.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 
+from gridlake.config_models import ConfigModel, config_error
 from gridlake.errors import GridlakeError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "matching"
@@ -23,20 +24,41 @@ LEVEL_KINDS = ("null", "exact", "ratio", "levenshtein", "jaro_winkler", "numeric
 FUZZY_KINDS = ("ratio", "levenshtein", "jaro_winkler", "prefix")
 AGREE_POLICIES = ("none", "when_both", "strict")
 TRANSFORMS = (None, "nfkc", "id_number", "phone", "digits", "lane", "name")
+LevelKind = Literal["null", "exact", "ratio", "levenshtein", "jaro_winkler", "numeric_diff", "prefix", "pinyin", "else"]
+Transform = Literal["nfkc", "id_number", "phone", "digits", "lane", "name"]
+Rule = tuple[str, ...]
 
 
 class SpecError(GridlakeError):
     """A linkage spec is invalid; the message names the file and the field."""
 
 
-@dataclass(frozen=True)
-class Level:
-    """One level of a comparison: ``kind`` with an optional ``threshold``; ``m``/``u`` are starting values."""
+class Level(ConfigModel):
+    """One level of a comparison: ``kind`` with an optional ``threshold``; ``m``/``u`` are starting values.
 
-    kind: str
+    Written as a mapping (``{kind: ratio, threshold: 0.9}``), a kind name (``exact``) or YAML ``null``.
+    """
+
+    kind: LevelKind
     threshold: float | None = None
-    m: float | None = None
-    u: float | None = None
+    m: float | None = Field(None, gt=0, lt=1)
+    u: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, raw: Any) -> Any:
+        if raw is None:
+            return {"kind": "null"}
+        return {"kind": raw} if isinstance(raw, str) else raw
+
+    @model_validator(mode="after")
+    def _threshold_fits_kind(self) -> Level:
+        if self.kind in (*FUZZY_KINDS, "numeric_diff") and self.threshold is None:
+            raise ValueError(f"threshold: level kind {self.kind!r} needs a threshold")
+        if self.kind in ("ratio", "jaro_winkler", "pinyin") and self.threshold is not None \
+                and not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold: the threshold of {self.kind} is a similarity in [0, 1]")
+        return self
 
     @property
     def label(self) -> str:
@@ -47,18 +69,42 @@ class Level:
         return f"{self.kind}{op}{self.threshold:g}"
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """A comparison of one (or several joined) column(s) between both sides."""
+class Comparison(ConfigModel):
+    """A comparison of one (or several joined) column(s) between both sides (``column``/``columns``, default: its name)."""
 
-    name: str
+    name: str = Field(min_length=1)
     columns: tuple[str, ...]
     levels: tuple[Level, ...]
     # none | when_both (both present and differ -> excluded) | strict (+ left present, right null); "differ":
     # not equal and below every level that agrees (a pinyin or fuzzy level between exact and else agrees)
-    must_agree: str = "none"
-    transform: str | None = None
-    estimate_m: bool = True    # False: EM keeps the levels' starting m (decisive names that EM under-weights)
+    must_agree: Literal["none", "when_both", "strict"] = "none"
+    transform: Transform | None = None
+    estimate_m: StrictBool = True    # False: EM keeps the levels' starting m (decisive names that EM under-weights)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _columns_and_policy(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        out = {k: v for k, v in raw.items() if k != "column"}
+        cols = raw.get("columns") or raw.get("column") or raw.get("name")
+        out["columns"] = (cols,) if isinstance(cols, str) else cols
+        agree = raw.get("must_agree", "none")
+        out["must_agree"] = {True: "when_both", False: "none"}.get(agree, agree) if isinstance(agree, bool) else agree
+        return out
+
+    @model_validator(mode="after")
+    def _level_order(self) -> Comparison:
+        kinds = [lv.kind for lv in self.levels]
+        if len(kinds) < 2:
+            raise ValueError("levels: a comparison needs at least two levels")
+        if kinds[-1] != "else":
+            raise ValueError("levels: the last level must be 'else'")
+        if kinds.count("null") > 1 or ("null" in kinds and kinds[0] != "null"):
+            raise ValueError("levels: 'null' may appear once, as the first level")
+        if not self.estimate_m and any(lv.m is None for lv in self.levels if lv.kind != "null"):
+            raise ValueError("estimate_m: false needs an m on every level except null")
+        return self
 
     @property
     def null_index(self) -> int | None:
@@ -68,8 +114,7 @@ class Comparison:
         return None
 
 
-@dataclass(frozen=True)
-class EMConfig:
+class EMConfig(ConfigModel):
     """Parameter estimation: u from random pairs, m (and lambda) by EM on blocked pairs."""
 
     enabled: bool = True
@@ -84,8 +129,7 @@ class EMConfig:
     smoothing: float = 0.5      # pseudo-count added to every level
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(ConfigModel):
     """When the best candidate is accepted: weights in bits (log2 m/u summed)."""
 
     min_weight: float = 6.0
@@ -99,25 +143,86 @@ class Decision:
     corroborate: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class LinkageSpec:
+def _blocking_rules(value: Any) -> Any:
+    """``[[a, b], c]`` -> ``((a, b), (c,))``; every key a column or a slice ``column[a:b]``."""
+    if not isinstance(value, list):
+        return value
+    out = []
+    for i, rule in enumerate(value):
+        rule = (rule,) if isinstance(rule, str) else tuple(rule or ())
+        if not rule or not all(isinstance(c, str) for c in rule):
+            raise ValueError(f"[{i}] must be a non-empty list of column names")
+        for key in rule:
+            if not _KEY_RE.match(key):
+                raise ValueError(f"[{i}]: bad blocking key {key!r}: use a column name or column[a:b]")
+        out.append(rule)
+    return tuple(out)
+
+
+class LinkageSpec(ConfigModel):
     """A whole linkage."""
 
-    name: str
-    left_id: str
-    right_id: str
+    name: str = Field(min_length=1)
+    left_id: str = "id"
+    right_id: str = "id"
     comparisons: tuple[Comparison, ...]
-    blocking: tuple[tuple[str, ...], ...]
-    parse_address: dict[str, str] = field(default_factory=dict)   # side -> raw address column to parse
-    em: EMConfig = field(default_factory=EMConfig)
-    decision: Decision = field(default_factory=Decision)
+    blocking: tuple[Rule, ...] = Field(min_length=1)
+    parse_address: dict[Literal["left", "right"], str] = Field(default_factory=dict)  # side -> raw address column
+    em: EMConfig = Field(default_factory=EMConfig)
+    decision: Decision = Field(default_factory=Decision)
     description: str = ""
     source: str = ""
-    blocking_fallback: tuple[tuple[str, ...], ...] = ()   # only for left records the main rules found nothing for
-    max_block_size: int | None = None   # a left record with more candidates from one rule: rule skipped (too vague)
-    block_chunk: int = 20000            # left records blocked/compared per chunk (bounds memory)
+    blocking_fallback: tuple[Rule, ...] = ()   # only for left records the main rules found nothing for
+    max_block_size: StrictInt | None = Field(None, ge=1)  # a left record with more candidates from one rule: skipped
+    block_chunk: StrictInt = Field(20000, ge=1)           # left records blocked/compared per chunk (bounds memory)
     # name -> groups of comparisons: when some group is named on both sides, at least one such group must agree
-    must_agree_one_of: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
+    must_agree_one_of: tuple[tuple[str, tuple[Rule, ...]], ...] = ()
+
+    @field_validator("em", "decision", "parse_address", "blocking_fallback", "description", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: Any) -> Any:
+        return cls.model_fields[info.field_name].get_default(call_default_factory=True) if value is None else value
+
+    @field_validator("blocking", "blocking_fallback", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> Any:
+        return _blocking_rules(value)
+
+    @field_validator("must_agree_one_of", mode="before")
+    @classmethod
+    def _groups(cls, value: Any) -> Any:
+        """``{rule: [[a, b], c]}`` -> ``((rule, ((a, b), (c,))),)``."""
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            return value
+        out = []
+        for rule, groups in value.items():
+            if not isinstance(groups, list) or not groups:
+                raise ValueError(f"{rule}: a non-empty list of groups (lists of comparison names)")
+            out.append((str(rule), tuple((g,) if isinstance(g, str) else tuple(g or ()) for g in groups)))
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _names(self) -> LinkageSpec:
+        names = [c.name for c in self.comparisons]
+        if not names:
+            raise ValueError("comparisons: at least one comparison is needed")
+        if len(set(names)) != len(names):
+            raise ValueError("comparisons: comparison names must be unique")
+        for rule, groups in self.must_agree_one_of:
+            if rule in names:
+                raise ValueError(f"must_agree_one_of.{rule}: the rule name is also a comparison name")
+            for group in groups:
+                unknown = [c for c in group if c not in names]
+                if not group or unknown:
+                    raise ValueError(f"must_agree_one_of.{rule}: {unknown or 'an empty group'} "
+                                     "is not a comparison of this spec")
+        for key in ("decisive", "corroborate"):
+            unknown = [c for c in getattr(self.decision, key) if c not in names]
+            if unknown:
+                raise ValueError(f"decision.{key}: {unknown} is not a comparison of this spec")
+        return self
 
     @property
     def columns(self) -> list[str]:
@@ -143,186 +248,16 @@ def parse_key(key: str) -> tuple[str, int | None, int | None]:
     return m.group(1), start, stop
 
 
-def _req(raw: dict[str, Any], key: str, where: str) -> Any:
-    if key not in raw or raw[key] in (None, "", []):
-        raise SpecError(f"{where}: missing required field '{key}'")
-    return raw[key]
-
-
-def _level(raw: Any, where: str) -> Level:
-    if raw is None:  # YAML `null`
-        raw = "null"
-    if isinstance(raw, str):
-        raw = {"kind": raw}
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: a level is a mapping like {{kind: exact}} or a kind name")
-    unknown = set(raw) - {"kind", "threshold", "m", "u"}
-    if unknown:
-        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}")
-    kind = _req(raw, "kind", where)
-    if kind not in LEVEL_KINDS:
-        raise SpecError(f"{where}: unknown level kind {kind!r}; known: {', '.join(LEVEL_KINDS)}")
-    thr = raw.get("threshold")
-    if kind in FUZZY_KINDS + ("numeric_diff",) and thr is None:
-        raise SpecError(f"{where}: level kind {kind!r} needs a threshold")
-    try:
-        thr = None if thr is None else float(thr)
-        m = None if raw.get("m") is None else float(raw["m"])
-        u = None if raw.get("u") is None else float(raw["u"])
-    except (TypeError, ValueError):
-        raise SpecError(f"{where}: threshold, m and u must be numbers") from None
-    for name, v in (("m", m), ("u", u)):
-        if v is not None and not 0 < v < 1:
-            raise SpecError(f"{where}: {name} must be in (0, 1)")
-    if kind in ("ratio", "jaro_winkler", "pinyin") and thr is not None and not 0 <= thr <= 1:
-        raise SpecError(f"{where}: threshold of {kind} is a similarity in [0, 1]")
-    return Level(kind, thr, m, u)
-
-
-def _comparison(raw: Any, where: str) -> Comparison:
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: a comparison is a mapping")
-    unknown = set(raw) - {"name", "column", "columns", "levels", "must_agree", "transform", "estimate_m"}
-    if unknown:
-        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}")
-    name = _req(raw, "name", where)
-    cols = raw.get("columns") or raw.get("column") or name
-    cols = (cols,) if isinstance(cols, str) else tuple(cols)
-    levels = tuple(_level(lv, f"{where}.levels[{i}]") for i, lv in enumerate(_req(raw, "levels", where)))
-    kinds = [lv.kind for lv in levels]
-    if kinds[-1] != "else":
-        raise SpecError(f"{where}: the last level must be 'else'")
-    if kinds.count("null") > 1 or ("null" in kinds and kinds[0] != "null"):
-        raise SpecError(f"{where}: 'null' may appear once, as the first level")
-    if len(levels) < 2:
-        raise SpecError(f"{where}: a comparison needs at least two levels")
-    agree = raw.get("must_agree", "none")
-    agree = {True: "when_both", False: "none"}.get(agree, agree)
-    if agree not in AGREE_POLICIES:
-        raise SpecError(f"{where}: must_agree is one of {', '.join(AGREE_POLICIES)}")
-    transform = raw.get("transform")
-    if transform not in TRANSFORMS:
-        raise SpecError(f"{where}: transform is one of {', '.join(str(t) for t in TRANSFORMS[1:])}")
-    estimate_m = raw.get("estimate_m", True)
-    if not isinstance(estimate_m, bool):
-        raise SpecError(f"{where}: estimate_m is true or false")
-    if not estimate_m and any(lv.m is None for lv in levels if lv.kind != "null"):
-        raise SpecError(f"{where}: estimate_m: false needs an m on every level except null")
-    return Comparison(name, cols, levels, agree, transform, estimate_m)
-
-
-def _build(cls: type, raw: Any, where: str) -> Any:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: expected a mapping")
-    known = set(cls.__dataclass_fields__)
-    unknown = set(raw) - known
-    if unknown:
-        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-    try:
-        kwargs = {}
-        for k, v in raw.items():
-            default = cls.__dataclass_fields__[k].default
-            if k == "prior":
-                kwargs[k] = None if v is None else float(v)
-            elif isinstance(default, bool):
-                kwargs[k] = bool(v)
-            elif isinstance(default, int) and not isinstance(default, bool):
-                kwargs[k] = int(v)
-            elif isinstance(default, float):
-                kwargs[k] = float(v)
-            elif isinstance(default, tuple):
-                kwargs[k] = tuple(v)
-            else:
-                kwargs[k] = v
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{where}: {exc}") from None
-
-
-def _rules(raw: Any, source: str, field_name: str) -> tuple[tuple[str, ...], ...]:
-    if not isinstance(raw, list):
-        raise SpecError(f"{source}: {field_name} is a list of rules (lists of column names)")
-    out = []
-    for i, rule in enumerate(raw):
-        rule = (rule,) if isinstance(rule, str) else tuple(rule or ())
-        if not rule or not all(isinstance(c, str) for c in rule):
-            raise SpecError(f"{source}: {field_name}[{i}] must be a non-empty list of column names")
-        for key in rule:
-            try:
-                parse_key(key)
-            except SpecError as exc:
-                raise SpecError(f"{source}: {field_name}[{i}]: {exc}") from None
-        out.append(rule)
-    return tuple(out)
-
-
 def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> LinkageSpec:
-    """Validate and build a :class:`LinkageSpec` from parsed YAML."""
+    """Validate and build a :class:`LinkageSpec` from parsed YAML (``source`` names it in errors)."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a spec is a mapping")
-    known = {"name", "description", "left_id", "right_id", "comparisons", "blocking", "blocking_fallback",
-             "max_block_size", "block_chunk", "parse_address", "em", "decision", "must_agree_one_of"}
-    unknown = set(raw) - known
-    if unknown:
-        raise SpecError(f"{source}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-    comps = tuple(_comparison(c, f"{source}: comparisons[{i}]") for i, c in enumerate(_req(raw, "comparisons", source)))
-    names = [c.name for c in comps]
-    if len(set(names)) != len(names):
-        raise SpecError(f"{source}: comparison names must be unique")
-    blocking = _rules(_req(raw, "blocking", source), source, "blocking")
-    fallback = _rules(raw.get("blocking_fallback") or [], source, "blocking_fallback")
-    cap, chunk = raw.get("max_block_size"), raw.get("block_chunk", 20000)
-    for key, v in (("max_block_size", cap), ("block_chunk", chunk)):
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise SpecError(f"{source}: {key} must be a positive integer")
-    parse_address = raw.get("parse_address") or {}
-    if not isinstance(parse_address, dict) or set(parse_address) - {"left", "right"}:
-        raise SpecError(f"{source}: parse_address maps 'left'/'right' to a raw address column")
-    one_of = _one_of(raw.get("must_agree_one_of") or {}, source, names)
-    decision = _build(Decision, raw.get("decision"), f"{source}: decision")
-    for key in ("decisive", "corroborate"):
-        unknown = [c for c in getattr(decision, key) if c not in names]
-        if unknown:
-            raise SpecError(f"{source}: decision.{key}: {unknown} is not a comparison of this spec")
-    return LinkageSpec(
-        name=str(_req(raw, "name", source)),
-        left_id=str(raw.get("left_id", "id")),
-        right_id=str(raw.get("right_id", "id")),
-        comparisons=comps,
-        blocking=blocking,
-        blocking_fallback=fallback,
-        max_block_size=cap,
-        block_chunk=int(chunk),
-        parse_address=dict(parse_address),
-        em=_build(EMConfig, raw.get("em"), f"{source}: em"),
-        decision=decision,
-        description=str(raw.get("description", "")),
-        source=source,
-        must_agree_one_of=one_of,
-    )
-
-
-def _one_of(raw: Any, source: str, names: list[str]) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
-    where = f"{source}: must_agree_one_of"
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where} maps a rule name to a list of groups (lists of comparison names)")
-    out = []
-    for rule, groups in raw.items():
-        if rule in names:
-            raise SpecError(f"{where}: rule name {rule!r} is also a comparison name")
-        if not isinstance(groups, list) or not groups:
-            raise SpecError(f"{where}.{rule}: a non-empty list of groups (lists of comparison names)")
-        built = []
-        for group in groups:
-            group = (group,) if isinstance(group, str) else tuple(group or ())
-            unknown = [c for c in group if c not in names]
-            if not group or unknown:
-                raise SpecError(f"{where}.{rule}: {unknown or 'an empty group'} is not a comparison of this spec")
-            built.append(group)
-        out.append((str(rule), tuple(built)))
-    return tuple(out)
+    if "source" in raw:  # set by the loader, not written in the file
+        raise SpecError(f"{source}: source: unknown key")
+    try:
+        return LinkageSpec.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise config_error(exc, source, cls=SpecError) from None
 
 
 def load_spec(name_or_path: str | Path) -> LinkageSpec:

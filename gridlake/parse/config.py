@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gridlake.config import CONF_DIR, ConfigError
+from gridlake.config_models import config_error
 from gridlake.parse.dates import DateRules
 from gridlake.parse.numbers import AREA_UNITS, COUNT_UNITS, NumberRules
 
@@ -77,9 +78,7 @@ def load_limits(path: str | Path | None = None) -> ValueLimits:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p.name}: not YAML ({type(exc).__name__})") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{p.name}: {loc}: {first['msg']}") from None
+        raise config_error(exc, p.name) from None
 
 
 @lru_cache(maxsize=1)

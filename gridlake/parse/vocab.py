@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gridlake.config import CONF_DIR, ConfigError
+from gridlake.config_models import config_error
 from schemas import vocab as standard
 
 UNKNOWN_VOCAB = "UNKNOWN_VOCAB"
@@ -104,9 +105,7 @@ def load_vocabularies(path: str | Path | None = None) -> dict[str, Lookup]:
     try:
         parsed = VocabFile.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{p.name}: {loc}: {first['msg']}") from None
+        raise config_error(exc, p.name) from None
     missing = sorted(set(STANDARD) - set(parsed.vocabularies))
     extra = sorted(set(parsed.vocabularies) - set(STANDARD))
     if missing or extra:

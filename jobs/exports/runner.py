@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from gridlake.context import RunContext
 
 
-@dataclasses.dataclass(frozen=True)
 class StagedSettings(Settings):
     """Settings whose ``exports`` folder is a staging folder (everything else unchanged)."""
 
@@ -75,8 +74,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
             shutil.rmtree(left, ignore_errors=True)
     if final.exists():  # seeded with what is published: unchanged files are not rewritten
         shutil.copytree(final, staged, copy_function=shutil.copy2)
-    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)}
-    staged_ctx = dataclasses.replace(ctx, settings=StagedSettings(**fields, staged_exports=str(root)))
+    staged_settings = StagedSettings.model_validate({**dict(settings), "staged_exports": str(root)})
+    staged_ctx = dataclasses.replace(ctx, settings=staged_settings)
     try:
         stats = exports.run(staged_ctx)
         if not staged.exists():  # nothing to export tonight

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -60,7 +58,7 @@ def test_incremental_night_equals_full_relink_with_the_same_model(spark):
     from matching.spec import load_spec
 
     spec = load_spec("address_to_house")
-    spec = replace(spec, decision=replace(spec.decision, min_weight=2.0, min_gap=1.0))
+    spec = spec.model_copy(update={"decision": spec.decision.model_copy(update={"min_weight": 2.0, "min_gap": 1.0})})
     model = initial_model(spec)
     before, after = candidate_houses(_houses(spark, BEFORE)), candidate_houses(_houses(spark, AFTER))
     night1, _ = resolve(_records(spark, NIGHT1), before, spec, model)
@@ -98,7 +96,7 @@ def test_saved_model_round_trips_exactly():
     again = FSModel.from_state(model.to_state(), spec)
     assert again.m == model.m and again.u == model.u and again.lam == model.lam
     assert again.to_state() == model.to_state()
-    other = replace(spec, comparisons=spec.comparisons[1:])
+    other = spec.model_copy(update={"comparisons": spec.comparisons[1:]})
     with pytest.raises(ValueError, match="does not fit"):
-        FSModel.from_state(model.to_state(), replace(other, comparisons=(
-            replace(spec.comparisons[0], levels=spec.comparisons[0].levels[:2]), *other.comparisons)))
+        FSModel.from_state(model.to_state(), other.model_copy(update={"comparisons": (
+            spec.comparisons[0].model_copy(update={"levels": spec.comparisons[0].levels[:2]}), *other.comparisons)}))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from pyspark.sql import functions as F
 
@@ -42,7 +40,7 @@ def test_house_resolution_transform(spark):
     rdf = (spark.createDataFrame(recs, "source string, record_id string, house_code string, address_raw string")
            .withColumn("_a", address_columns(F.col("address_raw"))).select("*", "_a.address_norm", "_a.addr"))
     spec = load_spec("address_to_house")  # a 4-house registry gives weak weights: lower the bar for the test
-    spec = replace(spec, decision=replace(spec.decision, min_weight=2.0, min_gap=1.0))
+    spec = spec.model_copy(update={"decision": spec.decision.model_copy(update={"min_weight": 2.0, "min_gap": 1.0})})
     out = {r["record_id"]: r for r in transform(rdf, hdf, spec).collect()}
     print({k: (v["house_code"], v["method"], v["explanation"]) for k, v in out.items()})
     assert len(out) == 5
@@ -68,7 +66,7 @@ def test_spark_blocking_equals_the_pandas_engine(spark, cap):
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "matching"
     spec = load_spec("address_to_house")
     if cap is not None:
-        spec = replace(spec, max_block_size=cap)
+        spec = spec.model_copy(update={"max_block_size": cap})
     right = engine.prepare(pd.read_csv(fixtures / "registry.csv", dtype=str), spec, "right")
     left = engine.prepare(pd.read_csv(fixtures / "queries.csv", dtype=str), spec, "left")
     want_pairs, want_vague = engine.block_info(left, right, spec)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -125,7 +124,7 @@ def test_partitioned_spark_equals_the_engine(spark, district, cap, buckets):
 
     registry, queries = district
     spec = load_spec("address_to_house")
-    spec = replace(spec, max_block_size=cap, decision=replace(spec.decision, min_weight=2.0, min_gap=1.0))
+    spec = spec.model_copy(update=dict(max_block_size=cap, decision=spec.decision.model_copy(update=dict(min_weight=2.0, min_gap=1.0))))
     want, model = _engine(registry, queries, spec, initial_model(spec))
     got, _ = link_spark(_spark_side(spark, queries, "id"), _spark_side(spark, registry, "house_code"), spec,
                         model=model, buckets=buckets)
@@ -150,8 +149,8 @@ def test_trained_model_is_used_in_every_partition(spark, district):
 
     registry, queries = district
     spec = load_spec("address_to_house")
-    spec = replace(spec, em=replace(spec.em, min_pairs=50), decision=replace(spec.decision, min_weight=2.0,
-                                                                              min_gap=1.0))
+    spec = spec.model_copy(update=dict(em=spec.em.model_copy(update=dict(min_pairs=50)), decision=spec.decision.model_copy(update=dict(min_weight=2.0,
+                                                                              min_gap=1.0))))
     got, model = link_spark(_spark_side(spark, queries, "id"), _spark_side(spark, registry, "house_code"), spec,
                             buckets=2)
     assert model.iterations > 0
@@ -168,7 +167,7 @@ def test_forced_pairs_and_a_few_queries(spark, district):
 
     registry, queries = district
     spec = load_spec("address_to_house")
-    spec = replace(spec, decision=replace(spec.decision, min_weight=2.0, min_gap=1.0))
+    spec = spec.model_copy(update=dict(decision=spec.decision.model_copy(update=dict(min_weight=2.0, min_gap=1.0))))
     want, model = _engine(registry, queries, spec, initial_model(spec))
     want = _by_id(want, "left_id")
     left, right = _spark_side(spark, queries, "id"), _spark_side(spark, registry, "house_code")
@@ -219,7 +218,7 @@ def test_top_k_candidates_equal_the_engine(spark, district, cap, buckets):
 
     registry, queries = district
     spec = load_spec("address_to_house")
-    spec = replace(spec, max_block_size=cap, decision=replace(spec.decision, min_weight=2.0, min_gap=1.0))
+    spec = spec.model_copy(update=dict(max_block_size=cap, decision=spec.decision.model_copy(update=dict(min_weight=2.0, min_gap=1.0))))
     want, model = _engine(registry, queries, spec, initial_model(spec), top_k=3)
     got, _ = link_spark(_spark_side(spark, queries, "id"), _spark_side(spark, registry, "house_code"), spec,
                         model=model, buckets=buckets, top_k=3)

@@ -65,7 +65,7 @@ def test_spec_loads_and_rejects_bad_input(tmp_path):
                         "comparisons": [{"name": "a", "levels": ["exact", {"kind": "ratio"}, "else"]}]})
     with pytest.raises(SpecError, match="last level"):
         spec_from_dict({"name": "x", "blocking": [["a"]], "comparisons": [{"name": "a", "levels": ["exact", "null"]}]})
-    with pytest.raises(SpecError, match="unknown field"):
+    with pytest.raises(SpecError, match="bogus: unknown key"):
         spec_from_dict({"name": "x", "blocking": [["a"]], "bogus": 1,
                         "comparisons": [{"name": "a", "levels": ["exact", "else"]}]})
     with pytest.raises(SpecError, match="cannot read"):

@@ -62,7 +62,7 @@ def test_chunked_linkage_gives_the_same_answers():
     reg = _village_registry()
     q = pd.DataFrame({"id": [f"q{i}" for i in range(len(reg))], "address": reg["address"].str[4:]})
     a, _ = link(q, reg.rename(columns={}), spec)
-    b, _ = link(q, reg, spec.__class__(**{**spec.__dict__, "block_chunk": 7}))
+    b, _ = link(q, reg, spec.model_copy(update={"block_chunk": 7}))
     assert a["right_id"].tolist() == b["right_id"].tolist() == reg["house_code"].tolist()
 
 

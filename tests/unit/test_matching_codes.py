@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -72,7 +71,7 @@ def _sides(rows_left, rows_right, spec):
 
 
 def test_blocker_caps_vague_keys_and_falls_back_only_without_pairs():
-    spec = replace(load_spec("address_to_house"), max_block_size=2)
+    spec = load_spec("address_to_house").model_copy(update={"max_block_size": 2})
     right = [("H1", "福华路18号福华花园3栋501"), ("H2", "福华路18号福华花园4栋501"),
              ("H3", "福华路18号福华花园5栋501"), ("H4", "福华路18号福华花园3栋601")]
     left = [("q1", "福华花园3栋501"), ("q2", "福华花园3栋"), ("q3", "501室"), ("q4", "福华花园9栋701")]
@@ -99,7 +98,7 @@ def test_decide_breaks_weight_ties_by_smaller_right_id_and_abstains_on_close_run
     assert out.loc["a", "right_id"] == "r1"                    # tie on weight: the smaller id
     assert out.loc["b", "right_id"] == "r3"                    # r4 weighs more but is incompatible
     assert out.loc["c", "explanation"] == "unresolved=no_candidate"
-    strict = replace(spec, decision=replace(spec.decision, min_gap=1.0))
+    strict = spec.model_copy(update={"decision": spec.decision.model_copy(update={"min_gap": 1.0})})
     out = decide(scored, pd.Series(["a"]), strict, initial_model(strict)).set_index("left_id")
     assert out.loc["a", "right_id"] is None and "unresolved=ambiguous" in out.loc["a", "explanation"]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
@@ -29,7 +27,7 @@ def test_routes_cover_rules_without_a_common_key():
 
     spec = load_spec("address_to_house")
     rules = (("complex[:2]", "building"), ("road", "door_no"), ("complex[:2]", "unit"), ("village",))
-    routes = plan_routes(rules, replace(spec, blocking=rules))
+    routes = plan_routes(rules, spec.model_copy(update=dict(blocking=rules)))
     # `road` has a value transform (`name`): `door_no` (none) routes its rule
     assert [r.key for r in routes] == ["complex[:2]", "door_no", "village"]
     assert sum(len(r.rules) for r in routes) == len(rules)
@@ -44,8 +42,8 @@ def test_partition_and_reduction_decide_as_the_engine():
     from schemas.address import ADDRESS_COMPONENTS
 
     spec = load_spec("address_to_house")
-    spec = replace(spec, blocking=(("complex", "building"), ("road", "door_no")), blocking_fallback=(),
-                   decision=replace(spec.decision, min_weight=1.0, min_gap=0.5))
+    spec = spec.model_copy(update=dict(blocking=(("complex", "building"), ("road", "door_no")), blocking_fallback=(),
+                                       decision=spec.decision.model_copy(update=dict(min_weight=1.0, min_gap=0.5))))
     registry = pd.DataFrame({"house_code": ["H1", "H2", "H3"],
                              "address": ["福华路18号福华花园3栋501", "福华路18号福华花园3栋502", "金秀路7号金秀大厦3栋501"]})
     queries = pd.DataFrame({"id": ["Q1"], "address": ["福华路18号福华花园3栋501"]})

@@ -28,7 +28,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gridlake.cells import short_hash, workbook_bytes
-from gridlake.config import ConfigError, Settings
+from gridlake.config import Settings
+from gridlake.config_models import config_error
 from tools.generate.config import load_gen_config
 from tools.generate.site_truth import ADDRESS_RULE, address_findings
 
@@ -57,9 +58,7 @@ def officers_config(raw: Mapping[str, Any] | None) -> OfficersConfig:
     try:
         return OfficersConfig.model_validate(dict(raw or {}))
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"generator.yaml: officers.{key}: {err['msg']}") from None
+        raise config_error(e, "generator.yaml", "officers") from None
 
 
 def _truth_keys(settings: Settings, day: dt.date) -> set[tuple[str, str]]:
