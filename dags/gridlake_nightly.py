@@ -20,13 +20,13 @@ from gridlake.airflow_env import (
     folder_asset,
     gridlake_run_id,
     night_of,
-    notify_failure,
     source_names,
     spark_stage,
     start_date,
     table_asset,
     timetable,
 )
+from gridlake.alerts import failure_notifiers
 from gridlake.pipeline import STAGES
 
 DAG_ID = "gridlake_nightly"
@@ -90,7 +90,7 @@ def _stage_task(stage: str):
     max_active_runs=1,
     default_args=default_args(),
     params=date_params(),
-    on_failure_callback=notify_failure,
+    on_failure_callback=failure_notifiers(),
     tags=["gridlake", "nightly", "collision", "gold"],
     doc_md=DOC,
     description="bronze catch-up → silver → quality gate → matching → gold → exports → reports",

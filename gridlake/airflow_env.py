@@ -6,8 +6,8 @@
   the simple auth manager with a generated admin password, and the gridlake/Spark variables.
 * :func:`spark_submit_command` / :func:`run_spark_job` run a night's stages as a
   ``spark-submit jobs/submit.py`` application, streaming its output into the task log.
-* :func:`notify_failure` is the DAGs' ``on_failure_callback``: it hands a failure record to
-  every alert hook listed in ``$GRIDLAKE_ALERT_HOOKS`` (default: :func:`write_alert_file`).
+* :func:`failure_record` / :func:`write_alert_file` are what the alert notifiers of
+  :mod:`gridlake.alerts` (the DAGs' ``on_failure_callback`` and deadline callbacks) say and keep.
 
 Nothing here imports Airflow or pyspark at module level: the DAG files import it at parse time.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
-import importlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,7 +44,6 @@ ADMIN_USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 SPARK_POOL = "gridlake_spark"
 ERROR_MARKER = "GRIDLAKE-ERROR:"
-DEFAULT_ALERT_HOOKS = "gridlake.airflow_env:write_alert_file"
 
 # Airflow variables of the caller that must not leak into the embedded instance.
 _FOREIGN_PREFIXES = ("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG")
@@ -197,17 +195,37 @@ def cmd_airflow_ui(args: argparse.Namespace) -> int:
 
 
 # --- the night of a DAG run ----------------------------------------------------------
+def _field(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``obj[name]``: a deadline callback gets the DAG run as a dict, a task callback as an object."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
 def night_of(context: Mapping[str, Any], timezone: str = "Asia/Shanghai") -> dt.date:
-    """The delivery night a DAG run processes: the ``date`` param, else the logical date in ``timezone``."""
+    """The delivery night a DAG run processes.
+
+    In order: the ``date`` param (a manual run), the run's partition key (``YYYY-MM-DD``: the
+    ingestion DAGs' ``CronPartitionTimetable`` and the nightly DAG's partitioned Asset trigger),
+    else the logical date (or, without one, the run-after time) in ``timezone``.
+    """
     params = context.get("params") or {}
     if params.get("date"):
         return dt.date.fromisoformat(str(params["date"]))
-    when = context.get("logical_date")
+    dag_run = context.get("dag_run")
+    key = context.get("partition_key") or _field(dag_run, "partition_key")
+    if key:
+        try:
+            return dt.date.fromisoformat(str(key)[:10])
+        except ValueError:
+            raise GridlakeError(f"partition key {str(key)[:40]!r} is not a night (YYYY-MM-DD)") from None
+    when = context.get("logical_date") or _field(dag_run, "logical_date") or _field(dag_run, "run_after")
+    if isinstance(when, str):
+        when = dt.datetime.fromisoformat(when)
     if when is None:
-        dag_run = context.get("dag_run")
-        when = getattr(dag_run, "run_after", None)
-    if when is None:
-        raise GridlakeError("a DAG run without logical date needs the `date` param (YYYY-MM-DD)")
+        raise GridlakeError("a DAG run without partition key or logical date needs the `date` param (YYYY-MM-DD)")
     return when.astimezone(ZoneInfo(timezone)).date()
 
 
@@ -382,10 +400,10 @@ def failure_record(context: Mapping[str, Any]) -> dict[str, Any]:
         night = night_of(context).isoformat()
     except Exception:  # noqa: BLE001 - an alert must never fail on a missing date
         night = None
-    dag_id = getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", None)
+    dag_id = _field(dag_run, "dag_id") or getattr(ti, "dag_id", None)
     return {
         "dag_id": dag_id,
-        "airflow_run_id": getattr(dag_run, "run_id", None) or context.get("run_id"),
+        "airflow_run_id": _field(dag_run, "run_id") or context.get("run_id"),
         "run_id": gridlake_run_id(dag_id, dt.date.fromisoformat(night)) if dag_id and night else None,
         "night": night,
         "task_id": getattr(ti, "task_id", None),
@@ -397,7 +415,7 @@ def failure_record(context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_alert_file(record: dict[str, Any], settings: Settings) -> Path:
-    """Default alert hook: add the record to ``<data>/alerts/<run_id>.json`` (one file per run)."""
+    """Add the record to ``<data>/alerts/<run_id>.json`` (one file per run; the alert file notifier's body)."""
     alerts = settings.data / "alerts"
     alerts.mkdir(parents=True, exist_ok=True)
     record = {**record, "error": sanitise_text(record.get("error") or "")}  # whatever built the record
@@ -410,37 +428,6 @@ def write_alert_file(record: dict[str, Any], settings: Settings) -> Path:
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-def alert_hooks(spec: str | None = None) -> list[Callable[[dict[str, Any], Settings], Any]]:
-    """The hooks named in ``spec`` / ``$GRIDLAKE_ALERT_HOOKS`` (comma list of ``module:function``)."""
-    spec = spec if spec is not None else os.environ.get("GRIDLAKE_ALERT_HOOKS", DEFAULT_ALERT_HOOKS)
-    hooks = []
-    for item in (s.strip() for s in spec.split(",")):
-        if not item:
-            continue
-        module, _, func = item.partition(":") if ":" in item else item.rpartition(".")
-        try:
-            hooks.append(getattr(importlib.import_module(module), func))
-        except (ImportError, AttributeError, ValueError):
-            log.exception("alert hook %s cannot be loaded; skipping it", item)
-    return hooks
-
-
-def notify_failure(context: Mapping[str, Any]) -> None:
-    """``on_failure_callback`` of every gridlake DAG and task: run each alert hook, never raise."""
-    record = failure_record(context)
-    try:
-        settings = load_settings()
-        hooks = alert_hooks()
-    except Exception:  # noqa: BLE001
-        log.exception("gridlake alert hooks could not be loaded")
-        return
-    for hook in hooks:
-        try:
-            hook(record, settings)
-        except Exception:  # noqa: BLE001 - one broken hook must not hide the others
-            log.exception("alert hook %s failed", getattr(hook, "__name__", hook))
 
 
 def which_airflow() -> str | None:
@@ -473,7 +460,9 @@ def timetable(cron: str) -> Any:
 
 
 def default_args() -> dict[str, Any]:
-    """Task defaults: >= 2 retries with exponential backoff, a timeout, the failure alert."""
+    """Task defaults: >= 2 retries with exponential backoff, a timeout, the failure notifiers."""
+    from gridlake.alerts import failure_notifiers  # it imports this module
+
     return {
         "owner": "gridlake",
         "retries": max(2, int(os.environ.get("GRIDLAKE_AIRFLOW_RETRIES", "2"))),
@@ -481,7 +470,7 @@ def default_args() -> dict[str, Any]:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=30),
         "execution_timeout": dt.timedelta(hours=4),
-        "on_failure_callback": notify_failure,
+        "on_failure_callback": failure_notifiers(),
     }
 
 

@@ -61,6 +61,15 @@ def test_night_is_the_logical_date_in_shanghai_or_the_param():
         ae.night_of({"logical_date": None, "params": {}, "dag_run": SimpleNamespace(run_after=None)})
 
 
+def test_night_is_the_partition_key_of_a_partitioned_run():
+    run = SimpleNamespace(partition_key="2026-11-03", logical_date=None, run_after=dt.datetime(2026, 11, 3, 17, 0, tzinfo=dt.UTC))
+    assert ae.night_of({"dag_run": run, "logical_date": None, "params": {}}) == dt.date(2026, 11, 3)
+    assert ae.night_of({"partition_key": "2026-11-03", "params": {"date": "2026-11-01"}}) == dt.date(2026, 11, 1)
+    assert ae.night_of({"dag_run": {"partition_key": "2026-11-04"}}) == dt.date(2026, 11, 4)  # a deadline's JSON run
+    with pytest.raises(GridlakeError, match="not a night"):
+        ae.night_of({"partition_key": "us|2026", "params": {}})
+
+
 def test_last_error_line_prefers_the_job_marker():
     lines = ["INFO x", "Traceback ...", "ValueError: deep", "GRIDLAKE-ERROR: IngestionError: bad header", "INFO bye"]
     assert ae.last_error_line(lines) == "IngestionError: bad header"
@@ -92,35 +101,6 @@ def test_quality_gate(settings):
     _write_manifest(settings, "n3", {"stages": {"silver": {"status": "failed"}}})
     with pytest.raises(QualityGateError, match="failed"):
         ae.check_quality_gate(settings, "n3")
-
-
-def test_failure_alert_goes_to_every_hook(settings, monkeypatch):
-    seen = []
-    monkeypatch.setenv("GRIDLAKE_DATA", str(settings.data))
-    monkeypatch.setattr(sys.modules[__name__], "collect", lambda record, s: seen.append(record), raising=False)
-    monkeypatch.setenv("GRIDLAKE_ALERT_HOOKS", f"gridlake.airflow_env:write_alert_file, {__name__}:collect")
-    context = {
-        "task_instance": SimpleNamespace(task_id="silver", dag_id="gridlake_nightly", try_number=3, log_url="u"),
-        "dag_run": SimpleNamespace(dag_id="gridlake_nightly", run_id="scheduled__x"),
-        "logical_date": dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
-        "params": {},
-        "exception": RuntimeError("spark-submit exited with 1: QualityGateError: silver.housing"),
-    }
-    ae.notify_failure(context)
-    ae.notify_failure(context)
-    path = settings.data / "alerts" / "gridlake_nightly__2026-11-02.json"
-    doc = json.loads(path.read_text())
-    assert len(doc["failures"]) == 2 and doc["failures"][0]["task_id"] == "silver"
-    assert "QualityGateError" in doc["failures"][0]["error"]
-    assert len(seen) == 2 and seen[0]["night"] == "2026-11-02"
-
-
-def test_a_broken_hook_does_not_stop_the_others(settings, monkeypatch):
-    monkeypatch.setenv("GRIDLAKE_DATA", str(settings.data))
-    monkeypatch.setenv("GRIDLAKE_ALERT_HOOKS", "gridlake.airflow_env:no_such_hook,gridlake.airflow_env:write_alert_file")
-    ae.notify_failure({"params": {"date": "2026-11-03"}})  # must not raise
-    files = list((settings.data / "alerts").glob("*.json"))
-    assert len(files) == 1 and json.loads(files[0].read_text())["failures"][0]["night"] == "2026-11-03"
 
 
 def test_not_yet_ingested_compares_content_hashes_with_the_ingestion_log(tmp_path):
