@@ -123,3 +123,27 @@ def test_not_yet_ingested_compares_content_hashes_with_the_ingestion_log(tmp_pat
     renamed = tmp_path / "c.csv"
     renamed.write_bytes(old.read_bytes())  # same content under another name: already ingested
     assert not_yet_ingested(settings, [renamed]) == []
+
+
+def test_bronze_check_names_late_sources_and_accepts_absent_ones(tmp_path):
+    import hashlib
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from gridlake.config import load_settings
+
+    settings = load_settings("local", data_root=tmp_path / "data")
+    night = dt.date(2026, 11, 2)
+    folder = settings.landing / "rentals" / night.isoformat()
+    folder.mkdir(parents=True)
+    delivered = folder / "rentals.csv"
+    delivered.write_bytes("编号\n1\n".encode("gb18030"))
+    (settings.landing / "housing" / "2026-11-01").mkdir(parents=True)  # another night only: absent tonight
+    with pytest.raises(GridlakeError, match=r"rentals \(1 file\(s\) not ingested\)") as info:
+        ae.check_bronze_complete(settings, night, ["housing", "rentals"])
+    assert "housing" not in str(info.value)
+    sha = hashlib.sha256(delivered.read_bytes()).hexdigest()
+    write_deltalake(settings.table_path("bronze", "_ingestion_log"), pa.table({"file_sha256": [sha]}))
+    assert ae.check_bronze_complete(settings, night, ["housing", "rentals"]) == {
+        "night": "2026-11-02", "sources": {"housing": "absent", "rentals": "in_bronze"}}
