@@ -131,7 +131,13 @@ def airflow_night(night: dt.date, dag_ids: list[str]) -> int:
                 return 1
         print(f"{MARKER} start {dag_id}", flush=True)  # noqa: T201
         started = time.monotonic()
-        dag_run = bag.dags[dag_id].test(logical_date=logical)
+        dag = bag.dags[dag_id]
+        if dag.deadline:
+            # Airflow 3.3.2's dag.test() fails on a DAG with deadline= (DagRun.update_state looks the
+            # alerts up by the serialized dict instead of their id), and it has no triggerer to run
+            # them anyway: the demo runs without the ingestion DAGs' lateness deadline.
+            dag.deadline = None
+        dag_run = dag.test(logical_date=logical)
         state = str(getattr(dag_run, "state", "unknown"))
         print(f"{MARKER} end {dag_id} {state} {time.monotonic() - started:.1f}", flush=True)  # noqa: T201
         if state != "success":
