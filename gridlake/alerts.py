@@ -147,7 +147,11 @@ def send_alert(record: Mapping[str, Any], settings: Settings | None = None, cfg:
 
     Never raises: a broken channel is logged (its exception class) and the others still run.
     """
-    cfg = alerts_config(cfg)
+    try:
+        cfg = alerts_config(cfg)
+    except Exception as exc:  # noqa: BLE001 - a broken config must not swallow the alert: keep the file
+        log.error("alerts config unreadable (%s); writing the alert file only", type(exc).__name__)
+        cfg = AlertsConfig()
     rec = {**record, "error": sanitise_text(str(record.get("error") or ""))}
     if cfg.file:
         try:

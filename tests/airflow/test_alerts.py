@@ -169,3 +169,14 @@ def test_alerts_config_is_typed_and_drives_the_deadlines(tmp_path):
     bad.write_text("alerts:\n  hooks: gridlake.x:y\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="alerts.hooks"):
         load_notifications(bad)
+
+
+def test_send_alert_keeps_the_file_when_the_config_is_broken(settings, monkeypatch, tmp_path):
+    import gridlake.alerts as alerts
+
+    def broken():
+        raise ConfigError("notifications.yaml: notifications.alerts.file: bad")
+
+    monkeypatch.setattr(alerts, "load_notifications", broken)
+    send_alert({"run_id": "gridlake_nightly__2026-11-04", "night": "2026-11-04", "error": "privacy gate"}, settings)
+    assert (settings.data / "alerts" / "gridlake_nightly__2026-11-04.json").exists()
