@@ -68,7 +68,22 @@ def alert_message(record: Mapping[str, Any]) -> tuple[str, str]:
     return subject, f"<p>gridlake alert ({what})</p><table>{body}</table>"
 
 
-class AlertFileNotifier(BaseNotifier):
+class RenderWithoutDagMixin:
+    """Render a notifier's templates in a sandboxed environment when the context's DAG cannot give one.
+
+    A DAG-level callback under ``dag.test()`` gets the scheduler's ``SerializedDAG``, which has no
+    ``get_template_env``; the alert must still go out.
+    """
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """As ``BaseNotifier.render_template_fields``, with a sandboxed environment as fallback."""
+        dag = context.get("dag")
+        if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
+            jinja_env = self.get_template_env()  # type: ignore[attr-defined]
+        super().render_template_fields(context, jinja_env)  # type: ignore[misc]
+
+
+class AlertFileNotifier(RenderWithoutDagMixin, BaseNotifier):
     """Keep the alert record in ``<data>/alerts/<run_id>.json`` (one file per DAG and night)."""
 
     def __init__(self, kind: str = FAILURE, context: Any = None) -> None:
@@ -88,7 +103,7 @@ class AlertFileNotifier(BaseNotifier):
         await asyncio.to_thread(self.notify, context)
 
 
-class AlertMailNotifier(SmtpNotifier):
+class AlertMailNotifier(RenderWithoutDagMixin, SmtpNotifier):
     """Airflow's ``SmtpNotifier`` with the alert record as subject and body."""
 
     def __init__(self, to: str | list[str], kind: str = FAILURE, smtp_conn_id: str | None = None,

@@ -136,7 +136,12 @@ def test_dag_level_failure_and_a_missed_deadline(settings, monkeypatch):
     late({"dag_run": {"dag_id": "gridlake_ingest_police_incidents", "run_id": "scheduled__y",
                       "partition_key": "2026-11-02", "logical_date": None},
           "deadline": {"id": "d1", "deadline_time": dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.UTC)}})
+    # under dag.test() a DAG-level callback's context holds the scheduler's DAG, without template env
+    notifier({"dag_run": SimpleNamespace(dag_id="gridlake_nightly", run_id="manual__z", partition_key=None,
+                                         logical_date=dt.datetime(2026, 11, 1, 16, 0, tzinfo=dt.UTC)),
+              "dag": SimpleNamespace(dag_id="gridlake_nightly"), "reason": "task_failure", "params": {}})
     nightly = json.loads((settings.data / "alerts" / "gridlake_nightly__2026-11-02.json").read_text())
+    assert len(nightly["failures"]) == 2
     assert nightly["failures"][0]["error"] == "task_failure" and nightly["failures"][0]["task_id"] is None
     late_doc = json.loads((settings.data / "alerts" / "gridlake_ingest_police_incidents__2026-11-02.json").read_text())
     rec = late_doc["failures"][0]

