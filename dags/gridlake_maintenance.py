@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from gridlake.airflow_env import (
+from gridlake.airflow_dags import (
     SPARK_POOL,
     TIMEZONE,
     dag_settings,
     date_params,
     default_args,
-    notify_failure,
     start_date,
     table_asset,
     timetable,
 )
+from gridlake.alerts import failure_notifiers
 
 DAG_ID = "gridlake_maintenance"
 #: Sundays 04:00 Asia/Shanghai, two hours after the nightly DAG starts.
@@ -50,7 +50,7 @@ DOC = f"""
     max_active_runs=1,
     default_args=default_args(),
     params=date_params(),
-    on_failure_callback=notify_failure,
+    on_failure_callback=failure_notifiers(),
     tags=["gridlake", "maintenance", "retention"],
     doc_md=DOC,
     description="retention → OPTIMIZE → VACUUM → killed-write cleanup → report",

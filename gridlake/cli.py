@@ -64,9 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="community", help="tiny|community|street|district or a number of houses")
     p.add_argument("--days", type=int, default=2, help="nights to generate: a full first night, then increments")
     p.add_argument("--no-airflow", action="store_true", help="run the nights with `gridlake run` instead")
-    p.add_argument("--ingest-dags", action="store_true",
-                   help="also run each source's gridlake_ingest_<source> DAG before the nightly DAG "
-                        "(by default the nightly DAG's bronze task ingests every delivered source)")
 
     p = _add(sub, "resolve-addresses", "matching.cli:cmd_resolve", "resolve free-text addresses against a registry CSV")
     p.add_argument("--registry", required=True, help="CSV with columns house_code,address")
@@ -128,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sql", default=None, help="Spark SQL over the night's gold tables")
     p.add_argument("--limit", type=int, default=50)
 
-    _add(sub, "airflow-ui", "gridlake.airflow_env:cmd_airflow_ui", "start the Airflow UI on 127.0.0.1")
+    _add(sub, "airflow-ui", "tools.airflow_local:cmd_airflow_ui", "start the Airflow UI on 127.0.0.1")
     return parser
 
 

@@ -26,6 +26,31 @@ from gridlake.config_models import config_error
 log = logging.getLogger(__name__)
 
 
+class AlertMailConfig(BaseModel):
+    """``alerts.mail``: failure and lateness alerts by mail through Airflow's ``SmtpNotifier``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: list[str] = Field(min_length=1)
+    smtp_conn_id: str = "gridlake_smtp"
+    from_email: str | None = None
+
+
+class AlertsConfig(BaseModel):
+    """``alerts``: which notifiers run when a gridlake task or DAG run fails or a source is late.
+
+    ``file`` (on by default) keeps the record in ``<data>/alerts/<run_id>.json``; ``mail`` adds a
+    mail to the on-call address(es); ``source_late_after_minutes`` is the ingestion DAGs' deadline
+    (from the moment their run was queued).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: bool = True
+    mail: AlertMailConfig | None = None
+    source_late_after_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
 class NotificationsConfig(BaseModel):
     """``conf/notifications.yaml``."""
 
@@ -35,6 +60,7 @@ class NotificationsConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     links_base: str = ""
     street_supervisors: dict[str, str] = Field(default_factory=dict)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
 
 def load_notifications(path: str | os.PathLike[str] | None = None) -> NotificationsConfig:

@@ -86,13 +86,9 @@ def stop_publication(ctx: RunContext, what: str, findings: list[Finding]) -> Non
     ctx.manifest.doc.setdefault("privacy_gate", {})[what] = {"passed": False, "findings": _summary(findings)}
     record = {"run_id": ctx.run_id, "night": ctx.date_str, "task_id": f"privacy_gate:{what}", "error": message,
               "findings": _summary(findings), "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    from gridlake.airflow_env import alert_hooks
+    from gridlake.alerts import send_alert
 
-    for hook in alert_hooks():
-        try:
-            hook(record, ctx.settings)
-        except Exception:  # noqa: BLE001 - the gate's verdict stands even if one alert channel fails
-            log.exception("alert hook %s failed", getattr(hook, "__name__", hook))
+    send_alert(record, ctx.settings)  # the configured alert channels; never raises, the gate's verdict stands
     raise PrivacyError(message)
 
 

@@ -167,7 +167,7 @@ def install_log_filter(extra: logging.Logger | None = None) -> SanitisingFilter:
     this again after adding a handler), and on the loggers themselves for records logged on them
     directly (``logging.getLogger("gridlake")`` in the CLI, PySpark's query-context loggers).
     The Airflow task log is the output of the spark-submit child, sanitised line by line in
-    :func:`gridlake.airflow_env.run_streaming`.
+    :func:`gridlake.airflow_runtime.run_streaming`.
     """
     loggers = [logging.getLogger(), *(logging.getLogger(n) for n in LOGGER_NAMES)]
     try:  # PySpark's own loggers must be created by PySpark (they take extra keyword arguments)

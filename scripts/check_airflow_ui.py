@@ -281,8 +281,8 @@ def screenshot_dags_page(base: str, token: str, names: list[str], png: Path, *, 
 def deployment_defaults(profile: str | None, data: str | None) -> tuple[str | None, Path | None]:
     """(UI base URL, generated password file) of the gridlake deployment, when gridlake is importable."""
     try:
-        from gridlake.airflow_env import PASSWORDS_FILE
         from gridlake.config import load_settings
+        from tools.airflow_local import PASSWORDS_FILE
 
         settings = load_settings(profile, data)
     except Exception as exc:  # noqa: BLE001 - a standalone run only needs --url and --password

@@ -188,7 +188,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 def run_maintenance_job(settings: Settings, today: dt.date | None = None,
                         logger: logging.Logger | None = None) -> None:
     """Run ``gridlake/lifecycle/submit.py`` through spark-submit (the body of the DAG's task)."""
-    from gridlake.airflow_env import run_streaming, spark_environment, venv_bin
+    from gridlake.airflow_runtime import run_streaming, spark_environment, venv_bin
     from gridlake.config import REPO_ROOT
     from gridlake.spark import spark_conf
 

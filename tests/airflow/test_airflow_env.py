@@ -10,16 +10,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from gridlake import airflow_env as ae
+from gridlake import airflow_runtime as ar
 from gridlake.errors import GridlakeError, QualityGateError
+from jobs.bronze import completeness as bc
+from tools import airflow_local as al
 
 
 def test_environment_points_at_the_deployment(settings):
-    env = ae.airflow_environment(settings, base={"PATH": "/usr/bin", "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+    env = al.airflow_environment(settings, base={"PATH": "/usr/bin", "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                                                  "AIRFLOW_HOME": "/elsewhere"})
     home = settings.data / "airflow"
     assert env["AIRFLOW_HOME"] == str(home)
-    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(ae.REPO_ROOT / "dags")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(ar.REPO_ROOT / "dags")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{home / 'airflow.db'}"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"  # the caller's executor does not leak in
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
@@ -29,48 +31,57 @@ def test_environment_points_at_the_deployment(settings):
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["PYSPARK_PYTHON"] == sys.executable and env["JAVA_HOME"]
     # secrets are stable across calls (every component must share them) and not world-readable
-    again = ae.airflow_environment(settings, base={"PATH": "/usr/bin"})
+    again = al.airflow_environment(settings, base={"PATH": "/usr/bin"})
     assert again["AIRFLOW__API_AUTH__JWT_SECRET"] == env["AIRFLOW__API_AUTH__JWT_SECRET"]
     assert (home / ".jwt_secret").stat().st_mode & 0o077 == 0
 
 
 def test_admin_password_generated_once(settings):
-    path = ae.ensure_admin_password(settings)
+    path = al.ensure_admin_password(settings)
     first = json.loads(path.read_text())["admin"]
     assert len(first) >= 12 and path.stat().st_mode & 0o077 == 0
-    assert json.loads(ae.ensure_admin_password(settings).read_text())["admin"] == first
+    assert json.loads(al.ensure_admin_password(settings).read_text())["admin"] == first
 
 
 def test_spark_submit_command_carries_the_profile(settings):
-    cmd = ae.spark_submit_command(settings, dt.date(2026, 11, 2), ["bronze"], "r1", sources=["housing", "rentals"])
+    cmd = ar.spark_submit_command(settings, dt.date(2026, 11, 2), ["bronze"], "r1", sources=["housing", "rentals"])
     assert cmd[0].endswith("spark-submit")
     assert cmd[cmd.index("--master") + 1] == settings.spark.master
     assert cmd[cmd.index("--driver-memory") + 1] == settings.spark.driver_memory
     confs = [cmd[i + 1] for i, c in enumerate(cmd) if c == "--conf"]
     assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in confs
     assert any(c.startswith("spark.jars=") for c in confs)
-    tail = cmd[cmd.index(str(ae.SUBMIT_APP)):]
+    tail = cmd[cmd.index(str(ar.SUBMIT_APP)):]
     assert tail[1:] == ["--date", "2026-11-02", "--stages", "bronze", "--run-id", "r1", "--sources", "housing,rentals"]
 
 
 def test_night_is_the_logical_date_in_shanghai_or_the_param():
     late_utc = dt.datetime(2026, 11, 1, 18, 0, tzinfo=dt.UTC)  # 02:00 on 11-02 in Shanghai
-    assert ae.night_of({"logical_date": late_utc, "params": {}}) == dt.date(2026, 11, 2)
-    assert ae.night_of({"logical_date": late_utc, "params": {"date": "2026-11-05"}}) == dt.date(2026, 11, 5)
+    assert ar.night_of({"logical_date": late_utc, "params": {}}) == dt.date(2026, 11, 2)
+    assert ar.night_of({"logical_date": late_utc, "params": {"date": "2026-11-05"}}) == dt.date(2026, 11, 5)
     with pytest.raises(GridlakeError):
-        ae.night_of({"logical_date": None, "params": {}, "dag_run": SimpleNamespace(run_after=None)})
+        ar.night_of({"logical_date": None, "params": {}, "dag_run": SimpleNamespace(run_after=None)})
+
+
+def test_night_is_the_partition_key_of_a_partitioned_run():
+    run = SimpleNamespace(partition_key="2026-11-03", logical_date=None, run_after=dt.datetime(2026, 11, 3, 17, 0, tzinfo=dt.UTC))
+    assert ar.night_of({"dag_run": run, "logical_date": None, "params": {}}) == dt.date(2026, 11, 3)
+    assert ar.night_of({"partition_key": "2026-11-03", "params": {"date": "2026-11-01"}}) == dt.date(2026, 11, 1)
+    assert ar.night_of({"dag_run": {"partition_key": "2026-11-04"}}) == dt.date(2026, 11, 4)  # a deadline's JSON run
+    with pytest.raises(GridlakeError, match="not a night"):
+        ar.night_of({"partition_key": "us|2026", "params": {}})
 
 
 def test_last_error_line_prefers_the_job_marker():
     lines = ["INFO x", "Traceback ...", "ValueError: deep", "GRIDLAKE-ERROR: IngestionError: bad header", "INFO bye"]
-    assert ae.last_error_line(lines) == "IngestionError: bad header"
-    assert ae.last_error_line(["a", "java.lang.OutOfMemoryError: heap", "\tat x.y"]) == "java.lang.OutOfMemoryError: heap"
+    assert ar.last_error_line(lines) == "IngestionError: bad header"
+    assert ar.last_error_line(["a", "java.lang.OutOfMemoryError: heap", "\tat x.y"]) == "java.lang.OutOfMemoryError: heap"
 
 
 def test_run_streaming_raises_with_the_jobs_own_message(caplog):
     code = "import sys; print('working'); print('GRIDLAKE-ERROR: ConservationError: 3 rows lost', file=sys.stderr); sys.exit(1)"
     with caplog.at_level("INFO"), pytest.raises(RuntimeError, match="ConservationError: 3 rows lost"):
-        ae.run_streaming([sys.executable, "-c", code], env={"PATH": "/usr/bin"})
+        ar.run_streaming([sys.executable, "-c", code], env={"PATH": "/usr/bin"})
     assert "working" in caplog.text  # the output went to the (task) log as it came
 
 
@@ -84,43 +95,14 @@ def _write_manifest(settings, run_id, doc):
 def test_quality_gate(settings):
     _write_manifest(settings, "n1", {"stages": {"silver": {"status": "success"}},
                                      "quality": {"silver.housing": {"success": True}, "gold.x": {"success": False}}})
-    assert ae.check_quality_gate(settings, "n1") == {"suites": 1, "failed": 0}
+    assert ar.check_quality_gate(settings, "n1") == {"suites": 1, "failed": 0}
     _write_manifest(settings, "n2", {"stages": {"silver": {"status": "success"}},
                                      "quality": {"silver.rentals": {"success": False, "level": "error"}}})
     with pytest.raises(QualityGateError, match="silver.rentals"):
-        ae.check_quality_gate(settings, "n2")
+        ar.check_quality_gate(settings, "n2")
     _write_manifest(settings, "n3", {"stages": {"silver": {"status": "failed"}}})
     with pytest.raises(QualityGateError, match="failed"):
-        ae.check_quality_gate(settings, "n3")
-
-
-def test_failure_alert_goes_to_every_hook(settings, monkeypatch):
-    seen = []
-    monkeypatch.setenv("GRIDLAKE_DATA", str(settings.data))
-    monkeypatch.setattr(sys.modules[__name__], "collect", lambda record, s: seen.append(record), raising=False)
-    monkeypatch.setenv("GRIDLAKE_ALERT_HOOKS", f"gridlake.airflow_env:write_alert_file, {__name__}:collect")
-    context = {
-        "task_instance": SimpleNamespace(task_id="silver", dag_id="gridlake_nightly", try_number=3, log_url="u"),
-        "dag_run": SimpleNamespace(dag_id="gridlake_nightly", run_id="scheduled__x"),
-        "logical_date": dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
-        "params": {},
-        "exception": RuntimeError("spark-submit exited with 1: QualityGateError: silver.housing"),
-    }
-    ae.notify_failure(context)
-    ae.notify_failure(context)
-    path = settings.data / "alerts" / "gridlake_nightly__2026-11-02.json"
-    doc = json.loads(path.read_text())
-    assert len(doc["failures"]) == 2 and doc["failures"][0]["task_id"] == "silver"
-    assert "QualityGateError" in doc["failures"][0]["error"]
-    assert len(seen) == 2 and seen[0]["night"] == "2026-11-02"
-
-
-def test_a_broken_hook_does_not_stop_the_others(settings, monkeypatch):
-    monkeypatch.setenv("GRIDLAKE_DATA", str(settings.data))
-    monkeypatch.setenv("GRIDLAKE_ALERT_HOOKS", "gridlake.airflow_env:no_such_hook,gridlake.airflow_env:write_alert_file")
-    ae.notify_failure({"params": {"date": "2026-11-03"}})  # must not raise
-    files = list((settings.data / "alerts").glob("*.json"))
-    assert len(files) == 1 and json.loads(files[0].read_text())["failures"][0]["night"] == "2026-11-03"
+        ar.check_quality_gate(settings, "n3")
 
 
 def test_not_yet_ingested_compares_content_hashes_with_the_ingestion_log(tmp_path):
@@ -129,7 +111,7 @@ def test_not_yet_ingested_compares_content_hashes_with_the_ingestion_log(tmp_pat
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from gridlake.airflow_env import not_yet_ingested
+    from gridlake.airflow_runtime import not_yet_ingested
     from gridlake.config import load_settings
 
     settings = load_settings("local", data_root=tmp_path / "data")
@@ -143,3 +125,27 @@ def test_not_yet_ingested_compares_content_hashes_with_the_ingestion_log(tmp_pat
     renamed = tmp_path / "c.csv"
     renamed.write_bytes(old.read_bytes())  # same content under another name: already ingested
     assert not_yet_ingested(settings, [renamed]) == []
+
+
+def test_bronze_check_names_late_sources_and_accepts_absent_ones(tmp_path):
+    import hashlib
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from gridlake.config import load_settings
+
+    settings = load_settings("local", data_root=tmp_path / "data")
+    night = dt.date(2026, 11, 2)
+    folder = settings.landing / "rentals" / night.isoformat()
+    folder.mkdir(parents=True)
+    delivered = folder / "rentals.csv"
+    delivered.write_bytes("编号\n1\n".encode("gb18030"))
+    (settings.landing / "housing" / "2026-11-01").mkdir(parents=True)  # another night only: absent tonight
+    with pytest.raises(GridlakeError, match=r"rentals \(1 file\(s\) not ingested\)") as info:
+        bc.check_bronze_complete(settings, night, ["housing", "rentals"])
+    assert "housing" not in str(info.value)
+    sha = hashlib.sha256(delivered.read_bytes()).hexdigest()
+    write_deltalake(settings.table_path("bronze", "_ingestion_log"), pa.table({"file_sha256": [sha]}))
+    assert bc.check_bronze_complete(settings, night, ["housing", "rentals"]) == {
+        "night": "2026-11-02", "sources": {"housing": "absent", "rentals": "in_bronze"}}

@@ -37,7 +37,16 @@ PROBE = textwrap.dedent("""
             "outlets": {t.task_id: sorted(a.name for a in t.outlets) for t in dag.tasks},
             "downstream": tasks,
             "params": sorted(dag.params.keys()),
+            "dag_callback": bool(dag.on_failure_callback),
+            "deadlines": [(d.reference.reference_name, d.interval.total_seconds(), d.callback.path)
+                          for d in (dag.deadline or [])],
+            "inlets": {t.task_id: sorted(getattr(a, "name", "") for a in t.inlets) for t in dag.tasks},
         }
+        tt = dag.timetable
+        if type(tt).__name__ == "PartitionedAssetTimetable":
+            out["dags"][dag_id]["schedule_assets"] = sorted(a.name for a in tt.asset_condition.objects)
+        if type(tt).__name__ == "CronPartitionTimetable":
+            out["dags"][dag_id]["partition"] = [tt.run_offset, tt.key_format]
     print("JSON" + json.dumps(out))
 """)
 
@@ -85,9 +94,10 @@ def test_every_dag_follows_the_house_rules(bag, rule):
         elif rule == "doc_md":
             assert d["doc_md"], dag_id
         elif rule == "callback":
-            assert all(d["callback"].values()), dag_id
+            assert all(d["callback"].values()) and d["dag_callback"], dag_id
         assert "date" in d["params"], dag_id
-        assert d["timetable"] == "CronDataIntervalTimetable", dag_id
+        expected = {"gridlake_nightly": "PartitionedAssetTimetable", "gridlake_maintenance": "CronDataIntervalTimetable"}
+        assert d["timetable"] == expected.get(dag_id, "CronPartitionTimetable"), dag_id
 
 
 def _topo(downstream: dict[str, list[str]]) -> list[str]:
@@ -126,7 +136,7 @@ def test_no_cycles_and_the_nightly_runs_the_stages_in_order(bag):
 
 def test_spark_tasks_share_the_spark_pool_and_emit_assets(bag):
     nightly = bag["dags"]["gridlake_nightly"]
-    spark_tasks = [t for t in nightly["pools"] if t != "quality_gate"]
+    spark_tasks = [t for t in nightly["pools"] if t not in ("quality_gate", "bronze")]
     assert all(nightly["pools"][t] == "gridlake_spark" for t in spark_tasks)
     assert "silver.housing" in nightly["outlets"]["silver"]
     assert nightly["outlets"]["matching"] == ["gold.house_resolution"]
@@ -137,3 +147,19 @@ def test_spark_tasks_share_the_spark_pool_and_emit_assets(bag):
 
 def test_parsing_imports_neither_spark_nor_great_expectations(bag):
     assert bag["heavy"] == []
+
+
+def test_ingestion_dags_emit_the_night_and_the_nightly_waits_for_every_source(bag):
+    from gridlake.sources import load_sources
+
+    sources = sorted(load_sources())
+    nightly = bag["dags"]["gridlake_nightly"]
+    assert nightly["schedule_assets"] == sorted(f"bronze.{s}" for s in sources)
+    assert nightly["pools"]["bronze"] != "gridlake_spark"  # a check, no Spark
+    assert nightly["inlets"]["bronze"] == sorted(f"bronze.{s}" for s in sources)
+    for s in sources:
+        ingest = bag["dags"][f"gridlake_ingest_{s}"]
+        assert ingest["partition"] == [-1, "%Y-%m-%d"]  # run at 01:00 on D+1, key D
+        assert ingest["deadlines"] and all(r == "DagRunQueuedAtDeadline" and secs > 0
+                                           for r, secs, _ in ingest["deadlines"])
+        assert ingest["deadlines"][0][2] == "gridlake.alerts.AlertFileNotifier"

@@ -1,12 +1,15 @@
 """The nightly DAG for real: Airflow 3 (SQLite, ``dag.test()``), spark-submit, a tiny generated district.
 
 Runs once every pipeline stage exists (skipped, naming the missing module, until then).
+Every source's ingestion DAG loads its delivery and emits ``bronze.<source>`` with the night as
+partition key; the nightly DAG starts once all of them have it (its bronze task only checks).
 A rerun of the same night must commit nothing: every Delta table keeps its version.
 A failing Spark job fails its task with the job's own message and writes the alert record.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -45,8 +48,8 @@ def deployment(tmp_path_factory):
     missing = _missing_stages()
     if missing:
         pytest.skip(f"pipeline not complete yet: {', '.join(missing)}")
-    from gridlake.airflow_env import prepare_airflow
     from gridlake.config import load_settings
+    from tools.airflow_local import prepare_airflow
 
     data = tmp_path_factory.mktemp("af-run") / "data"
     gen = subprocess.run([str(Path(sys.executable).parent / "gridlake"), "generate", "--scale", "tiny", "--days", "1",
@@ -72,14 +75,38 @@ def _manifest(settings, dag_id: str) -> dict:
     return json.loads((runs_dir(settings) / f"{dag_id}__{NIGHT}.json").read_text())
 
 
+def _night_events(env: dict[str, str]) -> dict[str, dict]:
+    """``bronze.*`` asset events of NIGHT in the deployment's metadata DB: asset name -> extra."""
+    code = ("import json; from sqlalchemy import select; from airflow.utils.session import create_session; "
+            "from airflow.models.asset import AssetEvent, AssetModel\n"
+            "with create_session() as s:\n"
+            "    rows = s.execute(select(AssetModel.name, AssetEvent.extra).join(AssetEvent, AssetEvent.asset_id == "
+            f"AssetModel.id).where(AssetEvent.partition_key == '{NIGHT}')).all()\n"
+            "print('EVENTS' + json.dumps({n: e for n, e in rows if n.startswith('bronze.')}))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("EVENTS"))[6:])
+
+
 def test_nightly_dag_runs_and_a_rerun_changes_no_table(deployment, tmp_path):
+    from gridlake.sources import load_sources
+    from tools.demo import ingest_dag_ids, landed_nights
+
     settings, env = deployment
-    rc, out = _airflow_night(env, ["gridlake_ingest_housing", "gridlake_nightly"], tmp_path / "first.log")
+    rc, out = _airflow_night(env, [*ingest_dag_ids(), "gridlake_nightly"], tmp_path / "first.log")
     assert rc == 0, out[-4000:]
+    assert f"GRIDLAKE-DEMO: assets {NIGHT} ready" in out
     assert "GRIDLAKE-DEMO: end gridlake_nightly success" in out
+    events = _night_events(env)
+    assert set(events) == {f"bronze.{s}" for s in load_sources()}  # every source, delivered or not
+    assert all(e["night"] == NIGHT for e in events.values())
+    assert events["bronze.housing"]["delivered"] >= 1 and events["bronze.housing"]["ingested"] >= 1
+    assert landed_nights(settings) == [dt.date.fromisoformat(NIGHT)]
     first = _manifest(settings, "gridlake_nightly")
     assert first["status"] == "success"
-    assert set(STAGES) <= set(first["stages"]) and first["failures"] == []
+    spark_stages = [s for s in STAGES if s != "bronze"]  # the nightly's bronze task is a check, no Spark
+    assert set(spark_stages) <= set(first["stages"]) and first["failures"] == []
     assert first["table_versions"], "no Delta table recorded"
     assert any(k.startswith("gold.") for k in first["table_versions"])
     ingest = _manifest(settings, "gridlake_ingest_housing")
@@ -90,20 +117,51 @@ def test_nightly_dag_runs_and_a_rerun_changes_no_table(deployment, tmp_path):
     rc, out = _airflow_night(env, ["gridlake_nightly"], tmp_path / "rerun.log")
     assert rc == 0, out[-4000:]
     second = _manifest(settings, "gridlake_nightly")
-    assert second["attempts"] >= first["attempts"] + len(STAGES)  # each Spark task opens the night's manifest once
+    assert second["attempts"] >= first["attempts"] + len(spark_stages)  # each Spark task opens the manifest once
     assert second["table_versions"] == first["table_versions"]
 
 
 def test_a_failing_spark_job_fails_its_task_with_its_own_message(deployment, tmp_path):
     settings, env = deployment
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("x")
-    bad = dict(env, GRIDLAKE_LAKE_ROOT=str(blocker / "lake"))  # the job cannot create its lake
-    rc, out = _airflow_night(bad, ["gridlake_ingest_rentals"], tmp_path / "fail.log")
+    folder = settings.landing / "rentals" / NIGHT
+    redelivered = folder / "zz_redelivery.csv"  # new content, so the ingestion DAG starts Spark
+    redelivered.write_bytes(next(p for p in sorted(folder.iterdir()) if p.is_file()).read_bytes() + b"\n")
+    # the job cannot write its table: a file where bronze.rentals should be (same Asset URI, same lake)
+    table = Path(settings.table_path("bronze", "rentals"))
+    aside = table.with_name("rentals.aside")
+    if table.exists():
+        table.rename(aside)
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text("x")
+    try:
+        rc, out = _airflow_night(env, ["gridlake_ingest_rentals"], tmp_path / "fail.log")
+    finally:
+        table.unlink()
+        if aside.exists():
+            aside.rename(table)
+        redelivered.unlink()
     assert rc != 0
     assert "GRIDLAKE-DEMO: end gridlake_ingest_rentals failed" in out
     assert "spark-submit exited with" in out
     alerts = json.loads((settings.data / "alerts" / f"gridlake_ingest_rentals__{NIGHT}.json").read_text())
-    record = alerts["failures"][-1]
-    assert record["task_id"] == "ingest" and record["night"] == NIGHT
+    record = alerts["failures"][0]  # the task's own callback; the DAG-level one follows with its reason
+    assert record["task_id"] == "ingest" and record["night"] == NIGHT and record["kind"] == "failure"
+    assert alerts["failures"][-1]["error"] == "task_failure"
     assert "spark-submit exited with" in record["error"] and "GRIDLAKE-ERROR" not in record["error"]
+
+
+def test_the_nightly_stops_at_bronze_when_a_delivery_is_not_ingested(deployment, tmp_path):
+    settings, env = deployment
+    folder = settings.landing / "rentals" / NIGHT
+    late = folder / "zz_late_delivery.csv"
+    late.write_bytes(next(p for p in sorted(folder.iterdir()) if p.is_file()).read_bytes() + b"\n\n")
+    try:
+        rc, out = _airflow_night(env, ["gridlake_nightly"], tmp_path / "late.log")
+    finally:
+        late.unlink()
+    assert rc != 0
+    assert "GRIDLAKE-DEMO: end gridlake_nightly failed" in out
+    assert "spark-submit" not in out.split("GRIDLAKE-DEMO: start gridlake_nightly", 1)[1].split("bronze incomplete")[0]
+    alerts = json.loads((settings.data / "alerts" / f"gridlake_nightly__{NIGHT}.json").read_text())
+    record = next(r for r in alerts["failures"] if r["task_id"] == "bronze")
+    assert "bronze incomplete for the night" in record["error"] and "rentals (" in record["error"]

@@ -32,7 +32,7 @@ def test_spark_cast_error_leaves_no_value(spark, settings, monkeypatch, caplog):
     from pyspark.errors import PySparkException
     from pyspark.logger import PySparkLogger
 
-    from gridlake.airflow_env import failure_record, write_alert_file
+    from gridlake.airflow_runtime import failure_record, write_alert_file
 
     monkeypatch.setitem(pipeline.STAGES, "cast_probe", f"{__name__}:cast_stage")
     caplog.set_level(logging.INFO)

@@ -5,41 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import json
-import socket
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from gridlake.notifications import NotificationsConfig, notify_streets
+from tests.support.smtp import local_smtp
 
 NIGHT = dt.date(2026, 11, 5)
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append((list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp(monkeypatch):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_GRIDLAKE_SMTP_TEST", json.dumps({
-        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
-        "extra": {"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1}}))
-    yield inbox
-    controller.stop()
+    with local_smtp(monkeypatch, "gridlake_smtp_test") as inbox:
+        yield inbox
 
 
 SUMMARY = {

@@ -2,7 +2,7 @@
 the network off, render styled.
 
 The pages are built as in ``test_quality_gate`` (one validation of a tiny silver.housing frame with one
-warning, then the ``quality_report`` stage). Each page is screenshotted twice: as built, and from a copy
+warning, then the ``reports`` stage). Each page is screenshotted twice: as built, and from a copy
 with every stylesheet deleted (``*.css`` files and inline ``<style>``). The styled shot must show the
 stylesheets' own colours in quantity (Bootstrap's ``#e2e3e5`` panels, the report's ``#eef5f0`` table
 headers...), the Font Awesome icons drawn from the vendored webfont, and differ clearly from the

@@ -111,7 +111,7 @@ def test_log_filter_sanitises_message_args_and_traceback():
 
 
 def test_alert_file_has_no_value(settings):
-    from gridlake.airflow_env import failure_record, write_alert_file
+    from gridlake.airflow_runtime import failure_record, write_alert_file
 
     record = failure_record({"exception": openpyxl_error(), "params": {"date": "2024-05-01"}})
     path = write_alert_file({**record, "run_id": "gridlake_nightly__2024-05-01"}, settings)
