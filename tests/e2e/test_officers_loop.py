@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import json
 import random
-import socket
 from email import policy
 
 import pandas as pd
 import pytest
-from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 from pyspark.sql.types import StructType
 
@@ -36,6 +33,7 @@ from jobs.gold.rules import DETECTION_COLUMNS
 from schemas.gold import DISCREPANCIES, FOLLOWUPS
 from schemas.silver import VERIFICATIONS
 from tests.integration.test_bronze_helpers import run
+from tests.support.smtp import local_smtp
 from tools.generate import officers as simulated
 from tools.generate.site_truth import address_findings
 
@@ -69,13 +67,6 @@ def _detections(spark, night: dt.date, c_again: bool = False):
          if c_seen else []))
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(envelope.content)
-        return "250 OK"
 
 
 def test_three_nights_of_the_loop(spark, settings, monkeypatch):
@@ -151,24 +142,14 @@ def test_three_nights_of_the_loop(spark, settings, monkeypatch):
     listed = load_workbook(night_dir / "supervisors/street/沙头街道.xlsx").active
     assert [r[0] for r in listed.iter_rows(min_row=2, values_only=True)] == ["B"]
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        monkeypatch.setenv("AIRFLOW_CONN_GRIDLAKE_SMTP_E2E", json.dumps({
-            "conn_type": "smtp", "host": "127.0.0.1", "port": port,
-            "extra": {"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1}}))
+    with local_smtp(monkeypatch, "gridlake_smtp_e2e") as inbox:
         cfg = NotificationsConfig(options={"smtp_conn_id": "gridlake_smtp_e2e", "from_email": "gridlake@localhost"},
                                   links_base="https://grid.example/exports",
                                   street_supervisors={"沙头街道": "shatou@example.org"})
         assert notify_streets(summary, N3, cfg)["sent"] == ["沙头街道"]
-    finally:
-        controller.stop()
-    mail = email.message_from_bytes(inbox.messages[0], policy=policy.default)
+    recipients, raw = inbox.messages[0]
+    assert recipients == ["shatou@example.org"]
+    mail = email.message_from_bytes(raw, policy=policy.default)
     assert "逾期 1 件" in mail["Subject"] and "升级街道 1 件" in mail["Subject"] and "重办 1 件" in mail["Subject"]
     body = mail.get_body(("html",)).get_content()
     assert "supervisors/street/沙头街道.xlsx" in body and "H2" not in body
