@@ -3,10 +3,12 @@ deterministic bytes, hostile labels escaped, matplotlib imported only when a cha
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from jobs.reports import charts
 from jobs.reports.district import ReportData, render_html
@@ -66,7 +68,10 @@ def _python(tmp_path, code: str) -> str:
     """stdout of ``code`` run as a script in a fresh interpreter (a script: pyspark exits under ``python -c``)."""
     script = tmp_path / "probe.py"
     script.write_text(code, encoding="utf-8")
-    return subprocess.run([sys.executable, str(script)], capture_output=True, check=True).stdout.decode("utf-8")
+    # the repo root on the path: ``tests`` is not an installed package (make test runs without PYTHONPATH)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.run([sys.executable, str(script)], capture_output=True, check=True, env=env).stdout.decode("utf-8")
 
 
 def test_charts_are_deterministic_bytes_across_processes(tmp_path):
