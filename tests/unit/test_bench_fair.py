@@ -102,3 +102,15 @@ def test_splink_person_settings_follow_the_tutorial_shape() -> None:
     tf = {c["output_column_name"] for c in d["comparisons"]
           for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")}
     assert {"name", "phone", "house_code"} <= tf
+
+
+def test_pairwise_fast_equals_the_evaluators_pair_sets() -> None:
+    from tools.bench.fair_run import pairwise_fast
+    from tools.persons_eval import pairwise_counts
+
+    rng = np.random.default_rng(3)
+    pred, true = rng.integers(0, 40, 300), rng.integers(0, 50, 300)
+    involve = rng.random(300) < 0.3
+    assert pairwise_fast(pred, true) == pairwise_counts(pd.Series(pred), pd.Series(true))
+    assert pairwise_fast(pred, true, involve) == pairwise_counts(pd.Series(pred), pd.Series(true), involve)
+    assert pairwise_fast(np.arange(5), np.arange(5))["predicted"] == 0
