@@ -242,6 +242,21 @@ def _measure(engine: str, task: Path, env: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _splink_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("splink") is not None
+
+
+def _splink_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("splink")
+    except PackageNotFoundError:
+        return None
+
+
 def _attrs(task: Path, name: str) -> dict[str, Any]:
     return json.loads((task / f"raw_{name}.json").read_text(encoding="utf-8"))
 
@@ -252,7 +267,7 @@ def bench_fair(scales: list[str], root: Path, noise_models: tuple[str, ...], see
     the other) and, with ``persons``, on the person mentions."""
     from tools.bench.fair import score_split, split_ids
     from tools.bench.kit import run_info
-    from tools.bench.matching import _splink_version, number_conflicts, write_task
+    from tools.bench.matching import number_conflicts, write_task
     from tools.generate.config import generator_info
 
     repo = Path(__file__).resolve().parent.parent.parent
@@ -276,6 +291,9 @@ def bench_fair(scales: list[str], root: Path, noise_models: tuple[str, ...], see
         tuning = split_ids(truth["id"], seed)
         entry["engines"] = {}
         for eng in ENGINES:
+            if eng == "splink" and not _splink_available():
+                entry["engines"][eng] = {"skipped": "splink not installed (pip extra 'bench')"}
+                continue
             m = _measure(f"run-{eng}", task, env)
             if m["returncode"] != 0:
                 entry["engines"][eng] = {**m, "error": "engine failed"}
@@ -301,7 +319,7 @@ def bench_fair(scales: list[str], root: Path, noise_models: tuple[str, ...], see
             entry["f1_test"] = {"gridlake": g["test"]["overall"]["f1"], "splink": s["test"]["overall"]["f1"]}
             entry["targets"] = {"throughput_2x_in_engine": entry["ratio_engine"] >= 2.0,
                                 "f1_higher": g["test"]["overall"]["f1"] > s["test"]["overall"]["f1"]}
-        if persons and (data / "truth" / "person_mentions.parquet").exists():
+        if persons and _splink_available() and (data / "truth" / "person_mentions.parquet").exists():
             entry["persons"] = _bench_persons(data, task, env, seed)
         results.append(entry)
     return {"kind": "matching-fair", **run_info(), "seed": seed, "scales": scales, "noise_models": list(noise_models),
