@@ -127,8 +127,11 @@ def capped_keys(reg: pd.DataFrame, qry: pd.DataFrame, spec: Any) -> tuple[list[s
         if kind == "blk":
             found |= qv.notna().to_numpy()
         names.append(name)
+        vague = qk.notna() & qk.isin(counts.index) & ~qk.isin(ok)
+        if kind == "fbk":                  # a fallback rule is only tried for queries the main rules missed
+            vague &= ~found
         stats[name] = {"rule": list(rule), "queries_keyed": int(qv.notna().sum()),
-                       "queries_too_vague": int((qk.notna() & qk.isin(counts.index) & ~qk.isin(ok)).sum()),
+                       "queries_too_vague": int(vague.sum()),
                        "registry_keys_over_cap": int((counts > cap).sum())}
     return names, stats
 
