@@ -79,7 +79,7 @@ def cost_chart_svg(results: list[dict[str, Any]]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``gridlake bench pipeline|matching|nights --scale a,b``."""
+    """``gridlake bench pipeline|matching|matching-fair|nights --scale a,b``."""
     settings = load_settings(args.profile, args.data)
     scales = [s.strip() for s in args.scale.split(",") if s.strip()]
     out = Path(args.output) if args.output else settings.reports / "bench" / f"{args.what}.json"
@@ -91,6 +91,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "pipeline":
         report = bench_pipeline(scales, settings.data / "bench")
         out.with_suffix(".svg").write_text(cost_chart_svg(report["results"]), encoding="utf-8")
+    elif args.what == "matching-fair":     # addresses and persons, gridlake vs the fair Splink set-up
+        from tools.bench.fair_run import bench_fair
+
+        report = bench_fair(scales, settings.data / "bench-matching",
+                            tuple(n.strip() for n in (args.noise or "default").split(",") if n.strip()),
+                            int(args.seed or 20141))
     else:
         from tools.bench.matching import bench_matching
 
