@@ -2,7 +2,8 @@
 
 * :func:`night_of` / :func:`gridlake_run_id`: the delivery night of a DAG run (the ``date`` param, the
   partition key, the logical date) and the gridlake run id that depends on it only.
-* :func:`spark_submit_command` / :func:`run_spark_job` run a night's stages as a
+* :func:`spark_submit_command` / :func:`run_spark_job` run a night's stages in the stage server when one
+  serves the data root (:mod:`gridlake.stage_server`: one warm Spark application), else as a
   ``spark-submit gridlake/submit.py`` application, streaming its output into the task log.
 * :func:`not_yet_ingested`, :func:`check_quality_gate`: what a task checks without a JVM.
 * :func:`failure_record` / :func:`write_alert_file`: what an alert says and keeps (no Airflow import, so
@@ -162,6 +163,10 @@ def run_spark_job(night: dt.date, stages: Iterable[str], run_id: str, sources: I
     """Run ``stages`` of ``night`` through spark-submit (the task body of every Spark task)."""
     settings = settings or load_settings()
     stages = list(stages)
+    from gridlake.stage_client import run_stages
+
+    if run_stages(settings, night, stages, run_id, sources, logger) is not None:  # a warm Spark application
+        return run_id
     cmd = spark_submit_command(settings, night, stages, run_id, sources)
     (logger or log).info("spark-submit %s for %s (run %s, master %s)", ",".join(stages), night, run_id,
                          settings.spark.master)

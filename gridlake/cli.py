@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="community", help="tiny|community|street|district or a number of houses")
     p.add_argument("--days", type=int, default=2, help="nights to generate: a full first night, then increments")
     p.add_argument("--no-airflow", action="store_true", help="run the nights with `gridlake run` instead")
+    p.add_argument("--no-stage-server", action="store_true",
+                   help="Airflow tasks spark-submit each stage (default: they share one stage server)")
+
+    p = _add(sub, "stage-server", "gridlake.stage_server:cmd_stage_server",
+             "one Spark application that runs the stage tasks of Airflow (start runs in the foreground)")
+    p.add_argument("action", choices=("start", "stop", "status"))
 
     p = _add(sub, "resolve-addresses", "matching.cli:cmd_resolve", "resolve free-text addresses against a registry CSV")
     p.add_argument("--registry", required=True, help="CSV with columns house_code,address")

@@ -13,11 +13,13 @@ generator provides ``tools.generate.officers.simulate_verifications``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -168,6 +170,41 @@ def run_night_in_airflow(settings: Settings, env: dict[str, str], night: dt.date
     return seconds
 
 
+def start_stage_server(settings: Settings, env: dict[str, str], timeout: float = 300.0) -> subprocess.Popen:
+    """``gridlake stage-server start`` for the demo's data root; returns once it answers."""
+    from gridlake.airflow_runtime import spark_environment
+    from gridlake.stage_client import status
+
+    log_file = settings.airflow_home / "demo-logs" / "stage-server.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "gridlake.cli", "stage-server", "start", "--data", str(settings.data),
+           "--profile", settings.profile]
+    with open(log_file, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(cmd, env=spark_environment(settings, env or None), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=str(Path(__file__).resolve().parent.parent))
+    deadline = time.monotonic() + timeout
+    while status(settings) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_stage_server(settings, proc)
+            raise GridlakeError(f"the stage server did not start; log {log_file}")
+        time.sleep(1)
+    return proc
+
+
+def stop_stage_server(settings: Settings, proc: subprocess.Popen) -> None:
+    """Ask the server to stop; kill it if it does not within a minute."""
+    from gridlake.stage_client import stop
+
+    if proc.poll() is None:
+        stop(settings)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 # --- the command -------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate (unless landed already) and run every night; print where the results are."""
@@ -198,7 +235,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         env = prepare_airflow(settings)
         env["GRIDLAKE_AIRFLOW_RETRY_DELAY"] = os.environ.get("GRIDLAKE_AIRFLOW_RETRY_DELAY", "20")
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+    server = None
+    if use_airflow and not getattr(args, "no_stage_server", False):
+        server = start_stage_server(settings, env)
+        console.print("stage server up: the Airflow tasks share one Spark application (gridlake stage-server)")
+    with contextlib.ExitStack() as cleanup, \
+            Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        if server is not None:
+            cleanup.callback(stop_stage_server, settings, server)
         for i, night in enumerate(nights):
             if i > 0 and simulate_verifications(settings, nights[i - 1], seed):
                 console.print(f"officers verified the follow-ups of {nights[i - 1]}")
