@@ -69,8 +69,8 @@ def delta_jars() -> list[MavenJar]:
 # and of the AWS SDK v2 (2.35.4, the version hadoop-project 3.5.0 pins) only the modules it calls, with
 # their runtime closure, instead of the SDK's 690 MB `bundle` jar: s3, s3-transfer-manager, sts (assumed
 # roles), apache-client (sync) and netty-nio-client (async; netty itself is in pyspark's jars). Left out:
-# kms and s3accessgrants (client-side encryption, access grants) and analyticsaccelerator-s3 (the
-# optional `analytics` input stream): configuring those needs the bundle instead.
+# kms and s3accessgrants (client-side encryption, access grants): configuring those needs the bundle
+# instead. analyticsaccelerator-s3 is needed although its input stream is optional (S3AFileSystem links it).
 HADOOP_VERSION = "3.5.0"
 AWS_SDK_VERSION = "2.35.4"
 AWS_SDK_MODULES = (
@@ -89,6 +89,7 @@ def s3a_jars() -> list[MavenJar]:
         *(MavenJar("software.amazon.awssdk", m, AWS_SDK_VERSION) for m in AWS_SDK_MODULES),
         MavenJar("software.amazon.eventstream", "eventstream", "1.0.1"),
         MavenJar("org.reactivestreams", "reactive-streams", "1.0.4"),
+        MavenJar("software.amazon.s3.analyticsaccelerator", "analyticsaccelerator-s3", "1.3.1"),
     ]
 
 

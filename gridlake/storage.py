@@ -124,8 +124,12 @@ def apply_credentials(spark: SparkSession, settings: Settings) -> None:
 
 
 # --- deltalake (no JVM) ---------------------------------------------------------------------------
-def deltalake_location(settings: Settings, path: str) -> tuple[str, dict[str, str]]:
-    """``(uri, storage_options)`` for opening the Delta table at ``path`` with ``deltalake``."""
+def deltalake_location(settings: Settings, path: str,
+                       env: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """``(uri, storage_options)`` for opening the Delta table at ``path`` with ``deltalake``.
+
+    The credentials come from ``env`` (default the process environment), under the names the
+    configuration gives."""
     if "://" not in path:
         return path, {}
     parts = urlsplit(path)
@@ -139,7 +143,7 @@ def deltalake_location(settings: Settings, path: str) -> tuple[str, dict[str, st
             opts["AWS_ALLOW_HTTP"] = "true"
     if st.path_style_access:
         opts["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
-    creds = credentials(settings)
+    creds = credentials(settings, env)
     if creds:
         opts["AWS_ACCESS_KEY_ID"] = creds["access_key"]
         opts["AWS_SECRET_ACCESS_KEY"] = creds["secret_key"]
