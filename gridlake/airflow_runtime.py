@@ -178,18 +178,19 @@ def not_yet_ingested(settings: Settings, files: Iterable[Path]) -> list[Path]:
     """The ``files`` whose content (SHA-256) the bronze ingestion log has not recorded yet.
 
     Read with ``deltalake`` (no JVM), so an ingestion DAG whose files are all in bronze already -
-    the nightly DAG's catch-up took them, or a rerun - skips without starting Spark. With a lake
-    on object storage every file counts as new (bronze itself then skips what it knows).
+    the nightly DAG's catch-up took them, or a rerun - skips without starting Spark. A lake on
+    ``s3a://`` is read with the configured storage options; on another remote scheme every file
+    counts as new (bronze itself then skips what it knows).
     """
     from gridlake.io import sha256_file  # the hash the ingestion log is keyed by
+    from gridlake.storage import is_local, is_s3a, open_delta
 
     files = list(files)
-    path = settings.table_path("bronze", "_ingestion_log")
-    if "://" in path or not Path(path, "_delta_log").is_dir():
+    table = (open_delta(settings, settings.table_path("bronze", "_ingestion_log"))
+             if is_local(settings) or is_s3a(settings) else None)
+    if table is None:
         return files
-    from deltalake import DeltaTable
-
-    known = set(DeltaTable(path).to_pyarrow_table(columns=["file_sha256"]).column("file_sha256").to_pylist())
+    known = set(table.to_pyarrow_table(columns=["file_sha256"]).column("file_sha256").to_pylist())
 
     def new(f: Path) -> bool:
         try:

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    _add(sub, "setup", "gridlake.commands:cmd_setup", "fetch the Delta jars once and check Java")
+    p = _add(sub, "setup", "gridlake.commands:cmd_setup", "fetch the Delta jars once and check Java")
+    p.add_argument("--s3", action="store_true", help="also fetch the S3A connector (hadoop-aws + AWS SDK v2 modules); "
+                                                     "implied when the profile's lake is on s3a://")
 
     p = _add(sub, "generate", "tools.generate.cli:cmd_generate", "write a synthetic district to DATA/landing")
     p.add_argument("--scale", default="community", help=f"{'|'.join(SCALES)} or a number of houses")

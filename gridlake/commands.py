@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
-from gridlake.spark import fetch_delta_jars, find_java_home, jar_cache_dir
+from gridlake.config import load_settings
+from gridlake.spark import fetch_jars, find_java_home, jar_cache_dir, needed_jars
 
 log = logging.getLogger(__name__)
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    """Check Java and fetch the Delta jars into the local cache (once)."""
+    """Check Java and fetch the jars into the local cache (once): Delta's, and the S3A connector's when the
+    profile's lake is on ``s3a://`` or ``--s3`` asks for them."""
     java = find_java_home()
-    jars = fetch_delta_jars()
+    settings = load_settings(getattr(args, "profile", None), getattr(args, "data", None))
+    started = time.monotonic()
+    jars = fetch_jars(needed_jars(settings, s3=bool(getattr(args, "s3", False))))
+    size = sum(p.stat().st_size for p in jars)
     log.info("Java: %s", java)
-    log.info("Delta jars cached in %s: %s", jar_cache_dir(), ", ".join(p.name for p in jars))
+    log.info("%d jars (%.1f MB) cached in %s in %.1f s: %s", len(jars), size / 1e6, jar_cache_dir(),
+             time.monotonic() - started, ", ".join(p.name for p in jars[:4]) + (" ..." if len(jars) > 4 else ""))
     return 0

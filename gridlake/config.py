@@ -28,7 +28,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from gridlake.config_models import ConfigError, ConfigModel, config_error
 
 __all__ = ["CONF_DIR", "LIFECYCLE_LAYERS", "REPO_ROOT", "AirflowConfig", "ConfigError", "PrivacyConfig",
-           "RetentionConfig", "Settings", "SparkConfig", "load_settings"]
+           "RetentionConfig", "Settings", "SparkConfig", "StorageConfig", "load_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = Path(os.environ.get("GRIDLAKE_CONF_DIR", REPO_ROOT / "conf"))
@@ -79,6 +79,22 @@ class PrivacyConfig(_Section):
     local_key_file: str = ""  # default: <data_root>/.gridlake-key
 
 
+class StorageConfig(_Section):
+    """Object storage of a lake on ``s3a://`` (ignored for a local lake).
+
+    Only where and how to connect lives here; the credentials never do: they are read at session start
+    from the environment variables *named* here (default the usual AWS ones), or, when those are unset,
+    from S3A's own provider chain (instance profile, web identity).
+    """
+
+    endpoint: str = Field("", pattern=r"^(https?://[A-Za-z0-9.\-\[\]:]+(/[^@\s]*)?)?$")  # no user:pass@ in it
+    region: str = ""                    # e.g. cn-north-1; empty: the SDK's default resolution
+    path_style_access: bool = False     # true for most S3-compatible servers (MinIO, Ceph RGW, moto)
+    access_key_env: str = Field("AWS_ACCESS_KEY_ID", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_key_env: str = Field("AWS_SECRET_ACCESS_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    session_token_env: str = Field("AWS_SESSION_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 LIFECYCLE_LAYERS = ("bronze", "silver", "gold", "quality", "_runs")
 
 
@@ -122,6 +138,7 @@ class Settings(_Section):
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     timezone: str = "Asia/Shanghai"
 
     # --- paths of one deployment -------------------------------------------------

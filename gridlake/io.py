@@ -142,16 +142,17 @@ def table_version(spark: SparkSession, settings: Settings, layer: str, name: str
 def row_count(spark: SparkSession, settings: Settings, layer: str, name: str) -> int:
     """Rows of a table's current version.
 
-    On a local lake the count is the sum of the ``numRecords`` statistics Delta keeps per data
-    file, read from the log with ``deltalake`` (no Spark job, no data read); a file without
+    On a local or ``s3a://`` lake the count is the sum of the ``numRecords`` statistics Delta keeps
+    per data file, read from the log with ``deltalake`` (no Spark job, no data read); a file without
     statistics or with a deletion vector, or a lake on another file system, falls back to a
     Spark ``count()``.
     """
-    path = settings.table_path(layer, name)
-    if "://" not in path:
-        from deltalake import DeltaTable
+    from gridlake.storage import is_local, is_s3a, open_delta
 
-        adds = DeltaTable(path).get_add_actions(flatten=True)
+    path = settings.table_path(layer, name)
+    table = open_delta(settings, path) if is_local(settings) or is_s3a(settings) else None
+    if table is not None:
+        adds = table.get_add_actions(flatten=True)
         dv = [n for n in adds.schema.names if n.lower().startswith("deletion")]  # rows deleted in place
         if "num_records" in adds.schema.names and not any(
                 v is not None for n in dv for v in adds.column(n).to_pylist()):

@@ -125,12 +125,10 @@ class Manifest:
     def record_tables(self, spark: SparkSession) -> None:
         """Delta version and row count of every table in the lake."""
         from gridlake import io
+        from gridlake.storage import list_tables
 
         for layer in ("bronze", "silver", "gold", "quality"):
-            base = Path(self.settings.lake) / layer
-            if "://" in self.settings.lake or not base.exists():
-                continue
-            for table in sorted(p.name for p in base.iterdir() if (p / "_delta_log").exists()):
+            for table in list_tables(spark, self.settings, layer):  # a local folder or object storage
                 self.doc["table_versions"][f"{layer}.{table}"] = io.table_version(spark, self.settings, layer, table)
 
     # --- writing -----------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gridlake.config import Settings, load_settings
 from gridlake.ids import check_digit
+from gridlake.storage import open_delta, require_local
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,11 @@ def _delta_texts(table_dir: Path) -> Iterator[str]:
 
 
 def iter_scan_targets(settings: Settings) -> Iterator[tuple[str, Path]]:
-    """(kind, path) of everything outside bronze and silver that must be free of personal data."""
+    """(kind, path) of everything outside bronze and silver that must be free of personal data.
+
+    The lake's tables are scanned file by file, every version: a lake on object storage is refused
+    (:func:`gridlake.storage.require_local`) rather than silently left out of the scan."""
+    require_local(settings, "the privacy scan of the lake's files (gridlake scan-privacy)")
     data = settings.data
     lake = Path(settings.lake)
     for layer in ("gold", "quality", "_runs"):
@@ -170,17 +175,14 @@ def known_pii_from_silver(settings: Settings) -> KnownPII:
     """Phones and names held in silver's current versions, read with ``deltalake`` (no JVM).
 
     Only committed files are read: a data file left by a killed write (possibly empty or cut off)
-    belongs to no version and holds nothing the lake publishes."""
-    from deltalake import DeltaTable
-
+    belongs to no version and holds nothing the lake publishes. A lake on ``s3a://`` is read with
+    the configured storage options; another remote scheme raises (the gate fails closed)."""
     known = KnownPII()
-    lake = Path(settings.lake)
     for table, cols in (("declarations", ("phone", "name")), ("rentals", ("landlord_phone", "landlord_name")),
                         ("mediation_cases", ("parties",)), ("housing", ("house_code",))):
-        base = lake / "silver" / table
-        if not (base / "_delta_log").is_dir():
+        dt_ = open_delta(settings, settings.table_path("silver", table))
+        if dt_ is None:
             continue
-        dt_ = DeltaTable(str(base))
         present = [c for c in cols if c in dt_.schema().to_arrow().names]
         tables = [dt_.to_pyarrow_table(columns=present)] if present else []
         for t in tables:

@@ -3,8 +3,10 @@
 The Delta jars (``io.delta:delta-spark_<spark>_2.13`` and ``delta-storage``) are
 fetched once from Maven Central into a local cache by ``gridlake setup``; every
 session afterwards loads them from that cache with ``spark.jars`` and needs no
-network. The cache is ``$GRIDLAKE_JAR_CACHE`` or ``~/.cache/gridlake/jars``; a
-jar already in ``~/.m2`` is copied from there instead of downloaded.
+network. A lake on ``s3a://`` adds the S3A connector's jars (:func:`s3a_jars`, fetched by
+``gridlake setup --s3``, or by ``gridlake setup`` when the configured lake is on s3a://).
+The cache is ``$GRIDLAKE_JAR_CACHE`` or ``~/.cache/gridlake/jars``; a jar already in ``~/.m2``
+is copied from there instead of downloaded.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 from gridlake.config import Settings
 from gridlake.errors import GridlakeError
 from gridlake.permissions import HADOOP_UMASK, secure_process
+from gridlake.storage import apply_credentials, is_s3a, s3a_spark_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -63,17 +66,50 @@ def delta_jars() -> list[MavenJar]:
     ]
 
 
+# The S3A connector for a lake on s3a://: hadoop-aws of the Hadoop pyspark ships (hadoop-client-api-3.5.0),
+# and of the AWS SDK v2 (2.35.4, the version hadoop-project 3.5.0 pins) only the modules it calls, with
+# their runtime closure, instead of the SDK's 686 MB `bundle` jar (36 jars, 12.9 MB): s3, s3-transfer-manager, sts (assumed
+# roles), apache-client (sync) and netty-nio-client (async; netty itself is in pyspark's jars). Left out:
+# kms and s3accessgrants (client-side encryption, access grants): configuring those needs the bundle
+# instead. analyticsaccelerator-s3 is needed although its input stream is optional (S3AFileSystem links it).
+HADOOP_VERSION = "3.5.0"
+AWS_SDK_VERSION = "2.35.4"
+AWS_SDK_MODULES = (
+    "annotations", "apache-client", "arns", "auth", "aws-core", "aws-query-protocol", "aws-xml-protocol",
+    "checksums", "checksums-spi", "crt-core", "endpoints-spi", "http-auth", "http-auth-aws",
+    "http-auth-aws-eventstream", "http-auth-spi", "http-client-spi", "identity-spi", "json-utils",
+    "metrics-spi", "netty-nio-client", "profiles", "protocol-core", "regions", "retries", "retries-spi",
+    "s3", "s3-transfer-manager", "sdk-core", "sts", "third-party-jackson-core", "utils", "utils-lite",
+)
+
+
+def s3a_jars() -> list[MavenJar]:
+    """The jars the S3A connector needs on top of pyspark (which has Hadoop's client, netty, httpclient)."""
+    return [
+        MavenJar("org.apache.hadoop", "hadoop-aws", HADOOP_VERSION),
+        *(MavenJar("software.amazon.awssdk", m, AWS_SDK_VERSION) for m in AWS_SDK_MODULES),
+        MavenJar("software.amazon.eventstream", "eventstream", "1.0.1"),
+        MavenJar("org.reactivestreams", "reactive-streams", "1.0.4"),
+        MavenJar("software.amazon.s3.analyticsaccelerator", "analyticsaccelerator-s3", "1.3.1"),
+    ]
+
+
+def needed_jars(settings: Settings | None = None, s3: bool = False) -> list[MavenJar]:
+    """Delta's jars, plus the S3A connector's when the lake is on ``s3a://`` (or ``s3`` asks for them)."""
+    return delta_jars() + (s3a_jars() if s3 or (settings is not None and is_s3a(settings)) else [])
+
+
 def jar_cache_dir() -> Path:
     return Path(os.environ.get("GRIDLAKE_JAR_CACHE", Path.home() / ".cache" / "gridlake" / "jars"))
 
 
-def fetch_delta_jars(cache: Path | None = None, timeout: float = 120.0) -> list[Path]:
-    """Download the Delta jars into the cache once (verified by SHA-1); return their paths."""
+def fetch_jars(jars: list[MavenJar], cache: Path | None = None, timeout: float = 120.0) -> list[Path]:
+    """Download ``jars`` into the cache once (each verified by its SHA-1); return their paths."""
     cache = cache or jar_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     out: list[Path] = []
     m2 = Path.home() / ".m2" / "repository"
-    for jar in delta_jars():
+    for jar in jars:
         target = cache / jar.filename
         if target.exists() and target.stat().st_size > 0:
             out.append(target)
@@ -105,16 +141,28 @@ def fetch_delta_jars(cache: Path | None = None, timeout: float = 120.0) -> list[
     return out
 
 
+def fetch_delta_jars(cache: Path | None = None, timeout: float = 120.0) -> list[Path]:
+    """Download the Delta jars into the cache once (verified by SHA-1); return their paths."""
+    return fetch_jars(delta_jars(), cache, timeout)
+
+
+def cached_jars(settings: Settings | None = None, cache: Path | None = None) -> list[Path]:
+    """Paths of the cached jars a session of ``settings`` needs, or a SparkSetupError saying how to get them."""
+    cache = cache or jar_cache_dir()
+    jars = needed_jars(settings)
+    missing = [j.filename for j in jars if not (cache / j.filename).exists()]
+    if missing:
+        s3 = any(j.artifact == "hadoop-aws" for j in jars)
+        raise SparkSetupError(
+            f"jars missing from {cache}: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}. Run "
+            f"`{'gridlake setup --s3' if s3 else 'make setup` (or `gridlake setup'}` once with Maven Central reachable."
+        )
+    return [cache / j.filename for j in jars]
+
+
 def cached_delta_jars(cache: Path | None = None) -> list[Path]:
     """Paths of the cached Delta jars, or a SparkSetupError saying how to get them."""
-    cache = cache or jar_cache_dir()
-    missing = [j.filename for j in delta_jars() if not (cache / j.filename).exists()]
-    if missing:
-        raise SparkSetupError(
-            f"Delta jars missing from {cache}: {', '.join(missing)}. Run `make setup` "
-            "(or `gridlake setup`) once with Maven Central reachable."
-        )
-    return [cache / j.filename for j in delta_jars()]
+    return cached_jars(None, cache)
 
 
 def find_java_home() -> str:
@@ -158,7 +206,7 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.jars": ",".join(str(p) for p in cached_delta_jars()),
+        "spark.jars": ",".join(str(p) for p in cached_jars(settings)),
         "spark.sql.session.timeZone": settings.timezone,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
@@ -172,6 +220,7 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         # Hadoop's local FS chmods what it creates from this, not from the process umask (gridlake.permissions).
         "spark.hadoop.fs.permissions.umask-mode": HADOOP_UMASK,
     }
+    conf.update(s3a_spark_conf(settings))  # endpoint, path style: never credentials (apply_credentials)
     conf.update(sp.extra)
     return conf
 
@@ -183,6 +232,7 @@ def get_spark(settings: Settings, app_name: str = "gridlake") -> SparkSession:
 
     active = SparkSession.getActiveSession()
     if active is not None:
+        apply_credentials(active, settings)
         return active
     secure_process(settings)  # umask 077 before the JVM starts (it inherits it); private data root
     builder = SparkSession.builder
@@ -194,6 +244,7 @@ def get_spark(settings: Settings, app_name: str = "gridlake") -> SparkSession:
         raise SparkSetupError(f"Spark failed to start ({exc}); check JAVA_HOME={os.environ.get('JAVA_HOME')}") from exc
     spark.sparkContext.setLogLevel(settings.spark.log_level)
     quiet_task_errors(spark)
+    apply_credentials(spark, settings)
     return spark
 
 

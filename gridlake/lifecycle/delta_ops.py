@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from gridlake.config import Settings
 from gridlake.lifecycle import lake
+from gridlake.storage import require_local
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -139,6 +140,7 @@ def purge_log_before(settings: Settings, layer: str, name: str, version: int) ->
     and the older commit files (whose file statistics may hold min/max values of erased rows) are gone.
     Returns the number of files deleted. Local lakes only.
     """
+    require_local(settings, f"purging old log files of {layer}.{name} (erasure)")
     log_dir = Path(settings.table_path(layer, name)) / lake.LOG_DIR
     removed = 0
     for f in list(log_dir.iterdir()):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gridlake.config import LIFECYCLE_LAYERS, Settings
+from gridlake.storage import require_local
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def is_local(settings: Settings) -> bool:
 
 
 def list_tables(settings: Settings, layers: tuple[str, ...] = LIFECYCLE_LAYERS) -> list[tuple[str, str]]:
-    """``(layer, name)`` of every Delta table in the local lake."""
+    """``(layer, name)`` of every Delta table in the local lake (a lake on object storage: StorageError)."""
+    require_local(settings, "listing the lake's tables for a lifecycle command (maintain, erase, rotate-key)")
     out: list[tuple[str, str]] = []
     for layer in layers:
         base = Path(settings.lake) / layer
@@ -55,6 +57,8 @@ def list_tables(settings: Settings, layers: tuple[str, ...] = LIFECYCLE_LAYERS) 
 
 
 def table_dir(settings: Settings, layer: str, name: str) -> Path:
+    """The local folder of a table (a lake on object storage: StorageError naming the file-level operation)."""
+    require_local(settings, f"file-level access to {layer}.{name} (lifecycle inventory, erasure, as-of)")
     return Path(settings.table_path(layer, name))
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridlake.config import Settings, load_settings
 from gridlake.lifecycle import delta_ops, lake, retention
+from gridlake.storage import require_local
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -95,9 +96,8 @@ def clean_staging(settings: Settings, running: list[str]) -> dict[str, int]:
 def run_maintenance(spark: SparkSession, settings: Settings, today: dt.date | None = None,
                     now: dt.datetime | None = None, optimize: bool = True) -> dict[str, Any]:
     """One maintenance pass (module doc); returns the report (also written as JSON and to ``_runs.maintenance``)."""
-    if not lake.is_local(settings):
-        raise NotImplementedError("gridlake maintain reports files on a local lake; on object storage run "
-                                  "Delta's OPTIMIZE and VACUUM with the same retention")
+    require_local(settings, "gridlake maintain (a file inventory; on object storage run Delta's OPTIMIZE and "
+                  "VACUUM with the configured retention instead)")
     now = now or dt.datetime.now(dt.UTC)
     today = today or now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
     cfg = settings.retention

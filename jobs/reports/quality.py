@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from gridlake import io
 from gridlake.quality import DIMENSIONS, history
 from gridlake.quality.docs import build_data_docs
+from gridlake.storage import list_tables
 
 if TYPE_CHECKING:
     from gridlake.context import RunContext
@@ -33,12 +34,8 @@ LAYERS = ("bronze", "silver", "gold")
 def _row_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for layer in LAYERS:
-        base = Path(ctx.settings.lake) / layer
-        if "://" in ctx.settings.lake or not base.exists():
-            continue
-        for p in sorted(base.iterdir()):
-            if (p / "_delta_log").exists():
-                out.setdefault(layer, {})[p.name] = io.row_count(ctx.spark, ctx.settings, layer, p.name)
+        for name in list_tables(ctx.spark, ctx.settings, layer):  # a local folder or object storage
+            out.setdefault(layer, {})[name] = io.row_count(ctx.spark, ctx.settings, layer, name)
     return out
 
 

@@ -26,10 +26,15 @@ VOLATILE = re.compile(r"(run_id|_ingested_at|_at$|written_at|computed_at|_quaran
 COMPARED = ("house_resolution", "discrepancies", "followups", "house_profile", "grid_metrics")
 
 
-def _gold_rows(lake: Path, table: str, version: int | None = None) -> list[tuple]:
+def gold_rows(lake: Path | str, table: str, version: int | None = None,
+              storage_options: dict[str, str] | None = None) -> list[tuple]:
+    """The rows of ``gold.<table>`` (at ``version``), volatile columns dropped, floats rounded, sorted.
+
+    ``lake`` is a local folder or a ``deltalake`` URI (``s3://...`` with its ``storage_options``)."""
     from deltalake import DeltaTable
 
-    t = DeltaTable(str(lake / "gold" / table), version=version).to_pyarrow_table()
+    uri = f"{str(lake).rstrip('/')}/gold/{table}"
+    t = DeltaTable(uri, version=version, storage_options=storage_options).to_pyarrow_table()
     cols = sorted(c for c in t.column_names if not VOLATILE.search(c))
 
     def norm(v):
@@ -70,7 +75,7 @@ def test_cluster_profile_gives_the_same_gold_as_local(tmp_path, district):
         assert worker_logs, "the executor ran in the standalone worker, not in the driver"
 
     for table in COMPARED:
-        local = _gold_rows(local_root / "lake", table, local_versions[f"gold.{table}"])
-        cluster = _gold_rows(cluster_root / "lake", table)
+        local = gold_rows(local_root / "lake", table, local_versions[f"gold.{table}"])
+        cluster = gold_rows(cluster_root / "lake", table)
         assert local == cluster, f"gold.{table} differs between local and cluster runs"
         assert local or table in ("followups",), f"gold.{table} is empty"
