@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from matching.spec import load_spec
-from tools.bench.fair import (GAP_GRID, NAME_COLUMNS, capped_keys, decide, rule_columns, split_ids, tune)
+from tools.bench.fair import GAP_GRID, NAME_COLUMNS, capped_keys, decide, rule_columns, split_ids, tune
 
 
 def test_rule_columns_name_slices_sql_safely() -> None:
@@ -67,8 +67,12 @@ def test_split_ids_is_stable_and_about_half() -> None:
 
 def test_splink_address_settings_documented_rules() -> None:
     pytest.importorskip("splink")
-    from tools.bench.splink_setup import (ADDRESS_COMPARED, ADDRESS_EM_SESSIONS, address_settings,
-                                          em_session_columns)
+    from tools.bench.splink_setup import (
+        ADDRESS_COMPARED,
+        ADDRESS_EM_SESSIONS,
+        address_settings,
+        em_session_columns,
+    )
 
     d = address_settings(50_000, ["blk_0", "blk_1", "fbk_0"]).create_settings_dict("duckdb")
     assert d["link_type"] == "link_only"
