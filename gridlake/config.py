@@ -54,9 +54,6 @@ class SparkConfig(_Section):
     delta_snapshot_partitions: int = Field(4, ge=1)
     ui_enabled: bool = False
     log_level: str = "ERROR"
-    # Extra JVM options of the driver (in local mode the executors too), e.g. "-XX:TieredStopAtLevel=1":
-    # C1-only JIT, less compile work for short nights on few cores, slower hot loops on long ones.
-    driver_java_options: str = ""
     extra: dict[str, str] = Field(default_factory=dict)
 
 

@@ -215,7 +215,7 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         # VACUUM's retention itself, records it as the table's property, and lifts the check only in an erasure.
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
         "spark.sql.warehouse.dir": str(settings.data / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data / 'derby'} {sp.driver_java_options}".strip(),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data / 'derby'}",
         "spark.executorEnv.PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
         # Hadoop's local FS chmods what it creates from this, not from the process umask (gridlake.permissions).
         "spark.hadoop.fs.permissions.umask-mode": HADOOP_UMASK,
