@@ -6,7 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import blank_to_null, normalize_id_list
+from jobs.silver.columns import blank_to_null, normalize_id_list, optional_raw, person_list
 from jobs.silver.common import build, raw, typed_check, with_address
 from jobs.silver.values import date_value, invalid_ids_profile
 from schemas.silver import FAMILY_PLANNING
@@ -23,6 +23,8 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "address_raw": F.col("address_raw"), "address_norm": F.col("address_norm"), "addr": F.col("addr"),
         "person_id": F.col("__ids.ids"),
         "invalid_person_ids": F.col("__ids.invalid"),
+        "persons": person_list(optional_raw(bronze_df, "person_name"), optional_raw(bronze_df, "person_phone"),
+                               raw("person_id")),
         "matter": blank_to_null(raw("matter")),
     }
     profile = [recorded.profile, invalid_ids_profile(F.col("__ids.invalid"), "person_id")]

@@ -6,7 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import blank_to_null, normalize_id_list
+from jobs.silver.columns import blank_to_null, normalize_id_list, optional_raw, person_list
 from jobs.silver.common import build, raw, typed_check, with_address
 from jobs.silver.values import date_value, invalid_ids_profile
 from schemas.silver import MEDIATION_CASES
@@ -25,6 +25,8 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "parties": blank_to_null(raw("parties")),
         "party_ids": F.col("__ids.ids"),
         "invalid_person_ids": F.col("__ids.invalid"),
+        "persons": person_list(optional_raw(bronze_df, "parties"), optional_raw(bronze_df, "party_phones"),
+                               raw("party_ids")),
     }
     profile = [opened.profile, invalid_ids_profile(F.col("__ids.invalid"), "party_ids")]
     return build(bronze_df, source, MEDIATION_CASES, typed, [typed_check("opened_at", opened)], prepared=df,

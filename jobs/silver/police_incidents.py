@@ -6,7 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import blank_to_null, normalize_id_list
+from jobs.silver.columns import blank_to_null, normalize_id_list, optional_raw, person_list
 from jobs.silver.common import build, raw, typed_check, with_address
 from jobs.silver.values import date_value, invalid_ids_profile
 from schemas.silver import POLICE_INCIDENTS
@@ -24,6 +24,8 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "incident_type": blank_to_null(raw("incident_type")),
         "person_ids": F.col("__ids.ids"),
         "invalid_person_ids": F.col("__ids.invalid"),
+        "persons": person_list(optional_raw(bronze_df, "person_names"), optional_raw(bronze_df, "person_phones"),
+                               raw("person_ids")),
     }
     profile = [reported.profile, invalid_ids_profile(F.col("__ids.invalid"), "person_ids")]
     return build(bronze_df, source, POLICE_INCIDENTS, typed, [typed_check("reported_at", reported)], prepared=df,
