@@ -23,6 +23,7 @@ from tools.generate.files import ChunkedParquet, write_csv, write_xlsx
 from tools.generate.geography import LEGAL, USAGE, bld_label
 from tools.generate.noise_second import render_second
 from tools.generate.people import id_forms, phone_form
+from tools.generate.person_mentions import MentionRenderer
 from tools.generate.text import BAD_DATES, messy_date, render_address, standard_address
 from tools.generate.world import ENF_SOURCES, World, date_of
 
@@ -84,8 +85,6 @@ class Deliverer:
         self.ids_noise = nz["ids"]
         self.ids_clean = dict(nz["ids"], bad_checksum_rate=0.0)
         self.files: list[str] = []
-        from tools.generate.person_mentions import MentionRenderer
-
         self.mentions = MentionRenderer(world)
         world.valid_id_persons = self.mentions.valid_persons   # truth.py: R5 is about persons named with a valid ID
 
@@ -274,7 +273,7 @@ class Deliverer:
         idx = np.flatnonzero((st.col("night") == night) & (st.col("src") == si))
         r = random.Random(f"{self.cfg.seed}|{source}|{night}")
         ep = w.enf_person
-        erow, eperson, eu = ep.col("erow"), ep.col("person"), ep.col("id_u")
+        erow, eperson = ep.col("erow"), ep.col("person")
         order = np.argsort(erow, kind="stable")
         erow_s = erow[order]
         cols = {k: st.col(k)[idx] for k in ("num", "house", "ts", "unres", "kind", "severity", "malformed", "messy")}
