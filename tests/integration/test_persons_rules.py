@@ -177,3 +177,21 @@ def test_person_list_keeps_positions(spark):
         ("张三", "13800001111", None), ("李四", None, TENANT_ID), ("王五", "13900002222", None)]
     empty = spark.createDataFrame([("", None, None)], "n string, p string, i string")
     assert empty.select(person_list(F.col("n"), F.col("p"), F.col("i")).alias("x")).collect()[0].x == []
+
+
+def test_police_transform_keeps_id_positions_next_to_the_address_parser(spark):
+    """Regression: computed in the projection above the address parser (a Python UDF), the list lost a
+    leading empty ID and the next person's ID moved to the first person."""
+    from jobs.silver.police_incidents import transform as police_transform
+
+    cols = ["incident_id", "reported_at", "address", "incident_type", "person_ids", "person_names", "person_phones"]
+    row = ["P9", "2026-03-10 20:00:00", "上沙村东村二坊12号602", "其他", f"、{TENANT_ID}", "石泽、袁梅娜",
+           "16677939859、+86 159 8008 5585"]
+    schema = ", ".join(f"{c} string" for c in cols) + (", _malformed_reason string, _raw_line string, "
+                                                       "_source_file string, _file_sha256 string, _row_number long, "
+                                                       "_run_id string, _delivery_date date")
+    bronze = spark.createDataFrame([(*row, None, None, "f.csv", "0" * 64, 1, "t", dt.date(2026, 3, 11))], schema)
+    got = police_transform(bronze).select("persons", "address_norm").collect()[0]
+    assert got.address_norm
+    assert [(e.name, e.phone, e.id_text) for e in got.persons] == [
+        ("石泽", "16677939859", None), ("袁梅娜", "15980085585", TENANT_ID)]
