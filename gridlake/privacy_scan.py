@@ -179,7 +179,8 @@ def known_pii_from_silver(settings: Settings) -> KnownPII:
     the configured storage options; another remote scheme raises (the gate fails closed)."""
     known = KnownPII()
     for table, cols in (("declarations", ("phone", "name")), ("rentals", ("landlord_phone", "landlord_name")),
-                        ("mediation_cases", ("parties",)), ("housing", ("house_code",))):
+                        ("mediation_cases", ("parties", "persons")), ("police_incidents", ("persons",)),
+                        ("family_planning", ("persons",)), ("housing", ("house_code",))):
         dt_ = open_delta(settings, settings.table_path("silver", table))
         if dt_ is None:
             continue
@@ -190,7 +191,13 @@ def known_pii_from_silver(settings: Settings) -> KnownPII:
                 for v in t.column(col).to_pylist():
                     if not v:
                         continue
-                    if col == "house_code":
+                    if col == "persons":   # enforcement records' persons: names and phones by position
+                        for e in v:
+                            if e.get("phone"):
+                                known.phones.add(str(e["phone"]))
+                            if e.get("name"):
+                                known.names.add(str(e["name"]).strip())
+                    elif col == "house_code":
                         known.house_codes.add(str(v))
                     elif "phone" in col:
                         known.phones.add(str(v))

@@ -9,6 +9,7 @@ Tables and keys:
 - ``gold.discrepancies``  key ``discrepancy_id``; one row per discrepancy ever raised, with its lifecycle.
 - ``gold.house_profile``  key ``house_code``; the registry's houses as of the last night (``as_of``).
 - ``gold.followups``      key ``(run_date, discrepancy_id)``; tonight's list per officer, one slice per night.
+- ``gold.person_resolution`` key ``(source, record_id, mention_no)``; every person mention -> person_key.
 - ``gold.grid_metrics``   key ``(run_date, level, street, community, grid_id)``; one slice per night;
                           ``level`` is ``grid`` | ``community`` | ``street`` | ``district`` (coarser levels
                           leave the finer key columns null).
@@ -164,6 +165,19 @@ GRID_METRICS = _s(
     ("records_resolved", L, False),
     ("match_rate", F, True),             # records_resolved / records
     ("mean_match_score", F, True),       # of resolved records
+)
+
+#: gold.person_resolution (written by the matching stage, like gold.house_resolution; key ``(source, record_id,
+#: mention_no)``): one row per person mention -> ``person_key`` (HMAC pseudonym: of the smallest valid ID of
+#: the person, else of its smallest mention key), ``method`` (id_exact | corroborated | anchor | singleton),
+#: ``score`` (the weight in bits of the link that joined it; null for anchor and singleton), ``explanation``
+#: (the other mention's key, the comparison levels, the weight: no personal value), ``id_status`` of the
+#: mention's ID (valid | checksum_failed | invalid | missing), ``identified`` (the person has a valid ID in
+#: some mention) and ``cluster_size`` (mentions of the person).
+PERSON_RESOLUTION = _s(
+    ("source", S, False), ("record_id", S, False), ("mention_no", I, False), ("role", S, True),
+    ("person_key", S, False), ("method", S, False), ("score", F, True), ("explanation", S, True),
+    ("id_status", S, False), ("identified", B, False), ("cluster_size", I, False),
 )
 
 GOLD_SCHEMAS: dict[str, StructType] = {

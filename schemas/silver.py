@@ -10,6 +10,7 @@ typed columns, the raw address text, its normalised form and parsed components
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DateType,
     DoubleType,
@@ -88,15 +89,21 @@ DECLARATIONS = _s(
     ("declared_at", TS, False), *LINEAGE,
 )
 
+#: the persons a record names, by position (silver only: person linkage reads it, gold never does)
+PERSON = StructType([StructField("name", StringType(), True), StructField("phone", StringType(), True),
+                     StructField("id_text", StringType(), True)])
+PERSONS = ArrayType(PERSON, True)
+
 POLICE_INCIDENTS = _s(
     ("incident_id", S, False), ("reported_at", TS, False), *ADDRESS_COLUMNS, ("incident_type", S, True),
     ("person_ids", S, True),  # validated 18-digit IDs joined by ';' (invalid ones dropped and counted)
-    ("invalid_person_ids", I, False), *LINEAGE,
+    ("invalid_person_ids", I, False), ("persons", PERSONS, True), *LINEAGE,
 )
 
 MEDIATION_CASES = _s(
     ("case_id", S, False), ("opened_at", D, False), *ADDRESS_COLUMNS, ("dispute_type", S, True),
-    ("parties", S, True), ("party_ids", S, True), ("invalid_person_ids", I, False), *LINEAGE,
+    ("parties", S, True), ("party_ids", S, True), ("invalid_person_ids", I, False), ("persons", PERSONS, True),
+    *LINEAGE,
 )
 
 SAFETY_INSPECTIONS = _s(
@@ -106,7 +113,7 @@ SAFETY_INSPECTIONS = _s(
 
 FAMILY_PLANNING = _s(
     ("record_id", S, False), ("record_date", D, False), *ADDRESS_COLUMNS, ("person_id", S, True),
-    ("invalid_person_ids", I, False), ("matter", S, True), *LINEAGE,
+    ("invalid_person_ids", I, False), ("matter", S, True), ("persons", PERSONS, True), *LINEAGE,
 )
 
 VERIFICATIONS = _s(

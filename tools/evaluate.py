@@ -231,6 +231,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from tools.persons_eval import evaluate_persons
 
         report["persons"] = evaluate_persons(settings.data, load_key(settings))
+        pipeline = _person_resolution_hook(settings)
+        if pipeline is not None:
+            report["persons_pipeline"] = pipeline
     out = Path(args.output) if args.output else settings.reports / "evaluation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
@@ -253,5 +256,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from tools.persons_eval import format_report
 
         console.print(format_report(report["persons"]))
+    if "persons_pipeline" in report:
+        from tools.persons_eval import format_report
+
+        console.print("gold.person_resolution (the pipeline's own, as of its last night):")
+        console.print(format_report(report["persons_pipeline"]))
     log.info("evaluation written to %s", out)
     return 0
+
+
+def _person_resolution_hook(settings) -> dict | None:
+    """gold.person_resolution (the matching stage's) against the truth's person mentions, when the lake has
+    it: mentions are matched by ``source:record_id#mention_no`` (the truth's ``record_key``); only mentions
+    of records that loaded (silver) or failed only their ID checksum are in the table. Counts and ratios only."""
+    from gridlake import io
+    from gridlake.spark import get_spark
+    from tools.persons_eval import evaluate_persons_frame
+
+    spark = get_spark(settings)
+    if not io.table_exists(spark, settings, "gold", "person_resolution"):
+        return None
+    import pandas as pd
+
+    res = io.read_table(spark, settings, "gold", "person_resolution").select(
+        "source", "record_id", "mention_no", "person_key").toPandas()
+    res["record_key"] = res["source"] + ":" + res["record_id"] + "#" + res["mention_no"].astype(str)
+    truth = pd.read_parquet(settings.truth / "person_mentions.parquet")
+    report = evaluate_persons_frame(res[["record_key", "person_key"]], truth)
+    report["mentions_in_table"] = len(res)
+    report["mentions_in_truth"] = int((~truth["noise"].fillna("").str.contains("namesake")).sum())
+    return report

@@ -129,6 +129,7 @@ REASON_LABELS = {
     "PERSON_IN_ENFORCEMENT": "执法记录涉及人员",
     "NOT_DECLARED": "未申报",
     "DECLARED_ELSEWHERE": "申报在其他房屋",
+    "DECLARATION_LINKED_CHECKSUM_FAILED": "申报身份证号校验未通过(经姓名电话房屋关联)",
     "ADDRESS_UNRESOLVED": "地址无法匹配",
     "HOUSE_CODE_UNKNOWN": "房屋编码不存在",
     "HOUSE_DEMOLISHED": "房屋已拆除",

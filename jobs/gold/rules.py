@@ -64,6 +64,12 @@ class Prepared:
     enforcement: DataFrame    # enforcement records in the window: source, record_id, ev_date, house_code, score, person_ids
     community_grid: DataFrame  # community -> first grid (street, community, grid_id)
     places: DataFrame | None = None  # place names the registry knows: component, name (R6 address display)
+    # with gold.person_resolution (issue 21): the current declaration of each person (person_key), counting a
+    # declaration that failed only its ID checksum when linkage tied it to a person (declaration_basis
+    # "linked_checksum_failed"); R1, R2 and R5 read it. And the persons of enforcement records in the window
+    # (source, record_id, person_key, identified, id_number: the mention's valid ID or null). R5 reads them.
+    person_declarations: DataFrame | None = None
+    enforcement_persons: DataFrame | None = None
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -128,8 +134,11 @@ def _id_array(c: str) -> Column:
 
 
 def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, rules: RulesConfig,
-            run_date: dt.date) -> Prepared:
-    """Build the as-of-``run_date`` views from silver tables and ``gold.house_resolution``."""
+            run_date: dt.date, person_resolution: DataFrame | None = None,
+            failed_declarations: DataFrame | None = None, key: bytes | None = None) -> Prepared:
+    """Build the as-of-``run_date`` views from silver tables and ``gold.house_resolution``; with
+    ``gold.person_resolution`` (and ``key``) also the persons' current declarations, counting the
+    ``failed_declarations`` (:func:`jobs.silver.declarations.checksum_failed`) linkage tied to a person."""
     d = F.lit(run_date)
     houses = houses_as_of(silver["housing"], run_date)
     rentals = _delivered(silver["rentals"], run_date)
@@ -147,35 +156,22 @@ def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, ru
          & (F.col("lease_end").isNull() | (F.col("lease_end") >= d))).alias("active"),
     )
 
-    decl = _delivered(silver["declarations"], run_date).where(_as_date("declared_at") <= d)
-    decl = _latest(decl, "declaration_id", [F.col("_delivery_date").desc(), F.col("_row_number").desc()])
-    decl = _resolve(decl, house_resolution, "declarations", houses)
-    # a scanned code of a registered house is the declared house (matching never proposes demolished houses)
-    reg = houses.select(F.col("house_code").alias("__k"), F.col("house_status").alias("__ks"))
-    decl = decl.join(reg, F.upper(F.trim(decl["house_code"])) == reg["__k"], "left")
-    decl = decl.withColumn("res_house", F.when(F.col("__ks") == "demolished", F.col("__k"))
-                           .otherwise(F.coalesce("res_house", "__k"))).drop("__k", "__ks")
-    all_decl = decl.select(
-        "declaration_id", "id_number", "name", "phone", F.col("res_house").alias("house_code"),
-        F.col("house_code").alias("delivered_code"), "relation", "declared_at", "res_score", "res_grid", "res_community",
-        F.col("addr.community").alias("addr_community"), _as_date("declared_at").alias("ev_date"),
-        "res_candidates", "address_norm", "addr",
-    )
+    all_decl = _declaration_view(silver["declarations"], house_resolution, houses, run_date)
     current = _latest(all_decl, "id_number", [F.col("declared_at").desc(), F.col("declaration_id").desc()])
 
     start = F.date_sub(d, rules.max_window_days)
     parts = []
     for source, date_col in ENFORCEMENT_DATES.items():
         df = _delivered(silver[source], run_date)
-        key = RECORD_KEYS[source]
+        rkey = RECORD_KEYS[source]
         df = df.withColumn("ev_date", _as_date(date_col)).where((F.col("ev_date") <= d) & (F.col("ev_date") > start))
-        df = _latest(df, key, [F.col("_delivery_date").desc(), F.col("_row_number").desc()])
+        df = _latest(df, rkey, [F.col("_delivery_date").desc(), F.col("_row_number").desc()])
         persons = {"police_incidents": _id_array("person_ids"), "mediation_cases": _id_array("party_ids"),
                    "family_planning": _id_array("person_id")}.get(source, F.array().cast("array<string>"))
         severity = F.col("severity") if source == "safety_inspections" else F.lit(None).cast("string")
         df = _resolve(df, house_resolution, source, houses)
         parts.append(df.select(
-            F.lit(source).alias("source"), F.col(key).alias("record_id"), "ev_date",
+            F.lit(source).alias("source"), F.col(rkey).alias("record_id"), "ev_date",
             F.col("res_house").alias("house_code"), "res_score", "res_grid", "res_community",
             F.col("addr.community").alias("addr_community"), persons.alias("person_ids"), severity.alias("finding_severity"),
             "res_candidates", "address_norm", "addr",
@@ -185,7 +181,91 @@ def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, ru
                       .groupBy("community").agg(F.min(F.struct("grid_id", "street")).alias("g"))
                       .select("community", F.col("g.street").alias("street"), F.col("g.grid_id").alias("grid_id")))
     places = known_places(_delivered(silver["housing"], run_date))
-    return Prepared(houses, rentals, current, all_decl, enforcement, community_grid, places)
+    prepared = Prepared(houses, rentals, current, all_decl, enforcement, community_grid, places)
+    if person_resolution is not None:
+        if key is None:
+            raise ValueError("prepare: person resolution needs the pseudonym key")
+        prepared.person_declarations = person_declarations(all_decl, failed_declarations, person_resolution,
+                                                           house_resolution, houses, run_date, key)
+        prepared.enforcement_persons = enforcement_persons(silver, person_resolution)
+    return prepared
+
+
+def _declaration_view(declarations: DataFrame, house_resolution: DataFrame | None, houses: DataFrame,
+                      run_date: dt.date) -> DataFrame:
+    """Every declaration delivered and declared up to ``run_date`` (latest version of each id) with its
+    resolved house (a scanned code of a registered house is the declared house; matching never proposes
+    demolished houses)."""
+    d = F.lit(run_date)
+    decl = _delivered(declarations, run_date).where(_as_date("declared_at") <= d)
+    decl = _latest(decl, "declaration_id", [F.col("_delivery_date").desc(), F.col("_row_number").desc()])
+    decl = _resolve(decl, house_resolution, "declarations", houses)
+    reg = houses.select(F.col("house_code").alias("__k"), F.col("house_status").alias("__ks"))
+    decl = decl.join(reg, F.upper(F.trim(decl["house_code"])) == reg["__k"], "left")
+    decl = decl.withColumn("res_house", F.when(F.col("__ks") == "demolished", F.col("__k"))
+                           .otherwise(F.coalesce("res_house", "__k"))).drop("__k", "__ks")
+    return decl.select(
+        "declaration_id", "id_number", "name", "phone", F.col("res_house").alias("house_code"),
+        F.col("house_code").alias("delivered_code"), "relation", "declared_at", "res_score", "res_grid", "res_community",
+        F.col("addr.community").alias("addr_community"), _as_date("declared_at").alias("ev_date"),
+        "res_candidates", "address_norm", "addr",
+    )
+
+
+#: ``declaration_basis`` of a person's current declaration
+BASIS_VALID = "valid_id"
+BASIS_LINKED = "linked_checksum_failed"
+
+
+def person_declarations(all_decl: DataFrame, failed: DataFrame | None, person_resolution: DataFrame,
+                        house_resolution: DataFrame | None, houses: DataFrame, run_date: dt.date,
+                        key: bytes) -> DataFrame:
+    """The current declaration of each person (``person_key``): loaded declarations (``declaration_basis``
+    ``valid_id``; key = pseudonym of the ID, the key linkage gives their person) and declarations that failed
+    only their ID's checksum (still in quarantine) that person linkage joined to at least one other mention
+    of a person (``linked_checksum_failed``): name, phone and house corroborated per the person spec.
+    Columns: person_key, declaration_id, house_code, relation, declaration_basis, id_number, name, phone, ev_date."""
+    cols = ["person_key", "declaration_id", "house_code", "relation", "declaration_basis", "id_number", "name",
+            "phone", "declared_at", "ev_date"]
+    valid = (all_decl.withColumn("person_key", pseudonym("id_number", key))
+             .withColumn("declaration_basis", F.lit(BASIS_VALID)).select(*cols))
+    frames = [valid]
+    if failed is not None:
+        pr = (person_resolution.where((F.col("source") == "declarations") & (F.col("id_status") == "checksum_failed")
+                                      & (F.col("cluster_size") > 1))
+              .select(F.col("record_id").alias("declaration_id"), F.col("person_key").alias("__pk")))
+        linked = (_declaration_view(failed, house_resolution, houses, run_date).join(pr, "declaration_id")
+                  .withColumn("person_key", F.col("__pk")).withColumn("declaration_basis", F.lit(BASIS_LINKED))
+                  .withColumn("id_number", F.lit(None).cast("string")).select(*cols))
+        frames.append(linked)
+    everything = reduce(DataFrame.unionByName, frames)
+    return _latest(everything, "person_key", [F.col("declared_at").desc(), F.col("declaration_id").desc()]).drop(
+        "declared_at")
+
+
+def enforcement_persons(silver: dict[str, DataFrame], person_resolution: DataFrame) -> DataFrame:
+    """The persons of enforcement records as linkage resolved them: source, record_id, person_key,
+    identified (the person has a valid ID in some mention), id_number (this mention's valid ID, else null)."""
+    from jobs.silver.columns import normalize_id
+
+    ids = []
+    for source, id_col in (("police_incidents", "incident_id"), ("mediation_cases", "case_id"),
+                           ("family_planning", "record_id")):
+        df = silver.get(source)
+        if df is None or "persons" not in df.columns:
+            continue
+        ids.append(df.select(F.lit(source).alias("source"), F.col(id_col).alias("record_id"),
+                             F.posexplode("persons").alias("mention_no", "__p"))
+                   .select("source", "record_id", F.col("mention_no").cast("int").alias("mention_no"),
+                           normalize_id(F.col("__p.id_text")).alias("id_number"))
+                   .dropDuplicates(["source", "record_id", "mention_no"]))
+    pr = person_resolution.where(F.col("source") != "declarations").select(
+        "source", "record_id", F.col("mention_no").cast("int").alias("mention_no"), "person_key", "identified")
+    if ids:
+        pr = pr.join(reduce(DataFrame.unionByName, ids), ["source", "record_id", "mention_no"], "left")
+    else:
+        pr = pr.withColumn("id_number", F.lit(None).cast("string"))
+    return pr.drop("mention_no")
 
 
 #: text components of an address shown on an R6 case only when the registry knows the name
@@ -244,13 +324,21 @@ def _declared_houses(p: Prepared) -> DataFrame:
     return p.declarations.where(F.col("house_code").isNotNull())
 
 
+def _persons_declared_houses(p: Prepared) -> DataFrame:
+    """Current declarations per person with a house (R1, R2): with person linkage a declaration that failed
+    only its ID checksum but was linked to its person counts (:func:`person_declarations`)."""
+    if p.person_declarations is None:
+        return _declared_houses(p)
+    return p.person_declarations.where(F.col("house_code").isNotNull())
+
+
 def rule_r1(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> DataFrame:
     """R1: active rental + enforcement in the window + no current declaration at the house."""
     rc = rules["R1"]
     start = F.date_sub(F.lit(run_date), rc.window_days)
     active = p.rentals.where("active AND house_code IS NOT NULL")
     enf = p.enforcement.where(F.col("house_code").isNotNull() & (F.col("ev_date") > start))
-    declared = _declared_houses(p).select("house_code").distinct()
+    declared = _persons_declared_houses(p).select("house_code").distinct()
     houses = active.select("house_code").distinct().join(enf.select("house_code").distinct(), "house_code") \
         .join(declared, "house_code", "left_anti")
     ev = (enf.select("house_code", "source", "record_id", "ev_date", "res_score")
@@ -277,7 +365,7 @@ def rule_r2(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> D
     rc = rules["R2"]
     rentals = p.rentals.where(F.col("active") & F.col("house_code").isNotNull()
                               & (F.date_add("lease_start", rc.grace_days) < F.lit(run_date)))
-    tenants = _declared_houses(p).where(F.col("relation") == "tenant").select("house_code").distinct()
+    tenants = _persons_declared_houses(p).where(F.col("relation") == "tenant").select("house_code").distinct()
     rentals = rentals.join(tenants, "house_code", "left_anti")
     agg = rentals.groupBy("house_code").agg(
         F.collect_list(_evidence(F.lit("rentals"), "rental_id")).alias("evidence"),
@@ -325,7 +413,14 @@ def rule_r4(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> D
 
 
 def rule_r5(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> DataFrame:
-    """R5: a person named in an enforcement record at house H whose current declaration is not at H."""
+    """R5: a person named in an enforcement record at house H whose current declaration is not at H.
+
+    With person linkage (``p.enforcement_persons``) persons are compared by ``person_key``: a party named
+    without an ID (or with a mistyped one) is the person linkage tied it to, and only identified persons
+    (a valid ID in some mention) raise R5; a current declaration that failed only its ID checksum but was
+    linked counts (reason ``DECLARATION_LINKED_CHECKSUM_FAILED`` when it is elsewhere)."""
+    if p.enforcement_persons is not None and p.person_declarations is not None:
+        return _rule_r5_persons(p, rules, run_date, key)
     rc = rules["R5"]
     start = F.date_sub(F.lit(run_date), rc.window_days)
     enf = (p.enforcement.where(F.col("house_code").isNotNull() & (F.col("ev_date") > start))
@@ -345,6 +440,36 @@ def rule_r5(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> D
                                                F.when(F.col("declared_elsewhere"), F.lit("DECLARED_ELSEWHERE"))
                                                .otherwise(F.lit("NOT_DECLARED"))))
            .drop("id_number", "name", "phone", "declared_elsewhere"))
+    return _finish(out, rules, "R5", key, p.houses)
+
+
+def _rule_r5_persons(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes) -> DataFrame:
+    rc = rules["R5"]
+    start = F.date_sub(F.lit(run_date), rc.window_days)
+    enf = (p.enforcement.where(F.col("house_code").isNotNull() & (F.col("ev_date") > start))
+           .select("house_code", "source", "record_id", "ev_date", "res_score"))
+    persons = p.enforcement_persons.where(F.col("identified")).select(
+        "source", "record_id", "person_key", F.col("id_number").alias("mention_id"))
+    enf = enf.join(persons, ["source", "record_id"])
+    cur = p.person_declarations.select("person_key", F.col("house_code").alias("decl_house"), "name", "phone",
+                                       F.col("id_number").alias("decl_id"), "declaration_basis")
+    j = enf.join(cur, "person_key", "left").where(F.col("decl_house").isNull() | (F.col("decl_house") != F.col("house_code")))
+    agg = j.groupBy("house_code", "person_key").agg(
+        F.collect_list(_evidence("source", "record_id")).alias("evidence"),
+        F.max("ev_date").alias("last_evidence_date"), F.avg("res_score").alias("match_confidence"),
+        F.first(F.coalesce("mention_id", "decl_id"), ignorenulls=True).alias("id_number"),
+        F.first("name", ignorenulls=True).alias("name"), F.first("phone", ignorenulls=True).alias("phone"),
+        F.max(F.col("decl_house").isNotNull()).alias("declared_elsewhere"),
+        F.max(F.col("declaration_basis") == BASIS_LINKED).alias("linked_basis"),
+    )
+    out = (agg.withColumn("masked_id", mask_id("id_number")).withColumn("masked_name", mask_name("name"))
+           .withColumn("masked_phone", mask_phone("phone"))
+           .withColumn("reason_codes", F.filter(F.array(
+               F.lit("PERSON_IN_ENFORCEMENT"),
+               F.when(F.col("declared_elsewhere"), F.lit("DECLARED_ELSEWHERE")).otherwise(F.lit("NOT_DECLARED")),
+               F.when(F.col("declared_elsewhere") & F.coalesce("linked_basis", F.lit(False)),
+                      F.lit("DECLARATION_LINKED_CHECKSUM_FAILED"))), lambda x: x.isNotNull()))
+           .drop("id_number", "name", "phone", "declared_elsewhere", "linked_basis"))
     return _finish(out, rules, "R5", key, p.houses)
 
 

@@ -75,6 +75,20 @@ def read_inputs(ctx: RunContext) -> tuple[dict[str, DataFrame], DataFrame | None
     return silver, hr
 
 
+def read_persons(ctx: RunContext) -> tuple[DataFrame | None, DataFrame | None]:
+    """gold.person_resolution (None when the matching stage has not written it) and the declarations that
+    failed only their ID checksum (silver._quarantine; None without person resolution or quarantine)."""
+    spark, settings = ctx.spark, ctx.settings
+    if not io.table_exists(spark, settings, "gold", "person_resolution"):
+        return None, None
+    persons = io.read_table(spark, settings, "gold", "person_resolution")
+    if not io.table_exists(spark, settings, "silver", "_quarantine"):
+        return persons, None
+    from jobs.silver.declarations import checksum_failed
+
+    return persons, checksum_failed(io.read_table(spark, settings, "silver", "_quarantine"))
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     """Evaluate the rules for ``ctx.run_date`` and publish the four gold tables."""
     spark, settings, d = ctx.spark, ctx.settings, ctx.run_date
@@ -83,9 +97,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
     silver, hr = read_inputs(ctx)
     if hr is not None:
         hr = hr.persist()
-    p = prepare(silver, hr, rules, d)
-    for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid"):
-        setattr(p, name, getattr(p, name).persist())
+    persons, failed = read_persons(ctx)
+    p = prepare(silver, hr, rules, d, person_resolution=persons, failed_declarations=failed, key=key)
+    for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid",
+                 "person_declarations", "enforcement_persons"):
+        if getattr(p, name) is not None:
+            setattr(p, name, getattr(p, name).persist())
     cached: list[DataFrame] = []
     try:
         # ids carried across key rotations (gridlake.lifecycle.identity); unchanged when never rotated
@@ -127,12 +144,15 @@ def run(ctx: RunContext) -> dict[str, Any]:
         stats = _stats(disc, follow)
         stats["table_versions"] = {f"gold.{k}": v for k, v in versions.items()}
         stats["house_resolution"] = hr is not None
+        stats["person_resolution"] = persons is not None
         return stats
     finally:
         for df in cached:
             df.unpersist()
-        for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid"):
-            getattr(p, name).unpersist()
+        for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid",
+                     "person_declarations", "enforcement_persons"):
+            if getattr(p, name) is not None:
+                getattr(p, name).unpersist()
         if hr is not None:
             hr.unpersist()
 

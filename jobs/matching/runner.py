@@ -270,15 +270,41 @@ def run(ctx: RunContext) -> dict:
     housing_version = io.table_version(spark, settings, "silver", "housing")
     # both read several times (change detection, re-link planning, linkage, house info): computed once
     houses = candidate_houses(io.read_table(spark, settings, "silver", "housing", version=housing_version)).persist()
+    failed = checksum_failed_declarations(ctx, tables.get("declarations"))
     records = records_from_silver(tables)
+    if failed is not None:   # resolved like any declaration: person linkage compares the house (issue 21)
+        records = records.unionByName(records_from_silver({"declarations": failed}))
     from jobs.gold import aliases  # officers' corrections, applied before the engine
 
     records = aliases.mark(records, aliases.run(ctx, records, houses)).persist()
     try:
-        return _link_night(ctx, spec, records, houses, housing_version)
+        stats = _link_night(ctx, spec, records, houses, housing_version)
     finally:
         records.unpersist()
         houses.unpersist()
+    from jobs.matching import persons  # after house resolution: the house is a person feature
+
+    stats["persons"] = persons.run(ctx, tables, failed)
+    return stats
+
+
+def checksum_failed_declarations(ctx: RunContext, declarations: DataFrame | None) -> DataFrame | None:
+    """Declarations quarantined only for their ID's checksum (:func:`jobs.silver.declarations.checksum_failed`)
+    whose id silver does not hold, persisted; None when there is no quarantine table or none such."""
+    from gridlake import io
+    from jobs.silver.declarations import checksum_failed
+
+    if not io.table_exists(ctx.spark, ctx.settings, "silver", "_quarantine"):
+        return None
+    failed = checksum_failed(io.read_table(ctx.spark, ctx.settings, "silver", "_quarantine"))
+    from pyspark.sql import Window
+
+    latest = Window.partitionBy("declaration_id").orderBy(F.desc("_delivery_date"), F.desc("_row_number"))
+    failed = failed.withColumn("__rn", F.row_number().over(latest)).where("__rn = 1").drop("__rn")
+    if declarations is not None:
+        failed = failed.join(declarations.select("declaration_id"), "declaration_id", "left_anti")
+    failed = failed.localCheckpoint(eager=True)
+    return failed if failed.count() else None
 
 
 def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: DataFrame,

@@ -110,6 +110,36 @@ def normalize_id_list(col: Column) -> Column:
     return F.struct(joined.alias("ids"), invalid.cast("int").alias("invalid"))
 
 
+#: what separates the persons of a list cell (no whitespace: a name or phone may hold spaces)
+_LIST_SEP = "[;,、，；/／|｜]"
+
+
+def _positions(col: Column | None) -> Column:
+    """The entries of a list cell by position (trimmed, empty entries kept as null: they hold a place)."""
+    if col is None:
+        return F.array().cast("array<string>")
+    parts = F.split(F.coalesce(halfwidth(col), F.lit("")), _LIST_SEP)
+    return F.transform(parts, lambda p: F.when(F.trim(p) != "", F.trim(p)))
+
+
+def optional_raw(df, name: str) -> Column | None:
+    """A bronze column by canonical name, or None when this delivery's bronze table lacks it."""
+    return F.col(f"`{name}`") if name in df.columns else None
+
+
+def person_list(names: Column | None, phones: Column | None, ids: Column | None) -> Column:
+    """``array<struct<name, phone, id_text>>``: the persons a record names, from list cells aligned by
+    position (``张三、李四`` with ``138...、`` and ``4403...、``). Phones normalised (:func:`normalize_phone`),
+    the ID as written (trimmed; validated by person linkage), empty positions null; an entry with nothing in
+    it is dropped. Restricted (silver): person linkage reads it, gold never does."""
+    n, p, i = _positions(names), _positions(phones), _positions(ids)
+    size = F.greatest(F.size(n), F.size(p), F.size(i))
+    entries = F.transform(F.sequence(F.lit(0), size - 1), lambda k: F.struct(
+        F.get(n, k).alias("name"), normalize_phone(F.get(p, k)).alias("phone"), F.get(i, k).alias("id_text")))
+    entries = F.when(size > 0, entries)
+    return F.filter(entries, lambda e: e["name"].isNotNull() | e["phone"].isNotNull() | e["id_text"].isNotNull())
+
+
 def normalize_phone(col: Column) -> Column:
     """Digits of a Chinese mobile or landline (+86/0086, spaces, dashes, parentheses, an extension), else null.
 

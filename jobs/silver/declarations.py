@@ -53,3 +53,26 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
     ]
     profile = [t.profile for t in (declared, move_in, household, relation, channel)]
     return build(bronze_df, source, DECLARATIONS, typed, checks, prepared=df, profile=profile)
+
+
+#: the detail of a declaration quarantined for its ID's checksum and nothing else
+CHECKSUM_ONLY = "ID_CHECKSUM: id_number"
+
+
+def checksum_failed(quarantine_df: DataFrame, source: Source | None = None) -> DataFrame:
+    """Declarations in ``silver._quarantine`` whose ONLY reason is the ID's checksum, typed as silver types
+    them (the quarantine row's delivered values are re-read from its ``_raw_line``): the DECLARATIONS
+    columns with ``id_number`` null, plus ``id_text`` (the ID as delivered, for person linkage). They stay in
+    quarantine; person linkage may tie them to a person (``gold.person_resolution``), and then they count
+    for the rules (R1, R2, R5). Pure; restricted values (silver) in, restricted values out."""
+    source = source or get_source("declarations")
+    q = quarantine_df.where((F.col("source") == "declarations") & (F.col("reason_code") == "ID_CHECKSUM")
+                            & (F.col("reason_detail") == CHECKSUM_ONLY))
+    values = F.from_json(F.col("_raw_line"), "map<string,string>")
+    bronze = q.select(*[values[c].alias(c) for c in source.canonical_columns],
+                      F.lit(None).cast("string").alias("_malformed_reason"), "_raw_line",
+                      "_source_file", "_file_sha256", "_row_number", "_run_id", "_delivery_date")
+    flagged = transform(bronze, source).withColumn(
+        "id_text", F.upper(F.trim(F.from_json(F.col("_raw_line"), "map<string,string>")["id_number"])))
+    return flagged.where(F.col("_reason_detail") == CHECKSUM_ONLY).drop(
+        "_reason_code", "_reason_detail", "_raw_line", "_business_key", "_profile")

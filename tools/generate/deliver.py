@@ -23,6 +23,7 @@ from tools.generate.files import ChunkedParquet, write_csv, write_xlsx
 from tools.generate.geography import LEGAL, USAGE, bld_label
 from tools.generate.noise_second import render_second
 from tools.generate.people import id_forms, phone_form
+from tools.generate.person_mentions import MentionRenderer
 from tools.generate.text import BAD_DATES, messy_date, render_address, standard_address
 from tools.generate.world import ENF_SOURCES, World, date_of
 
@@ -84,6 +85,8 @@ class Deliverer:
         self.ids_noise = nz["ids"]
         self.ids_clean = dict(nz["ids"], bad_checksum_rate=0.0)
         self.files: list[str] = []
+        self.mentions = MentionRenderer(world)
+        world.valid_id_persons = self.mentions.valid_persons   # truth.py: R5 is about persons named with a valid ID
 
     def close(self) -> None:
         self.records.close()
@@ -220,6 +223,7 @@ class Deliverer:
             if mal == 2:
                 declared = r.choice(BAD_DATES)
             name = pool.name(p)
+            self.mentions.declarant(rid, p, -1 if cols["unres"][i] else h, idt, form, phone, pk)
             if pool.has_rare_char(p):
                 noise.append("rare_char")
             cells = [rid, idt, name, phone, geo.house_code(h) if cols["qr"][i] else "", addr,
@@ -269,7 +273,7 @@ class Deliverer:
         idx = np.flatnonzero((st.col("night") == night) & (st.col("src") == si))
         r = random.Random(f"{self.cfg.seed}|{source}|{night}")
         ep = w.enf_person
-        erow, eperson, eu = ep.col("erow"), ep.col("person"), ep.col("id_u")
+        erow, eperson = ep.col("erow"), ep.col("person")
         order = np.argsort(erow, kind="stable")
         erow_s = erow[order]
         cols = {k: st.col(k)[idx] for k in ("num", "house", "ts", "unres", "kind", "severity", "malformed", "messy")}
@@ -278,24 +282,26 @@ class Deliverer:
             rid = record_id(source, cols["num"][i])
             addr, noise = self._addr(h, r, cols["messy"][i], cols["unres"][i])
             lo, hi = np.searchsorted(erow_s, row), np.searchsorted(erow_s, row, side="right")
-            ids, names = [], []
-            for j in order[lo:hi]:
+            ids, names, phones = [], [], []
+            mal = int(cols["malformed"][i])
+            for pos, j in enumerate(order[lo:hi]):
                 p = int(eperson[j])
-                text, form, _ = self._person_id(source, rid, "party", p, eu[j], self.ids_noise)
+                name, phone, text, form = self.mentions.party(source, rid, p, -1 if cols["unres"][i] else h, pos, night)
+                self.persons.add((source, rid, "party", pool.id18(p), form, form in ("id18", "id15_legacy")))
                 if form != "id18":
                     noise.append(form)
                 ids.append(text)
-                names.append(pool.name(p))
+                names.append(name)
+                phones.append(phone)
             when = _ts(cols["ts"][i])
-            mal = int(cols["malformed"][i])
             kind = int(cols["kind"][i])
             if source == "police_incidents":
                 t, k = self._date(when, "%Y-%m-%d %H:%M:%S", r)
-                cells = [rid, t, addr, vocab.INCIDENT_TYPES[kind % 6], "、".join(ids)]
+                cells = [rid, t, addr, vocab.INCIDENT_TYPES[kind % 6], "、".join(ids), "、".join(names), "、".join(phones)]
                 dpos = 1
             elif source == "mediation_cases":
                 t, k = self._date(when.date(), "%Y-%m-%d", r)
-                cells = [rid, t, addr, vocab.DISPUTE_TYPES[kind % 4], "、".join(names), "、".join(ids)]
+                cells = [rid, t, addr, vocab.DISPUTE_TYPES[kind % 4], "、".join(names), "、".join(ids), "、".join(phones)]
                 dpos = 1
             elif source == "safety_inspections":
                 t, k = self._date(when.date(), "%Y-%m-%d", r)
@@ -303,7 +309,8 @@ class Deliverer:
                 dpos = 1
             else:
                 t, k = self._date(when.date(), "%Y/%m/%d", r)
-                cells = [rid, t, addr, ids[0] if ids else "", vocab.FP_MATTERS[kind % 3]]
+                cells = [rid, t, addr, ids[0] if ids else "", vocab.FP_MATTERS[kind % 3], names[0] if names else "",
+                         phones[0] if phones else ""]
                 dpos = 1
             if k:
                 noise.append(k)

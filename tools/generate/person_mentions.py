@@ -4,16 +4,19 @@ Declarations carry an ID number; police, mediation and family-planning records o
 name and a phone. People write IDs with one digit mistyped (it then fails the GB 11643 checksum) or in
 the legacy 15-digit form, names in traditional characters or with a same-sounding character, a family
 member's phone instead of their own; and a community has namesakes: two different persons with the same
-common name. This module derives one mention per (record, person) from the simulated world after the
-run, with its own random stream (the delivered files and the other truth files are unchanged), and
-writes ``truth/person_mentions.parquet``: the mention as delivered (name, phone, id_number, house_code)
-and its truth (person_id = the true 18-digit ID, noise kinds). Rates: ``noise.persons`` in
-``conf/generator.yaml`` (:class:`PersonNoise`).
+common name. :class:`MentionRenderer` renders every person an enforcement record names (the deliverer
+writes these names, phones and IDs into the police, mediation and family-planning files) and records
+each declarant as delivered; ``truth/person_mentions.parquet`` holds the same mentions (name, phone,
+id_number, house_code as delivered) with their truth (person_id = the true 18-digit ID, noise kinds).
+Namesakes are truth-only mentions (a different person with the same name in another record of the
+community): what linkage must keep apart. Rates: ``noise.persons`` in ``conf/generator.yaml``
+(:class:`PersonNoise`; ``enabled: false`` delivers every party with their own name, phone and ID).
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,14 +27,13 @@ import pyarrow.parquet as pq
 
 from gridlake.ids import check_digit
 from tools.generate import lexicon as lx
-from tools.generate.config import PersonNoise, person_noise
-from tools.generate.deliver import record_id
+from tools.generate.config import PERSON_SOURCES, PersonNoise, person_noise
 from tools.generate.people import phone_form
-from tools.generate.world import ENF_SOURCES, World
+from tools.generate.world import World
 
 log = logging.getLogger(__name__)
 
-__all__ = ["person_mentions", "write_person_mentions", "MENTION_SCHEMA",
+__all__ = ["MentionRenderer", "write_person_mentions", "MENTION_SCHEMA",
            "NOISE_KINDS", "to_traditional", "homophone"]
 
 #: every noise kind a mention can carry (``noise`` column, ';'-joined)
@@ -103,57 +105,100 @@ def _new_id(rng: np.random.Generator, like: str) -> str:
     return first17 + check_digit(first17)
 
 
-def person_mentions(world: World, nights: int | None = None) -> pd.DataFrame:
-    """Every person mention of declarations and enforcement records delivered up to ``nights`` (all when
-    None), as written, with its truth (:data:`MENTION_SCHEMA`). Deterministic given the world and the seed."""
-    cfg, geo, pool = world.cfg, world.geo, world.pool
-    pn = person_noise(cfg.noise)
-    rng = np.random.default_rng([cfg.seed, 21])
-    last = cfg.days if nights is None else nights
-    rows: list[tuple] = []    # (source, rid, role, person, house or -1)
-    d = world.decl
-    m = (d.col("night") <= last) & (d.col("malformed") == 0)
-    for num, p, h in zip(d.col("num")[m], d.col("person")[m], d.col("house")[m], strict=True):
-        rows.append(("declarations", record_id("declarations", int(num)), "declarant", int(p), int(h)))
-    e, ep = world.enf, world.enf_person
-    erow = ep.col("erow")
-    ok = (e.col("night")[erow] <= last) & (e.col("malformed")[erow] == 0)
-    for r, p in zip(erow[ok], ep.col("person")[ok], strict=True):
-        src = ENF_SOURCES[int(e.col("src")[r])]
-        h = -1 if e.col("unres")[r] else int(e.col("house")[r])
-        rows.append((src, record_id(src, int(e.col("num")[r])), "party", int(p), h))
-    # household members (for family phones): persons who declared at the same house
-    members: dict[int, list[int]] = {}
-    for p, h in zip(d.col("person"), d.col("house"), strict=True):
-        members.setdefault(int(h), []).append(int(p))
-    comm_of = geo.grid_comm[geo.grid]
-    houses_of_comm: dict[int, np.ndarray] = {}
-    out = []
-    n = len(rows)
-    u = rng.random((n, 10))
-    for k, (src, rid, role, p, h) in enumerate(rows):
-        ident = {"name": pool.name(p), "id": pool.id18(p), "phone": str(int(pool.phone[p])), "year": int(pool.birth_year[p])}
-        src_out, h_out = src, h
-        noise: list[str] = []
-        if u[k, 0] < pn.namesake_rate and h >= 0:
-            # a different person with the same name, named in another record in the same community
-            c = int(comm_of[h])
-            hs = houses_of_comm.get(c)
-            if hs is None:
-                hs = houses_of_comm[c] = np.flatnonzero(comm_of == c)
-            ident = {"name": ident["name"], "id": _new_id(rng, ident["id"]),
-                     "phone": str(int(rng.integers(130, 200)) * 10**8 + int(rng.integers(0, 10**8))), "year": 0}
-            ident["year"] = int(ident["id"][6:10])
-            h_out = int(hs[int(u[k, 9] * len(hs)) % len(hs)])
-            rid = f"{rid}-n"
-            noise.append("namesake")
-        out.append(_render(src_out, rid, role, ident, h_out, u[k], pn, members, pool, geo, noise))
-    df = pd.DataFrame(out, columns=[f.name for f in MENTION_SCHEMA])
-    # a mention's key: source, record id and its place among the record's persons (no personal data)
-    df["record_key"] = (df["source"] + ":" + df["record_id"] + "#"
-                        + df.groupby(["source", "record_id"]).cumcount().astype(str))
-    log.info("person mentions: %d (%d namesakes)", len(df), int(df["noise"].str.contains("namesake").sum()))
-    return df
+class MentionRenderer:
+    """Renders the persons a delivered record names, the way its department writes them, and keeps the truth.
+
+    The deliverer calls :meth:`declarant` and :meth:`party` while it writes each night's files, so the
+    delivered cells and ``truth/person_mentions.parquet`` come from the same mentions. Each mention draws
+    from its own stream (seed, source, record id, position among the record's persons): the rendering of a
+    record does not depend on the order or the night in which the others are rendered. Household members
+    (for family phones) are the persons who declared at the house up to the record's night.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        pn = person_noise(world.cfg.noise)
+        if not pn.enabled:
+            pn = PersonNoise(enabled=False, id_present={s: 1.0 for s in PERSON_SOURCES}, id_typo_rate=0.0,
+                             id15_rate=0.0, phone_present=1.0, family_phone_rate=0.0, traditional_rate=0.0,
+                             homophone_rate=0.0, namesake_rate=0.0, phone_format_rate=0.0)
+        self.pn = pn
+        self.rows: list[tuple] = []
+        self.valid_persons: set[int] = set()   # persons named with a valid ID number so far (truth.py, R5)
+        self._members: dict[int, list[int]] = {}
+        self._members_night = 0
+        self._houses_of_comm: dict[int, np.ndarray] = {}
+
+    def _u(self, source: str, rid: str, pos: int) -> np.ndarray:
+        h = zlib.crc32(f"{source}|{rid}|{pos}".encode())
+        return np.random.default_rng([self.world.cfg.seed, 21, h]).random(10)
+
+    def members(self, night: int) -> dict[int, list[int]]:
+        """house -> persons who declared there on nights up to ``night``."""
+        if night != self._members_night:
+            d = self.world.decl
+            m = d.col("night") <= night
+            out: dict[int, list[int]] = {}
+            for p, h in zip(d.col("person")[m], d.col("house")[m], strict=True):
+                out.setdefault(int(h), []).append(int(p))
+            self._members, self._members_night = out, night
+        return self._members
+
+    def declarant(self, rid: str, p: int, h: int, id_text: str, id_form: str, phone: str, phone_kind: str) -> None:
+        """Record the declarant of a declaration as delivered (its ID form and phone are the deliverer's)."""
+        pool = self.world.pool
+        noise = {"id_bad_checksum": ["id_typo"], "id15_legacy": ["id15"]}.get(id_form, [])
+        if phone_kind != "phone_plain":
+            noise.append("phone_format")
+        if id_form != "id_bad_checksum":
+            self.valid_persons.add(int(p))
+        self.rows.append(("", "declarations", rid, "declarant", pool.name(p), phone, id_text,
+                          self.world.geo.house_code(h) if h >= 0 else "", pool.id18(p), ";".join(noise)))
+
+    def party(self, source: str, rid: str, p: int, h: int, pos: int, night: int) -> tuple[str, str, str, str]:
+        """``(name, phone, id_text, id_form)`` of person ``p`` named at position ``pos`` of enforcement record
+        ``rid`` (at house ``h``, -1 when its address names no house); the mention (and, with probability
+        ``namesake_rate``, a namesake's mention in another record of the community) goes to the truth."""
+        world, pool, pn = self.world, self.world.pool, self.pn
+        u = self._u(source, rid, pos)
+        ident = {"name": pool.name(p), "id": pool.id18(p), "phone": str(int(pool.phone[p])),
+                 "year": int(pool.birth_year[p])}
+        row = _render(source, rid, "party", ident, h, u, pn, self.members(night), pool, world.geo, [])
+        self.rows.append(row)
+        kinds = row[-1].split(";")
+        form = ("id_missing" if "id_missing" in kinds else "id_bad_checksum" if "id_typo" in kinds
+                else "id15_legacy" if "id15" in kinds else "id18")
+        if form in ("id18", "id15_legacy"):
+            self.valid_persons.add(int(p))
+        if u[0] < pn.namesake_rate and h >= 0:
+            self._namesake(source, rid, ident, h, u, night)
+        return row[4], row[5], row[6], form
+
+    def _namesake(self, source: str, rid: str, ident: dict, h: int, u: np.ndarray, night: int) -> None:
+        """A different person with the same name, named in another record of the same community (truth only:
+        what linkage must keep apart)."""
+        geo = self.world.geo
+        comm_of = geo.grid_comm[geo.grid]
+        c = int(comm_of[h])
+        hs = self._houses_of_comm.get(c)
+        if hs is None:
+            hs = self._houses_of_comm[c] = np.flatnonzero(comm_of == c)
+        rng = np.random.default_rng([self.world.cfg.seed, 22, zlib.crc32(f"{source}|{rid}".encode())])
+        other = {"name": ident["name"], "id": _new_id(rng, ident["id"]),
+                 "phone": str(int(rng.integers(130, 200)) * 10**8 + int(rng.integers(0, 10**8))), "year": 0}
+        other["year"] = int(other["id"][6:10])
+        h2 = int(hs[int(u[9] * len(hs)) % len(hs)])
+        self.rows.append(_render(source, f"{rid}-n", "party", other, h2, u, self.pn, self.members(night),
+                                 self.world.pool, geo, ["namesake"]))
+
+    def frame(self) -> pd.DataFrame:
+        """Every mention recorded so far (:data:`MENTION_SCHEMA`), with its ``record_key``."""
+        df = pd.DataFrame(self.rows, columns=[f.name for f in MENTION_SCHEMA])
+        # a mention's key: source, record id and its place among the record's persons (no personal data)
+        df["record_key"] = (df["source"] + ":" + df["record_id"] + "#"
+                            + df.groupby(["source", "record_id"]).cumcount().astype(str))
+        log.info("person mentions: %d (%d namesakes)", len(df), int(df["noise"].str.contains("namesake").sum()))
+        return df
 
 
 def _render(src: str, rid: str, role: str, ident: dict, h: int, u: np.ndarray, pn: PersonNoise,

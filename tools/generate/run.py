@@ -15,7 +15,7 @@ import numpy as np
 from tools.generate.config import GenConfig
 from tools.generate.deliver import Deliverer
 from tools.generate.geography import build_geography
-from tools.generate.person_mentions import person_mentions, person_noise, write_person_mentions
+from tools.generate.person_mentions import person_noise, write_person_mentions
 from tools.generate.truth import discrepancies, load_rules, write_discrepancies
 from tools.generate.world import World
 
@@ -58,7 +58,7 @@ def generate(cfg: GenConfig, data: str | Path, progress: Callable[[str, int, int
         deliverer.close()
     _write_grids(geo, world, data / "truth" / "grids.csv")
     if person_noise(cfg.noise).enabled:
-        mentions = person_mentions(world)
+        mentions = deliverer.mentions.frame()
         write_person_mentions(mentions, data / "truth" / "person_mentions.parquet")
         summary["person_mentions"] = len(mentions)
     summary.update(houses=geo.n, grids=len(geo.grid_ids), persons=world.pool.n,

@@ -1,8 +1,9 @@
 """Planted truth: the discrepancies the 7 rules of conf/rules.yaml must raise as of each night.
 
 Computed from the true state of everything delivered up to night D, with the shared definitions
-of rules.yaml: quarantined rows (malformed, invalid declaration IDs) never count, duplicates count
-once, a record's resolved house is its true house unless its address was made unresolvable
+of rules.yaml: quarantined rows never count (malformed; a declaration with a mistyped ID counts for
+R1, R2 and R5 only: the resident did declare, and gridlake links it to its person), duplicates count
+once, R5 is about persons named with a valid ID in some delivered record, a record's resolved house is its true house unless its address was made unresolvable
 (rentals: always the true house). Enforcement window: record date in (D - window_days, D].
 R6 covers enforcement records in the window and every valid declaration delivered so far.
 Evidence lists ``source:record_id`` joined by ";".
@@ -55,17 +56,28 @@ def discrepancies(world: World, night: int, rules: dict) -> pd.DataFrame:
 
     # --- current declarations ------------------------------------------------------------------
     st = world.decl
-    m = (st.col("night") <= night) & (st.col("malformed") == 0) & (st.col("id_u") >= cfg.noise["ids"]["bad_checksum_rate"])
-    dec = pd.DataFrame({k: st.col(k)[m] for k in ("num", "person", "house", "relation", "ts", "unres", "qr")})
+    # A declaration whose ID has one digit mistyped is quarantined, but the resident did declare: for R1, R2
+    # and R5 it counts (gridlake links it to its person by name, phone and house); R3, R4, R6 and R7 are
+    # about the declarations that load (valid IDs).
+    m_all = (st.col("night") <= night) & (st.col("malformed") == 0)
+    m = m_all & (st.col("id_u") >= cfg.noise["ids"]["bad_checksum_rate"])
+    cols = ("num", "person", "house", "relation", "ts", "unres", "qr")
+    dec = pd.DataFrame({k: st.col(k)[m] for k in cols})
     dec["rhouse"] = np.where(dec["unres"] > 0, -1, dec["house"])
     cur = dec.sort_values(["person", "ts", "num"]).drop_duplicates("person", keep="last")
     cur_res = cur[cur["rhouse"] >= 0]
     persons_at = cur_res.groupby("rhouse").size()
     tenants = cur_res[cur_res["relation"] == TENANT]
     tenants_at = tenants.groupby("rhouse").size()
-    cur_house_of = dict(zip(cur["person"].to_numpy(), cur["rhouse"].to_numpy(), strict=True))
     decl_ids_at = cur_res.groupby("rhouse")["num"].apply(list)
     ten_ids_at = tenants.groupby("rhouse")["num"].apply(list)
+    dec_all = pd.DataFrame({k: st.col(k)[m_all] for k in cols})
+    dec_all["rhouse"] = np.where(dec_all["unres"] > 0, -1, dec_all["house"])
+    cur_all = dec_all.sort_values(["person", "ts", "num"]).drop_duplicates("person", keep="last")
+    cur_all_res = cur_all[cur_all["rhouse"] >= 0]
+    declared_at = set(cur_all_res["rhouse"].tolist())
+    tenant_declared_at = set(cur_all_res[cur_all_res["relation"] == TENANT]["rhouse"].tolist())
+    cur_house_of = dict(zip(cur_all["person"].to_numpy(), cur_all["rhouse"].to_numpy(), strict=True))
 
     def decl_ev(nums) -> list[str]:
         return [f"declarations:{record_id('declarations', x)}" for x in nums]
@@ -97,12 +109,12 @@ def discrepancies(world: World, night: int, rules: dict) -> pd.DataFrame:
     w1 = in_window(int(R["R1"]["window_days"]))
     w1 = w1[w1["unres"] == 0]
     for h, grp in w1.groupby("house"):
-        if h in rented and h not in persons_at.index:
+        if h in rented and h not in declared_at:
             add("R1", int(h), ev_of(grp) + [f"rentals:{record_id('rentals', x)}" for x in active_at[h]])
     # R2: active rental, lease_start + grace < D, no current tenant declaration at the house
     grace = int(R["R2"]["grace_days"])
     for ridx, h, start in zip(act["ridx"], act["house"], act["start"], strict=True):
-        if start + grace < d and h not in tenants_at.index:
+        if start + grace < d and h not in tenant_declared_at:
             add("R2", int(h), [f"rentals:{record_id('rentals', ridx)}"])
     # R3: current tenant declarations, no active rental
     for h, nums in ten_ids_at.items():
@@ -126,7 +138,11 @@ def discrepancies(world: World, night: int, rules: dict) -> pd.DataFrame:
     w5 = in_window(int(R["R5"]["window_days"]))
     w5 = w5[w5["unres"] == 0]
     ep = world.enf_person
-    pm = np.isin(ep.col("erow"), w5["row"].to_numpy()) & (ep.col("id_u") >= cfg.noise["ids"]["bad_checksum_rate"])
+    pm = np.isin(ep.col("erow"), w5["row"].to_numpy())
+    if world.valid_id_persons is None:   # the world without deliveries: the ID's own draw decides
+        pm &= ep.col("id_u") >= cfg.noise["ids"]["bad_checksum_rate"]
+    else:   # a person named with a valid ID in some delivered record so far (linkage finds their other mentions)
+        pm &= np.isin(ep.col("person"), np.fromiter(world.valid_id_persons, np.int64))
     pe = pd.DataFrame({"row": ep.col("erow")[pm], "person": ep.col("person")[pm]})
     pe = pe.merge(w5, on="row")
     pe["cur"] = pe["person"].map(cur_house_of).fillna(-1).astype(np.int64)

@@ -70,6 +70,8 @@ class World:
         self.house_rental = np.full(n, -1, np.int64)  # index of the active rental (simulation state)
         self.person_house = np.empty(0, np.int64)
         self.person_role = np.empty(0, np.int8)
+        # persons named with a valid ID number in a delivered record so far (set by the deliverer; truth R5)
+        self.valid_id_persons: set[int] | None = None
         self.decl = Store()
         self.rent = Store()  # rental versions
         self.enf = Store()

@@ -1,0 +1,163 @@
+"""gold.person_resolution: every person mention -> a pseudonymous person (issue 21).
+
+A mention is one person named by one record: the declarant of a declaration (a loaded one, or one
+quarantined ONLY for its ID's checksum: :func:`jobs.silver.declarations.checksum_failed`), and every
+person of a police, mediation or family-planning record (silver's ``persons`` list, by position). Each
+carries what the ``person`` spec (``conf/matching/person.yaml``) compares: the ID as written, the name, the
+phone and the house its record resolved to (``gold.house_resolution``: this runs after house matching).
+:func:`matching.person_link.resolve_persons` links and clusters them (the validated ID decides; otherwise
+name plus corroboration; two different valid IDs never join), and every mention gets its person's key,
+how it joined (``method``), the weight of that link (``score``, bits) and an explanation naming the other
+mention and the comparison levels -- never a name, phone or ID.
+
+The linkage runs on the driver (pandas engine) over every mention delivered so far; incremental nights
+simply recompute it, and an unchanged result commits nothing (``io.overwrite_if_changed``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from pyspark.sql import functions as F
+
+from schemas.gold import PERSON_RESOLUTION
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from gridlake.context import RunContext
+
+log = logging.getLogger(__name__)
+
+#: enforcement sources whose records name persons (silver ``persons``) -> record id column
+PERSON_SOURCES: dict[str, str] = {
+    "police_incidents": "incident_id",
+    "mediation_cases": "case_id",
+    "family_planning": "record_id",
+}
+#: ``method`` of a mention: joined by the same validated ID, by a corroborated score link, the mention its
+#: person's links were explained against, or alone
+METHODS = {"id": "id_exact", "score": "corroborated"}
+MENTION_COLUMNS = ["source", "record_id", "mention_no", "role", "record_key", "name", "phone", "id_number",
+                   "house_code", "id_status"]
+
+
+def _houses(house_resolution: DataFrame | None, source: str) -> DataFrame | None:
+    if house_resolution is None:
+        return None
+    return (house_resolution.where(F.col("source") == source)
+            .select(F.col("record_id").alias("__rid"), F.col("house_code").alias("__house")).dropDuplicates(["__rid"]))
+
+
+def _with_house(df: DataFrame, house_resolution: DataFrame | None, source: str) -> DataFrame:
+    h = _houses(house_resolution, source)
+    if h is None:
+        return df.withColumn("house_code", F.lit(None).cast("string"))
+    return df.join(h, df["record_id"] == h["__rid"], "left").withColumn("house_code", F.col("__house")) \
+        .drop("__rid", "__house")
+
+
+def _key(source: str) -> F.Column:
+    return F.concat(F.lit(source + ":"), F.col("record_id"), F.lit("#"), F.col("mention_no").cast("string"))
+
+
+def mentions(declarations: DataFrame | None, failed: DataFrame | None, enforcement: dict[str, DataFrame],
+             house_resolution: DataFrame | None) -> DataFrame:
+    """Every person mention (:data:`MENTION_COLUMNS`): declarants of loaded declarations (``id_status``
+    ``valid``) and of declarations that failed only their ID's checksum (``checksum_failed``; a declaration
+    id silver holds is taken from silver), and the persons of enforcement records (``valid`` | ``invalid`` |
+    ``missing``). ``house_code``: the record's resolved house (null when unresolved). Pure."""
+    from jobs.silver.columns import normalize_id
+
+    parts = []
+    if declarations is not None:
+        d = declarations.select(F.col("declaration_id").alias("record_id"), F.lit(0).alias("mention_no"),
+                                F.lit("declarant").alias("role"), "name", "phone", "id_number",
+                                F.lit("valid").alias("id_status")).dropDuplicates(["record_id"])
+        parts.append(_with_house(d, house_resolution, "declarations").withColumn("record_key", _key("declarations")))
+    if failed is not None:
+        f = failed.select(F.col("declaration_id").alias("record_id"), F.lit(0).alias("mention_no"),
+                          F.lit("declarant").alias("role"), "name", "phone", F.col("id_text").alias("id_number"),
+                          F.lit("checksum_failed").alias("id_status")).dropDuplicates(["record_id"])
+        if declarations is not None:
+            f = f.join(declarations.select(F.col("declaration_id").alias("record_id")), "record_id", "left_anti")
+        parts.append(_with_house(f, house_resolution, "declarations").withColumn("record_key", _key("declarations")))
+    for source, id_col in PERSON_SOURCES.items():
+        df = enforcement.get(source)
+        if df is None or "persons" not in df.columns:
+            continue
+        e = (df.select(F.col(id_col).alias("record_id"), F.posexplode("persons").alias("mention_no", "p"))
+             .select("record_id", F.col("mention_no").cast("int").alias("mention_no"), F.lit("party").alias("role"),
+                     F.col("p.name").alias("name"), F.col("p.phone").alias("phone"),
+                     F.col("p.id_text").alias("id_number"))
+             .withColumn("id_status", F.when(F.col("id_number").isNull(), "missing")
+                         .when(normalize_id(F.col("id_number")).isNotNull(), "valid").otherwise("invalid"))
+             .dropDuplicates(["record_id", "mention_no"]))
+        parts.append(_with_house(e, house_resolution, source).withColumn("record_key", _key(source))
+                     .withColumn("source", F.lit(source)))
+    out = []
+    for p in parts:
+        if "source" not in p.columns:
+            p = p.withColumn("source", F.lit("declarations"))
+        out.append(p.select(*[F.col(c).cast("int" if c == "mention_no" else "string").alias(c) for c in MENTION_COLUMNS]))
+    if not out:
+        raise ValueError("person mentions: no declaration or enforcement table to read")
+    result = out[0]
+    for p in out[1:]:
+        result = result.unionByName(p)
+    return result
+
+
+def resolution_frame(mention_pdf: pd.DataFrame, key: bytes) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Link the mentions (pandas, :data:`MENTION_COLUMNS`) into persons: one row per mention in the columns
+    of :data:`schemas.gold.PERSON_RESOLUTION`, and statistics (counts only)."""
+    from matching.person_link import id_parts, resolve_persons
+
+    cols = [f.name for f in PERSON_RESOLUTION.fields]
+    if mention_pdf.empty:
+        return pd.DataFrame(columns=cols), {"mentions": 0}
+    m = mention_pdf.drop_duplicates("record_key").reset_index(drop=True)
+    res, model = resolve_persons(m[["record_key", "name", "phone", "id_number", "house_code"]], key)
+    out = m[["record_key", "source", "record_id", "mention_no", "role", "id_status"]].merge(res, on="record_key")
+    valid = pd.Series([id_parts(v)[0] is not None if isinstance(v, str) and v.strip() else False
+                       for v in m["id_number"]], index=m["record_key"])
+    out["identified"] = out.groupby("person_key")["record_key"].transform(lambda ks: bool(valid[ks].any()))
+    out["cluster_size"] = out.groupby("person_key")["record_key"].transform("size").astype("int32")
+    single = out["method"] == "single"
+    out["method"] = out["method"].map(METHODS).where(~single, "anchor")
+    out.loc[single & (out["cluster_size"] == 1), "method"] = "singleton"
+    out["score"] = out["weight"].astype(float).round(4)
+    out["mention_no"] = out["mention_no"].astype("int32")
+    stats = {"mentions": len(out), "persons": int(out["person_key"].nunique()),
+             "methods": {k: int(v) for k, v in out["method"].value_counts().items()},
+             "checksum_failed_declarations": int((out["id_status"] == "checksum_failed").sum()),
+             "checksum_failed_linked": int(((out["id_status"] == "checksum_failed") & (out["cluster_size"] > 1)).sum()),
+             "em_iterations": model.iterations}
+    return out[cols], stats
+
+
+def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None) -> dict[str, Any]:
+    """Compute gold.person_resolution from silver and gold.house_resolution (full recompute; an unchanged
+    result commits nothing); audited and privacy-gated like every gold table. Returns counts."""
+    from gridlake import io
+    from gridlake.privacy import load_key
+    from gridlake.privacy_gate import check_gold_frame
+
+    spark, settings = ctx.spark, ctx.settings
+    enforcement = {s: tables[s] for s in PERSON_SOURCES if s in tables}
+    if "declarations" not in tables and not enforcement:
+        return {"mentions": 0}
+    hr = io.read_table(spark, settings, "gold", "house_resolution") \
+        if io.table_exists(spark, settings, "gold", "house_resolution") else None
+    pdf = mentions(tables.get("declarations"), failed, enforcement, hr).toPandas()
+    frame, stats = resolution_frame(pdf, load_key(settings))
+    df = spark.createDataFrame(frame.astype(object).where(frame.notna(), None).to_dict("records")
+                               if len(frame) else [], PERSON_RESOLUTION).localCheckpoint()
+    ctx.audit("gold", "person_resolution", df)
+    check_gold_frame(ctx, "person_resolution", df)
+    stats["version"] = io.overwrite_if_changed(df, settings, "gold", "person_resolution")
+    log.info("persons: %d mentions -> %d persons (%s)", stats["mentions"], stats.get("persons", 0),
+             stats.get("methods"))
+    return stats
