@@ -11,6 +11,7 @@ from airflow.sdk import chain, dag, task
 
 from gridlake.airflow_dags import (
     GOLD_TABLES,
+    MATCHING_TABLES,
     SPARK_POOL,
     TIMEZONE,
     check_quality_gate,
@@ -64,8 +65,8 @@ Runs one delivery night through the lake, stage by stage (`gridlake.pipeline.STA
 
 _OUTLETS = {
     "silver": [table_asset("silver", s) for s in source_names()],
-    "matching": [table_asset("gold", "house_resolution")],
-    "gold": [table_asset("gold", t) for t in GOLD_TABLES if t != "house_resolution"],
+    "matching": [table_asset("gold", t) for t in MATCHING_TABLES],
+    "gold": [table_asset("gold", t) for t in GOLD_TABLES if t not in MATCHING_TABLES],
     "exports": [folder_asset("exports", str(dag_settings().exports))],
     "reports": [folder_asset("reports", str(dag_settings().reports / "district")),
                 folder_asset("delivery_reports", str(dag_settings().reports / "delivery")),

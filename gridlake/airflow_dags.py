@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 # maintenance DAG keeps an interval timetable (logical date = the day).
 INGEST_CRON = "0 1 * * *"
 NIGHTLY_CRON = "0 2 * * *"  # only the docs' "due by" time of the nightly DAG: it is Asset-triggered
-GOLD_TABLES = ("house_resolution", "house_profile", "discrepancies", "followups", "grid_metrics")
+GOLD_TABLES = ("house_resolution", "person_resolution", "house_profile", "discrepancies", "followups", "grid_metrics")
+#: gold tables the matching stage writes (the others are the gold stage's)
+MATCHING_TABLES = ("house_resolution", "person_resolution")
 
 
 def start_date() -> Any:

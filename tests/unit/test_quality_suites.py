@@ -11,7 +11,7 @@ from gridlake.quality.suites import SuiteError, _parse, all_suites, build_suite,
 
 BRONZE = {"housing", "rentals", "declarations", "police_incidents", "mediation_cases", "safety_inspections",
           "family_planning", "grid_officers", "verifications"}
-GOLD = {"house_resolution", "discrepancies", "followups", "house_profile", "grid_metrics"}
+GOLD = {"house_resolution", "discrepancies", "followups", "house_profile", "grid_metrics", "person_resolution"}
 
 
 def test_one_suite_per_bronze_silver_and_gold_table():
