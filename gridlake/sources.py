@@ -74,6 +74,9 @@ class Source(ConfigModel):
     columns: dict[str, str] = Field(min_length=1)  # canonical -> the template's header (the first alias)
     required: tuple[str, ...]
     personal: tuple[str, ...] = ()
+    # optional columns many departments' extracts never carry (persons' names and phones beside their IDs):
+    # absent, they load as empty without a MISSING_OPTIONAL_COLUMNS note every night
+    often_absent: tuple[str, ...] = ()
     encoding: str = "utf-8"
     file_glob: str = "*"
     order_by: str | None = None
@@ -102,10 +105,12 @@ class Source(ConfigModel):
     def _consistent(self) -> Source:
         if self.format == "csv" and self.encoding not in ENCODINGS:
             raise ValueError(f"encoding: not one of {sorted(ENCODINGS)}")
-        for attr in ("key", "required", "personal"):
+        for attr in ("key", "required", "personal", "often_absent"):
             bad = [c for c in getattr(self, attr) if c not in self.columns]
             if bad:
                 raise ValueError(f"{attr}: {', '.join(bad)} not among the declared columns")
+        if set(self.often_absent) & set(self.required):
+            raise ValueError("often_absent: a required column cannot be often absent")
         if self.order_by and self.order_by not in self.columns:
             raise ValueError(f"order_by: {self.order_by} not among the declared columns")
         owner: dict[str, str] = {}

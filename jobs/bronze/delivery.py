@@ -215,8 +215,9 @@ def map_header(delivery: Delivery, header: list[str]) -> list[str | None]:
         delivery.form_notes.append(f"headers renamed: {', '.join(renamed)}"[:500])
     if delivery.extra_columns:
         delivery.notes.append(f"EXTRA_COLUMNS: {', '.join(delivery.extra_columns)} (kept in _extra)")
-    if delivery.missing_optional:
-        names = ", ".join(f"{c} ({src.columns[c]})" for c in delivery.missing_optional)
+    noted = [c for c in delivery.missing_optional if c not in src.often_absent]
+    if noted:
+        names = ", ".join(f"{c} ({src.columns[c]})" for c in noted)
         delivery.notes.append(f"MISSING_OPTIONAL_COLUMNS: {names} (loaded as empty)")
     return mapped
 
