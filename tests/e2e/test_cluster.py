@@ -19,7 +19,9 @@ import pytest
 from tests.e2e.conftest import START
 from tools.cluster import standalone_cluster
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+# Slow (``make test-all``, not CI): a standalone master, worker and driver on two cores cost CI about five
+# minutes of its 35; the lake-on-s3a variant (test_cluster_s3.py) is slow for the same reason.
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
 NIGHT = START
 VOLATILE = re.compile(r"(run_id|_ingested_at|_at$|written_at|computed_at|_quarantined_at)")

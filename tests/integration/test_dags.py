@@ -139,7 +139,7 @@ def test_spark_tasks_share_the_spark_pool_and_emit_assets(bag):
     spark_tasks = [t for t in nightly["pools"] if t not in ("quality_gate", "bronze")]
     assert all(nightly["pools"][t] == "gridlake_spark" for t in spark_tasks)
     assert "silver.housing" in nightly["outlets"]["silver"]
-    assert nightly["outlets"]["matching"] == ["gold.house_resolution"]
+    assert nightly["outlets"]["matching"] == ["gold.house_resolution", "gold.person_resolution"]
     ingest = bag["dags"]["gridlake_ingest_housing"]
     assert ingest["outlets"]["ingest"] == ["bronze.housing"]
     assert ingest["pools"]["ingest"] == "gridlake_spark"
