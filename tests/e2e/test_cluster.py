@@ -49,6 +49,13 @@ def gold_rows(lake: Path | str, table: str, version: int | None = None,
     return sorted((tuple(norm(r[c]) for c in cols) for r in t.select(cols).to_pylist()), key=repr)
 
 
+def cluster_env(master: str, base, **extra: str) -> dict[str, str]:
+    """Environment of a ``gridlake run --profile cluster`` against the test's standalone ``master`` (2 cores)."""
+    return dict(base, GRIDLAKE_PROFILE="cluster", GRIDLAKE_SPARK__MASTER=master, GRIDLAKE_SPARK__DRIVER_MEMORY="2g",
+                GRIDLAKE_SPARK__EXECUTOR_MEMORY="1g", GRIDLAKE_SPARK__EXECUTOR_CORES="2",
+                GRIDLAKE_SPARK__SHUFFLE_PARTITIONS="2", GRIDLAKE_SPARK__DEFAULT_PARALLELISM="2", **extra)
+
+
 def test_cluster_profile_gives_the_same_gold_as_local(tmp_path, district):
     settings, manifests = district
     local_root, cluster_root = settings.data, tmp_path / "cluster"
@@ -57,16 +64,7 @@ def test_cluster_profile_gives_the_same_gold_as_local(tmp_path, district):
     local_versions = manifests[0].doc["table_versions"]
 
     with standalone_cluster(tmp_path / "spark-cluster", cores=2, memory="2g") as master:
-        env = dict(
-            os.environ,
-            GRIDLAKE_PROFILE="cluster",
-            GRIDLAKE_SPARK__MASTER=master,
-            GRIDLAKE_SPARK__DRIVER_MEMORY="2g",
-            GRIDLAKE_SPARK__EXECUTOR_MEMORY="1g",
-            GRIDLAKE_SPARK__EXECUTOR_CORES="2",
-            GRIDLAKE_SPARK__SHUFFLE_PARTITIONS="2",
-            GRIDLAKE_SPARK__DEFAULT_PARALLELISM="2",
-        )
+        env = cluster_env(master, os.environ)
         out = subprocess.run(
             [sys.executable, "-m", "gridlake.cli", "run", "--date", NIGHT.isoformat(), "--data", str(cluster_root),
              "--profile", "cluster", "--stages", "bronze,silver,matching,gold"],  # gold is what is compared

@@ -26,7 +26,7 @@ from gridlake.config import load_settings
 from gridlake.spark import jar_cache_dir, s3a_jars
 from gridlake.storage import deltalake_location
 from tests.e2e.conftest import START
-from tests.e2e.test_cluster import COMPARED, gold_rows
+from tests.e2e.test_cluster import COMPARED, cluster_env, gold_rows
 from tools.cluster import free_port, standalone_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
@@ -88,15 +88,8 @@ def test_cluster_night_with_the_lake_on_s3a_gives_the_local_gold(tmp_path, distr
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     lake = f"s3a://{BUCKET}/lake"
     with standalone_cluster(tmp_path / "spark-cluster", cores=2, memory="2g") as master:
-        env = dict(
-            base,
-            GRIDLAKE_PROFILE="cluster",
-            GRIDLAKE_SPARK__MASTER=master,
-            GRIDLAKE_SPARK__DRIVER_MEMORY="2g",
-            GRIDLAKE_SPARK__EXECUTOR_MEMORY="1g",
-            GRIDLAKE_SPARK__EXECUTOR_CORES="2",
-            GRIDLAKE_SPARK__SHUFFLE_PARTITIONS="2",
-            GRIDLAKE_SPARK__DEFAULT_PARALLELISM="2",
+        env = cluster_env(
+            master, base,
             GRIDLAKE_LAKE_ROOT=lake,
             GRIDLAKE_STORAGE__ENDPOINT=s3_endpoint,
             GRIDLAKE_STORAGE__REGION="us-east-1",
