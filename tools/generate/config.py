@@ -116,6 +116,13 @@ class PersonNoise(BaseModel):
     homophone_rate: float = Rate        # one given-name character replaced by a same-sounding one
     namesake_rate: float = Rate         # per mention: a different person with the same name in the community
     phone_format_rate: float = Rate     # +86, spaces, dashes
+    # kinds of the second model only (noise.persons_second; 0 in the default model, which draws nothing for them)
+    name_separator_rate: float = 0.0    # 张 伟 / 张·伟: a space or a middle dot between surname and given name
+    id_fullwidth_rate: float = 0.0      # ID typed with full-width digits (an IME left in full-width mode), x lowercase
+    id_spaced_rate: float = 0.0         # ID written in groups: 440304 19850312 123X
+    landline_rate: float = 0.0          # the household's landline (0755-8xxxxxxx, or the 8 local digits) for a phone
+    phone_transposed_rate: float = 0.0  # the mobile with two adjacent digits swapped (typed from dictation)
+    old_phone_rate: float = 0.0         # an older mobile of the person (the number changed since)
 
     @field_validator("id_present")
     @classmethod
@@ -132,9 +139,13 @@ _DEFAULTS = {"id_typo_rate": 0.04, "id15_rate": 0.05, "phone_present": 0.85, "fa
              "traditional_rate": 0.05, "homophone_rate": 0.05, "namesake_rate": 0.03, "phone_format_rate": 0.35}
 
 
-def person_noise(noise: dict[str, Any], where: str = "generator.yaml: noise.persons") -> PersonNoise:
-    """Validate ``noise['persons']`` (absent: the defaults); errors name the key and the expected type."""
-    raw = noise.get("persons")
+def person_noise(noise: dict[str, Any], where: str | None = None) -> PersonNoise:
+    """Validate the person noise of the active model: ``noise['persons']`` (default model) or
+    ``noise['persons_second']`` (``second`` model, when present); absent: the defaults. Errors name the key
+    and the expected type."""
+    block = "persons_second" if noise.get("model") == "second" and "persons_second" in noise else "persons"
+    where = where or f"generator.yaml: noise.{block}"
+    raw = noise.get(block)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -177,7 +188,6 @@ def load_gen_config(
         raise ConfigError(f"noise.model: expected one of {', '.join(NOISE_MODELS)}, got {model!r}")
     if model == "second":
         _check_second(noise.get("address_second"))
-    person_noise(noise)
     person_noise(noise)
     if days < 1:
         raise ConfigError("--days must be at least 1")

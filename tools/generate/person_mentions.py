@@ -38,7 +38,9 @@ __all__ = ["MentionRenderer", "write_person_mentions", "MENTION_SCHEMA",
 
 #: every noise kind a mention can carry (``noise`` column, ';'-joined)
 NOISE_KINDS = ("id_missing", "id_typo", "id15", "name_traditional", "name_homophone", "phone_missing",
-               "phone_format", "family_phone", "namesake")
+               "phone_format", "family_phone", "namesake",
+               # second model only (noise.persons_second)
+               "name_separator", "id_fullwidth", "id_spaced", "phone_landline", "phone_transposed", "phone_old")
 
 MENTION_SCHEMA = pa.schema([
     ("record_key", pa.string()), ("source", pa.string()), ("record_id", pa.string()), ("role", pa.string()),
@@ -126,12 +128,18 @@ class MentionRenderer:
         self.rows: list[tuple] = []
         self.valid_persons: set[int] = set()   # persons named with a valid ID number so far (truth.py, R5)
         self._members: dict[int, list[int]] = {}
+        self._home: dict[int, int] = {}
         self._members_night = 0
         self._houses_of_comm: dict[int, np.ndarray] = {}
 
     def _u(self, source: str, rid: str, pos: int) -> np.ndarray:
         h = zlib.crc32(f"{source}|{rid}|{pos}".encode())
         return np.random.default_rng([self.world.cfg.seed, 21, h]).random(10)
+
+    def _u2(self, source: str, rid: str, pos: int) -> np.ndarray:
+        """The second model's own stream (the default model never draws from it: its seeds reproduce)."""
+        h = zlib.crc32(f"{source}|{rid}|{pos}".encode())
+        return np.random.default_rng([self.world.cfg.seed, 23, h]).random(8)
 
     def members(self, night: int) -> dict[int, list[int]]:
         """house -> persons who declared there on nights up to ``night``."""
@@ -142,6 +150,7 @@ class MentionRenderer:
             for p, h in zip(d.col("person")[m], d.col("house")[m], strict=True):
                 out.setdefault(int(h), []).append(int(p))
             self._members, self._members_night = out, night
+            self._home = {p: h for h, ps in out.items() for p in ps}
         return self._members
 
     def declarant(self, rid: str, p: int, h: int, id_text: str, id_form: str, phone: str, phone_kind: str) -> None:
@@ -164,6 +173,8 @@ class MentionRenderer:
         ident = {"name": pool.name(p), "id": pool.id18(p), "phone": str(int(pool.phone[p])),
                  "year": int(pool.birth_year[p])}
         row = _render(source, rid, "party", ident, h, u, pn, self.members(night), pool, world.geo, [])
+        if _has_second(pn):
+            row = _second(row, ident, self._home.get(int(p), h), self._u2(source, rid, pos), pn, world.geo)
         self.rows.append(row)
         kinds = row[-1].split(";")
         form = ("id_missing" if "id_missing" in kinds else "id_bad_checksum" if "id_typo" in kinds
@@ -188,8 +199,11 @@ class MentionRenderer:
                  "phone": str(int(rng.integers(130, 200)) * 10**8 + int(rng.integers(0, 10**8))), "year": 0}
         other["year"] = int(other["id"][6:10])
         h2 = int(hs[int(u[9] * len(hs)) % len(hs)])
-        self.rows.append(_render(source, f"{rid}-n", "party", other, h2, u, self.pn, self.members(night),
-                                 self.world.pool, geo, ["namesake"]))
+        row = _render(source, f"{rid}-n", "party", other, h2, u, self.pn, self.members(night),
+                      self.world.pool, geo, ["namesake"])
+        if _has_second(self.pn):
+            row = _second(row, other, h2, self._u2(source, f"{rid}-n", 0), self.pn, geo)
+        self.rows.append(row)
 
     def frame(self) -> pd.DataFrame:
         """Every mention recorded so far (:data:`MENTION_SCHEMA`), with its ``record_key``."""
@@ -237,6 +251,58 @@ def _render(src: str, rid: str, role: str, ident: dict, h: int, u: np.ndarray, p
         if kind != "phone_plain":
             noise.append("phone_format")
     house = geo.house_code(h) if h >= 0 else ""
+    return ("", src, rid, role, name, phone, id_text, house, id18, ";".join(noise))
+
+
+def _has_second(pn: PersonNoise) -> bool:
+    return any((pn.name_separator_rate, pn.id_fullwidth_rate, pn.id_spaced_rate, pn.landline_rate,
+                pn.phone_transposed_rate, pn.old_phone_rate))
+
+
+_FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
+
+
+def landline(house_code: str) -> str:
+    """The 8 local digits of a household's fixed line (Shenzhen: area code 0755, numbers 2xxxxxxx-8xxxxxxx)."""
+    return f"{2 + zlib.crc32(house_code.encode()) % 7}{zlib.crc32(house_code[::-1].encode()) % 10**7:07d}"
+
+
+def old_phone(id18: str) -> str:
+    """A mobile the person used before (the number changed since)."""
+    return f"1{(3, 5, 8)[zlib.crc32(id18.encode()) % 3]}{zlib.crc32(('old' + id18).encode()) % 10**9:09d}"
+
+
+def _second(row: tuple, ident: dict, home: int, u: np.ndarray, pn: PersonNoise, geo) -> tuple:
+    """The second model's kinds on a rendered enforcement mention: how a clerk, a dictated form or the person
+    writes a name, an ID and a phone (``noise.persons_second``). ``home``: the house the person declared at
+    (its landline), else the record's house."""
+    src, rid, role, name, phone, id_text, house, id18, kinds = row[1:]
+    noise = [k for k in kinds.split(";") if k]
+    if u[0] < pn.name_separator_rate and len(name) >= 2:
+        cut = 2 if len(name) == 4 else 1            # a four-character name: a compound surname (欧阳, 司马)
+        name = name[:cut] + (" " if u[1] < 0.6 else "·") + name[cut:]
+        noise.append("name_separator")
+    if id_text and "id15" not in noise:
+        if u[2] < pn.id_fullwidth_rate:
+            id_text = id_text.translate(_FULLWIDTH)
+            noise.append("id_fullwidth")
+        elif u[2] < pn.id_fullwidth_rate + pn.id_spaced_rate:
+            id_text = f"{id_text[:6]} {id_text[6:14]} {id_text[14:]}"
+            noise.append("id_spaced")
+    if phone and "family_phone" not in noise:
+        digits = "".join(ch for ch in phone if ch.isdigit())[-11:]
+        if u[3] < pn.landline_rate and home >= 0:
+            local = landline(geo.house_code(home))
+            phone = (f"0755-{local}", f"(0755){local}", local)[int(u[4] * 3) % 3]   # a local writes 8 digits
+            noise = [k for k in noise if k != "phone_format"] + ["phone_landline"]
+        elif u[3] < pn.landline_rate + pn.phone_transposed_rate and len(digits) == 11:
+            i = 3 + int(u[4] * 7) % 7                 # never the 1x prefix
+            if digits[i] != digits[i + 1]:
+                phone = digits[:i] + digits[i + 1] + digits[i] + digits[i + 2:]
+                noise = [k for k in noise if k != "phone_format"] + ["phone_transposed"]
+        elif u[3] < pn.landline_rate + pn.phone_transposed_rate + pn.old_phone_rate:
+            phone = old_phone(id18)
+            noise = [k for k in noise if k != "phone_format"] + ["phone_old"]
     return ("", src, rid, role, name, phone, id_text, house, id18, ";".join(noise))
 
 
