@@ -17,21 +17,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import unicodedata
+from functools import lru_cache
 
 import numpy as np
+import opencc
 import pandas as pd
 
 from gridlake.ids import normalize_id, normalize_phone, upgrade_15_to_18
 from gridlake.privacy import pseudonym_py
-from matching.compare import level_names, pair_levels, pinyin_readings
+from matching.compare import level_names, pair_levels
 from matching.engine import block, prepare, train
+from matching.person_bearer import sole_bearer_links
 from matching.scoring import FSModel, match_weights
 from matching.spec import LinkageSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["prepare_mentions", "scored_pairs", "cluster", "resolve_persons", "RESOLUTION_COLUMNS", "id_parts"]
+__all__ = ["canonical_name", "name_sound", "prepare_mentions", "scored_pairs", "cluster", "resolve_persons", "RESOLUTION_COLUMNS", "id_parts"]
 
 #: one row per mention: person_key, how it joined its person, the weight of that link and why
 RESOLUTION_COLUMNS = ["record_key", "person_key", "method", "weight", "explanation"]
@@ -58,19 +62,37 @@ def id_parts(raw: str | None) -> tuple[str | None, str | None, str | None, str |
     return valid, text, birth, "M" if int(text[16]) % 2 else "F"
 
 
-def _name(v: object) -> str | None:
+#: what people put between the parts of a name (a space, or a middle dot between the parts of a transliterated
+#: minority or foreign name, or between surname and given name on some forms): none of it is the name
+_NAME_SEPARATORS = re.compile(r"[\s·•‧・．.\-_]+")
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def canonical_name(v: object) -> str | None:
+    """A name as compared: NFKC, without separators (``张 伟``, ``张·伟``, ``阿卜杜·热合曼``), in simplified
+    characters (OpenCC t2s: ``張偉`` and ``於小明`` are ``张伟`` and ``于小明``, as a clerk reading them would
+    say). None when nothing is left."""
     if not isinstance(v, str):
         return None
-    s = "".join(unicodedata.normalize("NFKC", v).split()).replace("·", "").replace("•", "")
-    return s or None
+    s = _NAME_SEPARATORS.sub("", unicodedata.normalize("NFKC", v))
+    return _t2s().convert(s) if s else None
 
 
-def _sound(name: str | None) -> str | None:
-    """Blocking key of a name: the smallest reading of every character (traditional and simplified
-    characters and homophones share it)."""
+def name_sound(name: str | None) -> str | None:
+    """Blocking key of a (canonical) name: the usual tone-less reading of every character (pypinyin's
+    default reading, the one a pinyin input method offers first: a same-sounding character typed for the
+    right one shares it). Not the smallest reading: for a heteronym that pick is arbitrary (乐 le/yue, 单
+    dan/shan) and a homophone of its usual reading then got another key."""
     if not name:
         return None
-    return " ".join(min(r) if r else ch for ch, r in zip(name, pinyin_readings(name), strict=False))
+    from pypinyin import Style, pinyin
+
+    return " ".join(r[0] if r else ch for ch, r in zip(
+        name, pinyin(name, style=Style.NORMAL, heteronym=False, errors=lambda c: [[x] for x in c]), strict=False))
 
 
 def prepare_mentions(df: pd.DataFrame) -> pd.DataFrame:
@@ -84,8 +106,8 @@ def prepare_mentions(df: pd.DataFrame) -> pd.DataFrame:
         return v.strip() if isinstance(v, str) and v.strip() else None
 
     ids = [id_parts(blank(v)) if blank(v) else (None, None, None, None) for v in col("id_number")]
-    names = [_name(v) for v in col("name")]
-    sounds = {n: _sound(n) for n in set(names) if n}
+    names = [canonical_name(v) for v in col("name")]
+    sounds = {n: name_sound(n) for n in set(names) if n}
     return pd.DataFrame({
         "record_key": col("record_key").astype(str).to_numpy(dtype=object),
         "id_valid": [x[0] for x in ids], "id_text": [x[1] for x in ids],
@@ -147,7 +169,9 @@ def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key
     Links are applied strongest first (decisive ones before scored ones, then by weight); a link that would
     put two different valid IDs into one person is skipped (``never_link`` in no explanation: the records
     simply stay apart). ``method``: ``id`` | ``score`` (the first link that joined the record to its person;
-    the explanation names the other record, the levels and the weight) | ``single`` (no link explained on
+    the explanation names the other record, the levels and the weight) | ``sole_bearer`` (with
+    ``decision.sole_bearer``: a person without a valid ID joined the only identified bearer of its name's
+    sound, :mod:`matching.person_bearer`; no weight) | ``single`` (no link explained on
     this record: alone, or the record its person's links were explained against)."""
     keys = mentions["record_key"].astype(str).to_numpy(dtype=object)
     index = {k: i for i, k in enumerate(keys)}
@@ -184,6 +208,18 @@ def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key
             expl[rec] = _explain(row, spec, labels, keys[a if rec == b else b])
     if skipped:
         log.info("persons: %d links skipped (they would join two different valid ID numbers)", skipped)
+    if spec.decision.sole_bearer:
+        roots_now = np.array([find(i) for i in range(n)])
+        bearer = sole_bearer_links(mentions, roots_now)
+        for a, b, why in bearer:
+            ra, rb = find(a), find(b)
+            root, child = (ra, rb) if ra < rb else (rb, ra)
+            parent[child] = root
+            ids_of[root] |= ids_of.pop(child)
+            if method[a] == "single":
+                method[a] = "sole_bearer"
+                expl[a] = f"linked_to={keys[b]};{why}"
+        log.info("persons: %d persons without a valid ID joined the sole bearer of their name", len(bearer))
     roots = np.array([find(i) for i in range(n)])
     frame = pd.DataFrame({"record_key": keys, "_root": roots, "_valid": valid})
     best_id = frame.dropna(subset=["_valid"]).groupby("_root")["_valid"].min()

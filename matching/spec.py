@@ -141,6 +141,9 @@ class Decision(ConfigModel):
     # other link (same name alone never links namesakes); empty = no such rule
     decisive: tuple[str, ...] = ()
     corroborate: tuple[str, ...] = ()
+    # for clustering: join a person without a valid ID to the only identified bearer of its name's sound when
+    # nothing contradicts (matching/person_bearer.py)
+    sole_bearer: bool = False
 
 
 def _blocking_rules(value: Any) -> Any:

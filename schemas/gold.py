@@ -169,7 +169,7 @@ GRID_METRICS = _s(
 
 #: gold.person_resolution (written by the matching stage, like gold.house_resolution; key ``(source, record_id,
 #: mention_no)``): one row per person mention -> ``person_key`` (HMAC pseudonym: of the smallest valid ID of
-#: the person, else of its smallest mention key), ``method`` (id_exact | corroborated | anchor | singleton),
+#: the person, else of its smallest mention key), ``method`` (id_exact | corroborated | sole_bearer | anchor | singleton),
 #: ``score`` (the weight in bits of the link that joined it; null for anchor and singleton), ``explanation``
 #: (the other mention's key, the comparison levels, the weight: no personal value), ``id_status`` of the
 #: mention's ID (valid | checksum_failed | invalid | missing), ``identified`` (the person has a valid ID in

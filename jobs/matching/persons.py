@@ -37,9 +37,9 @@ PERSON_SOURCES: dict[str, str] = {
     "mediation_cases": "case_id",
     "family_planning": "record_id",
 }
-#: ``method`` of a mention: joined by the same validated ID, by a corroborated score link, the mention its
-#: person's links were explained against, or alone
-METHODS = {"id": "id_exact", "score": "corroborated"}
+#: ``method`` of a mention: joined by the same validated ID, by a corroborated score link, to the sole identified
+#: bearer of its name (matching/person_bearer.py), the mention its person's links were explained against, or alone
+METHODS = {"id": "id_exact", "score": "corroborated", "sole_bearer": "sole_bearer"}
 MENTION_COLUMNS = ["source", "record_id", "mention_no", "role", "record_key", "name", "phone", "id_number",
                    "house_code", "id_status"]
 
