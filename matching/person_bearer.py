@@ -1,11 +1,11 @@
 """The sole bearer of a name: the last linkage pass over persons (after the scored links of ``person_link``).
 
-A police or mediation record often names a party by name alone: no ID number, no phone or a phone that is
-not their own (a family member's, the household's, one with two digits swapped), at the place of the
-incident rather than at home. No pairwise comparison can link it: its only evidence is the name, and a name
-alone never links (namesakes). But an officer reading the record would not treat the name as anonymous when
-exactly one known person in the whole data set bears it: that is the term-frequency argument (an agreement
-on a rare name is strong evidence, on 张伟 none), taken to its limit and kept strict:
+A police or mediation record often names a party without an ID number and with a phone that is not their
+own (a family member's, the household's fixed line, one with two digits swapped), at the place of the
+incident rather than at home. No pairwise comparison links it: the phone differs and the house differs,
+so only the name agrees, and a name alone never links (namesakes). But when exactly one identified person
+in the data set bears the name and the record's phone belongs to that person's household, an officer would
+read them as one person; the pass makes that link, kept strict:
 
 * the name's sound (``name_sound``: traditional characters, separators and same-sounding characters
   collapse) is borne by exactly one person with a validated ID (the *bearer*) and otherwise only by persons
@@ -15,16 +15,12 @@ on a rare name is strong evidence, on 张伟 none), taken to its limit and kept 
   of the bearer, a phone seen at one of the bearer's houses (the household's: a family member's mobile or
   the fixed line), or the bearer's phone with one digit changed or two adjacent digits swapped. A phone
   never seen with the bearer or the bearer's household (another person's number, or an old one) stops it;
-* with no phone and no ID at all (the name is the only evidence), the name must be rare enough in this data
-  set that another, unidentified person bearing it is unlikely: the expected number of persons bearing it
-  (the same characters: the name; only the same sound: the sound), from the shares of its surname and of
-  its given-name characters (syllables) among the identified persons, times the number of persons, must
-  stay below :data:`NAME_ONLY_MAX_EXPECTED`. Two-character names (张伟, 王芳) never pass; a rare
-  three-character name does in a community, and fewer and fewer do as the data set grows. Measured on the
-  dev seeds: any name of three characters as the rule made 31 right and 26 wrong links at street scale
-  (seed 777, second model), where every name-only candidate's expectation was >= 0.11 and the right and
-  wrong ones were mixed; on the six community dev runs the right ones were 0.004-0.018, the wrong ones
-  0.43-0.72.
+* the unidentified person must carry such a phone or such an ID text: a name alone never links, however
+  rare (issue 21: namesakes without corroboration never link). Measured: a name-only variant (link when
+  the name's expected bearers in the data set stay below 0.05) raised recall on the dev seeds but joined
+  an unidentified namesake to the bearer of the same rare name on two seeds it had not seen (precision
+  0.970 and 0.971 on records without a valid ID): on the records alone such a namesake looks exactly like
+  the person, so the evidence is not there and the link is not made.
 
 The pass runs on whole persons, so the data set's size matters: the larger it is, the fewer names have a
 sole bearer, and the fewer links it makes. Returns links only; ``person_link.cluster`` applies them.
@@ -38,12 +34,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA, Levenshtein
 
-__all__ = ["sole_bearer_links", "expected_bearers", "NAME_ONLY_MAX_EXPECTED"]
-
-#: a link on the name alone (no phone, no ID text): the expected number of persons bearing the name in the data
-#: set must be below this (see the module doc)
-NAME_ONLY_MAX_EXPECTED = 0.05
-
+__all__ = ["sole_bearer_links"]
 
 def _phone_ok(phone: str, own: set[str], household: set[str]) -> str | None:
     """How ``phone`` relates to the bearer: ``own`` | ``household`` | ``one_digit`` (a digit changed or two
@@ -69,7 +60,6 @@ def sole_bearer_links(mentions: pd.DataFrame, roots: np.ndarray) -> list[tuple[i
     text = mentions["id_text"].to_numpy(dtype=object)
     birth = mentions["birth"].to_numpy(dtype=object)
     sex = mentions["sex"].to_numpy(dtype=object)
-    name = mentions["name"].to_numpy(dtype=object)
     members: dict[int, list[int]] = defaultdict(list)
     for i, r in enumerate(roots):
         members[int(r)].append(i)
@@ -82,9 +72,6 @@ def sole_bearer_links(mentions: pd.DataFrame, roots: np.ndarray) -> list[tuple[i
     for i, s in enumerate(sound):
         if s:
             by_sound[s].setdefault(int(roots[i]), i)
-    firsts = [ms[0] for r, ms in members.items() if ids_of[r] and name[ms[0]]]
-    freq = expected_bearers([name[i] for i in firsts])
-    sound_freq = expected_bearers([sound[i].split(" ") for i in firsts if sound[i]])
     out: list[tuple[int, int, str]] = []
     joined: set[int] = set()
     for s in sorted(by_sound):
@@ -108,47 +95,13 @@ def sole_bearer_links(mentions: pd.DataFrame, roots: np.ndarray) -> list[tuple[i
             how = [_phone_ok(phone[i], own, household) for i in ms if phone[i]]
             if any(h is None for h in how):
                 continue
-            expected = ""
+            # a name alone never links: the person must carry a related phone or an ID text within one edit
             if not how and not any(text[i] for i in ms):
-                bname = name[persons[bearer]]
-                # the same characters: how many bear the name; only the same sound: how many bear the sound
-                e = (freq(bname) if name[first] == bname else sound_freq(s.split(" "))) * len(members)
-                if e >= NAME_ONLY_MAX_EXPECTED:
-                    continue
-                expected = f";expected_bearers={e:.4f}"
+                continue
             joined.add(r)
             evidence = ",".join(sorted(set(how))) or "none"
-            out.append((first, persons[bearer], f"name=sole_bearer;phone={evidence}{expected}"))
+            out.append((first, persons[bearer], f"name=sole_bearer;phone={evidence}"))
     return out
-
-
-def _split(name: str | list[str]) -> tuple[str, tuple[str, ...]]:
-    """(surname, given-name units): a four-unit name has a compound surname (欧阳, 司马) or two surnames."""
-    cut = 2 if len(name) >= 4 else 1
-    return "".join(name[:cut]), tuple(name[cut:])
-
-
-def expected_bearers(names: list[str] | list[list[str]]):
-    """A function name -> the share of persons expected to bear it: the share of ``names`` (one per identified
-    person) with its surname times, per given-name unit, the share of given-name units that are it (a unit
-    never seen counts as seen once). Units: characters of a name, or syllables of its sound."""
-    surnames: dict[str, int] = defaultdict(int)
-    chars: dict[str, int] = defaultdict(int)
-    for n in names:
-        s, g = _split(n)
-        surnames[s] += 1
-        for ch in g:
-            chars[ch] += 1
-    ns, nc = max(len(names), 1), max(sum(chars.values()), 1)
-
-    def share(name: str) -> float:
-        s, g = _split(name)
-        p = max(surnames.get(s, 0), 1) / ns
-        for ch in g:
-            p *= max(chars.get(ch, 0), 1) / nc
-        return p
-
-    return share
 
 
 def _birth_sex(id18: str) -> tuple[str, str]:

@@ -9,7 +9,12 @@ Metrics (pure functions over ``record_key -> predicted person`` and ``record_key
   averaged over records; and the share of true persons predicted exactly (``exact_clusters``);
 * the same pairwise numbers restricted to pairs **involving a record without a valid ID number** (the pairs
   the ID cannot decide: the issue's target) and per **noise kind** (pairs involving a record with that kind);
-* ``different_valid_id_links``: predicted pairs whose two valid ID numbers differ (must be 0).
+* ``different_valid_id_links``: predicted pairs whose two valid ID numbers differ (must be 0);
+* ``without_valid_id_by_evidence``: the true pairs involving a record without a valid ID number split by
+  what the delivered records give to link them: ``corroborated`` (a phone equal or within two edits, a
+  phone seen at the other record's house, the same house, ID texts within one edit, or the same birth
+  date from the ID) or ``name_only`` (nothing but the name: the issue's rule forbids linking those, since
+  a namesake without an ID looks the same), with the recall of each.
 
 The report holds counts and ratios only: no names, phones, ID numbers or person keys.
 """
@@ -98,7 +103,49 @@ def evaluate_persons_frame(resolution: pd.DataFrame, truth: pd.DataFrame) -> dic
         involve = np.array([kind in ks for ks in kinds])
         by_kind[kind] = {"records": int(involve.sum()), **pairwise_counts(pred, true, involve)}
     report["by_noise"] = by_kind
+    if {"name", "phone", "house_code"} <= set(truth.columns):
+        report["without_valid_id_by_evidence"] = evidence_split(df, truth, no_valid)
     return report
+
+
+def _corroborated(a: pd.Series, b: pd.Series, phones_at: dict[str, set[str]]) -> bool:
+    """Whether two prepared mentions share anything but the name (see the module doc)."""
+    from rapidfuzz.distance import Levenshtein
+
+    if a["phone"] and b["phone"] and Levenshtein.distance(a["phone"], b["phone"]) <= 2:
+        return True
+    if any(x["phone"] and y["house_code"] and x["phone"] in phones_at.get(y["house_code"], ()) for x, y in ((a, b), (b, a))):
+        return True
+    if a["house_code"] and a["house_code"] == b["house_code"]:
+        return True
+    if a["id_text"] and b["id_text"] and Levenshtein.distance(a["id_text"], b["id_text"]) <= 1:
+        return True
+    return bool(a["birth"] and a["birth"] == b["birth"])
+
+
+def evidence_split(df: pd.DataFrame, truth: pd.DataFrame, no_valid: np.ndarray) -> dict[str, Any]:
+    """Recall on the true pairs involving a record without a valid ID, ``corroborated`` vs ``name_only``
+    (``df``: the evaluated rows with ``record_key``, ``person_id``, ``person_key``; ``truth``: the delivered
+    columns by ``record_key``)."""
+    from matching.person_link import prepare_mentions
+
+    cols = ["record_key", "name", "phone", "id_number", "house_code"]
+    prep = prepare_mentions(truth[cols].drop_duplicates("record_key")).set_index("record_key")
+    phones_at: dict[str, set[str]] = {}
+    for h, ph in zip(prep["house_code"], prep["phone"], strict=True):
+        if h and ph:
+            phones_at.setdefault(h, set()).add(ph)
+    out = {k: {"true": 0, "tp": 0} for k in ("corroborated", "name_only")}
+    keys, pkeys = df["record_key"].to_numpy(dtype=object), df["person_key"].to_numpy(dtype=object)
+    for a, b in _pairs(df["person_id"]):
+        if not (no_valid[a] or no_valid[b]):
+            continue
+        kind = "corroborated" if _corroborated(prep.loc[keys[a]], prep.loc[keys[b]], phones_at) else "name_only"
+        out[kind]["true"] += 1
+        out[kind]["tp"] += int(pkeys[a] == pkeys[b])
+    for d in out.values():
+        d["recall"] = _ratio(d["tp"], d["true"])
+    return out
 
 
 def evaluate_persons(data: str | Path, key: bytes) -> dict[str, Any]:
@@ -127,6 +174,8 @@ def format_report(report: dict[str, Any]) -> str:
              "  B-cubed                     P {precision}  R {recall}  F1 {f1}  exact clusters {exact_clusters}".format(
                  **report["bcubed"]),
              f"  links between different valid IDs: {report['different_valid_id_links']}"]
+    for kind, d in report.get("without_valid_id_by_evidence", {}).items():
+        lines.append(f"  without valid ID, {kind:<13} recall {f(d['recall'])}  (tp {d['tp']}, true {d['true']})")
     for kind, d in report.get("by_noise", {}).items():
         lines.append(f"  noise {kind:<18} {d['records']:>7} records  {pr(d)}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Evidence of person linkage on one generated district: ``python scripts/persons_evidence.py DATA OUT.json LABEL``.
+"""Evidence of person linkage on one generated district: ``python -m tools.persons_evidence DATA OUT.json LABEL``.
 
 Resolves ``DATA/truth/person_mentions.parquet`` (delivered columns only) with ``tools.persons_eval`` and writes
 the report with the commit, the generator run (seed, scale, days, noise model, person noise model) and a label
