@@ -79,12 +79,16 @@ def cost_chart_svg(results: list[dict[str, Any]]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``gridlake bench pipeline|matching|matching-fair|nights --scale a,b``."""
+    """``gridlake bench pipeline|matching|matching-fair|nights|demo --scale a,b``."""
     settings = load_settings(args.profile, args.data)
     scales = [s.strip() for s in args.scale.split(",") if s.strip()]
     out = Path(args.output) if args.output else settings.reports / "bench" / f"{args.what}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.what == "nights":
+    if args.what == "demo":     # make demo from a fresh clone; its first night vs gridlake run
+        from tools.bench.demo import bench_demo
+
+        report = bench_demo(settings.data / "bench-demo", scales[0], days=args.days or 2, seed=int(args.seed or 20141))
+    elif args.what == "nights":
         from tools.bench.nights import bench_nights
 
         report = bench_nights(scales[0], settings.data / "bench-nights", days=args.days or 3)

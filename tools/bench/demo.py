@@ -1,0 +1,95 @@
+"""``gridlake bench demo``: ``make demo`` from a fresh clone, and its first night through Airflow vs ``gridlake run``.
+
+Issue 22's targets: ``make demo`` from a fresh clone, set-up included, within 5 minutes; a community night
+through Airflow within 1.3x the same night through ``gridlake run``. This bench
+
+1. clones the repository at its HEAD into ``ROOT/clone`` (``git clone``: only what is committed) and times
+   ``make demo`` there as a new user runs it (set-up, generation, Airflow, every night; the package caches of
+   the machine are used, as they would be on a second try);
+2. reads the demo's run manifests: each DAG's duration per night (the ingestion DAGs, the nightly) and each
+   stage's seconds inside the nightly;
+3. generates the same district (same seed, scale, nights) into ``ROOT/run`` and times ``gridlake run`` on
+   the first night (every stage in one process: the reference the Airflow night is compared with).
+
+The report carries the commit, the machine (and its load average before and after) and every figure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tools.bench.kit import gridlake_cmd, measure, run_info
+
+log = logging.getLogger(__name__)
+
+__all__ = ["bench_demo", "demo_manifests"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def demo_manifests(runs: Path) -> dict[str, Any]:
+    """Per night: each DAG's seconds (``started_at`` .. ``finished_at`` of its run manifest) and the nightly's
+    stage seconds, from ``DATA/lake/_runs/*.json``."""
+    nights: dict[str, Any] = {}
+    for f in sorted(runs.glob("*.json")):
+        m = json.loads(f.read_text(encoding="utf-8"))
+        dag, _, night = f.stem.rpartition("__")
+        secs = (dt.datetime.fromisoformat(m["finished_at"]) - dt.datetime.fromisoformat(m["started_at"])).total_seconds()
+        entry = nights.setdefault(night, {"dags": {}, "nightly_stages": {}})
+        entry["dags"][dag] = round(secs, 1)
+        if dag == "gridlake_nightly":
+            stages = m.get("stages") or {}
+            items = stages.items() if isinstance(stages, dict) else ((s.get("stage"), s) for s in stages)
+            entry["nightly_stages"] = {k: s.get("seconds") for k, s in items}
+    for entry in nights.values():
+        entry["ingest_seconds"] = round(sum(v for k, v in entry["dags"].items() if k != "gridlake_nightly"), 1)
+        entry["airflow_night_seconds"] = round(sum(entry["dags"].values()), 1)
+    return nights
+
+
+def bench_demo(root: Path, scale: str = "community", days: int = 2, seed: int = 20141) -> dict[str, Any]:
+    """Run the bench (module doc) under ``root`` (emptied first) and return the report."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    report: dict[str, Any] = {"bench": "demo", **run_info(), "scale": scale, "days": days, "seed": seed,
+                              "load_average_before": os.getloadavg()}
+    clone = root / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "GRIDLAKE_DATA")}
+    started = time.monotonic()
+    demo = subprocess.run(["make", "demo"], cwd=clone, env=env, capture_output=True, text=True)
+    report["make_demo_seconds"] = round(time.monotonic() - started, 1)
+    report["make_demo_returncode"] = demo.returncode
+    if demo.returncode != 0:
+        log.error("make demo failed: %s", (demo.stderr or demo.stdout)[-2000:])
+        return report
+    report["nights"] = demo_manifests(clone / "data" / "lake" / "_runs")
+    first = min(report["nights"])
+    run_root = root / "run"
+    gen = measure(gridlake_cmd("generate", "--data", str(run_root), "--scale", scale, "--days", str(days),
+                               "--seed", str(seed)))
+    if gen.returncode != 0:
+        raise RuntimeError("gridlake generate failed")
+    ref = measure(gridlake_cmd("run", "--data", str(run_root), "--date", first))
+    manifest = json.loads((run_root / "lake" / "_runs" / f"manual__{first}.json").read_text(encoding="utf-8"))
+    stages = manifest.get("stages") or {}
+    report["gridlake_run_first_night"] = {
+        "seconds": ref.seconds, "returncode": ref.returncode, "peak_jvm_rss_mb": ref.peak_jvm_rss_mb,
+        "stages": {k: s.get("seconds") for k, s in (stages.items() if isinstance(stages, dict) else
+                                                      ((s.get("stage"), s) for s in stages))}}
+    airflow = report["nights"][first]["airflow_night_seconds"]
+    report["airflow_over_gridlake_run"] = round(airflow / ref.seconds, 3) if ref.seconds else None
+    report["targets"] = {"make_demo_seconds_max": 300, "airflow_over_run_max": 1.3,
+                         "make_demo_met": report["make_demo_seconds"] <= 300,
+                         "airflow_over_run_met": (report["airflow_over_gridlake_run"] or 99) <= 1.3}
+    report["load_average_after"] = os.getloadavg()
+    return report
