@@ -103,8 +103,11 @@ def scored_pairs(mentions: pd.DataFrame, spec: LinkageSpec, model: FSModel | Non
     side = prepare(mentions, spec, "left").drop_duplicates("_id").reset_index(drop=True)
     ids = block(side, side, spec)
     ids = ids[ids["_id_l"] < ids["_id_r"]].reset_index(drop=True)
-    pairs = (ids.merge(side.add_prefix("l_"), left_on="_id_l", right_on="l__id", how="left")
-             .merge(side.add_prefix("r_"), left_on="_id_r", right_on="r__id", how="left"))
+    # the pairs' two sides by position (ids are distinct): the columns pair_levels reads, no merge
+    at = pd.Index(side["_id"].to_numpy(dtype=object))
+    cols = ["_id", *(c for c in side.columns if c.startswith("_cv_") or c == "address_norm")]
+    pairs = pd.concat([side[cols].take(at.get_indexer(ids[f"_id_{s}"].to_numpy(dtype=object)))
+                       .add_prefix(f"{s}_").reset_index(drop=True) for s in ("l", "r")], axis=1)
     levels = pair_levels(pairs, spec)
     if model is None:
         model = train(side, side, spec, pairs_levels=levels)
