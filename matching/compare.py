@@ -78,7 +78,11 @@ def name_key(v: str | None) -> str | None:
     return _NAME_NUMERAL.sub(num, s) or None
 
 
+@lru_cache(maxsize=500_000)
 def transform_value(v: str | None, transform: str | None) -> str | None:
+    """``v`` under a comparison's ``transform`` (``id_number``, ``phone``, ``lane``, ``name``, ``digits``;
+    ``None``/``nfkc``: as is). Pure, so remembered: :func:`matching.engine.prepare` transforms a column and
+    then its compared value, which for an already normalised ID or phone is the same text again."""
     if v is None or transform in (None, "nfkc"):
         return v
     if transform == "id_number":
@@ -131,15 +135,17 @@ def add_comparison_values(df: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
 def pinyin_readings(text: str) -> tuple[frozenset[str], ...]:
     """Per character of ``text`` the set of its tone-less pinyin readings (every reading of a character
     that has several, e.g. 咀: {ju, zui}); a character without a reading (digit, letter) stands for itself."""
+    return tuple(_char_readings(ch) for ch in text if not ch.isspace())
+
+
+@lru_cache(maxsize=100_000)
+def _char_readings(ch: str) -> frozenset[str]:
+    """The tone-less pinyin readings of one character (itself when it has none): pypinyin once per
+    distinct character, not once per distinct text."""
     from pypinyin import Style, pinyin
 
-    out = []
-    for ch in text:
-        if ch.isspace():
-            continue
-        readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors=lambda c: [c])[0]
-        out.append(frozenset(r.lower() for r in readings if r) or frozenset([ch]))
-    return tuple(out)
+    readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors=lambda c: [c])[0]
+    return frozenset(r.lower() for r in readings if r) or frozenset([ch])
 
 
 def pinyin_similarity(a: str, b: str) -> float:

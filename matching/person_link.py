@@ -125,8 +125,11 @@ def scored_pairs(mentions: pd.DataFrame, spec: LinkageSpec, model: FSModel | Non
     side = prepare(mentions, spec, "left").drop_duplicates("_id").reset_index(drop=True)
     ids = block(side, side, spec)
     ids = ids[ids["_id_l"] < ids["_id_r"]].reset_index(drop=True)
-    pairs = (ids.merge(side.add_prefix("l_"), left_on="_id_l", right_on="l__id", how="left")
-             .merge(side.add_prefix("r_"), left_on="_id_r", right_on="r__id", how="left"))
+    # the pairs' two sides by position (ids are distinct): the columns pair_levels reads, no merge
+    at = pd.Index(side["_id"].to_numpy(dtype=object))
+    cols = ["_id", *(c for c in side.columns if c.startswith("_cv_") or c == "address_norm")]
+    pairs = pd.concat([side[cols].take(at.get_indexer(ids[f"_id_{s}"].to_numpy(dtype=object)))
+                       .add_prefix(f"{s}_").reset_index(drop=True) for s in ("l", "r")], axis=1)
     levels = pair_levels(pairs, spec)
     if model is None:
         model = train(side, side, spec, pairs_levels=levels)
@@ -157,10 +160,35 @@ def _links(levels: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
                            kind="stable")
 
 
-def _explain(row: dict, spec: LinkageSpec, labels: dict[str, list[str]], other: str) -> str:
-    parts = [f"{c.name}={labels[c.name][int(row[c.name])]}" for c in spec.comparisons]
-    agreed = ";".join(p for p in parts if not p.endswith("=null"))
-    return f"linked_to={other};{agreed};weight={row['weight']:.2f}"
+def _explain_rows(links: pd.DataFrame, rows: np.ndarray, others: np.ndarray, spec: LinkageSpec,
+                  labels: dict[str, list[str]]) -> list[str]:
+    """The explanation of each link ``rows[i]`` (positions in ``links``) shown on a record whose other side
+    is ``others[i]``: ``linked_to=<other>;<comparison>=<level>;...;weight=<w>`` (null levels left out). The
+    levels part depends on the level pattern only, so it is built once per distinct pattern."""
+    if not len(rows):
+        return []
+    lv = np.column_stack([links[c.name].to_numpy().astype(np.int64)[rows] for c in spec.comparisons])
+    patterns, inverse = np.unique(lv, axis=0, return_inverse=True)
+    prefix = []
+    for pat in patterns.tolist():
+        parts = [f"{c.name}={labels[c.name][k]}" for c, k in zip(spec.comparisons, pat, strict=True)]
+        prefix.append(";".join(p for p in parts if not p.endswith("=null")))
+    w = links["weight"].to_numpy(dtype=float)[rows]
+    return [f"linked_to={o};{prefix[i]};weight={x:.2f}"
+            for o, i, x in zip(others.tolist(), inverse.reshape(-1).tolist(), w.tolist(), strict=True)]
+
+
+def _group_min(groups: np.ndarray, values: np.ndarray) -> dict[int, str]:
+    """The smallest value per group (missing values ignored; groups without one are absent)."""
+    ok = np.array([isinstance(v, str) for v in values], dtype=bool)
+    g, v = groups[ok], values[ok]
+    if not len(g):
+        return {}
+    rank, uniq = pd.factorize(v, sort=True)           # codes in the strings' order
+    order = np.lexsort((rank, g))
+    gs = g[order]
+    first = np.r_[True, gs[1:] != gs[:-1]]
+    return dict(zip(gs[first].tolist(), np.asarray(uniq, dtype=object)[rank[order][first]].tolist(), strict=True))
 
 
 def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key: bytes) -> pd.DataFrame:
@@ -174,60 +202,76 @@ def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key
     sound, :mod:`matching.person_bearer`; no weight) | ``single`` (no link explained on
     this record: alone, or the record its person's links were explained against)."""
     keys = mentions["record_key"].astype(str).to_numpy(dtype=object)
-    index = {k: i for i, k in enumerate(keys)}
     n = len(keys)
-    parent = np.arange(n)
     valid = mentions["id_valid"].to_numpy(dtype=object)
-    ids_of: dict[int, set[str]] = {i: ({valid[i]} if valid[i] else set()) for i in range(n)}
+    links = _links(levels, spec)
+    index = pd.Index(keys)
+    la = index.get_indexer(links["_id_l"].to_numpy(dtype=object))
+    lb = index.get_indexer(links["_id_r"].to_numpy(dtype=object))
+    if len(la) and (la.min() < 0 or lb.min() < 0):
+        raise KeyError("a scored pair names a record that is not among the mentions")
+    # union-find on Python lists (root = the smaller position); a cluster holds at most one valid ID, so
+    # each root carries that ID or None and a link is skipped when both roots carry different ones
+    parent = list(range(n))
+    id_of = [v if v else None for v in valid.tolist()]
+    explained = [-1] * n          # the link explained on the record
+    other = [-1] * n              # the record that link joins it to
 
     def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return int(i)
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
 
-    labels = level_names(spec)
-    method = np.full(n, "single", dtype=object)
-    weight = np.full(n, np.nan)
-    expl = np.full(n, "single", dtype=object)
     skipped = 0
-    for row in _links(levels, spec).to_dict("records"):
-        a, b = index[row["_id_l"]], index[row["_id_r"]]
+    for k, (a, b) in enumerate(zip(la.tolist(), lb.tolist(), strict=True)):
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        if ids_of[ra] and ids_of[rb] and ids_of[ra] != ids_of[rb]:
+        ia, ib = id_of[ra], id_of[rb]
+        if ia is not None and ib is not None and ia != ib:
             skipped += 1
             continue
         root, child = (ra, rb) if ra < rb else (rb, ra)
         parent[child] = root
-        ids_of[root] |= ids_of.pop(child)
-        rec = b if method[b] == "single" else a      # the link is explained on a record not yet explained
-        if method[rec] == "single":
-            method[rec], weight[rec] = row["method"], float(row["weight"])
-            expl[rec] = _explain(row, spec, labels, keys[a if rec == b else b])
+        if id_of[root] is None:
+            id_of[root] = id_of[child]
+        rec = b if explained[b] < 0 else a      # the link is explained on a record not yet explained
+        if explained[rec] < 0:
+            explained[rec], other[rec] = k, (a if rec == b else b)
     if skipped:
         log.info("persons: %d links skipped (they would join two different valid ID numbers)", skipped)
+    exp = np.asarray(explained, dtype=np.int64)
+    recs = np.flatnonzero(exp >= 0)
+    rows = exp[recs]
+    method = np.full(n, "single", dtype=object)
+    weight = np.full(n, np.nan)
+    expl = np.full(n, "single", dtype=object)
+    method[recs] = links["method"].to_numpy(dtype=object)[rows]
+    weight[recs] = links["weight"].to_numpy(dtype=float)[rows]
+    expl[recs] = np.asarray(_explain_rows(links, rows, keys[np.asarray(other, dtype=np.int64)[recs]], spec,
+                                          level_names(spec)), dtype=object)
     if spec.decision.sole_bearer:
-        roots_now = np.array([find(i) for i in range(n)])
+        roots_now = np.array([find(i) for i in range(n)], dtype=np.int64)
         bearer = sole_bearer_links(mentions, roots_now)
         for a, b, why in bearer:
             ra, rb = find(a), find(b)
             root, child = (ra, rb) if ra < rb else (rb, ra)
             parent[child] = root
-            ids_of[root] |= ids_of.pop(child)
+            if id_of[root] is None:
+                id_of[root] = id_of[child]
             if method[a] == "single":
                 method[a] = "sole_bearer"
                 expl[a] = f"linked_to={keys[b]};{why}"
         log.info("persons: %d persons without a valid ID joined the sole bearer of their name", len(bearer))
-    roots = np.array([find(i) for i in range(n)])
-    frame = pd.DataFrame({"record_key": keys, "_root": roots, "_valid": valid})
-    best_id = frame.dropna(subset=["_valid"]).groupby("_root")["_valid"].min()
-    best_key = frame.groupby("_root")["record_key"].min()
+    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
     # the smallest valid ID's pseudonym is the person key gold already uses for that ID
-    seed = {r: best_id[r] if r in best_id.index else "record:" + best_key[r] for r in best_key.index}
-    person = {r: pseudonym_py(key, s) for r, s in seed.items()}
-    return pd.DataFrame({"record_key": keys, "person_key": [person[r] for r in roots], "method": method,
+    best_id = _group_min(roots, valid)
+    best_key = _group_min(roots, keys)
+    person = {r: pseudonym_py(key, best_id[r] if r in best_id else "record:" + k) for r, k in best_key.items()}
+    return pd.DataFrame({"record_key": keys, "person_key": [person[r] for r in roots.tolist()], "method": method,
                          "weight": weight, "explanation": expl}, columns=RESOLUTION_COLUMNS)
 
 
