@@ -82,17 +82,24 @@ def canonical_name(v: object) -> str | None:
     return _t2s().convert(s) if s else None
 
 
-def name_sound(name: str | None) -> str | None:
-    """Blocking key of a (canonical) name: the usual tone-less reading of every character (pypinyin's
-    default reading, the one a pinyin input method offers first: a same-sounding character typed for the
-    right one shares it). Not the smallest reading: for a heteronym that pick is arbitrary (乐 le/yue, 单
-    dan/shan) and a homophone of its usual reading then got another key."""
-    if not name:
-        return None
+@lru_cache(maxsize=100_000)
+def _usual_reading(ch: str) -> str:
     from pypinyin import Style, pinyin
 
-    return " ".join(r[0] if r else ch for ch, r in zip(
-        name, pinyin(name, style=Style.NORMAL, heteronym=False, errors=lambda c: [[x] for x in c]), strict=False))
+    r = pinyin(ch, style=Style.NORMAL, heteronym=False, errors=lambda c: [[x] for x in c])
+    return r[0][0] if r and r[0] and r[0][0] else ch
+
+
+def name_sound(name: str | None) -> str | None:
+    """Blocking key of a (canonical) name: the usual tone-less reading of every character (pypinyin's
+    default reading of the character, the one a pinyin input method offers first: a same-sounding character
+    typed for the right one shares it). Character by character, not as a phrase: a name is not a word of the
+    phrase dictionary (and a character's reading is then looked up once). Not the smallest reading: for a
+    heteronym that pick is arbitrary (乐 le/yue, 单 dan/shan) and a homophone of its usual reading then got
+    another key."""
+    if not name:
+        return None
+    return " ".join(_usual_reading(ch) for ch in name)
 
 
 def prepare_mentions(df: pd.DataFrame) -> pd.DataFrame:
