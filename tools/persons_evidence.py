@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
+from tools.bench.kit import run_info
 from tools.persons_eval import evaluate_persons
 
 log = logging.getLogger(__name__)
@@ -22,12 +22,11 @@ def main(data: str, out: str, label: str) -> None:
     """Write the evidence JSON of ``data`` to ``out``."""
     manifest = json.loads((Path(data) / "truth" / "manifest.json").read_text(encoding="utf-8"))
     model = manifest.get("noise_model", "default")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     report = evaluate_persons(data, b"evidence-key-not-a-secret-0123456789abcd")
     doc = {
         "issue": 21, "label": label,
         "what": "person linkage on the generator's person mentions (in process, tools.persons_eval)",
-        "made_with": {"commit": commit, "machine": "2 cores shared"},
+        "made_with": run_info(),
         "generator": {"seed": manifest["seed"], "scale": manifest["scale"],
                       "houses": manifest["config"]["scale"]["houses"], "days": manifest["config"]["days"],
                       "noise_model": model,

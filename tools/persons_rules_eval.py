@@ -56,16 +56,13 @@ def compare_rules(spark: Any, settings: Any, date: dt.date) -> dict[str, Any]:
         p = prepare(silver, hr, rules, date, key=key, **kwargs)
         det = detect(p, rules, date, key).localCheckpoint()
         out[label] = {r: m for r, m in score(raised_keys(det), truth).items() if r in PERSON_RULES}
+    truth.unpersist()
     out["false_cases"] = {r: [out["without_persons"][r]["fp"], out["with_persons"][r]["fp"]] for r in PERSON_RULES}
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry (see the module docstring)."""
-    import os
-    import platform
-    import subprocess
-
     ap = argparse.ArgumentParser(prog="python -m tools.persons_rules_eval")
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--date", required=True)
@@ -80,11 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     report = compare_rules(get_spark(settings), settings, date)
     truth_manifest = settings.truth / "manifest.json"
     generator = json.loads(truth_manifest.read_text(encoding="utf-8")) if truth_manifest.exists() else {}
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    report = {"issue": 21, "what": __doc__.splitlines()[0], "night": args.date,
-              "made_with": {"commit": commit, "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                                          "load_average": os.getloadavg()}},
+    from tools.bench.kit import run_info
+
+    report = {"issue": 21, "what": __doc__.splitlines()[0], "night": args.date, "made_with": run_info(),
               "generator": {"seed": generator.get("seed"), "scale": generator.get("scale"),
                             "noise_model": generator.get("noise_model"),
                             "houses": generator.get("summary", {}).get("houses"),
