@@ -103,38 +103,44 @@ def transform(previous: DataFrame, detections: DataFrame, verifications: DataFra
     v = latest_verifications(verifications, run_date)
     j = j.join(v, "discrepancy_id", "left")
 
+    # Each step is one withColumns: its expressions read the columns as the step before left them (none reads
+    # a column the same step sets), so the plan is analysed once per step, not once per column.
     detected = F.col("t_discrepancy_id").isNotNull()
-    j = j.withColumn("detected", detected)
-    for c in ("rule", "rule_code", "severity", "house_code", "source", "record_id", "street", "community", "grid_id",
-              "person_key", "masked_id", "masked_name", "masked_phone", "evidence", "reason_codes",
-              "corroborating_sources", "match_confidence", "last_evidence_date", "address", "record_count", "candidates"):
-        j = j.withColumn(c, F.when(detected, F.col(f"t_{c}")).otherwise(F.col(f"p_{c}")))
-    j = (j.withColumn("first_seen", F.coalesce("p_first_seen", d))
-         .withColumn("last_seen", F.when(detected, d).otherwise(F.col("p_last_seen")))
-         .withColumn("last_evaluated", d))
+    carried = ("rule", "rule_code", "severity", "house_code", "source", "record_id", "street", "community", "grid_id",
+               "person_key", "masked_id", "masked_name", "masked_phone", "evidence", "reason_codes",
+               "corroborating_sources", "match_confidence", "last_evidence_date", "address", "record_count",
+               "candidates")
+    j = j.withColumns({"detected": detected,
+                       **{c: F.when(detected, F.col(f"t_{c}")).otherwise(F.col(f"p_{c}")) for c in carried},
+                       "first_seen": F.coalesce("p_first_seen", d),
+                       "last_seen": F.when(detected, d).otherwise(F.col("p_last_seen")),
+                       "last_evaluated": d})
 
     # 1. new
     is_new = F.col("p_discrepancy_id").isNull()
-    j = (j.withColumn("status", F.when(is_new, F.lit("open")).otherwise(F.col("p_status")))
-         .withColumn("status_since", F.when(is_new, d).otherwise(F.col("p_status_since")))
-         .withColumn("due_date", F.when(is_new, F.date_add(d, due_days[F.col("rule")])).otherwise(F.col("p_due_date")))
-         .withColumn("status_history", F.when(is_new, F.array(_entry(d, "open", SYSTEM)))
-                     .otherwise(F.col("p_status_history")))
-         .withColumn("verified_at", F.col("p_verified_at"))
-         .withColumn("verification_outcome", F.col("p_verification_outcome")))
+    j = j.withColumns({
+        "status": F.when(is_new, F.lit("open")).otherwise(F.col("p_status")),
+        "status_since": F.when(is_new, d).otherwise(F.col("p_status_since")),
+        "due_date": F.when(is_new, F.date_add(d, due_days[F.col("rule")])).otherwise(F.col("p_due_date")),
+        "status_history": F.when(is_new, F.array(_entry(d, "open", SYSTEM))).otherwise(F.col("p_status_history")),
+        "verified_at": F.col("p_verified_at"),
+        "verification_outcome": F.col("p_verification_outcome"),
+        # 2. (its input) on an address case, a written house code is the correction that closes it
+        "v_outcome": F.when((F.col("rule") == "R6") & F.col("v_code").isNotNull(), F.lit(CORRECTED))
+                     .otherwise(F.col("v_outcome")),
+    })
 
-    # 2. a new verification (on an address case, a written house code is the correction that closes it)
-    j = j.withColumn("v_outcome", F.when((F.col("rule") == "R6") & F.col("v_code").isNotNull(), F.lit(CORRECTED))
-                     .otherwise(F.col("v_outcome")))
+    # 2. a new verification
     mapped = _map(OUTCOME_STATUS)[F.col("v_outcome")]
     fresh = F.col("v_date").isNotNull() & mapped.isNotNull() & (F.col("verified_at").isNull() | (F.col("v_date") > F.col("verified_at")))
-    j = (j.withColumn("__fresh", fresh)
-         .withColumn("status", F.when(F.col("__fresh"), mapped).otherwise(F.col("status")))
-         .withColumn("status_since", F.when(F.col("__fresh"), F.col("v_date")).otherwise(F.col("status_since")))
-         .withColumn("status_history", F.when(F.col("__fresh"), F.concat("status_history", F.array(
-             _entry(F.col("v_date"), mapped, F.coalesce(F.col("v_by"), F.lit("officer")))))).otherwise(F.col("status_history")))
-         .withColumn("verification_outcome", F.when(F.col("__fresh"), F.col("v_outcome")).otherwise(F.col("verification_outcome")))
-         .withColumn("verified_at", F.when(F.col("__fresh"), F.col("v_date")).otherwise(F.col("verified_at"))))
+    j = j.withColumn("__fresh", fresh).withColumns({
+        "status": F.when(F.col("__fresh"), mapped).otherwise(F.col("status")),
+        "status_since": F.when(F.col("__fresh"), F.col("v_date")).otherwise(F.col("status_since")),
+        "status_history": F.when(F.col("__fresh"), F.concat("status_history", F.array(
+            _entry(F.col("v_date"), mapped, F.coalesce(F.col("v_by"), F.lit("officer")))))).otherwise(F.col("status_history")),
+        "verification_outcome": F.when(F.col("__fresh"), F.col("v_outcome")).otherwise(F.col("verification_outcome")),
+        "verified_at": F.when(F.col("__fresh"), F.col("v_date")).otherwise(F.col("verified_at")),
+    })
 
     # 3. reopen on new evidence (or after a system lapse)
     by_system = F.element_at("status_history", -1)["by"] == F.lit(SYSTEM)
@@ -142,29 +148,32 @@ def transform(previous: DataFrame, detections: DataFrame, verifications: DataFra
     # an address case closed by the officer's correction stays closed for good
     corrected = F.coalesce(F.col("verification_outcome") == CORRECTED, F.lit(False))
     reopen = detected & F.col("status").isin(*CLOSED) & (by_system | newer) & ~corrected
-    j = (j.withColumn("__reopen", reopen)
-         .withColumn("status", F.when(F.col("__reopen"), F.lit("open")).otherwise(F.col("status")))
-         .withColumn("status_since", F.when(F.col("__reopen"), d).otherwise(F.col("status_since")))
-         .withColumn("due_date", F.when(F.col("__reopen"), F.date_add(d, due_days[F.col("rule")])).otherwise(F.col("due_date")))
-         .withColumn("status_history", F.when(F.col("__reopen"), F.concat("status_history", F.array(
-             _entry(d, "open", SYSTEM)))).otherwise(F.col("status_history"))))
+    j = j.withColumn("__reopen", reopen).withColumns({
+        "status": F.when(F.col("__reopen"), F.lit("open")).otherwise(F.col("status")),
+        "status_since": F.when(F.col("__reopen"), d).otherwise(F.col("status_since")),
+        "due_date": F.when(F.col("__reopen"), F.date_add(d, due_days[F.col("rule")])).otherwise(F.col("due_date")),
+        "status_history": F.when(F.col("__reopen"), F.concat("status_history", F.array(
+            _entry(d, "open", SYSTEM)))).otherwise(F.col("status_history")),
+    })
 
     # 4. lapse: the condition no longer holds
     lapse = ~detected & F.col("status").isin(*ACTIVE)
-    j = (j.withColumn("__lapse", lapse)
-         .withColumn("status", F.when(F.col("__lapse"), F.lit("resolved")).otherwise(F.col("status")))
-         .withColumn("status_since", F.when(F.col("__lapse"), d).otherwise(F.col("status_since")))
-         .withColumn("status_history", F.when(F.col("__lapse"), F.concat("status_history", F.array(
-             _entry(d, "resolved", SYSTEM)))).otherwise(F.col("status_history"))))
+    j = j.withColumn("__lapse", lapse).withColumns({
+        "status": F.when(F.col("__lapse"), F.lit("resolved")).otherwise(F.col("status")),
+        "status_since": F.when(F.col("__lapse"), d).otherwise(F.col("status_since")),
+        "status_history": F.when(F.col("__lapse"), F.concat("status_history", F.array(
+            _entry(d, "resolved", SYSTEM)))).otherwise(F.col("status_history")),
+    })
 
     # 5. escalate when overdue (dated the day it became overdue, so skipped nights change nothing)
     esc_date = F.date_add(F.col("status_since"), esc_days[F.col("rule")] + 1)
     esc = (F.col("status") == "open") & (esc_date <= d)
-    j = (j.withColumn("__esc", esc).withColumn("__esc_date", esc_date)
-         .withColumn("status", F.when(F.col("__esc"), F.lit("escalated")).otherwise(F.col("status")))
-         .withColumn("status_since", F.when(F.col("__esc"), F.col("__esc_date")).otherwise(F.col("status_since")))
-         .withColumn("status_history", F.when(F.col("__esc"), F.concat("status_history", F.array(
-             _entry(F.col("__esc_date"), "escalated", SYSTEM)))).otherwise(F.col("status_history"))))
+    j = j.withColumns({"__esc": esc, "__esc_date": esc_date}).withColumns({
+        "status": F.when(F.col("__esc"), F.lit("escalated")).otherwise(F.col("status")),
+        "status_since": F.when(F.col("__esc"), F.col("__esc_date")).otherwise(F.col("status_since")),
+        "status_history": F.when(F.col("__esc"), F.concat("status_history", F.array(
+            _entry(F.col("__esc_date"), "escalated", SYSTEM)))).otherwise(F.col("status_history")),
+    })
 
     j = j.withColumn("priority", priority(rules, run_date))
     return j.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in DISCREPANCIES.fields])
