@@ -23,7 +23,10 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (gridlake needs Python 3.11)"; exit 1; }
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'
+	# --compile-bytecode: every gridlake, Airflow task and test process imports PySpark, GX, Airflow and pandas;
+	# compiled once here (about 10 s) instead of from source in each process when bytecode is not written
+	# (PYTHONDONTWRITEBYTECODE): that import took 1.7 s from source and 0.6 s from bytecode on this machine.
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -48,7 +51,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
-	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev,bench]'
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -e '.[dev,bench]'
 	$(BIN)/gridlake bench pipeline --scale street --data $(CURDIR)/data-bench
 
 airflow-ui: setup
