@@ -52,6 +52,9 @@ class SparkConfig(_Section):
     # Partitions of Delta's log-replay job (Delta's default, 50, is for clusters; on two local
     # cores every cold table read pays for 50 tiny tasks).
     delta_snapshot_partitions: int = Field(4, ge=1)
+    # Independent units of one stage (silver: its sources) submitted from this many driver threads at once, so
+    # one unit's planning and commits overlap another's Spark jobs; 1 runs them one after another.
+    stage_threads: int = Field(1, ge=1, le=16)
     ui_enabled: bool = False
     log_level: str = "ERROR"
     extra: dict[str, str] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,19 +35,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CTX_KEY = "quality_gx_context"
+# One GX context serves a night and is not thread-safe: a stage that audits from several threads
+# (``spark.stage_threads``) validates one frame at a time; its other work goes on meanwhile.
+_GX_LOCK = threading.RLock()
 
 
 def _gx_context(ctx: RunContext) -> Any:
     """One ephemeral GX context per night (kept in ``ctx.extras``), progress bars off."""
-    context = ctx.extras.get(_CTX_KEY)
-    if context is None:
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+    with _GX_LOCK:
+        context = ctx.extras.get(_CTX_KEY)
+        if context is None:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.data_sources.add_spark("gridlake")
-        ctx.extras[_CTX_KEY] = context
-    return context
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            context.data_sources.add_spark("gridlake")
+            ctx.extras[_CTX_KEY] = context
+        return context
 
 
 def _checkpoint(context: Any, spec: SuiteSpec, expectations: list[ExpectationSpec], id_columns: list[str]) -> Any:
@@ -159,9 +164,11 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
     run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=dt.datetime.now(dt.UTC))
 
     def validate(expectations: list[ExpectationSpec], index_columns: list[str]) -> dict[str, Any]:
-        checkpoint = _checkpoint(context, spec, expectations, index_columns)
-        result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id)
-        return next(iter(result.run_results.values())).to_json_dict()
+        with _GX_LOCK:
+            checkpoint = _checkpoint(context, spec, expectations, index_columns)
+            result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params,
+                                    run_id=run_id)
+            return next(iter(result.run_results.values())).to_json_dict()
 
     # Counts first (one pass, no per-expectation row lookups); only the expectations that failed
     # are run again to fetch the surrogate ids of their failing rows.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+import threading
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
@@ -35,6 +36,7 @@ KEYS = ("run_id", "layer", "table", "expectation")
 ROW_COUNT = "table_row_count"
 _BUFFER_KEY = "quality_results_buffer"
 _HISTORY_KEY = "quality_count_history"
+_LOCK = threading.Lock()  # a stage may audit from several threads (spark.stage_threads)
 
 RESULTS = StructType([
     StructField("run_id", StringType(), False),
@@ -69,7 +71,8 @@ def append_results(spark: SparkSession, settings: Settings, rows: list[dict[str,
 
 def flush_buffered(ctx: Any) -> int | None:
     """Write the rows :func:`record` buffered in ``ctx.extras`` in one MERGE; None when there were none."""
-    rows = ctx.extras.pop(_BUFFER_KEY, None)
+    with _LOCK:
+        rows = ctx.extras.pop(_BUFFER_KEY, None)
     if not rows:
         return None
     return append_results(ctx.spark, ctx.settings, rows)
@@ -79,7 +82,8 @@ def record(ctx: Any, rows: list[dict[str, Any]]) -> None:
     """Store one validation's rows: buffered until the stage ends when the night defers quality
     writes (``ctx.extras["defer_quality_writes"]``, set by the pipeline), else merged at once."""
     if ctx.extras.get("defer_quality_writes"):
-        ctx.extras.setdefault(_BUFFER_KEY, []).extend(rows)
+        with _LOCK:
+            ctx.extras.setdefault(_BUFFER_KEY, []).extend(rows)
     else:
         append_results(ctx.spark, ctx.settings, rows)
 
@@ -101,10 +105,11 @@ def previous_counts(
 def previous_counts_cached(ctx: Any, layer: str, table: str, nights: int) -> list[int]:
     """:func:`previous_counts` for ``ctx.run_date``, answered from one read of quality.results per stage
     (kept in ``ctx.extras``; a night's own rows never count, so earlier audits of the stage do not change it)."""
-    cache = ctx.extras.get(_HISTORY_KEY)
-    if cache is None or cache[0] != ctx.run_date:
-        cache = (ctx.run_date, _all_previous_counts(ctx.spark, ctx.settings, ctx.run_date))
-        ctx.extras[_HISTORY_KEY] = cache
+    with _LOCK:
+        cache = ctx.extras.get(_HISTORY_KEY)
+        if cache is None or cache[0] != ctx.run_date:
+            cache = (ctx.run_date, _all_previous_counts(ctx.spark, ctx.settings, ctx.run_date))
+            ctx.extras[_HISTORY_KEY] = cache
     return cache[1].get((layer, table), [])[:nights]
 
 
