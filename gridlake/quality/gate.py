@@ -133,11 +133,11 @@ def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame) -> d
         log.warning("no expectation suite for %s.%s; published without audit", layer, table)
         return {"suite": None, "success": True}
     frame, unavailable = add_derived(ctx, df, spec.derived)
-    frame = frame.persist()
-    try:
-        return _audit(ctx, spec, frame, unavailable)
-    finally:
-        frame.unpersist()
+    # Materialised once, with its lineage cut: GX asks dozens of small queries of the frame, and over a
+    # persisted frame Spark re-analyses the whole transform's plan (and matches it against the cache) for
+    # each of them. The checkpoint's blocks (memory, spilling to disk) go when the frame is collected.
+    frame = frame.localCheckpoint(eager=True)
+    return _audit(ctx, spec, frame, unavailable)
 
 
 def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[str]) -> dict[str, Any]:
