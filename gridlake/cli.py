@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="community", help="comma list of scales (nights: one scale)")
     p.add_argument("--days", type=int, default=None, help="nights: how many nights to run twice (default 3)")
     p.add_argument("--noise", default="default", help="matching: comma list of noise models (default,second)")
-    p.add_argument("--seed", type=int, default=20141, help="matching: generator seed (recorded in the report)")
+    p.add_argument("--seed", type=int, default=20141, help="generator seed of matching, matching-fair, pipeline and demo (recorded in the report)")
     p.add_argument("--output", default=None)
 
     p = _add(sub, "sql", "gridlake.analyst:cmd_sql", "run Spark SQL over the registered gold tables")

@@ -17,19 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from gridlake.config import load_settings
-from tools.bench.kit import gridlake_cmd, measure
+from tools.bench.kit import gridlake_cmd, measure, run_info
 
 log = logging.getLogger(__name__)
 
-TARGETS = {"district_first_night_s": 20 * 60, "incremental_night_s": 5 * 60}
+#: issue 22 (this 2-core machine): a district first night within 8 minutes, an incremental night within 90 s
+TARGETS = {"district_first_night_s": 8 * 60, "incremental_night_s": 90}
+SEED = 20141
 
 
 def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-def bench_pipeline(scales: list[str], root: Path, days: int = 2) -> dict[str, Any]:
+def bench_pipeline(scales: list[str], root: Path, days: int = 2, seed: int = SEED) -> dict[str, Any]:
     """Generate each scale, run a first full night and an incremental night; collect figures."""
+    info = {**run_info(), "seed": seed, "load_average_before": os.getloadavg()}
     results: list[dict[str, Any]] = []
     start = dt.date(2026, 11, 1)
     for scale in scales:
@@ -38,7 +41,7 @@ def bench_pipeline(scales: list[str], root: Path, days: int = 2) -> dict[str, An
         env = dict(os.environ, GRIDLAKE_DATA=str(data))
         entry: dict[str, Any] = {"scale": scale}
         gen = measure(gridlake_cmd("generate", "--scale", scale, "--days", str(days), "--start", start.isoformat(),
-                                "--data", str(data)), env)
+                                   "--seed", str(seed), "--data", str(data)), env)
         entry["generate"] = gen.__dict__
         entry["landing_mb"] = round(_du(data / "landing") / 2**20, 1)
         for i, label in enumerate(("first_night", "incremental_night")):
@@ -58,7 +61,13 @@ def bench_pipeline(scales: list[str], root: Path, days: int = 2) -> dict[str, An
         results.append(entry)
         log.info("%s: first night %.0fs, incremental %.0fs", scale, entry["first_night"]["seconds"],
                  entry["incremental_night"]["seconds"])
-    return {"kind": "pipeline", "machine": {"cpus": os.cpu_count()}, "targets": TARGETS, "results": results}
+    met = {}
+    for r in results:
+        if r["scale"] == "district":
+            met = {"district_first_night_met": (r["first_night"].get("seconds") or 1e9) <= TARGETS["district_first_night_s"],
+                   "incremental_night_met": (r["incremental_night"].get("seconds") or 1e9) <= TARGETS["incremental_night_s"]}
+    return {"kind": "pipeline", **info, "scales": scales, "targets": TARGETS, **met, "results": results,
+            "load_average_after": os.getloadavg()}
 
 
 def cost_chart_svg(results: list[dict[str, Any]]) -> str:
@@ -93,7 +102,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         report = bench_nights(scales[0], settings.data / "bench-nights", days=args.days or 3)
     elif args.what == "pipeline":
-        report = bench_pipeline(scales, settings.data / "bench")
+        report = bench_pipeline(scales, settings.data / "bench", seed=int(args.seed or 20141))
         out.with_suffix(".svg").write_text(cost_chart_svg(report["results"]), encoding="utf-8")
     elif args.what == "matching-fair":     # addresses and persons, gridlake vs the fair Splink set-up
         from tools.bench.fair_run import bench_fair
