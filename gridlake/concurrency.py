@@ -15,6 +15,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def threads_for(configured: int, max_rows: int, rows: int, fault_plan: bool) -> int:
+    """Threads for a stage's units: ``configured`` on a night of at most ``max_rows`` new rows, where a unit's
+    time is mostly driver work; one at a time on a larger night (throughput-bound, and each unit caches its
+    batch: several side by side need several times the memory) and under a fault plan, which counts arrivals
+    at its points (one unit at a time keeps "the nth" arrival in one place)."""
+    if fault_plan or rows > max_rows:
+        return 1
+    return max(1, configured)
+
+
 def waves(names: Sequence[str], depends_on: Mapping[str, set[str]]) -> list[list[str]]:
     """``names`` in waves: each unit after every unit it depends on (dependencies outside ``names`` are
     ignored), in the given order within a wave. Raises ValueError on a cycle, naming its units."""

@@ -55,6 +55,8 @@ class SparkConfig(_Section):
     # Independent units of one stage (silver: its sources) submitted from this many driver threads at once, so
     # one unit's planning and commits overlap another's Spark jobs; 1 runs them one after another.
     stage_threads: int = Field(1, ge=1, le=16)
+    # ... only on a night of at most this many new bronze rows; a larger one runs its units one at a time
+    stage_threads_max_rows: int = Field(100_000, ge=0)
     ui_enabled: bool = False
     log_level: str = "ERROR"
     extra: dict[str, str] = Field(default_factory=dict)

@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake import io
-from gridlake.concurrency import run_units
+from gridlake.concurrency import run_units, threads_for
 from gridlake.context import RunContext
 from gridlake.errors import ConservationError
 from gridlake.faults import ENV as FAULT_ENV
@@ -307,8 +307,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
             out_stats.append(stats)
         return out_rows, out_stats
 
-    # a fault plan counts arrivals at its points: one source at a time keeps "the nth" one place
-    threads = 1 if os.environ.get(FAULT_ENV) else ctx.settings.spark.stage_threads
+    # two large sources cached side by side ran a 4 GB driver out of heap at district scale
+    threads = threads_for(ctx.settings.spark.stage_threads, ctx.settings.spark.stage_threads_max_rows,
+                          sum(int(f.get("bronze_rows") or 0) for f in pending), bool(os.environ.get(FAULT_ENV)))
     results = run_units(names, lookup_dependencies(names), unit, threads)
     conservation: list[tuple] = []
     tables: dict[str, Any] = {}

@@ -60,3 +60,12 @@ def test_first_failure_in_given_order_is_raised_and_nothing_new_starts():
     with pytest.raises(RuntimeError, match="a failed"):
         run_units(["a", "b", "c", "d"], {"c": {"a"}}, work, 2)
     assert "c" not in started and "d" not in started  # c waits for a (failed); no start after a failure
+
+
+def test_threads_only_on_a_small_night_and_never_under_a_fault_plan():
+    from gridlake.concurrency import threads_for
+
+    assert threads_for(2, 100_000, 10_000, False) == 2
+    assert threads_for(2, 100_000, 100_001, False) == 1  # a district night: one source at a time
+    assert threads_for(2, 100_000, 10, True) == 1
+    assert threads_for(0, 100_000, 10, False) == 1
