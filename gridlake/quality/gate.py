@@ -38,6 +38,8 @@ _CTX_KEY = "quality_gx_context"
 # One GX context serves a night and is not thread-safe: a stage that audits from several threads
 # (``spark.stage_threads``) validates one frame at a time; its other work goes on meanwhile.
 _GX_LOCK = threading.RLock()
+#: frames up to this many rows are validated from a local checkpoint (see :func:`audit_dataframe`)
+LINEAGE_CUT_MAX_ROWS = 200_000
 
 
 def _gx_context(ctx: RunContext) -> Any:
@@ -133,14 +135,23 @@ def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame) -> d
         log.warning("no expectation suite for %s.%s; published without audit", layer, table)
         return {"suite": None, "success": True}
     frame, unavailable = add_derived(ctx, df, spec.derived)
-    # Materialised once, with its lineage cut: GX asks dozens of small queries of the frame, and over a
-    # persisted frame Spark re-analyses the whole transform's plan (and matches it against the cache) for
-    # each of them. The checkpoint's blocks (memory, spilling to disk) go when the frame is collected.
-    frame = frame.localCheckpoint(eager=True)
-    return _audit(ctx, spec, frame, unavailable)
+    frame = frame.persist()
+    rows = frame.count()
+    if rows <= LINEAGE_CUT_MAX_ROWS:
+        # GX asks dozens of small queries of the frame, and over a persisted frame Spark re-analyses the whole
+        # transform's plan (and matches it against the cache) for each: on a small frame that is most of the
+        # validation. A checkpoint cuts the lineage; its few blocks go when the frame is collected. A large
+        # frame stays persisted and is released at once (memory matters more there than planning).
+        small = frame.localCheckpoint(eager=True)
+        frame.unpersist()
+        frame = small
+    try:
+        return _audit(ctx, spec, frame, unavailable, rows)
+    finally:
+        frame.unpersist()
 
 
-def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[str]) -> dict[str, Any]:
+def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[str], rows: int) -> dict[str, Any]:
     columns = set(frame.columns)
     runnable: list[ExpectationSpec] = []
     skipped: list[tuple[ExpectationSpec, str]] = []
@@ -159,7 +170,6 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
             runnable.append(exp)
     id_columns = [c for c in spec.row_id_columns if c in columns]
     params, counts = _parameters(ctx, spec)
-    rows = frame.count()
     context = _gx_context(ctx)
     run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=dt.datetime.now(dt.UTC))
 
