@@ -42,7 +42,7 @@ test: setup
 
 # Everything, including the Airflow DAG runs and the standalone-cluster run (long).
 test-all: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	GRIDLAKE_E2E_NIGHTS=$${GRIDLAKE_E2E_NIGHTS:-2} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-airflow: setup
 	$(BIN)/python -m pytest -m airflow $(PYTEST_ARGS)

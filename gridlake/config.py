@@ -52,6 +52,10 @@ class SparkConfig(_Section):
     # Partitions of Delta's log-replay job (Delta's default, 50, is for clusters; on two local
     # cores every cold table read pays for 50 tiny tasks).
     delta_snapshot_partitions: int = Field(4, ge=1)
+    # Most tasks of a parallel file listing (Spark's spark.sql.sources.parallelPartitionDiscovery.parallelism,
+    # which Delta's VACUUM uses for its listing job: Spark's default, 10,000, makes every VACUUM of a small
+    # table on two local cores run thousands of empty tasks).
+    listing_parallelism: int = Field(8, ge=1)
     # Independent units of one stage (silver: its sources) submitted from this many driver threads at once, so
     # one unit's planning and commits overlap another's Spark jobs; 1 runs them one after another.
     stage_threads: int = Field(1, ge=1, le=16)

@@ -202,6 +202,7 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.sql.shuffle.partitions": str(sp.shuffle_partitions),
         "spark.default.parallelism": str(sp.default_parallelism),
         "spark.databricks.delta.snapshotPartitions": str(sp.delta_snapshot_partitions),
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(sp.listing_parallelism),
         "spark.ui.enabled": str(sp.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

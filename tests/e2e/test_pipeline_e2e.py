@@ -1,4 +1,4 @@
-"""End to end on a small generated district: three nights, every stage, real Spark/Delta/GX.
+"""End to end on a small generated district (one night in `make test`, two in `make test-all`), every stage, real Spark/Delta/GX.
 
 Checks what the people at the end of the pipeline rely on: conservation per file,
 exports per grid holding only their grid, manifests, no personal data outside

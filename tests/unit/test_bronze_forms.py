@@ -14,7 +14,6 @@ import json
 import os
 import re
 import resource
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -319,23 +318,40 @@ def test_private_copy_hashes_what_it_copied_and_refuses_links_and_growing_files(
         private_copy(fifo, tmp_path / "copy" / "4.bin")
 
 
-def test_a_file_growing_while_copied_is_not_ready(tmp_path):
-    src = _file(tmp_path, b"x" * (1 << 20), "g.csv")
-    stop = threading.Event()
+def test_a_file_growing_while_copied_is_not_ready(tmp_path, monkeypatch):
+    """An upload still in progress: bytes are appended after the copy has begun.
 
-    def upload() -> None:  # an upload still in progress: the file grows while it is copied
-        with open(src, "ab", buffering=0) as fh:
-            while not stop.is_set():
-                fh.write(b"row\n")
-                time.sleep(0.001)
+    The append happens at a fixed point inside the copy (when the first block is hashed), not on a
+    timer in another thread: a loaded CI machine once let the whole copy finish before a writer thread
+    ran, so the timed version could pass or fail by chance.
+    """
+    import hashlib
 
-    writer = threading.Thread(target=upload)
-    writer.start()
-    try:
-        time.sleep(0.05)
-        with pytest.raises(NotReady, match="changed while it was copied"):
-            private_copy(src, tmp_path / "c.bin", chunk=16)
-    finally:
-        stop.set()
-        writer.join()
+    from jobs.bronze import staging
+
+    src = _file(tmp_path, b"x" * (1 << 16), "g.csv")
+    grown = []
+
+    class GrowsTheSource:  # hashes like sha256; the first block read makes the uploader append a row
+        def __init__(self):
+            self._h = hashlib.sha256()
+
+        def update(self, block: bytes) -> None:
+            if not grown:
+                with open(src, "ab") as fh:
+                    fh.write(b"row\n")
+                grown.append(len(block))
+            self._h.update(block)
+
+        def hexdigest(self) -> str:
+            return self._h.hexdigest()
+
+    monkeypatch.setattr(staging, "hashlib", type("H", (), {"sha256": GrowsTheSource}))
+    with pytest.raises(NotReady, match="changed while it was copied"):
+        private_copy(src, tmp_path / "c.bin", chunk=16)
+    assert grown == [16]
     assert not (tmp_path / "c.bin").exists()
+    # the same file once the upload has finished copies whole
+    monkeypatch.setattr(staging, "hashlib", hashlib)
+    sha, n = private_copy(src, tmp_path / "c.bin", chunk=16)
+    assert n == (1 << 16) + 4 and sha == hashlib.sha256(src.read_bytes()).hexdigest()
