@@ -57,6 +57,9 @@ def test_housing_scd2_and_rental_upsert(spark, settings):
     assert io.table_version(spark, settings, "silver", "housing") == before
 
 
+# Two lakes of two nights each (66-94 s in make test on 2 cores): run by `make test-all`, left out of CI's
+# 35 minutes. test_housing_scd2_and_rental_upsert above keeps the unchanged-snapshot path in CI.
+@pytest.mark.slow
 def test_unchanged_snapshot_rows_are_not_retyped_and_silver_is_the_same(spark, tmp_path):
     """Rows delivered exactly as their current version skip typing; silver equals a lake that retypes all."""
     from gridlake.config import load_settings
