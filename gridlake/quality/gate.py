@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridlake.errors import QualityGateError
+from gridlake.frames import LINEAGE_CUT_MAX_ROWS, materialise
 from gridlake.quality import gx, history
 from gridlake.quality.derived import add_derived
 from gridlake.quality.sanitise import sanitise_suite_result
@@ -38,8 +39,6 @@ _CTX_KEY = "quality_gx_context"
 # One GX context serves a night and is not thread-safe: a stage that audits from several threads
 # (``spark.stage_threads``) validates one frame at a time; its other work goes on meanwhile.
 _GX_LOCK = threading.RLock()
-#: frames up to this many rows are validated from a local checkpoint (see :func:`audit_dataframe`)
-LINEAGE_CUT_MAX_ROWS = 200_000
 
 
 def _gx_context(ctx: RunContext) -> Any:
@@ -135,16 +134,9 @@ def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame) -> d
         log.warning("no expectation suite for %s.%s; published without audit", layer, table)
         return {"suite": None, "success": True}
     frame, unavailable = add_derived(ctx, df, spec.derived)
-    frame = frame.persist()
-    rows = frame.count()
-    if rows <= LINEAGE_CUT_MAX_ROWS:
-        # GX asks dozens of small queries of the frame, and over a persisted frame Spark re-analyses the whole
-        # transform's plan (and matches it against the cache) for each: on a small frame that is most of the
-        # validation. A checkpoint cuts the lineage; its few blocks go when the frame is collected. A large
-        # frame stays persisted and is released at once (memory matters more there than planning).
-        small = frame.localCheckpoint(eager=True)
-        frame.unpersist()
-        frame = small
+    # GX asks dozens of small queries of the frame, and over a persisted frame Spark re-analyses the whole
+    # transform's plan (and matches it against the cache) for each: a small frame's lineage is cut instead
+    frame, rows = materialise(frame, LINEAGE_CUT_MAX_ROWS)
     try:
         return _audit(ctx, spec, frame, unavailable, rows)
     finally:

@@ -10,6 +10,7 @@ per discrepancy raised on night D with its stable id, evidence and reason codes
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 
@@ -691,16 +692,23 @@ WAITING_RULES = ("R1", "R2", "R3", "R5")
 RULES = {"R1": rule_r1, "R2": rule_r2, "R3": rule_r3, "R4": rule_r4, "R5": rule_r5, "R6": rule_r6, "R7": rule_r7}
 
 
-def detect(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes, only: list[str] | None = None) -> DataFrame:
+def detect(p: Prepared, rules: RulesConfig, run_date: dt.date, key: bytes, only: list[str] | None = None,
+           materialise: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
     """All discrepancies whose condition holds on ``run_date`` (one row per discrepancy_id); R1, R2, R3 and R5
-    at a house an unresolved record may belong to carry ``WAITING_ADDRESS_CASE`` (:func:`apply_waiting`)."""
-    records = unresolved_records(p, rules, run_date, key)
-    waits = waiting_records(p, records)
+    at a house an unresolved record may belong to carry ``WAITING_ADDRESS_CASE`` (:func:`apply_waiting`).
+
+    ``materialise`` (the runner's :class:`gridlake.frames.Keeper`) is applied to the unresolved records, the
+    waiting records and each rule's output, so that each is computed once by a query of its own: without it
+    the records' plan is repeated in five rules' branches and the night is one plan of several hundred
+    stages, which adaptive execution re-plans after each stage (fixed cost that does not scale with rows)."""
+    done = materialise or (lambda df: df)
+    records = done(unresolved_records(p, rules, run_date, key))
+    waits = done(waiting_records(p, records))
     frames = []
     for r in only or list(RULES):
         if r == "R6":
-            frames.append(rule_r6(p, rules, run_date, key, records))
+            frames.append(done(rule_r6(p, rules, run_date, key, records)))
             continue
         df = RULES[r](p, rules, run_date, key)
-        frames.append(apply_waiting(df, waits, r, key) if r in WAITING_RULES else df)
+        frames.append(done(apply_waiting(df, waits, r, key) if r in WAITING_RULES else df))
     return reduce(DataFrame.unionByName, frames).dropDuplicates(["discrepancy_id"])

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from gridlake import io
 from gridlake.errors import ConcurrentCommitError, StaleNightError
 from gridlake.faults import fault_point
+from gridlake.frames import LINEAGE_CUT_MAX_ROWS, Keeper
 from gridlake.lifecycle.identity import ALIAS_TABLE, ALIASES, carry_discrepancy_ids
 from gridlake.manifest import commit_lock
 from gridlake.privacy import load_key
@@ -95,20 +96,26 @@ def run(ctx: RunContext) -> dict[str, Any]:
     key = load_key(settings)
     rules = load_rules()
     silver, hr = read_inputs(ctx)
-    if hr is not None:
-        hr = hr.persist()
-    persons, failed = read_persons(ctx)
-    p = prepare(silver, hr, rules, d, person_resolution=persons, failed_declarations=failed, key=key)
-    for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid",
-                 "person_declarations", "enforcement_persons"):
-        if getattr(p, name) is not None:
-            setattr(p, name, getattr(p, name).persist())
-    cached: list[DataFrame] = []
+    # the shared views, the rules' intermediate frames and each rule's output are computed once, by a query of
+    # their own, so that the queries after them start from their rows instead of carrying their plans
+    # (a small night's cut from their lineage; a large night's persisted and released: gridlake.frames)
+    small = (not io.table_exists(spark, settings, "silver", "housing")
+             or io.row_count(spark, settings, "silver", "housing") <= LINEAGE_CUT_MAX_ROWS)
+    kept = Keeper(cut_lineage=small)
+    keep = kept.keep
     try:
+        if hr is not None:
+            hr = keep(hr)
+        persons, failed = read_persons(ctx)
+        p = prepare(silver, hr, rules, d, person_resolution=persons, failed_declarations=failed, key=key)
+        for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid",
+                     "person_declarations", "enforcement_persons"):
+            if getattr(p, name) is not None:
+                setattr(p, name, keep(getattr(p, name)))
         # ids carried across key rotations (gridlake.lifecycle.identity); unchanged when never rotated
-        detections = carry_discrepancy_ids(detect(p, rules, d, key), io.read_table_or_empty(
-            spark, settings, "gold", ALIAS_TABLE, ALIASES)).persist()
-        cached.append(detections)
+        detections = keep(carry_discrepancy_ids(detect(p, rules, d, key, materialise=keep), io.read_table_or_empty(
+            spark, settings, "gold", ALIAS_TABLE, ALIASES)))
+
         def lifecycle(previous: DataFrame) -> DataFrame:
             # materialise before writing to the table we read from
             disc = disc_job.transform(previous, detections, silver["verifications"], rules, d).localCheckpoint()
@@ -147,14 +154,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         stats["person_resolution"] = persons is not None
         return stats
     finally:
-        for df in cached:
-            df.unpersist()
-        for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid",
-                     "person_declarations", "enforcement_persons"):
-            if getattr(p, name) is not None:
-                getattr(p, name).unpersist()
-        if hr is not None:
-            hr.unpersist()
+        kept.release()
 
 
 def newest_night(spark, settings, version: int) -> dt.date | None:

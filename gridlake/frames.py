@@ -1,0 +1,70 @@
+"""Computing an intermediate frame once, by a query of its own, and keeping it for the queries that follow.
+
+Spark plans lazily: a frame used by several later queries is recomputed inside each, and a stage that
+builds its answer from many such frames ends as one plan of hundreds of stages that adaptive execution
+re-plans after each one. A persisted frame is computed once, but every later query over it is still
+analysed with its whole plan and matched against the cache; on a small frame that planning is most of
+the cost. So a frame of at most :data:`LINEAGE_CUT_MAX_ROWS` rows is cut from its lineage (a local
+checkpoint: its few blocks go when the frame is garbage-collected); a larger one stays persisted and is
+released explicitly (memory matters more there than planning).
+
+Measured on the gold stage alone (a cold process on a tiny district's first night, seed 20141, default
+noise model; farm-bench, 3 paired runs): keeping the rules' shared views and each rule's output this way
+took 115.9 s of wall time against 139.3 s (median; ratio 0.83), the same four gold tables. Before, the
+rules ran as one plan of 377 stages and 164 jobs (a 2 MB physical plan) inside the lifecycle's checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+LINEAGE_CUT_MAX_ROWS = 200_000
+
+
+def materialise(df: DataFrame, max_rows: int = LINEAGE_CUT_MAX_ROWS) -> tuple[DataFrame, int]:
+    """Compute ``df`` now; return the kept frame and its row count.
+
+    Up to ``max_rows`` rows the result is a local checkpoint (no lineage); above, ``df`` persisted, which
+    the caller releases with ``unpersist()`` (harmless on a checkpoint)."""
+    frame = df.persist()
+    rows = frame.count()
+    if rows <= max_rows:
+        small = frame.localCheckpoint(eager=True)
+        frame.unpersist()
+        frame = small
+    return frame, rows
+
+
+class Keeper:
+    """Frames kept for one stage, released together by :meth:`release` (use as a context manager).
+
+    ``cut_lineage`` is decided once for the stage from the size of its night (a row count per frame would
+    cost a query per frame): true, each kept frame is a local checkpoint; false, it is persisted and
+    computed at once, and released at the end."""
+
+    def __init__(self, cut_lineage: bool) -> None:
+        self.cut_lineage = cut_lineage
+        self.frames: list[DataFrame] = []
+
+    def keep(self, df: DataFrame) -> DataFrame:
+        if self.cut_lineage:
+            frame = df.localCheckpoint(eager=True)
+        else:
+            frame = df.persist()
+            frame.count()
+        self.frames.append(frame)
+        return frame
+
+    def release(self) -> None:
+        for frame in self.frames:
+            frame.unpersist()
+        self.frames.clear()
+
+    def __enter__(self) -> Keeper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
