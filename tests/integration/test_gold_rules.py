@@ -306,6 +306,11 @@ def test_r7_id_number_typed_into_the_house_code_field_is_masked(spark):
     assert got["D2"].house_code == well_formed and list(got["D2"].reason_codes) == ["HOUSE_CODE_UNKNOWN"]
 
 
+# Two whole detections (64 s in make test on 2 cores): run by `make test-all`, left out of CI's 35 minutes. In
+# CI the ids are checked against their formula (did(): gridlake.privacy.discrepancy_id_py) by the rule tests
+# above, uniqueness by the gold suite's error-level expect_column_values_to_be_unique on every end-to-end
+# night, and stability across processes by tests/e2e/test_crash_rerun.py (gold compared row by row).
+@pytest.mark.slow
 def test_detect_ids_are_unique_and_stable(spark):
     kwargs = dict(housing=[house("H1")], rentals=[rental("RT1", "H1")], police_rows=[police("P1", persons=PID1)],
                   hr=[("police_incidents", "P1", "H1", 1.0, "G1", "c")])
