@@ -335,17 +335,25 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
     return out
 
 
+def _id_hash(df, seed: int):
+    """A number per record drawn from its ``_id`` and ``seed`` alone, for samples that stay the same however
+    the input is partitioned: Spark seeds ``rand(seed)`` per partition, so a sample drawn with it changed with
+    the partitioning (adaptive execution, shuffle partitions, files compacted by OPTIMIZE), and with it the
+    trained model, the scores and the explanations of the same data."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(df["_id"].cast("string"), F.lit(seed))
+
+
 def _estimate_u(left, right, spec, model):
     """u from random pairs: a seeded sample of ``sqrt(em.random_pairs)`` records per side (on the
     driver: a few hundred rows), every pair of them compared."""
-    from pyspark.sql import functions as F
-
     from matching.compare import pair_levels
     from matching.scoring import estimate_u
 
     k = max(1, int(spec.em.random_pairs ** 0.5))
-    ls = left.orderBy(F.rand(spec.em.seed)).limit(k).toPandas()
-    rs = right.orderBy(F.rand(spec.em.seed + 1)).limit(k).toPandas()
+    ls = left.orderBy(_id_hash(left, spec.em.seed), left["_id"]).limit(k).toPandas()
+    rs = right.orderBy(_id_hash(right, spec.em.seed + 1), right["_id"]).limit(k).toPandas()
     if not len(ls) or not len(rs):
         return model
     pairs = ls.add_prefix("l_").merge(rs.add_prefix("r_"), how="cross")
@@ -367,12 +375,17 @@ def train_spark(left, right, spec, buckets: int, small_left: bool = False):
         return model
     model = _estimate_u(left.select(*[c for c in left.columns if not c.startswith("_") or c == "_id"]),
                         right, spec, model)
-    sample = left if n_left <= spec.em.max_pairs else left.sample(False, spec.em.max_pairs / n_left, spec.em.seed)
+    # a seeded share of the records, chosen by id (see _id_hash), about em.max_pairs of them
+    share = int(round(1_000_000 * spec.em.max_pairs / n_left))
+    sample = left if n_left <= spec.em.max_pairs else left.where(
+        F.pmod(_id_hash(left, spec.em.seed), F.lit(1_000_000)) < share)
     n_used = sample.count() if sample is not left else n_left
     held: list = []
     try:
         counts = (_linkage(sample, right, spec, None, buckets, small_left, held=held).where(F.col("_kind") == "c")
                   .groupBy("_levels").agg(F.sum("_n").alias("n")).toPandas())
+        # in a fixed order: EM's float sums then do not depend on the order the partitions answered in
+        counts = counts.sort_values("_levels", kind="stable").reset_index(drop=True)
     finally:
         for df in held:
             df.unpersist()
