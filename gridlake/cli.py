@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-estimate the address model and re-link every record (default: incremental)")
     p.add_argument("--retype-snapshots", action="store_true",
                    help="type every snapshot row again, also rows delivered exactly as their current version")
+    p.add_argument("--recompute", action="store_true",
+                   help="run every stage asked for, also one whose inputs are unchanged since its last success "
+                        "on this night (by default a rerun skips it)")
 
     p = _add(sub, "demo", "tools.demo:cmd_demo", "generate the sample district and run every night through Airflow")
     p.add_argument("--scale", default="community", help="tiny|community|street|district or a number of houses")

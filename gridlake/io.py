@@ -7,12 +7,14 @@ Every write is a single Delta commit, so a crash never leaves half a table.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from gridlake.access import commit_stamp, note_commit, note_read
 from gridlake.config import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ def read_table(
     spark: SparkSession, settings: Settings, layer: str, name: str, version: int | None = None
 ) -> DataFrame:
     """Read a Delta table (optionally at a version: time travel)."""
+    table_version(spark, settings, layer, name)  # noted for the stage's record of what it read
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
@@ -60,7 +63,8 @@ def write_table(
         writer = writer.option("replaceWhere", replace_where)
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true") if not replace_where else writer
-    writer.save(settings.table_path(layer, name))
+    with recorded_commit(df.sparkSession, settings, layer, name):
+        writer.save(settings.table_path(layer, name))
     version = table_version(df.sparkSession, settings, layer, name)
     log.info("wrote %s.%s (%s) -> version %s", layer, name, mode, version)
     return version
@@ -115,7 +119,8 @@ def merge_table(
         builder = builder.whenNotMatchedInsertAll()
     if delete_not_matched_by_source is not None:
         builder = builder.whenNotMatchedBySourceDelete(condition=delete_not_matched_by_source or None)
-    builder.execute()
+    with recorded_commit(spark, settings, layer, name):
+        builder.execute()
     version = table_version(spark, settings, layer, name)
     log.info("merged into %s.%s -> version %s", layer, name, version)
     return version
@@ -127,16 +132,45 @@ def table_version(spark: SparkSession, settings: Settings, layer: str, name: str
     Read from the names of the commit files in ``_delta_log`` through Hadoop's FileSystem
     (any scheme the session can write to): the newest commit is the table's version, as Delta's
     own listing decides. No Spark job and no log replay, so recording every table's version in
-    each run manifest costs milliseconds, not a job per table.
+    each run manifest costs milliseconds, not a job per table. The version is noted as read by the
+    running stage (:mod:`gridlake.access`).
     """
+    version, stamp = _newest_commit(spark, settings, layer, name)
+    note_read(f"{layer}.{name}", version, stamp)
+    return version
+
+
+def _newest_commit(spark: SparkSession, settings: Settings, layer: str, name: str) -> tuple[int, str]:
+    """``(version, stamp)`` of the table's newest commit file; ``(-1, "absent")`` without one."""
     jvm = spark._jvm
     log_dir = jvm.org.apache.hadoop.fs.Path(settings.table_path(layer, name).rstrip("/") + "/_delta_log")
     fs = log_dir.getFileSystem(spark._jsc.hadoopConfiguration())
     if not fs.exists(log_dir):
-        return -1
-    versions = [int(n[:-5]) for n in (st.getPath().getName() for st in fs.listStatus(log_dir))
-                if n.endswith(".json") and n[:-5].isdigit()]
-    return max(versions) if versions else -1
+        return -1, commit_stamp(-1)
+    newest = None
+    for st in fs.listStatus(log_dir):
+        n = st.getPath().getName()
+        if n.endswith(".json") and n[:-5].isdigit() and (newest is None or int(n[:-5]) > newest[0]):
+            newest = (int(n[:-5]), st)
+    if newest is None:
+        return -1, commit_stamp(-1)
+    return newest[0], commit_stamp(newest[0], int(newest[1].getLen()), int(newest[1].getModificationTime()))
+
+
+def commit_of(spark: SparkSession, settings: Settings, table: str) -> str:
+    """The stamp of table ``layer.name``'s newest commit (version, size, time), not noted as a read."""
+    layer, name = table.split(".", 1)
+    return _newest_commit(spark, settings, layer, name)[1]
+
+
+@contextlib.contextmanager
+def recorded_commit(spark: SparkSession, settings: Settings, layer: str, name: str) -> Iterator[None]:
+    """Around one commit to a table that does not go through :func:`write_table` or :func:`merge_table`
+    (a MERGE built by hand): notes the commit for the running stage's record (:mod:`gridlake.access`)."""
+    before = _newest_commit(spark, settings, layer, name)
+    yield
+    after = _newest_commit(spark, settings, layer, name)
+    note_commit(f"{layer}.{name}", before, after)
 
 
 def row_count(spark: SparkSession, settings: Settings, layer: str, name: str) -> int:
@@ -149,6 +183,7 @@ def row_count(spark: SparkSession, settings: Settings, layer: str, name: str) ->
     """
     from gridlake.storage import is_local, is_s3a, open_delta
 
+    table_version(spark, settings, layer, name)  # noted as read
     path = settings.table_path(layer, name)
     table = open_delta(settings, path) if is_local(settings) or is_s3a(settings) else None
     if table is not None:

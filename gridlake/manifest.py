@@ -99,6 +99,20 @@ class Manifest:
         self.doc["stages"][name] = {**_sanitised(_jsonable(stats)), "status": "success", "seconds": round(seconds, 2)}
         self._write_json()
 
+    def record_replayed(self, name: str, record: dict[str, Any], seconds: float) -> None:
+        """Record a stage skipped on a rerun (:mod:`gridlake.stage_replay`): its last success's statistics
+        and manifest entries, marked with the run that computed them."""
+        run = record.get("run_id")
+        for section, entries in (record.get("manifest") or {}).items():
+            if section == "quality":  # checks made by the run that computed the stage, not by this one
+                entries = {k: {**v, "replayed_from_run": run} if isinstance(v, dict) else v for k, v in entries.items()}
+            self.doc.setdefault(section, {}).update(entries)
+        stats = {k: v for k, v in (record.get("stats") or {}).items() if k not in ("status", "seconds")}
+        self.doc["stages"][name] = {**stats, "status": "success", "seconds": round(seconds, 2),
+                                    "replayed": {"from_run": run, "computed_at": record.get("at"),
+                                                 "tables": len(record.get("tables") or {})}}
+        self._write_json()
+
     def record_failure(self, stage: str, exc: BaseException, status: str = "failed") -> None:
         """Record that ``stage`` failed (or was ``skipped``): the error's type and template, never its values."""
         error = describe_exception(exc)

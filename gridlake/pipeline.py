@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from gridlake import stage_replay
+from gridlake.access import recording
 from gridlake.config import Settings, load_settings
 from gridlake.context import RunContext
 from gridlake.errors import GridlakeError
@@ -36,6 +38,9 @@ STAGES: dict[str, str] = {
     "exports": "jobs.exports.runner:run",
     "reports": "jobs.reports.runner:run",  # district, delivery and quality reports
 }
+
+#: what a progress state means, for logs
+PROGRESS_WORDS = {"start": "started", "done": "done", "unchanged": "unchanged since its last success, skipped"}
 
 
 def parse_date(value: str) -> dt.date:
@@ -77,19 +82,34 @@ def run_night(
     run_id = validate_run_id(run_id or f"manual__{run_date.isoformat()}")
     install_log_filter()  # every log line of the night goes out sanitised (gridlake.sanitise)
     with night_lock(settings, run_date, run_id):
-        from gridlake.privacy import load_key
+        from gridlake.privacy import key_fingerprint, load_key
 
-        load_key(settings)  # fail closed before anything runs: only the demo profile may make its own key
+        key = load_key(settings)  # fail closed before anything runs: only the demo profile may make its own key
         spark = spark or get_spark(settings)
         manifest = Manifest.open(settings, run_id, run_date)
-        ctx = RunContext(settings, spark, run_date, run_id, manifest,
-                         extras={"defer_quality_writes": True, **(extras or {})})
+        options = {"defer_quality_writes": True, **(extras or {})}  # the run's options (stages add state to extras)
+        ctx = RunContext(settings, spark, run_date, run_id, manifest, extras=dict(options))
+        key_fp = key_fingerprint(key)
         for name in names:
             if progress:
                 progress(name, "start")
             started = time.monotonic()
+            digest = stage_replay.inputs_digest(settings, name, run_date, options, key_fp)
+            record, why = stage_replay.replayable(settings, run_date, name, digest, spark,
+                                                  recompute=bool(options.get("recompute")))
+            if record is not None:
+                manifest.record_replayed(name, record, time.monotonic() - started)
+                log.info("%s: skipped, %s (run %s)", name, why, record.get("run_id"))
+                if progress:
+                    progress(name, "unchanged")
+                continue
+            if name in stage_replay.REPLAYABLE:
+                log.info("%s: runs (%s)", name, why)
+                stage_replay.forget(settings, run_date, name)
+            before = stage_replay.manifest_sections(manifest.doc)
             try:
-                stats = _stage_func(name)(ctx) or {}
+                with recording() as acc:
+                    stats = _stage_func(name)(ctx) or {}
             except Exception as exc:
                 _flush_quality(ctx)
                 manifest.record_failure(name, exc)
@@ -97,6 +117,9 @@ def run_night(
                 raise
             _flush_quality(ctx)
             manifest.record_stage(name, stats, time.monotonic() - started)
+            if name in stage_replay.REPLAYABLE:
+                stage_replay.save(settings, run_date, name, digest, acc, manifest.doc["stages"][name],
+                                  stage_replay.added(before, manifest.doc), run_id, spark)
             if progress:
                 progress(name, "done")
         manifest.finish(spark, publish=names[-1] == list(STAGES)[-1])
@@ -117,12 +140,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             if state == "start":
                 tasks[stage] = bar.add_task(f"{run_date} {stage}", total=1)
             else:
-                bar.update(tasks[stage], completed=1, description=f"{run_date} {stage} ✓")
+                mark = "✓" if state == "done" else f"✓ {PROGRESS_WORDS[state]}"
+                bar.update(tasks[stage], completed=1, description=f"{run_date} {stage} {mark}")
 
         extras = {}
         if getattr(args, "sources", None):
             extras["sources"] = [s.strip() for s in args.sources.split(",") if s.strip()]
-        for flag in ("retrain_matching", "retype_snapshots"):
+        for flag in ("retrain_matching", "retype_snapshots", "recompute"):
             if getattr(args, flag, False):
                 extras[flag] = True
         manifest = run_night(settings, run_date, stages, args.run_id, progress=progress, extras=extras)

@@ -69,7 +69,7 @@ def _handle_run(settings: Settings, spark: Any, conn: Connection, req: dict[str,
         extras = {"sources": req["sources"]} if req.get("sources") else {}
 
         def progress(stage: str, state: str) -> None:
-            log.info("%s %s %s", night, stage, "started" if state == "start" else "done")
+            log.info("%s %s %s", night, stage, pipeline.PROGRESS_WORDS.get(state, state))
 
         manifest = pipeline.run_night(settings, night, req["stages"], req["run_id"], spark=spark,
                                       progress=progress, extras=extras)

@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> None:
         extras["sources"] = [s.strip() for s in args.sources.split(",") if s.strip()]
 
     def progress(stage: str, state: str) -> None:
-        log.info("%s %s %s", night, stage, "started" if state == "start" else "done")
+        log.info("%s %s %s", night, stage, pipeline.PROGRESS_WORDS.get(state, state))
 
     manifest = pipeline.run_night(settings, night, stages, args.run_id, progress=progress, extras=extras)
     log.info("manifest %s (%s)", manifest.path, manifest.doc.get("status"))

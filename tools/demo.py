@@ -274,7 +274,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     if state == "start":
                         stage_tasks[stage] = bar.add_task(f"{night} {stage}", total=1)
                     else:
-                        bar.update(stage_tasks[stage], completed=1, description=f"{night} {stage} ✓")
+                        mark = "✓" if state == "done" else "✓ unchanged, skipped"
+                        bar.update(stage_tasks[stage], completed=1, description=f"{night} {stage} {mark}")
 
                 run_night(settings, night, run_id=f"demo__{night.isoformat()}", progress=progress)
             timings.append((night.isoformat(), "night total", time.monotonic() - started))

@@ -91,7 +91,7 @@ def apply_scd2(
             src = src.withColumn(f"__mk_{k}", F.when(F.col(ACTION) == "close", F.col(k)))
         cond = " AND ".join(f"t.`{k}` = s.`__mk_{k}`" for k in keys) + " AND t.is_current = true"
         # GRIDLAKE_FAULT=silver.merge~file: killed while Spark writes the MERGE, before its commit
-        with fault_window("silver.merge", target_path):
+        with fault_window("silver.merge", target_path), io.recorded_commit(spark, settings, "silver", table):
             (
                 DeltaTable.forPath(spark, target_path).alias("t")
                 .merge(src.alias("s"), cond)
