@@ -42,14 +42,15 @@ def stand_in_gold(ctx):
 
 @pytest.fixture
 def night(spark, settings, monkeypatch):
+    # a last stage never run, so no run publishes its manifest row (a Delta append each: time, not under test)
     monkeypatch.setattr(pipeline, "STAGES", {"matching": f"{__name__}:stand_in_matching",
-                                             "gold": f"{__name__}:stand_in_gold"})
+                                             "gold": f"{__name__}:stand_in_gold", "reports": "never:run"})
     CALLS.clear()
     BEHAVIOUR.clear()
     io.write_table(spark.createDataFrame([(1,), (2,)], "n int"), settings, "silver", "src", "overwrite")
 
     def run(run_id: str = "manual__2026-11-01", **extras):
-        return pipeline.run_night(settings, NIGHT, run_id=run_id, spark=spark, extras=extras)
+        return pipeline.run_night(settings, NIGHT, ["matching", "gold"], run_id=run_id, spark=spark, extras=extras)
 
     return spark, settings, run
 

@@ -2,7 +2,8 @@
 
 For each night the full pipeline runs once (measured), every Delta table's version is
 recorded, the same night runs again, and the versions are compared: a rerun must commit
-nothing (``_runs.manifest``, the log of runs itself, is the one table a rerun appends to).
+nothing (``_runs.manifest``, the log of runs itself, is the one table a rerun appends to). The rerun is
+``gridlake run --recompute``: every stage runs again, none is skipped as unchanged (gridlake.stage_replay).
 From the first run's manifest it takes each file's conservation
 (bronze = silver + quarantine + duplicates) and the bronze and silver rows per second.
 At the end every row the generator planted as bad (``truth/records.parquet``) is looked up in
@@ -137,7 +138,7 @@ def bench_nights(scale: str, root: Path, days: int = 3, start: dt.date = dt.date
         manifest_path = data / "lake" / "_runs" / f"manual__{night}.json"
         manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
         before = lake_versions(data / "lake")
-        again = measure(cmd, env)
+        again = measure([*cmd, "--recompute"], env)  # idempotence: every stage runs again (none replayed)
         after = lake_versions(data / "lake")
         moved = {t: [before.get(t), after.get(t)] for t in sorted(set(before) | set(after))
                  if before.get(t) != after.get(t) and t not in RUN_LOG_TABLES}
