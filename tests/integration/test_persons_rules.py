@@ -151,6 +151,7 @@ def test_mistyped_id_declaration_counts_once_linked_and_a_namesake_does_not(worl
     assert basis["DT"] == BASIS_LINKED and "DW" not in basis and basis["DW3"] == "valid_id"
 
 
+@pytest.mark.slow  # `make test-all`: CI's 35 minutes (R5 itself is in test_gold_rules.py's CI tests)
 def test_r5_compares_person_keys(world):
     silver, hr, failed, persons, _, _ = world
     after = prepare(silver, hr, RULES, D, person_resolution=persons, failed_declarations=failed, key=KEY)
