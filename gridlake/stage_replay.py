@@ -8,7 +8,8 @@ success of a stage in :data:`REPLAYABLE`, :func:`save` writes ``<data>/state/sta
   commit file's size and time: :mod:`gridlake.access` notes them as :mod:`gridlake.io` works);
 * a digest of everything else its result depends on (:func:`inputs_digest`): the night, the code
   (every module of ``gridlake``, ``jobs``, ``matching`` and ``schemas``, the configuration folder,
-  the pinned library versions), the settings and the pseudonym key's fingerprint;
+  the quality suites in ``expectations/``, the pinned library versions), the settings and the
+  pseudonym key's fingerprint;
 * what the stage returned and what it added to the run manifest (its quality results).
 
 The next run of that stage on that night is skipped (:func:`replayable`) only when the digest is
@@ -55,14 +56,23 @@ _LIBRARIES = ("pyspark", "delta-spark", "great-expectations", "rapidfuzz", "pyar
 _FORMAT = 1
 
 
+def digest_files() -> list[tuple[str, Path]]:
+    """``(name, path)`` of every file the code digest covers: the modules, the configuration folders and
+    the quality suites (``expectations/``: a changed suite can stop what it once let through)."""
+    from gridlake.quality.suites import SUITES_DIR  # imports Great Expectations: only when a stage runs
+
+    files = [(f"{d}/{p.relative_to(REPO_ROOT / d)}", p) for d in _CODE_DIRS for p in (REPO_ROOT / d).rglob("*.py")]
+    for name, base in (("conf", REPO_ROOT / "conf"), ("GRIDLAKE_CONF_DIR", Path(CONF_DIR)),
+                       ("expectations", SUITES_DIR)):
+        files += [(f"{name}/{p.relative_to(base)}", p) for p in base.rglob("*") if p.is_file()]
+    return sorted(set(files))
+
+
 @functools.cache
 def code_digest() -> str:
-    """SHA-256 over the code and configuration a stage runs with, and the library versions."""
+    """SHA-256 over the code, configuration and quality suites a stage runs with, and the library versions."""
     h = hashlib.sha256()
-    files = [(f"{d}/{p.relative_to(REPO_ROOT / d)}", p) for d in _CODE_DIRS for p in (REPO_ROOT / d).rglob("*.py")]
-    for name, base in (("conf", REPO_ROOT / "conf"), ("GRIDLAKE_CONF_DIR", Path(CONF_DIR))):
-        files += [(f"{name}/{p.relative_to(base)}", p) for p in base.rglob("*") if p.is_file()]
-    for name, path in sorted(set(files)):
+    for name, path in digest_files():
         h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     for lib in _LIBRARIES:
         try:

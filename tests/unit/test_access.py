@@ -88,3 +88,11 @@ def test_manifest_additions_are_what_the_stage_added():
     assert stage_replay.added(before, doc) == {
         "quality": {"gold.discrepancies": {"success": True, "warnings": 1}, "silver.housing": {"success": False}},
         "conservation": {}, "row_counts": {}, "links": {}}
+
+
+def test_the_digest_covers_code_configuration_and_quality_suites():
+    names = [n for n, _ in stage_replay.digest_files()]
+    assert "gridlake/stage_replay.py" in names and "jobs/gold/runner.py" in names
+    assert "conf/rules.yaml" in names
+    # a changed expectation suite can fail a gate the recorded success passed: it must force a rerun
+    assert any(n.startswith("expectations/") and n.endswith(".yaml") for n in names)
