@@ -92,9 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSON report path (default DATA/reports/evaluation.json)")
 
     p = _add(sub, "bench", "tools.bench.pipeline:cmd_bench", "benchmarks writing a JSON report")
-    p.add_argument("what", choices=["pipeline", "matching", "matching-fair", "nights", "demo"])
-    p.add_argument("--scale", default="community", help="comma list of scales (nights: one scale)")
-    p.add_argument("--days", type=int, default=None, help="nights: how many nights to run twice (default 3)")
+    p.add_argument("what", choices=["pipeline", "matching", "matching-fair", "nights", "demo", "profile"])
+    p.add_argument("--scale", default="community", help="comma list of scales (nights, profile: one scale)")
+    p.add_argument("--days", type=int, default=None,
+                   help="nights: how many nights to run twice (default 3); profile: nights to profile (default 1)")
     p.add_argument("--noise", default="default", help="matching: comma list of noise models (default,second)")
     p.add_argument("--seed", type=int, default=20141, help="generator seed of matching, matching-fair, pipeline and demo (recorded in the report)")
     p.add_argument("--output", default=None)

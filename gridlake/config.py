@@ -203,13 +203,24 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: sections whose keys are names of another system, case-sensitive (Spark properties): kept as written
+_VERBATIM_KEYS = (("spark", "extra"),)
+
+
 def _env_overrides(env: typing.Mapping[str, str]) -> dict[str, Any]:
-    """``GRIDLAKE_SPARK__MASTER=x`` -> ``{"spark": {"master": "x"}}``."""
+    """``GRIDLAKE_SPARK__MASTER=x`` -> ``{"spark": {"master": "x"}}``.
+
+    Names are lower-cased, except a key below ``spark.extra``, which is a Spark property (case-sensitive):
+    ``GRIDLAKE_SPARK__EXTRA__spark.eventLog.enabled=true`` sets ``spark.eventLog.enabled``."""
     out: dict[str, Any] = {}
     for key, value in env.items():
         if not key.startswith("GRIDLAKE_") or "__" not in key:
             continue
-        parts = [p.lower() for p in key[len("GRIDLAKE_") :].split("__")]
+        raw = key[len("GRIDLAKE_") :].split("__")
+        parts = [p.lower() for p in raw]
+        for prefix in _VERBATIM_KEYS:
+            if tuple(parts[: len(prefix)]) == prefix and len(parts) > len(prefix):
+                parts = [*prefix, *raw[len(prefix) :]]
         node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})

@@ -73,7 +73,7 @@ def run_night(
     extras: dict[str, Any] | None = None,
 ) -> Manifest:
     """Run the given stages (default all) of one night; return the written manifest."""
-    from gridlake.spark import get_spark
+    from gridlake.spark import get_spark, label_jobs
 
     names = list(stages) if stages else list(STAGES)
     unknown = [n for n in names if n not in STAGES]
@@ -107,15 +107,18 @@ def run_night(
                 log.info("%s: runs (%s)", name, why)
                 stage_replay.forget(settings, run_date, name)
             before = stage_replay.manifest_sections(manifest.doc)
+            label_jobs(spark, name)
             try:
                 with recording() as acc:
                     stats = _stage_func(name)(ctx) or {}
             except Exception as exc:
                 _flush_quality(ctx)
+                label_jobs(spark, None)
                 manifest.record_failure(name, exc)
                 manifest.write(spark)
                 raise
             _flush_quality(ctx)
+            label_jobs(spark, None)
             manifest.record_stage(name, stats, time.monotonic() - started)
             if name in stage_replay.REPLAYABLE:
                 stage_replay.save(settings, run_date, name, digest, acc, manifest.doc["stages"][name],

@@ -249,6 +249,20 @@ def get_spark(settings: Settings, app_name: str = "gridlake") -> SparkSession:
     return spark
 
 
+#: the Spark local property naming the pipeline stage a job belongs to (event log, UI; ``gridlake bench profile``)
+STAGE_PROPERTY = "gridlake.stage"
+
+
+def label_jobs(spark: SparkSession, stage: str | None) -> None:
+    """Tag the jobs this driver thread submits from now on with ``stage`` (None: untag). Jobs of other threads
+    (silver's units) carry no tag; a profile places them by time. A session without a SparkContext (Spark
+    Connect) has nothing to tag."""
+    try:
+        spark.sparkContext.setLocalProperty(STAGE_PROPERTY, stage)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - a connect session has no SparkContext: the tag is only for profiles
+        log.debug("no SparkContext to label jobs with")
+
+
 # Spark's own loggers that print a failed task's exception, whose message can quote a row's value (an
 # ANSI cast error names the string it could not cast): the driver still raises the error, sanitised by
 # gridlake.sanitise, so these copies are switched off in this JVM (the driver; executors in local mode).

@@ -26,6 +26,17 @@ def test_cluster_profile_and_env_override(tmp_path):
     assert s.privacy.allow_local_key is False
 
 
+def test_a_spark_property_from_env_keeps_its_case(tmp_path):
+    """Spark property names are case-sensitive: below spark.extra the key is taken as written."""
+    from gridlake.spark import spark_conf
+
+    env = {"GRIDLAKE_SPARK__EXTRA__spark.eventLog.enabled": "true", "GRIDLAKE_SPARK__LOG_LEVEL": "WARN"}
+    s = load_settings("local", data_root=tmp_path, env=env)
+    assert s.spark.extra == {"spark.eventLog.enabled": "true"}
+    assert s.spark.log_level == "WARN"
+    assert spark_conf(s)["spark.eventLog.enabled"] == "true"
+
+
 def test_data_root_from_env(tmp_path):
     s = load_settings("local", env={"GRIDLAKE_DATA": str(tmp_path / "x")})
     assert s.data_root == str(tmp_path / "x")

@@ -88,7 +88,7 @@ def cost_chart_svg(results: list[dict[str, Any]]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``gridlake bench pipeline|matching|matching-fair|nights|demo --scale a,b``."""
+    """``gridlake bench pipeline|matching|matching-fair|nights|demo|profile --scale a,b``."""
     settings = load_settings(args.profile, args.data)
     scales = [s.strip() for s in args.scale.split(",") if s.strip()]
     out = Path(args.output) if args.output else settings.reports / "bench" / f"{args.what}.json"
@@ -97,6 +97,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from tools.bench.demo import bench_demo
 
         report = bench_demo(settings.data / "bench-demo", scales[0], days=args.days or 2, seed=int(args.seed or 20141))
+    elif args.what == "profile":  # one night's time by stage, Spark job kind and JVM thread class
+        from tools.bench.profile import bench_profile
+
+        report = bench_profile(scales[0], settings.data / "bench-profile", int(args.seed or 20141), args.days or 1)
     elif args.what == "nights":
         from tools.bench.nights import bench_nights
 
