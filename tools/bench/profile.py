@@ -221,7 +221,9 @@ def profile_night(data: Path, night: dt.date, env: dict[str, str]) -> dict[str, 
 
 def bench_profile(scale: str, root: Path, seed: int, nights: int = 1) -> dict[str, Any]:
     """Generate ``scale`` and profile its first ``nights`` nights (the second one is incremental)."""
-    info = {**run_info(), "seed": seed, "scale": scale, "load_average_before": os.getloadavg()}
+    info = {**run_info(), "seed": seed, "scale": scale, "load_average_before": os.getloadavg(),
+            # an experiment's Spark settings (GRIDLAKE_SPARK__EXTRA__<property>=...): the report says what it ran
+            "spark_overrides": {k: v for k, v in sorted(os.environ.items()) if k.startswith("GRIDLAKE_SPARK__")}}
     data = root / scale
     shutil.rmtree(data, ignore_errors=True)
     env = dict(os.environ, GRIDLAKE_DATA=str(data))
