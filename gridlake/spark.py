@@ -221,6 +221,9 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         # Hadoop's local FS chmods what it creates from this, not from the process umask (gridlake.permissions).
         "spark.hadoop.fs.permissions.umask-mode": HADOOP_UMASK,
     }
+    if not sp.codegen:  # interpreted expressions and operators (spark.codegen in conf/gridlake.yaml)
+        conf["spark.sql.codegen.wholeStage"] = "false"
+        conf["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
     conf.update(s3a_spark_conf(settings))  # endpoint, path style: never credentials (apply_credentials)
     conf.update(sp.extra)
     return conf

@@ -205,6 +205,15 @@ def stop_stage_server(settings: Settings, proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+#: deliveries of at most this many MB in all (a community district's two nights: 2.1 MB) run with spark.codegen off
+SMALL_LANDING_MB = 16.0
+
+
+def landing_mb(settings: Settings) -> float:
+    """MB of every delivered file under the landing folder."""
+    return sum(f.stat().st_size for f in settings.landing.rglob("*") if f.is_file()) / 2**20
+
+
 # --- the command -------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate (unless landed already) and run every night; print where the results are."""
@@ -223,6 +232,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         nights = landed_nights(settings)
     if not nights:
         raise GridlakeError(f"no deliveries under {settings.landing}")
+    if "GRIDLAKE_SPARK__CODEGEN" not in os.environ and landing_mb(settings) <= SMALL_LANDING_MB:
+        # a few thousand rows a night: interpreted queries beat compiled ones (spark.codegen, docs/speed.md);
+        # set here, so Airflow, the stage server and every task inherit it
+        os.environ["GRIDLAKE_SPARK__CODEGEN"] = "false"
+        settings = load_settings(args.profile, args.data)
+        console.print("a small district: Spark interprets its queries instead of compiling them (spark.codegen)")
     seed = int(getattr(args, "seed", 20141) or 20141)
     use_airflow = not args.no_airflow
     timings: list[tuple[str, str, float]] = []

@@ -37,6 +37,15 @@ def test_a_spark_property_from_env_keeps_its_case(tmp_path):
     assert spark_conf(s)["spark.eventLog.enabled"] == "true"
 
 
+def test_codegen_off_interprets_every_query(tmp_path):
+    from gridlake.spark import spark_conf
+
+    on = spark_conf(load_settings("local", data_root=tmp_path, env={}))
+    assert "spark.sql.codegen.factoryMode" not in on and "spark.sql.codegen.wholeStage" not in on
+    off = spark_conf(load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__CODEGEN": "false"}))
+    assert (off["spark.sql.codegen.wholeStage"], off["spark.sql.codegen.factoryMode"]) == ("false", "NO_CODEGEN")
+
+
 def test_data_root_from_env(tmp_path):
     s = load_settings("local", env={"GRIDLAKE_DATA": str(tmp_path / "x")})
     assert s.data_root == str(tmp_path / "x")
