@@ -9,6 +9,7 @@ from tools.bench.profile import (
     jobs_from_events,
     place_untagged,
     read_events,
+    spark_overrides,
     summarise_jobs,
     thread_class,
 )
@@ -74,3 +75,13 @@ def test_thread_classes():
     assert thread_class("GC Thread#1") == "gc"
     assert thread_class("Executor task i") == "tasks"
     assert thread_class("Thread-4") == "driver_and_other"
+
+
+def test_the_report_names_spark_settings_but_never_a_credential():
+    env = {"GRIDLAKE_SPARK__CODEGEN": "false", "GRIDLAKE_SPARK__EXTRA__spark.hadoop.fs.s3a.secret.key": "s3cr3t",
+           "GRIDLAKE_SPARK__EXTRA__spark.hadoop.fs.s3a.access.key": "AKIA0000", "AWS_SECRET_ACCESS_KEY": "x",
+           "GRIDLAKE_PSEUDONYM_KEY": "k"}
+    out = spark_overrides(env)
+    assert out == {"GRIDLAKE_SPARK__CODEGEN": "false",
+                   "GRIDLAKE_SPARK__EXTRA__spark.hadoop.fs.s3a.access.key": "<redacted>",
+                   "GRIDLAKE_SPARK__EXTRA__spark.hadoop.fs.s3a.secret.key": "<redacted>"}

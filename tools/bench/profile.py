@@ -22,13 +22,14 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,14 @@ class ThreadSampler:
         return {k: round(v, 1) for k, v in sorted(out.items())} | {"total": round(sum(out.values()), 1)}
 
 
+def spark_overrides(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``GRIDLAKE_SPARK__*`` settings of ``env``, a value whose name suggests a secret (an S3 key, a
+    password, a token) replaced by ``<redacted>``: a report is published, a credential never is."""
+    secret = re.compile(r"secret|password|token|credential|access[._]?key|\.key$", re.IGNORECASE)
+    return {k: "<redacted>" if secret.search(k) else v for k, v in sorted(env.items())
+            if k.startswith("GRIDLAKE_SPARK__")}
+
+
 def profile_night(data: Path, night: dt.date, env: dict[str, str]) -> dict[str, Any]:
     """Run one night under the observers; return its wall time, stages, Spark jobs and CPU."""
     events = data / "spark-events"
@@ -223,7 +232,7 @@ def bench_profile(scale: str, root: Path, seed: int, nights: int = 1) -> dict[st
     """Generate ``scale`` and profile its first ``nights`` nights (the second one is incremental)."""
     info = {**run_info(), "seed": seed, "scale": scale, "load_average_before": os.getloadavg(),
             # an experiment's Spark settings (GRIDLAKE_SPARK__EXTRA__<property>=...): the report says what it ran
-            "spark_overrides": {k: v for k, v in sorted(os.environ.items()) if k.startswith("GRIDLAKE_SPARK__")}}
+            "spark_overrides": spark_overrides(os.environ)}
     data = root / scale
     shutil.rmtree(data, ignore_errors=True)
     env = dict(os.environ, GRIDLAKE_DATA=str(data))
