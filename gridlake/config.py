@@ -63,7 +63,7 @@ class SparkConfig(_Section):
     stage_threads_max_rows: int = Field(100_000, ge=0)
     # Compile each query to Java (Spark's whole-stage and expression code generation). Off, expressions are
     # interpreted: on a community night (a few thousand rows) that saves compiling and JIT-warming code that
-    # runs once (first night 11-12% faster, docs/speed.md); on a large night compiled code wins. `gridlake demo`
+    # runs once (a community night 11-24% faster, docs/speed.md); on a large night compiled code wins. `gridlake demo`
     # turns it off for its tiny and community districts.
     codegen: bool = True
     ui_enabled: bool = False
