@@ -209,9 +209,9 @@ def stop_stage_server(settings: Settings, proc: subprocess.Popen) -> None:
 SMALL_LANDING_MB = 16.0
 
 
-def landing_mb(settings: Settings) -> float:
-    """MB of every delivered file under the landing folder."""
-    return sum(f.stat().st_size for f in settings.landing.rglob("*") if f.is_file()) / 2**20
+def landing_mb(landing: Path) -> float:
+    """MB of every delivered file under a landing folder."""
+    return sum(f.stat().st_size for f in landing.rglob("*") if f.is_file()) / 2**20
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         nights = landed_nights(settings)
     if not nights:
         raise GridlakeError(f"no deliveries under {settings.landing}")
-    if "GRIDLAKE_SPARK__CODEGEN" not in os.environ and landing_mb(settings) <= SMALL_LANDING_MB:
+    if "GRIDLAKE_SPARK__CODEGEN" not in os.environ and landing_mb(settings.landing) <= SMALL_LANDING_MB:
         # a few thousand rows a night: interpreted queries beat compiled ones (spark.codegen, docs/speed.md);
         # set here, so Airflow, the stage server and every task inherit it
         os.environ["GRIDLAKE_SPARK__CODEGEN"] = "false"

@@ -107,9 +107,9 @@ def bench_demo(root: Path, scale: str = "community", days: int = 2, seed: int = 
     if gen.returncode != 0:
         raise RuntimeError("gridlake generate failed")
     # the same Spark settings as the demo's nights: it turns code generation off on a small landing
-    from tools.demo import SMALL_LANDING_MB
+    from tools.demo import SMALL_LANDING_MB, landing_mb
 
-    small = sum(f.stat().st_size for f in (run_root / "landing").rglob("*") if f.is_file()) / 2**20 <= SMALL_LANDING_MB
+    small = landing_mb(run_root / "landing") <= SMALL_LANDING_MB
     env = dict(os.environ, **({"GRIDLAKE_SPARK__CODEGEN": "false"} if small else {}))
     report["gridlake_run_codegen"] = not small and os.environ.get("GRIDLAKE_SPARK__CODEGEN", "true") != "false"
     ref = measure(gridlake_cmd("run", "--data", str(run_root), "--date", first), env)
