@@ -5,7 +5,8 @@ Column helpers (used by the silver helper for every table with an address):
 * :func:`address_columns` -> ``struct<address_norm: string, addr: ADDRESS_STRUCT>``
 * :func:`normalized_address` -> string, :func:`parsed_address` -> ``ADDRESS_STRUCT``
 
-All three are vectorised pandas UDFs calling :mod:`matching.address`.
+All three are vectorised pandas UDFs over :mod:`matching.address` (``address_columns`` through
+:func:`matching.engine.parsed_addresses`: one normalisation per text).
 The linkage itself (blocking joins, vectorised comparisons, scoring) is in
 :func:`link_spark`, further below.
 """
@@ -26,10 +27,9 @@ ADDRESS_COLUMNS_STRUCT = StructType([
 
 
 def _parse_series(texts: pd.Series) -> pd.DataFrame:
-    from matching.address import parse
+    from matching.engine import parsed_addresses
 
-    rows = [parse(t) if isinstance(t, str) else dict.fromkeys(ADDRESS_COMPONENTS) for t in texts]
-    return pd.DataFrame(rows, columns=list(ADDRESS_COMPONENTS), index=texts.index)
+    return parsed_addresses(texts)[list(ADDRESS_COMPONENTS)].set_axis(texts.index)
 
 
 @pandas_udf(StringType())
@@ -42,6 +42,17 @@ def _normalize_udf(texts: pd.Series) -> pd.Series:
 @pandas_udf(ADDRESS_STRUCT)
 def _parse_udf(texts: pd.Series) -> pd.DataFrame:
     return _parse_series(texts)
+
+
+#: ``address_norm`` then the components, flat: what one pass of :func:`matching.engine.parsed_addresses` returns
+_NORM_AND_PARSED = StructType([StructField("address_norm", StringType(), True), *ADDRESS_STRUCT.fields])
+
+
+@pandas_udf(_NORM_AND_PARSED)
+def _norm_and_parse_udf(texts: pd.Series) -> pd.DataFrame:
+    from matching.engine import parsed_addresses
+
+    return parsed_addresses(texts).set_axis(texts.index)
 
 
 def normalized_address(col: Column) -> Column:
@@ -57,12 +68,17 @@ def parsed_address(col: Column) -> Column:
 def address_columns(col: Column) -> Column:
     """``struct<address_norm, addr>`` for the raw address ``col`` in one vectorised pass.
 
+    One pandas UDF (:func:`matching.engine.parsed_addresses`): each distinct text of a batch is normalised
+    once and each distinct normalised text parsed once, the same values as :func:`normalized_address`
+    and :func:`parsed_address` (which normalise twice). The flat result is nested here, in Spark.
     Usage: ``df.withColumn("_a", address_columns(F.col("address_raw")))
     .select("*", "_a.address_norm", "_a.addr").drop("_a")``.
     """
     from pyspark.sql import functions as F
 
-    return F.struct(_normalize_udf(col).alias("address_norm"), _parse_udf(col).alias("addr"))
+    flat = _norm_and_parse_udf(col)
+    return F.struct(flat["address_norm"].alias("address_norm"),
+                    F.struct(*[flat[c].alias(c) for c in ADDRESS_COMPONENTS]).alias("addr"))
 
 
 # --- linkage at scale -------------------------------------------------------------------------

@@ -109,3 +109,24 @@ def test_police_files_carry_the_mentions_the_truth_records(generated):
         assert delivered[k] == (n, p, x)
     kinds = set(";".join(truth["noise"]).split(";"))
     assert {"id_missing", "phone_format"} <= kinds
+
+
+
+def test_the_frame_for_spark_has_the_schema_types_and_none_for_missing():
+    from jobs.matching.persons import to_spark_frame
+
+    rows = [_row("declarations", "D1", 0, "刘晓东", "13900001111", TYPO_A, "H1", "checksum_failed"),
+            _row("police_incidents", "P1", 0, "刘晓东", "13900001111", ID_A, "H1", "valid"),
+            _row("police_incidents", "P1", 1, "陈某某", None, None, "H1", "missing")]
+    rows[2]["role"] = None
+    frame, _ = resolution_frame(pd.DataFrame(rows + _background(), columns=MENTION_COLUMNS), KEY)
+    frame.loc[frame["record_id"] == "P1", "role"] = float("nan")   # as a merge may leave a missing text
+    out = to_spark_frame(frame)
+    assert list(out.columns) == [f.name for f in PERSON_RESOLUTION.fields] and len(out) == len(frame)
+    assert str(out["mention_no"].dtype) == "int32" and str(out["cluster_size"].dtype) == "int32"
+    assert out["identified"].dtype == bool and out["score"].dtype == "float64"
+    assert out["score"].isna().any() and out["role"].isna().sum() == 2      # a singleton's score: NaN (null)
+    for c in ("role", "explanation", "person_key", "method"):
+        assert all(v is None or isinstance(v, str) for v in out[c]), c   # no NaN standing for a missing text
+    assert out["identified"].tolist() == frame["identified"].astype(bool).tolist()
+    assert out["person_key"].tolist() == frame["person_key"].tolist()
