@@ -119,10 +119,12 @@ class Delivery:
         return json.dumps(out, ensure_ascii=False)[:8000]
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"))   # BOM and zero-width characters: deleted
+
+
 def canonical_header(name: str | None) -> str:
     """A header cell as shown (NFKC, BOM and zero-width characters and surrounding spaces removed)."""
-    s = unicodedata.normalize("NFKC", name or "")
-    return "".join(ch for ch in s if ch not in "\ufeff\u200b\u200c\u200d\u2060").strip()
+    return unicodedata.normalize("NFKC", name or "").translate(_INVISIBLE).strip()
 
 
 _LONG_DIGITS = re.compile(r"\d{6,}")
@@ -252,7 +254,8 @@ def row_from_cells(
     if big > MAX_FIELD_CHARS:
         return BronzeRow(number, values, None, clean_raw(raw),
                          f"FIELD_TOO_LARGE: a field of {big} characters (limit {MAX_FIELD_CHARS})")
-    if any(isinstance(c, str) and SURROGATE.search(c) for c in cells):
+    # a cell holds an undecodable byte only if the record's text does (CSV: its lines; sheets: its cells as JSON)
+    if (raw is None or SURROGATE.search(raw)) and any(isinstance(c, str) and SURROGATE.search(c) for c in cells):
         return BronzeRow(number, values, None, clean_raw(raw), "UNDECODABLE_BYTES: bytes not valid in "
                          f"{delivery.encoding}")
     if len(cells) != n and not (wide_ok and len(cells) > n):

@@ -253,7 +253,8 @@ def _open_csv_as(path: Path, source: Source, encoding: str, scan_rows: int = 20)
                     rec[0] = rec[0].lstrip("\ufeff")  # a second byte-order mark: files concatenated
                 if err is None and not any(c.strip() for c in rec):
                     continue  # a blank line is not a row
-                if err is None and [canonical_header(c) for c in trimmed(rec, n)] == header_key:
+                if (err is None and canonical_header(rec[0]) == header_key[0]
+                        and [canonical_header(c) for c in trimmed(rec, n)] == header_key):
                     repeated["n"] += 1  # the header again (two files concatenated): not a row
                     if repeated["n"] == 1:
                         d.form_notes.append("repeated header line(s) skipped (files concatenated?)")
