@@ -250,7 +250,9 @@ def row_from_cells(
     values: dict[str, str | None] = dict.fromkeys(delivery.source.columns)
     n = len(header)
     cells = trimmed(cells, n)
-    big = max((len(c) for c in cells if isinstance(c, str)), default=0)
+    # no field is longer than the record's text (CSV: its lines; sheets: its cells as JSON)
+    big = max((len(c) for c in cells if isinstance(c, str)), default=0) \
+        if raw is None or len(raw) > MAX_FIELD_CHARS else 0
     if big > MAX_FIELD_CHARS:
         return BronzeRow(number, values, None, clean_raw(raw),
                          f"FIELD_TOO_LARGE: a field of {big} characters (limit {MAX_FIELD_CHARS})")
