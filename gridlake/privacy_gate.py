@@ -45,14 +45,40 @@ def known_pii(ctx: RunContext) -> KnownPII:
 
 
 def scan_frame(df: DataFrame, known: KnownPII, label: str) -> list[Finding]:
-    """Findings per column (``path`` = ``<label>.<column>``) in the values of ``df``, streamed to the driver."""
+    """Findings per column (``path`` = ``<label>.<column>``) in the values of ``df``.
+
+    First the whole frame, as texts of :data:`CHUNK_ROWS` rows each that Spark joins (a row's text
+    values, then the rows, each joined by a line break; no pattern matches across one, so this
+    finds a hit exactly when some value holds one): on a clean frame, the usual case, Python reads a
+    few long texts instead of every row. Only on a hit is the frame read again value by value, for
+    the exact count per column that the alert gives."""
     from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
     names = known.name_pattern()
     # only text can carry an ID number, a phone or a name: numbers, dates and flags are not read
-    columns = [f.name for f in df.schema.fields if isinstance(f.dataType, (StringType, ArrayType, MapType, StructType))]
-    if not columns:
+    fields = [f for f in df.schema.fields if isinstance(f.dataType, (StringType, ArrayType, MapType, StructType))]
+    if not fields:
         return []
+    for chunk in _chunk_texts(df, fields).toLocalIterator(prefetchPartitions=False):
+        if chunk["text"] and scan_text(chunk["text"], label, known, names):
+            return _scan_by_column(df, [f.name for f in fields], known, names, label)
+    return []
+
+
+def _chunk_texts(df: DataFrame, fields: list[Any]) -> DataFrame:
+    """One ``text`` per run of at most :data:`CHUNK_ROWS` rows of a partition: the rows' text values."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    values = [df[f"`{f.name}`"] if isinstance(f.dataType, StringType) else df[f"`{f.name}`"].cast("string")
+              for f in fields]
+    rows = df.select(F.concat_ws("\n", *values).alias("t"),
+                     F.floor(F.monotonically_increasing_id() / CHUNK_ROWS).alias("chunk"))
+    return rows.groupBy("chunk").agg(F.concat_ws("\n", F.collect_list("t")).alias("text"))
+
+
+def _scan_by_column(df: DataFrame, columns: list[str], known: KnownPII, names: Any, label: str) -> list[Finding]:
+    """Findings per column, the values streamed to the driver row by row."""
     df = df.select(*[df[f"`{c}`"] for c in columns])
     buffers: dict[str, list[str]] = {c: [] for c in columns}
     counts: dict[tuple[str, str], int] = defaultdict(int)

@@ -69,11 +69,16 @@ class KnownPII:
     names: set[str] = field(default_factory=set)
     # House codes are not personal; a code that happens to look like an ID number is not a leak.
     house_codes: set[str] = field(default_factory=set)
+    _index: tuple[int, NameIndex | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def name_pattern(self) -> NameIndex | None:
-        """A finder of the known names (at least 2 characters, masked ones excluded), or None without names."""
-        names = {n for n in self.names if n and len(n) >= 2 and "*" not in n}
-        return NameIndex(names) if names else None
+        """A finder of the known names (at least 2 characters, masked ones excluded), or None without names;
+        built once for the names held when first asked (a district's are a million)."""
+        key = len(self.names)
+        if self._index is None or self._index[0] != key:
+            names = {n for n in self.names if n and len(n) >= 2 and "*" not in n}
+            self._index = (key, NameIndex(names) if names else None)
+        return self._index[1]
 
 
 class NameIndex:

@@ -91,3 +91,25 @@ def test_planted_id_in_an_export_stops_publication_and_clean_exports_publish(spa
     everything = "".join(p.read_text(encoding="utf-8", errors="replace")
                          for p in settings.data.rglob("*") if p.is_file() and "lake" not in p.parts)
     assert FAKE_ID not in everything.upper()
+
+
+def test_the_frame_scan_finds_a_value_in_any_column_type_and_counts_it_per_column(spark, monkeypatch):
+    """The first pass reads chunks of joined rows; a hit in a string, an array, a struct or a map column
+    is found however the rows fall into chunks, and the counts come per column; a clean frame passes."""
+    from gridlake import privacy_gate
+    from gridlake.privacy_scan import KnownPII
+
+    monkeypatch.setattr(privacy_gate, "CHUNK_ROWS", 3)   # several chunks per partition
+    known = KnownPII(phones={"13912345678"}, names={"王小明", "李四"})
+    schema = "id string, note string, tags array<string>, person struct<role: string, code: string>, m map<string,string>, n int"
+    rows = [(f"r{i}", "上门核查", ["空置"], ("tenant", f"C{i}"), {"k": "v"}, i) for i in range(20)]
+    clean = spark.createDataFrame(rows, schema).repartition(4)
+    assert privacy_gate.scan_frame(clean, known, "gold.t") == []
+    rows[4] = ("r4", "电话13912345678", ["空置"], ("tenant", "C4"), {"k": "v"}, 4)
+    rows[11] = ("r11", "上门核查", ["王小明", "李四"], ("tenant", "C11"), {"k": "v"}, 11)
+    rows[17] = ("r17", "上门核查", ["空置"], ("tenant", FAKE_ID), {"k": "v"}, 17)
+    rows[19] = ("r19", "上门核查", ["空置"], ("tenant", "C19"), {"who": "李四"}, 19)
+    found = privacy_gate.scan_frame(spark.createDataFrame(rows, schema).repartition(4), known, "gold.t")
+    assert [(f.path, f.kind, f.count) for f in found] == [
+        ("gold.t.m", "name", 1), ("gold.t.note", "phone", 1), ("gold.t.person", "id_number", 1),
+        ("gold.t.tags", "name", 2)]
