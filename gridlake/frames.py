@@ -53,7 +53,12 @@ class Keeper:
         if self.cut_lineage:
             frame = df.localCheckpoint(eager=True)
         else:
-            frame = df.persist()
+            # on disk: a frame kept in memory holds storage memory that execution cannot take back (Spark
+            # evicts cached blocks only above spark.memory.storageFraction), and a district night's shared
+            # views then left a sort no memory at all (SparkOutOfMemoryError in gold, driver_memory 4g)
+            from pyspark import StorageLevel
+
+            frame = df.persist(StorageLevel.DISK_ONLY)
             frame.count()
         self.frames.append(frame)
         return frame

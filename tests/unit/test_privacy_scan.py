@@ -32,3 +32,17 @@ def test_bad_checksum_and_house_codes_are_not_ids(tmp_path, settings):
     f.write_text(f"{wrong} {_id('44030420001231456')}", encoding="utf-8")
     known = KnownPII(house_codes={_id("44030420001231456")})
     assert scan(settings, targets=[("text", f)], known=known).leaks == 0
+
+
+def test_a_name_that_is_a_piece_of_a_registered_address_is_not_looked_for():
+    from gridlake.privacy_scan import place_names, scan_text
+
+    names = {"黄贝", "贝岭", "欧阳明华", "沙头", "李四"}
+    registry = ["深圳市罗湖区黄贝街道黄贝岭村12号501", "福田区沙头街道上沙村东村二坊12号602", None, ""]
+    places = place_names(names, registry)
+    assert places == {"黄贝", "贝岭", "沙头"}      # overlapping pieces too: 黄贝岭 holds 黄贝 and 贝岭
+    known = KnownPII(names=names - places)
+    text = "黄贝岭村12号501 李四 沙头街道"
+    found = scan_text(text, "gold.t.address", known, known.name_pattern())
+    assert [(f.kind, f.count) for f in found] == [("name", 1)]   # 李四 only
+    assert KnownPII(names=names).name_pattern().findall(text) == ["黄贝", "李四", "沙头"]
