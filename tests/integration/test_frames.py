@@ -31,6 +31,8 @@ def test_a_large_nights_frame_is_persisted_computed_and_released(spark):
     kept = Keeper(cut_lineage=False)
     frame = kept.keep(src)
     assert frame.is_cached
+    level = frame.storageLevel      # on disk only: no storage memory that execution could not take back
+    assert level.useDisk and not level.useMemory and not level.useOffHeap
     assert sorted(map(tuple, frame.collect())) == sorted(map(tuple, src.collect()))
     kept.release()
     assert not frame.is_cached
