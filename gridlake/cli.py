@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "run", "gridlake.pipeline:cmd_run", "run one night outside Airflow")
     p.add_argument("--date", required=True, help="delivery date YYYY-MM-DD")
-    p.add_argument("--stages", default="all", help="comma list: bronze,silver,quality,matching,gold,exports,report")
+    p.add_argument("--stages", default="all", help="comma list: bronze,silver,matching,gold,exports,reports")
     p.add_argument("--run-id", default=None, help="run id (default: manual__<date>)")
     p.add_argument("--sources", default=None, help="comma list of sources for the bronze stage (default all)")
     p.add_argument("--retrain-matching", action="store_true",
