@@ -69,15 +69,14 @@ class KnownPII:
     names: set[str] = field(default_factory=set)
     # House codes are not personal; a code that happens to look like an ID number is not a leak.
     house_codes: set[str] = field(default_factory=set)
-    _index: tuple[int, NameIndex | None] | None = field(default=None, init=False, repr=False, compare=False)
+    _index: tuple[frozenset[str], NameIndex | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def name_pattern(self) -> NameIndex | None:
         """A finder of the known names (at least 2 characters, masked ones excluded), or None without names;
-        built once for the names held when first asked (a district's are a million)."""
-        key = len(self.names)
-        if self._index is None or self._index[0] != key:
+        built again only when the names differ from those it was built for (a district's are half a million)."""
+        if self._index is None or self._index[0] != self.names:
             names = {n for n in self.names if n and len(n) >= 2 and "*" not in n}
-            self._index = (key, NameIndex(names) if names else None)
+            self._index = (frozenset(self.names), NameIndex(names) if names else None)
         return self._index[1]
 
 
@@ -184,8 +183,8 @@ def place_names(names: set[str], addresses: Iterable[str | None]) -> set[str]:
 
     A district's registry spells its streets, communities, roads, complexes and villages; a resident
     whose full name is also a piece of one of them (黄贝, 沙头, 岗厦) cannot be told from the place in a
-    text, so the gate does not look for that name: it would stop every list holding the address. At
-    district scale (a million names) hundreds of names do so; at community scale a few."""
+    text, so the gate does not look for that name: it would stop every list holding the address (seed
+    20141, district: 7 of 476,063 known names, such as 黄贝 in 黄贝岭)."""
     lengths = sorted({len(n) for n in names if len(n) >= 2})
     runs = {r for a in addresses if a for r in _CJK_RUN.findall(a)}
     found: set[str] = set()

@@ -46,3 +46,11 @@ def test_a_name_that_is_a_piece_of_a_registered_address_is_not_looked_for():
     found = scan_text(text, "gold.t.address", known, known.name_pattern())
     assert [(f.kind, f.count) for f in found] == [("name", 1)]   # 李四 only
     assert KnownPII(names=names).name_pattern().findall(text) == ["黄贝", "李四", "沙头"]
+
+
+def test_the_name_finder_follows_a_change_of_the_names_of_the_same_count():
+    known = KnownPII(names={"李四", "王五"})
+    assert known.name_pattern().findall("李四王五赵六") == ["李四", "王五"]
+    known.names.discard("王五")
+    known.names.add("赵六")
+    assert known.name_pattern().findall("李四王五赵六") == ["李四", "赵六"]
