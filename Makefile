@@ -16,6 +16,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 DATA ?= $(CURDIR)/data
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist). Two on this 2-core machine: much of a test's time is a JVM, a subprocess or
+# Delta's commit protocol waiting, so two overlap well. A worker takes whole test files, and tests/e2e (which
+# shares one generated district) as one unit (tests/conftest.py), in collection order so the long end-to-end
+# unit starts first; TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 .PHONY: setup demo test test-all test-airflow lint bench airflow-ui clean
 
@@ -38,11 +44,11 @@ demo: setup
 
 # The default suite: unit, integration and the end-to-end night (what CI runs).
 test: setup
-	$(BIN)/python -m pytest -m "not slow" --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) --durations=30 $(PYTEST_ARGS)
 
 # Everything, including the Airflow DAG runs and the standalone-cluster run (long).
 test-all: setup
-	GRIDLAKE_E2E_NIGHTS=$${GRIDLAKE_E2E_NIGHTS:-2} $(BIN)/python -m pytest $(PYTEST_ARGS)
+	GRIDLAKE_E2E_NIGHTS=$${GRIDLAKE_E2E_NIGHTS:-2} $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-airflow: setup
 	$(BIN)/python -m pytest -m airflow $(PYTEST_ARGS)
