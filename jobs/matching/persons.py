@@ -17,6 +17,7 @@ simply recompute it, and an unchanged result commits nothing (``io.overwrite_if_
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -170,12 +171,19 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
         return {"mentions": 0}
     hr = io.read_table(spark, settings, "gold", "house_resolution") \
         if io.table_exists(spark, settings, "gold", "house_resolution") else None
+    t0 = time.monotonic()
     pdf = mentions(tables.get("declarations"), failed, enforcement, hr).toPandas()
+    t1 = time.monotonic()
     frame, stats = resolution_frame(pdf, load_key(settings))
+    t2 = time.monotonic()
     # through Arrow, column by column (a list of row dicts went through Python's pickler a row at a time)
     df = spark.createDataFrame(to_spark_frame(frame) if len(frame) else [], PERSON_RESOLUTION).localCheckpoint()
     ctx.audit("gold", "person_resolution", df)   # its quality suite, then the privacy gate (as every gold table)
+    t3 = time.monotonic()
     stats["version"] = io.overwrite_if_changed(df, settings, "gold", "person_resolution")
+    # mentions read into the driver, linked there (pandas engine), checked (quality suite and privacy gate), written
+    stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1), "audit": round(t3 - t2, 1),
+                        "write": round(time.monotonic() - t3, 1)}
     log.info("persons: %d mentions -> %d persons (%s)", stats["mentions"], stats.get("persons", 0),
              stats.get("methods"))
     return stats

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -277,14 +278,19 @@ def run(ctx: RunContext) -> dict:
     from jobs.gold import aliases  # officers' corrections, applied before the engine
 
     records = aliases.mark(records, aliases.run(ctx, records, houses)).persist()
+    started = time.monotonic()
     try:
         stats = _link_night(ctx, spec, records, houses, housing_version)
     finally:
         records.unpersist()
         houses.unpersist()
+    houses_s = time.monotonic() - started
     from jobs.matching import persons  # after house resolution: the house is a person feature
 
     stats["persons"] = persons.run(ctx, tables, failed)
+    # where the stage's time went (the manifest keeps it: a profile of a night needs no extra run)
+    stats["seconds_by_part"] = {"house_resolution": round(houses_s, 1),
+                        "person_resolution": round(time.monotonic() - started - houses_s, 1)}
     return stats
 
 

@@ -38,6 +38,14 @@ def test_every_night_succeeds_with_a_manifest(district):
         assert doc["files"], "the manifest lists the night's input files with their hashes"
         assert all(len(f["sha256"]) == 64 for f in doc["files"])
         assert doc["table_versions"]["gold.followups"] >= 0
+        # the matching stage says where its time went: house resolution, then person linkage by phase
+        matching = doc["stages"]["matching"]
+        parts, person_parts = matching["seconds_by_part"], matching["persons"]["seconds_by_part"]
+        assert set(parts) == {"house_resolution", "person_resolution"}
+        assert set(person_parts) == {"mentions", "linkage", "audit", "write"}
+        assert all(v >= 0 for v in [*parts.values(), *person_parts.values()])
+        assert sum(parts.values()) <= matching["seconds"] + 0.1
+        assert sum(person_parts.values()) <= parts["person_resolution"] + 0.5
 
 
 def test_conservation_holds_for_every_file(district, spark):
