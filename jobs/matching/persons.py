@@ -182,8 +182,8 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
     t3 = time.monotonic()
     stats["version"] = io.overwrite_if_changed(df, settings, "gold", "person_resolution")
     # mentions read into the driver, linked there (pandas engine), checked (quality suite and privacy gate), written
-    stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1), "audit": round(t3 - t2, 1),
-                        "write": round(time.monotonic() - t3, 1)}
+    stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1),
+                                "audit": round(t3 - t2, 1), "write": round(time.monotonic() - t3, 1)}
     log.info("persons: %d mentions -> %d persons (%s)", stats["mentions"], stats.get("persons", 0),
              stats.get("methods"))
     return stats

@@ -290,7 +290,7 @@ def run(ctx: RunContext) -> dict:
     stats["persons"] = persons.run(ctx, tables, failed)
     # where the stage's time went (the manifest keeps it: a profile of a night needs no extra run)
     stats["seconds_by_part"] = {"house_resolution": round(houses_s, 1),
-                        "person_resolution": round(time.monotonic() - started - houses_s, 1)}
+                                "person_resolution": round(time.monotonic() - started - houses_s, 1)}
     return stats
 
 
