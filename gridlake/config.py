@@ -28,7 +28,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from gridlake.config_models import ConfigError, ConfigModel, config_error
 
 __all__ = ["CONF_DIR", "LIFECYCLE_LAYERS", "REPO_ROOT", "AirflowConfig", "ConfigError", "PrivacyConfig",
-           "RetentionConfig", "Settings", "SparkConfig", "StorageConfig", "load_settings"]
+           "RetentionConfig", "Settings", "SparkConfig", "StorageConfig", "ValidationConfig", "load_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = Path(os.environ.get("GRIDLAKE_CONF_DIR", REPO_ROOT / "conf"))
@@ -79,6 +79,15 @@ class AirflowConfig(_Section):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     spark_submit: bool = True
+
+
+class ValidationConfig(_Section):
+    """How Great Expectations validates a table before it is published (``gridlake/quality``)."""
+
+    # A frame of at most this many rows is validated by GX's pandas engine in the driver (only the columns
+    # its suite reads are collected), when its suite means the same there; larger ones on Spark. 0: always
+    # Spark. See gridlake/quality/engines.py.
+    pandas_max_rows: int = Field(100_000, ge=0)
 
 
 class PrivacyConfig(_Section):
@@ -148,6 +157,7 @@ class Settings(_Section):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     timezone: str = "Asia/Shanghai"

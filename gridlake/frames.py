@@ -31,11 +31,16 @@ def materialise(df: DataFrame, max_rows: int = LINEAGE_CUT_MAX_ROWS) -> tuple[Da
     the caller releases with ``unpersist()`` (harmless on a checkpoint)."""
     frame = df.persist()
     rows = frame.count()
-    if rows <= max_rows:
-        small = frame.localCheckpoint(eager=True)
-        frame.unpersist()
-        frame = small
-    return frame, rows
+    return cut_if_small(frame, rows, max_rows), rows
+
+
+def cut_if_small(frame: DataFrame, rows: int, max_rows: int = LINEAGE_CUT_MAX_ROWS) -> DataFrame:
+    """A persisted ``frame`` of ``rows`` rows: as a local checkpoint (released) up to ``max_rows``, else as is."""
+    if rows > max_rows:
+        return frame
+    small = frame.localCheckpoint(eager=True)
+    frame.unpersist()
+    return small
 
 
 class Keeper:

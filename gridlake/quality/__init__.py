@@ -9,6 +9,11 @@ results keep counts and surrogate row ids only (see :mod:`gridlake.quality.sanit
 from __future__ import annotations
 
 import logging
+import warnings
+
+# GX's pandas regex check calls ``str.contains`` with the suite's pattern; a pattern with groups makes pandas
+# warn that the groups are not extracted, which is not asked for (gridlake/quality/engines.py)
+warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression, and has match groups")
 
 for _name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
     logging.getLogger(_name).setLevel(logging.WARNING)

@@ -1,8 +1,9 @@
 """Write-audit-publish: validate a frame with its suite right before it is published.
 
 :func:`audit_dataframe` is what :meth:`gridlake.pipeline.RunContext.audit` calls. It runs the
-table's suite (``expectations/<layer>.<table>.yaml``) as a GX Checkpoint on the Spark frame in an
-ephemeral GX context (nothing GX writes by itself touches disk), then
+table's suite (``expectations/<layer>.<table>.yaml``) as a GX Checkpoint in an ephemeral GX context
+(nothing GX writes by itself touches disk), on the Spark frame or, for a small frame whose suite means
+the same there, on its columns collected into pandas (:mod:`gridlake.quality.engines`), then
 
 1. sanitises the result (counts and surrogate row ids only) and stores it as
    ``<settings.quality>/<run_date>/<layer>.<table>.json``;
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridlake.errors import QualityGateError
-from gridlake.frames import LINEAGE_CUT_MAX_ROWS, materialise
+from gridlake.frames import LINEAGE_CUT_MAX_ROWS, cut_if_small
 from gridlake.quality import gx, history
 from gridlake.quality.derived import add_derived
+from gridlake.quality.engines import PandasPlan, pandas_parameters, pandas_plan, to_pandas_frame
 from gridlake.quality.sanitise import sanitise_suite_result
 from gridlake.quality.suites import ExpectationSpec, SuiteSpec, build_suite, load_suite
 
@@ -51,19 +53,22 @@ def _gx_context(ctx: RunContext) -> Any:
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
             context.data_sources.add_spark("gridlake")
+            context.data_sources.add_pandas("gridlake_pandas")
             ctx.extras[_CTX_KEY] = context
         return context
 
 
-def _checkpoint(context: Any, spec: SuiteSpec, expectations: list[ExpectationSpec], id_columns: list[str]) -> Any:
-    """(Re)create the suite, the whole-dataframe batch definition, validation definition and checkpoint."""
+def _checkpoint(context: Any, spec: SuiteSpec, expectations: list[ExpectationSpec], id_columns: list[str],
+                pandas: PandasPlan | None = None) -> Any:
+    """(Re)create the suite, the whole-dataframe batch definition, validation definition and checkpoint
+    (on the pandas data source, with the plan's kwargs, when ``pandas`` is given)."""
     name = spec.name
     for coll in (context.checkpoints, context.validation_definitions, context.suites):
         try:
             coll.delete(name)
         except Exception:  # noqa: BLE001 - absent on first use
             pass
-    ds = context.data_sources.get("gridlake")
+    ds = context.data_sources.get("gridlake_pandas" if pandas else "gridlake")
     try:
         asset = ds.get_asset(name)
     except Exception:  # noqa: BLE001 - GX raises LookupError (or its own error) when absent
@@ -72,7 +77,7 @@ def _checkpoint(context: Any, spec: SuiteSpec, expectations: list[ExpectationSpe
         batch_def = asset.get_batch_definition(name)
     except Exception:  # noqa: BLE001 - KeyError when absent
         batch_def = asset.add_batch_definition_whole_dataframe(name)
-    suite = context.suites.add(build_suite(spec, expectations))
+    suite = context.suites.add(build_suite(spec, expectations, pandas.kwargs if pandas else None))
     vd = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
     result_format: dict[str, Any] = {
         "result_format": "SUMMARY",
@@ -134,16 +139,42 @@ def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame) -> d
         log.warning("no expectation suite for %s.%s; published without audit", layer, table)
         return {"suite": None, "success": True}
     frame, unavailable = add_derived(ctx, df, spec.derived)
+    frame = frame.persist()
+    rows = frame.count()
+    small = _small_frame(ctx, spec, frame, rows)
+    if small is not None:
+        frame.unpersist()
+        return _audit(ctx, spec, small[0], small[1], rows, unavailable)
     # GX asks dozens of small queries of the frame, and over a persisted frame Spark re-analyses the whole
     # transform's plan (and matches it against the cache) for each: a small frame's lineage is cut instead
-    frame, rows = materialise(frame, LINEAGE_CUT_MAX_ROWS)
+    frame = cut_if_small(frame, rows, LINEAGE_CUT_MAX_ROWS)
     try:
-        return _audit(ctx, spec, frame, unavailable, rows)
+        return _audit(ctx, spec, frame, None, rows, unavailable)
     finally:
         frame.unpersist()
 
 
-def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[str], rows: int) -> dict[str, Any]:
+def _small_frame(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, rows: int) -> tuple[Any, PandasPlan] | None:
+    """``(pandas frame, plan)`` when ``frame`` (persisted, ``rows`` rows) has at most ``quality.pandas_max_rows``
+    rows and its suite means the same on pandas; else None (validated on Spark)."""
+    if rows > ctx.settings.validation.pandas_max_rows:
+        return None
+    id_columns = [c for c in spec.row_id_columns if c in frame.columns]
+    runnable = [e for e in spec.expectations if all(c in frame.columns for c in e.columns)]
+    plan, why = pandas_plan(runnable, frame.schema, id_columns)
+    if plan is None:
+        log.info("quality %s: validated on Spark (%s)", spec.name, why)
+        return None
+    try:
+        return to_pandas_frame(frame, plan), plan
+    except Exception as exc:  # noqa: BLE001 - e.g. a timestamp pandas cannot hold: Spark validates it
+        log.info("quality %s: validated on Spark (collecting it failed: %s)", spec.name, type(exc).__name__)
+        return None
+
+
+def _audit(ctx: RunContext, spec: SuiteSpec, frame: Any, pandas: PandasPlan | None, rows: int,
+           unavailable: set[str]) -> dict[str, Any]:
+    """Validate ``frame`` (a Spark frame, or a pandas one with its ``pandas`` plan) and publish the verdict."""
     columns = set(frame.columns)
     runnable: list[ExpectationSpec] = []
     skipped: list[tuple[ExpectationSpec, str]] = []
@@ -162,12 +193,14 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
             runnable.append(exp)
     id_columns = [c for c in spec.row_id_columns if c in columns]
     params, counts = _parameters(ctx, spec)
+    if pandas is not None:
+        params = pandas_parameters(params)
     context = _gx_context(ctx)
     run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=dt.datetime.now(dt.UTC))
 
     def validate(expectations: list[ExpectationSpec], index_columns: list[str]) -> dict[str, Any]:
         with _GX_LOCK:
-            checkpoint = _checkpoint(context, spec, expectations, index_columns)
+            checkpoint = _checkpoint(context, spec, expectations, index_columns, pandas)
             result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params,
                                     run_id=run_id)
             return next(iter(result.run_results.values())).to_json_dict()
@@ -183,7 +216,7 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
     doc = sanitise_suite_result(raw, id_columns)
     doc["meta"]["gridlake"] = {"run_id": ctx.run_id, "run_date": ctx.date_str, "layer": spec.layer,
                                "table": spec.table, "rows": rows, "previous_counts": counts,
-                               "row_id_columns": id_columns,
+                               "row_id_columns": id_columns, "engine": "spark" if pandas is None else "pandas",
                                "skipped": [{"expectation": e.key, "severity": e.severity, "dimension": e.dimension,
                                             "reason": why} for e, why in skipped],
                                "failed_unrunnable": [{"expectation": e.key, "severity": e.severity,
@@ -223,6 +256,7 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, unavailable: set[
 
     summary = {
         "suite": spec.name,
+        "engine": "spark" if pandas is None else "pandas",
         "success": not errors,
         "rows": rows,
         "evaluated": len(runnable),

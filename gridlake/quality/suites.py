@@ -165,18 +165,21 @@ def _class_name(etype: str) -> str:
     return "".join(part.capitalize() for part in etype.split("_"))
 
 
-def build_expectation(spec: ExpectationSpec) -> Any:
-    """The GX Expectation object of one spec (severity and dimension kept in ``meta``)."""
+def build_expectation(spec: ExpectationSpec, kwargs: dict[str, Any] | None = None) -> Any:
+    """The GX Expectation object of one spec (severity and dimension kept in ``meta``); ``kwargs`` replace
+    the spec's own (the same check written for another engine, e.g. a row condition for pandas)."""
     cls = getattr(gx.expectations, _class_name(spec.type))
-    kwargs = copy.deepcopy(spec.kwargs)
+    kwargs = copy.deepcopy(spec.kwargs if kwargs is None else kwargs)
     meta = {"severity": spec.severity, "dimension": spec.dimension, "gridlake_key": spec.key}
     if spec.note:
         meta["notes"] = spec.note
     return cls(**kwargs, meta=meta, severity="critical" if spec.severity == "error" else "warning")
 
 
-def build_suite(spec: SuiteSpec, expectations: list[ExpectationSpec] | None = None) -> Any:
-    """A GX ExpectationSuite (not yet added to a context) from a spec."""
+def build_suite(spec: SuiteSpec, expectations: list[ExpectationSpec] | None = None,
+                kwargs_by_key: dict[str, dict[str, Any]] | None = None) -> Any:
+    """A GX ExpectationSuite (not yet added to a context) from a spec (``kwargs_by_key``: see build_expectation)."""
     chosen = expectations if expectations is not None else spec.expectations
-    return gx.ExpectationSuite(name=spec.name, expectations=[build_expectation(e) for e in chosen],
+    by_key = kwargs_by_key or {}
+    return gx.ExpectationSuite(name=spec.name, expectations=[build_expectation(e, by_key.get(e.key)) for e in chosen],
                                meta={"notes": spec.description} if spec.description else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 
@@ -20,6 +21,17 @@ RUN_DATE = dt.date(2024, 5, 1)
 HOUSING_DDL = ("house_code string, grid_id string, status string, area_m2 double, updated_at date, "
                "valid_from date, valid_to date, is_current boolean, _source_file string, _row_number long")
 SRC = "landing/housing/2024-05-01/housing.csv"
+ENGINE = {True: "pandas", False: "spark"}
+
+
+@pytest.fixture(params=["pandas", "spark"])
+def settings(request, tmp_path):
+    """Each test twice: small frames validated by GX's pandas engine (the default), and always on Spark."""
+    from gridlake.config import load_settings
+
+    env = {**os.environ, "GRIDLAKE_VALIDATION__PANDAS_MAX_ROWS": "100000" if request.param == "pandas" else "0"}
+    loaded = load_settings("local", data_root=tmp_path / "data", env=env)
+    return loaded
 
 
 def make_ctx(spark, settings, run_id: str = "test__2024-05-01", run_date: dt.date = RUN_DATE) -> RunContext:
@@ -53,6 +65,7 @@ def test_duplicate_current_house_codes_stop_publication_and_fixed_frame_passes(s
     fixed = housing(spark, [("H1", True, None, 60.0), ("H1", False, old, 61.0), ("H2", True, None, 70.0)])
     result = ctx.audit("silver", "housing", fixed)
     assert result["success"] is True and result["failed_errors"] == 0
+    assert result["engine"] == ENGINE[settings.validation.pandas_max_rows > 0]
     assert ctx.manifest.doc["quality"]["silver.housing"]["success"] is True
 
     rows = spark.read.format("delta").load(settings.table_path("quality", "results"))
@@ -90,6 +103,7 @@ def test_rental_house_codes_checked_against_housing(spark, settings):
         "_source_file string, _row_number long")  # every column an error-level check reads (a missing one fails)
     result = ctx.audit("silver", "rentals", df)
     assert result["success"] is True  # consistency is a warning for rentals
+    assert result["engine"] == ENGINE[settings.validation.pandas_max_rows > 0]
     assert any("_house_code_known) failed: 2 of 5 rows unexpected" in w for w in result["warnings"])
 
 
