@@ -144,18 +144,19 @@ def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame) -> d
     small = _small_frame(ctx, spec, frame, rows)
     if small is not None:
         frame.unpersist()
-        return _audit(ctx, spec, small[0], small[1], rows, unavailable)
+        # the suite's checks are decided on the frame's own columns, not the subset collected for them
+        return _audit(ctx, spec, small[0], small[1], rows, unavailable, set(frame.columns))
     # GX asks dozens of small queries of the frame, and over a persisted frame Spark re-analyses the whole
     # transform's plan (and matches it against the cache) for each: a small frame's lineage is cut instead
     frame = cut_if_small(frame, rows, LINEAGE_CUT_MAX_ROWS)
     try:
-        return _audit(ctx, spec, frame, None, rows, unavailable)
+        return _audit(ctx, spec, frame, None, rows, unavailable, set(frame.columns))
     finally:
         frame.unpersist()
 
 
 def _small_frame(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, rows: int) -> tuple[Any, PandasPlan] | None:
-    """``(pandas frame, plan)`` when ``frame`` (persisted, ``rows`` rows) has at most ``quality.pandas_max_rows``
+    """``(pandas frame, plan)`` when ``frame`` (persisted, ``rows`` rows) has at most ``validation.pandas_max_rows``
     rows and its suite means the same on pandas; else None (validated on Spark)."""
     if rows > ctx.settings.validation.pandas_max_rows:
         return None
@@ -173,9 +174,9 @@ def _small_frame(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, rows: int) 
 
 
 def _audit(ctx: RunContext, spec: SuiteSpec, frame: Any, pandas: PandasPlan | None, rows: int,
-           unavailable: set[str]) -> dict[str, Any]:
-    """Validate ``frame`` (a Spark frame, or a pandas one with its ``pandas`` plan) and publish the verdict."""
-    columns = set(frame.columns)
+           unavailable: set[str], columns: set[str]) -> dict[str, Any]:
+    """Validate ``frame`` (a Spark frame, or a pandas one with its ``pandas`` plan; ``columns``: the Spark
+    frame's, which decide what runs) and publish the verdict."""
     runnable: list[ExpectationSpec] = []
     skipped: list[tuple[ExpectationSpec, str]] = []
     unrunnable: list[tuple[ExpectationSpec, str]] = []  # error-level checks that cannot run: they fail closed

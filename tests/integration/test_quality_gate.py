@@ -107,6 +107,19 @@ def test_rental_house_codes_checked_against_housing(spark, settings):
     assert any("_house_code_known) failed: 2 of 5 rows unexpected" in w for w in result["warnings"])
 
 
+def test_a_consistency_check_without_its_lookup_table_is_skipped_not_failed(spark, settings):
+    ctx = make_ctx(spark, settings)  # no silver.housing yet: the rentals' house codes cannot be looked up
+    df = spark.createDataFrame(
+        [(f"R{i}", f"H{i}", dt.date(2024, 1, 1), None, "active", dt.datetime(2024, 1, 1), SRC, i) for i in range(3)],
+        "rental_id string, house_code string, lease_start date, lease_end date, status string, registered_at timestamp, "
+        "_source_file string, _row_number long")
+    result = ctx.audit("silver", "rentals", df)
+    assert result["success"] is True and result["failed_errors"] == 0
+    assert result["engine"] == ENGINE[settings.validation.pandas_max_rows > 0]
+    assert any(s.startswith("expect_column_values_to_be_in_set(_house_code_known)") and "lookup table does not exist"
+               in s for s in result["skipped"])
+
+
 PLANTED_ID = "44030419900307123"  # + a wrong check digit below
 PLANTED_NAME = "欧阳测试娜"
 PLANTED_PHONE = "13987654321x"
