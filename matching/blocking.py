@@ -60,15 +60,20 @@ class Blocker:
         self.n_left, self.n_right = len(left), len(right)
         self.cap = spec.max_block_size
         keys = sorted({k for rule in spec.blocking + spec.blocking_fallback for k in rule})
+        # a side blocked against itself (``right is left``) is coded once: the left codes are the right ones
+        # (the codes the concatenation of two equal sides gets: every first occurrence is in the first half)
+        same = right is left
         coded = {}
         for key in keys:
-            lcodes, rcodes, _ = joint_codes(key_values(left, key), key_values(right, key))
-            coded[key] = np.concatenate([lcodes, rcodes])
+            values = key_values(left, key)
+            lcodes, rcodes, _ = joint_codes(values, values if same else key_values(right, key))
+            coded[key] = lcodes if same else np.concatenate([lcodes, rcodes])
         self._rules: dict[tuple[str, ...], tuple[np.ndarray, _RuleIndex]] = {}
         for rule in dict.fromkeys(spec.blocking + spec.blocking_fallback):
             codes = combine_codes([coded[k] for k in rule])
             n_codes = int(codes.max()) + 1 if len(codes) else 0
-            self._rules[rule] = (codes[: self.n_left], _RuleIndex(codes[self.n_left:], n_codes))
+            lcodes, rcodes = (codes, codes) if same else (codes[: self.n_left], codes[self.n_left:])
+            self._rules[rule] = (lcodes, _RuleIndex(rcodes, n_codes))
         self.main, self.fallback = spec.blocking, spec.blocking_fallback
 
     def _rule_pairs(self, rule: tuple[str, ...], lpos: np.ndarray, vague: dict[int, list[str]]

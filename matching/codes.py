@@ -28,8 +28,13 @@ def map_unique(values: pd.Series | np.ndarray, fn: Callable[[Any], Any]) -> np.n
 
 def joint_codes(left: np.ndarray | pd.Series, right: np.ndarray | pd.Series
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes of ``left`` and ``right`` from one factorisation (missing -> -1) and the distinct values."""
+    """Codes of ``left`` and ``right`` from one factorisation (missing -> -1) and the distinct values. When
+    ``right`` is ``left`` (the same object) it is factorised once and both codes are the same array."""
     lv = np.asarray(left, dtype=object)
+    if right is left:    # a side linked with itself: one factorisation (the same codes as of the concatenation)
+        codes, uniques = pd.factorize(lv, use_na_sentinel=True)
+        codes = codes.astype(np.int64, copy=False)
+        return codes, codes, np.asarray(uniques, dtype=object)
     rv = np.asarray(right, dtype=object)
     codes, uniques = pd.factorize(np.concatenate([lv, rv]), use_na_sentinel=True)
     codes = codes.astype(np.int64, copy=False)

@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import ratio
+from rapidfuzz.process import cpdist
 
 from matching.address_lexicon import TRADITIONAL
 from matching.codes import joint_codes, map_unique
 from matching.numerals import NUMERAL_CHARS, cn_to_int
-from matching.spec import Comparison, LinkageSpec
+from matching.spec import Comparison, Level, LinkageSpec
 
-__all__ = ["compare_pairs", "comparison_values", "name_key", "pinyin_readings", "pinyin_similarity", "add_comparison_values", "lane_key", "levels_from_codes",
+__all__ = ["compare_pairs", "comparison_values", "name_key", "pinyin_readings", "pinyin_similarity", "sounds_alike", "add_comparison_values", "lane_key", "levels_from_codes",
            "agreement_from_codes", "one_of_agreements", "violation_names", "agreement_checks", "pair_levels",
            "level_names"]
 
@@ -172,6 +173,19 @@ def pinyin_similarity(a: str, b: str) -> float:
     return ratio(" ".join(sa), " ".join(sb)) / 100.0
 
 
+def sounds_alike(a: str, b: str) -> bool:
+    """Whether every character of one text reads like the one at the same place in the other (same length, a
+    shared tone-less reading): exactly when :func:`pinyin_similarity` is 1.0 (otherwise it is the ratio of
+    two different syllable strings), without spelling out the syllables."""
+    ra, rb = pinyin_readings(a), pinyin_readings(b)
+    return len(ra) == len(rb) and all(x & y for x, y in zip(ra, rb, strict=True))
+
+
+def _pinyin_hit(a: str, b: str, threshold: float | None) -> bool:
+    t = 1.0 if threshold is None else threshold
+    return sounds_alike(a, b) if t >= 1.0 else pinyin_similarity(a, b) >= t
+
+
 def _level_of(comp: Comparison, a: str | None, b: str | None) -> int:
     for i, lv in enumerate(comp.levels):
         k = lv.kind
@@ -189,7 +203,7 @@ def _level_of(comp: Comparison, a: str | None, b: str | None) -> int:
             return i
         if k == "levenshtein" and Levenshtein.distance(a, b) <= lv.threshold:
             return i
-        if k == "pinyin" and pinyin_similarity(a, b) >= (1.0 if lv.threshold is None else lv.threshold):
+        if k == "pinyin" and _pinyin_hit(a, b, lv.threshold):
             return i
         if k == "prefix" and len(_common_prefix(a, b)) >= lv.threshold:
             return i
@@ -227,8 +241,9 @@ def levels_from_codes(comp: Comparison, a: np.ndarray, b: np.ndarray, values: np
 
     Leading ``null``/``exact``/``else`` levels are decided on the codes alone; from the first level that
     needs the text (a rapidfuzz threshold, ``prefix``, ``numeric_diff``) on, each *distinct* value pair still
-    undecided (a ``pinyin`` level too) goes once through :func:`_level_of` (``cache``, keyed by pair code, carries results across
-    calls that share ``values``).
+    undecided is decided once, level by level (:func:`_levels_of_values`: rapidfuzz over all of them at once;
+    ``pinyin``, ``prefix`` and ``numeric_diff`` a pair at a time, their results kept in ``cache``, keyed by
+    ``pair code * 256 + level``, across calls that share ``values``).
     """
     n = len(a)
     out = np.full(n, len(comp.levels) - 1, dtype=np.int8)
@@ -253,16 +268,69 @@ def levels_from_codes(comp: Comparison, a: np.ndarray, b: np.ndarray, values: np
     if rest.size:
         width = len(values) + 1
         distinct, inverse = np.unique(a[rest] * width + b[rest], return_inverse=True)
-        cache = {} if cache is None else cache
-        levels = np.empty(len(distinct), dtype=np.int8)
-        for j, code in enumerate(distinct.tolist()):
-            lvl = cache.get(code)
-            if lvl is None:
-                li, ri = divmod(code, width)
-                lvl = cache[code] = _level_of(comp, values[li], values[ri])
-            levels[j] = lvl
-        out[rest] = levels[inverse.reshape(-1)]
+        out[rest] = _levels_of_values(comp, values, distinct, width, {} if cache is None else cache)[
+            inverse.reshape(-1)]
     return out
+
+
+#: level kinds scored by rapidfuzz over all distinct value pairs at once (``cpdist``: the same scorer, pairwise)
+_VECTOR_SCORERS = {"ratio": ratio, "jaro_winkler": JaroWinkler.similarity, "levenshtein": Levenshtein.distance}
+
+
+def _levels_of_values(comp: Comparison, values: np.ndarray, distinct: np.ndarray, width: int,
+                      cache: dict[int, bool]) -> np.ndarray:
+    """:func:`_level_of` of each distinct pair of present values (``distinct``: ``left * width + right``
+    codes into ``values``), level by level over the pairs still undecided: ``exact`` and the rapidfuzz
+    levels vectorised, the others (``pinyin``, ``prefix``, ``numeric_diff``) a pair at a time, remembered in
+    ``cache`` (keyed by pair code and level)."""
+    li, ri = np.divmod(distinct, width)
+    left, right = values[li], values[ri]
+    out = np.full(len(distinct), len(comp.levels) - 1, dtype=np.int8)
+    todo = np.ones(len(distinct), dtype=bool)
+    for i, lv in enumerate(comp.levels):
+        idx = np.flatnonzero(todo)
+        if not idx.size:
+            break
+        k = lv.kind
+        if k == "null":            # both values are present here
+            continue
+        a, b = left[idx], right[idx]
+        if k == "exact":
+            hit = a == b
+        elif k == "else":
+            hit = np.ones(len(idx), dtype=bool)
+        elif k in _VECTOR_SCORERS:
+            scores = cpdist(a.tolist(), b.tolist(), scorer=_VECTOR_SCORERS[k],
+                            dtype=np.int64 if k == "levenshtein" else np.float64)
+            hit = (scores <= lv.threshold) if k == "levenshtein" else \
+                ((scores / 100.0 if k == "ratio" else scores) >= lv.threshold)
+        else:
+            hit = np.empty(len(idx), dtype=bool)
+            for j, (code, x, y) in enumerate(zip((distinct[idx] * 256 + i).tolist(), a.tolist(), b.tolist(),
+                                                 strict=True)):
+                h = cache.get(code)
+                if h is None:
+                    h = cache[code] = _hit(lv, x, y)
+                hit[j] = h
+        hit = np.asarray(hit, dtype=bool)
+        out[idx[hit]] = i
+        todo[idx[hit]] = False
+    return out
+
+
+def _hit(lv: Level, a: str, b: str) -> bool:
+    """Whether two present values satisfy one level (as in :func:`_level_of`)."""
+    k = lv.kind
+    if k == "pinyin":
+        return _pinyin_hit(a, b, lv.threshold)
+    if k == "prefix":
+        return len(_common_prefix(a, b)) >= lv.threshold
+    if k == "numeric_diff":
+        try:
+            return abs(float(a) - float(b)) <= lv.threshold
+        except ValueError:
+            return False
+    raise ValueError(f"level kind {k!r} has no scorer")
 
 
 def agreement_from_codes(comp: Comparison, a: np.ndarray, b: np.ndarray) -> np.ndarray:

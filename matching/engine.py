@@ -44,7 +44,7 @@ from schemas.address import ADDRESS_COMPONENTS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["prepare", "parsed_addresses", "block", "block_info", "score_pairs", "train", "decide", "link",
+__all__ = ["prepare", "parsed_addresses", "block", "block_info", "score_pairs", "self_link_levels", "train", "decide", "link",
            "candidate_levels", "decide_positions", "top_candidates", "DECISION_COLUMNS"]
 
 DECISION_COLUMNS = ["left_id", "right_id", "weight", "score", "method", "explanation"]
@@ -111,12 +111,15 @@ class _CodedSides:
     def __init__(self, left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec) -> None:
         self.spec = spec
         self.comparisons = []
+        same = right is left       # a side linked with itself: each column coded once (matching.codes)
         for comp in spec.comparisons:
-            a, b, values = joint_codes(comparison_values(left, comp, ""), comparison_values(right, comp, ""))
+            lv = comparison_values(left, comp, "")
+            a, b, values = joint_codes(lv, lv if same else comparison_values(right, comp, ""))
             self.comparisons.append((comp, a, b, values, {}))
         self.text = None
         if "address_norm" in left.columns and "address_norm" in right.columns:
-            self.text = joint_codes(left["address_norm"], right["address_norm"])[:2]
+            lt = left["address_norm"]
+            self.text = joint_codes(lt, lt if same else right["address_norm"])[:2]
 
     def compare(self, lpos: np.ndarray, rpos: np.ndarray) -> pd.DataFrame:
         """For the pairs ``(lpos[i], rpos[i])``: ``_lpos``, ``_rpos``, the level of every comparison,
@@ -260,6 +263,31 @@ def train(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, pairs_leve
     if pairs_levels is None:
         _, pairs_levels, _ = _candidate_levels(left, right, spec, coded)
     return _estimate(coded, len(left), len(right), pairs_levels, spec)
+
+
+def self_link_levels(side: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None
+                     ) -> tuple[pd.DataFrame, FSModel]:
+    """A prepared side linked with itself (deduplication): every candidate pair once, the smaller id left,
+    in blocking order; columns ``_id_l``, ``_id_r``, one level per comparison, ``_compatible``,
+    ``_violations``, ``_same_text``, ``weight``; and the model (EM-trained here when ``model`` is None).
+
+    The same pairs, levels and model as :func:`block` of the side with itself, :func:`score_pairs` and
+    :func:`train`, without materialising the pairs' values: the side's keys and compared values are coded
+    once and the pairs stay positions until their ids are attached. ``side``'s ids must be distinct."""
+    ids = side["_id"].to_numpy(dtype=object)
+    if len(ids) != len(pd.unique(ids)):
+        raise ValueError(f"linkage {spec.name}: self_link_levels needs distinct ids")
+    lpos, rpos, _ = Blocker(side, side, spec).pairs()
+    rank, _ = pd.factorize(ids, sort=True)             # the ids' order (Python string order, as ``<``)
+    keep = rank[lpos] < rank[rpos]
+    coded = _CodedSides(side, side, spec)
+    levels = coded.compare(lpos[keep], rpos[keep])
+    levels.insert(0, "_id_r", ids[levels.pop("_rpos").to_numpy()])
+    levels.insert(0, "_id_l", ids[levels.pop("_lpos").to_numpy()])
+    if model is None:
+        model = _estimate(coded, len(side), len(side), levels, spec)
+    levels["weight"] = match_weights(levels, spec, model)
+    return levels, model
 
 
 def score_pairs(pairs: pd.DataFrame, spec: LinkageSpec, model: FSModel) -> pd.DataFrame:

@@ -60,18 +60,19 @@ def sole_bearer_links(mentions: pd.DataFrame, roots: np.ndarray) -> list[tuple[i
     text = mentions["id_text"].to_numpy(dtype=object)
     birth = mentions["birth"].to_numpy(dtype=object)
     sex = mentions["sex"].to_numpy(dtype=object)
+    roots = np.asarray(roots, dtype=np.int64)
+    # only the sounds borne by exactly one identified person and by some other person can link (counted with
+    # arrays): the loops below then run over the mentions of those sounds' persons, not over every mention
+    candidate, involved = _candidates(sound, valid, roots)
+    rows = np.flatnonzero(np.isin(roots, involved))
     members: dict[int, list[int]] = defaultdict(list)
-    for i, r in enumerate(roots):
-        members[int(r)].append(i)
+    for i, r in zip(rows.tolist(), roots[rows].tolist(), strict=True):
+        members[r].append(i)
     ids_of = {r: {valid[i] for i in ms if valid[i]} for r, ms in members.items()}
-    phones_at: dict[str, set[str]] = defaultdict(set)
-    for h, p in zip(house, phone, strict=True):
-        if h and p:
-            phones_at[h].add(p)
     by_sound: dict[str, dict[int, int]] = defaultdict(dict)   # sound -> person -> its first mention with it
-    for i, s in enumerate(sound):
-        if s:
-            by_sound[s].setdefault(int(roots[i]), i)
+    for i in np.flatnonzero(candidate).tolist():     # every person bearing a candidate sound is involved
+        by_sound[sound[i]].setdefault(int(roots[i]), i)
+    phones_at = _phones_at(house, phone, {house[i] for ms in members.values() for i in ms if house[i]})
     out: list[tuple[int, int, str]] = []
     joined: set[int] = set()
     for s in sorted(by_sound):
@@ -101,6 +102,35 @@ def sole_bearer_links(mentions: pd.DataFrame, roots: np.ndarray) -> list[tuple[i
             joined.add(r)
             evidence = ",".join(sorted(set(how))) or "none"
             out.append((first, persons[bearer], f"name=sole_bearer;phone={evidence}"))
+    return out
+
+
+def _candidates(sound: np.ndarray, valid: np.ndarray, roots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per mention, whether its sound is a candidate (borne by exactly one identified person and by at least
+    one other person); and the persons (roots) bearing a candidate sound: the only persons the pass can link
+    or link to."""
+    codes, _ = pd.factorize(sound, use_na_sentinel=True)
+    has = (codes >= 0) & np.array([bool(v) for v in sound], dtype=bool)
+    if not has.any():
+        return has, np.empty(0, dtype=np.int64)
+    identified = np.zeros(max(len(roots), int(roots.max()) + 1), dtype=bool)
+    identified[roots[np.array([bool(v) for v in valid], dtype=bool)]] = True
+    width = len(identified)
+    pair = np.unique(codes[has].astype(np.int64) * width + roots[has])     # distinct (sound, person)
+    ps, pr = np.divmod(pair, width)
+    persons = np.bincount(ps, minlength=int(codes.max()) + 1)
+    bearers = np.bincount(ps, weights=identified[pr], minlength=len(persons))
+    good = (bearers == 1) & (persons >= 2)
+    candidate = has & good[np.where(has, codes, 0)]
+    return candidate, np.unique(pr[good[ps]])
+
+
+def _phones_at(house: np.ndarray, phone: np.ndarray, houses: set) -> dict[str, set[str]]:
+    """The phones seen at each of ``houses``."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for h, p in zip(house.tolist(), phone.tolist(), strict=True):
+        if p and h in houses:
+            out[h].add(p)
     return out
 
 

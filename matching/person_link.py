@@ -27,10 +27,11 @@ import pandas as pd
 
 from gridlake.ids import normalize_id, normalize_phone, upgrade_15_to_18
 from gridlake.privacy import pseudonym_py
-from matching.compare import level_names, pair_levels
-from matching.engine import block, prepare, train
+from matching.codes import map_unique
+from matching.compare import level_names
+from matching.engine import prepare, self_link_levels
 from matching.person_bearer import sole_bearer_links
-from matching.scoring import FSModel, match_weights
+from matching.scoring import FSModel
 from matching.spec import LinkageSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -112,17 +113,25 @@ def prepare_mentions(df: pd.DataFrame) -> pd.DataFrame:
     def blank(v: object) -> str | None:
         return v.strip() if isinstance(v, str) and v.strip() else None
 
-    ids = [id_parts(blank(v)) if blank(v) else (None, None, None, None) for v in col("id_number")]
-    names = [canonical_name(v) for v in col("name")]
-    sounds = {n: name_sound(n) for n in set(names) if n}
+    # each function once per distinct value (a person's ID, name and phone recur across their mentions)
+    ids = _per_distinct(col("id_number"), lambda v: id_parts(blank(v)) if blank(v) else (None, None, None, None),
+                        (None, None, None, None))
+    names = map_unique(col("name"), canonical_name)
     return pd.DataFrame({
         "record_key": col("record_key").astype(str).to_numpy(dtype=object),
-        "id_valid": [x[0] for x in ids], "id_text": [x[1] for x in ids],
-        "birth": [x[2] for x in ids], "sex": [x[3] for x in ids],
-        "name": names, "name_sound": [sounds.get(n) for n in names],
-        "phone": [normalize_phone(blank(v)) for v in col("phone")],
-        "house_code": [blank(v) for v in col("house_code")],
+        "id_valid": ids[0], "id_text": ids[1], "birth": ids[2], "sex": ids[3],
+        "name": names, "name_sound": map_unique(names, name_sound),
+        "phone": map_unique(col("phone"), lambda v: normalize_phone(blank(v))),
+        "house_code": map_unique(col("house_code"), blank),
     })
+
+
+def _per_distinct(values: pd.Series, fn, missing: tuple) -> list[np.ndarray]:
+    """``fn`` (returning a tuple) once per distinct non-missing value: one object array per tuple element
+    (``missing`` where the value is missing)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    rows = [fn(u) for u in uniques] + [missing]
+    return [np.array([r[k] for r in rows], dtype=object)[codes] for k in range(len(missing))]
 
 
 def scored_pairs(mentions: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None
@@ -130,18 +139,7 @@ def scored_pairs(mentions: pd.DataFrame, spec: LinkageSpec, model: FSModel | Non
     """Candidate pairs of prepared mentions (each unordered pair once, ``_id_l < _id_r``) with their levels,
     ``_compatible``, ``_violations`` and ``weight``; and the model (EM-trained here when ``model`` is None)."""
     side = prepare(mentions, spec, "left").drop_duplicates("_id").reset_index(drop=True)
-    ids = block(side, side, spec)
-    ids = ids[ids["_id_l"] < ids["_id_r"]].reset_index(drop=True)
-    # the pairs' two sides by position (ids are distinct): the columns pair_levels reads, no merge
-    at = pd.Index(side["_id"].to_numpy(dtype=object))
-    cols = ["_id", *(c for c in side.columns if c.startswith("_cv_") or c == "address_norm")]
-    pairs = pd.concat([side[cols].take(at.get_indexer(ids[f"_id_{s}"].to_numpy(dtype=object)))
-                       .add_prefix(f"{s}_").reset_index(drop=True) for s in ("l", "r")], axis=1)
-    levels = pair_levels(pairs, spec)
-    if model is None:
-        model = train(side, side, spec, pairs_levels=levels)
-    levels["weight"] = match_weights(levels, spec, model)
-    return levels, model
+    return self_link_levels(side, spec, model)
 
 
 def _links(levels: pd.DataFrame, spec: LinkageSpec) -> pd.DataFrame:
