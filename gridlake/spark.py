@@ -190,6 +190,12 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
+#: characters of a plan string Spark keeps (the rest truncated): enough to read a plan's shape when debugging
+MAX_PLAN_STRING_LENGTH = 100_000
+#: executions whose plans Spark's SQL listener retains (its default 1,000; the UI is off by default here)
+RETAINED_EXECUTIONS = 100
+
+
 def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]:
     """Every Spark property a gridlake session uses (also fed to spark-submit)."""
     sp = settings.spark
@@ -205,6 +211,13 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(sp.listing_parallelism),
         "spark.ui.enabled": str(sp.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
+        # Plan strings bounded, and few kept: Spark builds a query's whole plan string at every adaptive re-plan
+        # (for the SQL listener, UI or not) and keeps the last executions' ones. A district night's gold plans
+        # read frames persisted with their lineage, whose strings nest the cached plans below them: the first
+        # night at 0019852 died in gold building one (OutOfMemoryError: Java heap space in explainString).
+        # Spark's guidance for plan strings that exhaust the driver is this limit (SPARK-26103).
+        "spark.sql.maxPlanStringLength": str(MAX_PLAN_STRING_LENGTH),
+        "spark.sql.ui.retainedExecutions": str(RETAINED_EXECUTIONS),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.jars": ",".join(str(p) for p in cached_jars(settings)),
