@@ -27,8 +27,9 @@ from pyspark.sql import functions as F
 from schemas.gold import PERSON_RESOLUTION
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
+    from gridlake.config import Settings
     from gridlake.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,21 @@ def to_spark_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def lake_mentions(spark: SparkSession, settings: Settings, tables: dict[str, DataFrame], failed: DataFrame | None
+                  ) -> DataFrame | None:
+    """:func:`mentions` of the silver ``tables`` and the checksum-failed declarations, with the houses
+    gold.house_resolution gives their records (none while it does not exist); None when no table names
+    persons."""
+    from gridlake import io
+
+    enforcement = {s: tables[s] for s in PERSON_SOURCES if s in tables}
+    if "declarations" not in tables and not enforcement:
+        return None
+    hr = io.read_table(spark, settings, "gold", "house_resolution") \
+        if io.table_exists(spark, settings, "gold", "house_resolution") else None
+    return mentions(tables.get("declarations"), failed, enforcement, hr)
+
+
 def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None) -> dict[str, Any]:
     """Compute gold.person_resolution from silver and gold.house_resolution (full recompute; an unchanged
     result commits nothing); audited and privacy-gated like every gold table. Returns counts."""
@@ -172,13 +188,11 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
     from gridlake.privacy import load_key
 
     spark, settings = ctx.spark, ctx.settings
-    enforcement = {s: tables[s] for s in PERSON_SOURCES if s in tables}
-    if "declarations" not in tables and not enforcement:
+    found = lake_mentions(spark, settings, tables, failed)
+    if found is None:
         return {"mentions": 0}
-    hr = io.read_table(spark, settings, "gold", "house_resolution") \
-        if io.table_exists(spark, settings, "gold", "house_resolution") else None
     t0 = time.monotonic()
-    pdf = mentions(tables.get("declarations"), failed, enforcement, hr).toPandas()
+    pdf = found.toPandas()
     t1 = time.monotonic()
     frame, stats = resolution_frame(pdf, load_key(settings))
     t2 = time.monotonic()

@@ -38,11 +38,10 @@ def dump(data: Path, out: Path) -> int:
     ctx = types.SimpleNamespace(spark=spark, settings=settings, extras={})
     tables = {s: io.read_table(spark, settings, "silver", s) for s in RECORD_SOURCES
               if io.table_exists(spark, settings, "silver", s)}
-    failed = checksum_failed_declarations(ctx, tables.get("declarations"))
-    hr = io.read_table(spark, settings, "gold", "house_resolution") \
-        if io.table_exists(spark, settings, "gold", "house_resolution") else None
-    enforcement = {s: tables[s] for s in persons.PERSON_SOURCES if s in tables}
-    pdf = persons.mentions(tables.get("declarations"), failed, enforcement, hr).toPandas()
+    found = persons.lake_mentions(spark, settings, tables, checksum_failed_declarations(ctx, tables.get("declarations")))
+    if found is None:
+        raise SystemExit(f"{data}: no silver table names persons")
+    pdf = found.toPandas()
     out.parent.mkdir(parents=True, exist_ok=True)
     pdf.to_parquet(out, index=False)
     log.info("%d mentions written", len(pdf))
