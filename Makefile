@@ -6,7 +6,15 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+LOCK   := requirements.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
+# Every package, transitive ones too, at the version requirements.lock pins (`make lock` writes it from
+# pyproject.toml). --offline first: a second set-up on this machine then takes them from uv's cache without
+# asking the package index, which here answers every revalidation as changed, so uv rebuilt pyspark's
+# 450 MB wheel from its sdist on each set-up (15-20 s, plus 7 s resolving online); when the cache lacks
+# a package, the same install runs online.
+UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python -c $(LOCK)
+uv_install = $(UV_INSTALL) --offline -q $(1) 2>/dev/null || { echo "installing from the package index"; $(UV_INSTALL) $(1); }
 JAVA_HOME ?= $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-*))
 export JAVA_HOME
 export SPARK_LOCAL_IP ?= 127.0.0.1
@@ -23,16 +31,19 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
-.PHONY: setup demo test test-all test-airflow lint bench airflow-ui clean
+.PHONY: setup demo test test-all test-airflow lint bench airflow-ui lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (gridlake needs Python 3.11)"; exit 1; }
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip uv
-	# --compile-bytecode: every gridlake, Airflow task and test process imports PySpark, GX, Airflow and pandas;
-	# compiled once here (about 10 s) instead of from source in each process when bytecode is not written
-	# (PYTHONDONTWRITEBYTECODE): that import took 1.7 s from source and 0.6 s from bytecode on this machine.
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -e '.[dev]'
+	# The runtime set, compiled to bytecode (--compile-bytecode): every gridlake, Airflow task and test process
+	# imports PySpark, GX, Airflow and pandas; compiled once here instead of from source in each process when
+	# bytecode is not written (PYTHONDONTWRITEBYTECODE): that import took 1.7 s from source and 0.6 s from
+	# bytecode on this machine. Then the test tools, not compiled: moto's server pulls in cfn-lint, sympy and
+	# networkx (about 5,000 files that only one test process imports; 6-7 s of compiling).
+	$(call uv_install,--compile-bytecode -e .)
+	$(call uv_install,-r pyproject.toml --extra dev)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -57,11 +68,16 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -e '.[dev,bench]'
+	$(call uv_install,-r pyproject.toml --extra bench)
 	$(BIN)/gridlake bench pipeline --scale street --data $(CURDIR)/data-bench
 
 airflow-ui: setup
 	$(BIN)/gridlake airflow-ui --data $(DATA)
+
+# Re-pin every package after a change to pyproject.toml (online; review the diff of requirements.lock).
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --universal --python-version 3.11 -q \
+		--custom-compile-command "make lock" -o $(LOCK)
 
 clean:
 	rm -rf data data-bench .pytest_cache .ruff_cache

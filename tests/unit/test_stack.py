@@ -61,3 +61,39 @@ def test_gridlake_console_script_help():
     assert out.returncode == 0
     for cmd in ("generate", "run", "demo", "resolve-addresses", "evaluate", "bench", "sql"):
         assert cmd in out.stdout
+
+
+def _lock() -> dict[str, str]:
+    """``requirements.lock``: every package of the stack, transitive ones too, at one version each (on this
+    interpreter and platform)."""
+    from packaging.markers import Marker
+
+    lock: dict[str, str] = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        m = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^;\s]+)\s*(?:;(.*))?$", line)
+        if m and (not m.group(3) or Marker(m.group(3)).evaluate()):  # the line for this interpreter and platform
+            name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+            assert lock.setdefault(name, m.group(2)) == m.group(2), f"{name} pinned twice in requirements.lock"
+    return lock
+
+
+def test_lock_carries_every_pin_of_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = [*project["dependencies"], *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    lock = _lock()
+    for dep in deps:
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*([=<>!~]=?[^;#]*)?.*", dep.split("#")[0].strip())
+        assert m, dep
+        name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+        assert name in lock, f"{name} of pyproject.toml is not in requirements.lock: run `make lock`"
+        spec = (m.group(2) or "").strip()
+        if spec.startswith("=="):
+            assert lock[name] == spec[2:].strip(), f"{name}: pyproject.toml {spec}, requirements.lock {lock[name]}"
+
+
+def test_installed_packages_are_the_locked_versions():
+    lock = _lock()
+    installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in md.distributions()}
+    assert {"pyspark", "apache-airflow", "pytest"} <= set(installed) & set(lock)
+    differ = {n: (lock[n], v) for n, v in installed.items() if n in lock and v != lock[n]}
+    assert not differ, f"installed versions differ from requirements.lock (locked, installed): {differ}"
