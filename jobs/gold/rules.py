@@ -136,12 +136,21 @@ def _id_array(c: str) -> Column:
 
 def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, rules: RulesConfig,
             run_date: dt.date, person_resolution: DataFrame | None = None,
-            failed_declarations: DataFrame | None = None, key: bytes | None = None) -> Prepared:
+            failed_declarations: DataFrame | None = None, key: bytes | None = None,
+            materialise: Callable[[DataFrame], DataFrame] | None = None) -> Prepared:
     """Build the as-of-``run_date`` views from silver tables and ``gold.house_resolution``; with
     ``gold.person_resolution`` (and ``key``) also the persons' current declarations, counting the
-    ``failed_declarations`` (:func:`jobs.silver.declarations.checksum_failed`) linkage tied to a person."""
+    ``failed_declarations`` (:func:`jobs.silver.declarations.checksum_failed`) linkage tied to a person.
+
+    ``materialise`` (the runner's :class:`gridlake.frames.Keeper`) is applied to each view as soon as it is
+    built, and the views built from another (every one from ``houses``; the current declarations and the
+    persons' declarations from every declaration) start from the kept frame: kept afterwards, the current
+    declarations computed every declaration again (29.7 s, then 19.3 s for every declaration, on a district's
+    incremental night), and on a small night, where a kept frame is a checkpoint, each view computed the
+    registry again."""
+    done = materialise or (lambda df: df)
     d = F.lit(run_date)
-    houses = houses_as_of(silver["housing"], run_date)
+    houses = done(houses_as_of(silver["housing"], run_date))
     rentals = _delivered(silver["rentals"], run_date)
     rentals = _latest(rentals, "rental_id", [F.col("_delivery_date").desc(), F.col("registered_at").desc_nulls_last(),
                                                F.col("_row_number").desc()])
@@ -156,9 +165,10 @@ def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, ru
         ((F.col("status") == "active") & (F.col("lease_start") <= d)
          & (F.col("lease_end").isNull() | (F.col("lease_end") >= d))).alias("active"),
     )
+    rentals = done(rentals)
 
-    all_decl = _declaration_view(silver["declarations"], house_resolution, houses, run_date)
-    current = _latest(all_decl, "id_number", [F.col("declared_at").desc(), F.col("declaration_id").desc()])
+    all_decl = done(_declaration_view(silver["declarations"], house_resolution, houses, run_date))
+    current = done(_latest(all_decl, "id_number", [F.col("declared_at").desc(), F.col("declaration_id").desc()]))
 
     start = F.date_sub(d, rules.max_window_days)
     parts = []
@@ -177,18 +187,18 @@ def prepare(silver: dict[str, DataFrame], house_resolution: DataFrame | None, ru
             F.col("addr.community").alias("addr_community"), persons.alias("person_ids"), severity.alias("finding_severity"),
             "res_candidates", "address_norm", "addr",
         ))
-    enforcement = reduce(DataFrame.unionByName, parts)
-    community_grid = (houses.where(F.col("community").isNotNull())
-                      .groupBy("community").agg(F.min(F.struct("grid_id", "street")).alias("g"))
-                      .select("community", F.col("g.street").alias("street"), F.col("g.grid_id").alias("grid_id")))
+    enforcement = done(reduce(DataFrame.unionByName, parts))
+    community_grid = done(houses.where(F.col("community").isNotNull())
+                          .groupBy("community").agg(F.min(F.struct("grid_id", "street")).alias("g"))
+                          .select("community", F.col("g.street").alias("street"), F.col("g.grid_id").alias("grid_id")))
     places = known_places(_delivered(silver["housing"], run_date))
     prepared = Prepared(houses, rentals, current, all_decl, enforcement, community_grid, places)
     if person_resolution is not None:
         if key is None:
             raise ValueError("prepare: person resolution needs the pseudonym key")
-        prepared.person_declarations = person_declarations(all_decl, failed_declarations, person_resolution,
-                                                           house_resolution, houses, run_date, key)
-        prepared.enforcement_persons = enforcement_persons(silver, person_resolution)
+        prepared.person_declarations = done(person_declarations(all_decl, failed_declarations, person_resolution,
+                                                                house_resolution, houses, run_date, key))
+        prepared.enforcement_persons = done(enforcement_persons(silver, person_resolution))
     return prepared
 
 

@@ -107,11 +107,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         if hr is not None:
             hr = keep(hr)
         persons, failed = read_persons(ctx)
-        p = prepare(silver, hr, rules, d, person_resolution=persons, failed_declarations=failed, key=key)
-        for name in ("houses", "rentals", "declarations", "all_declarations", "enforcement", "community_grid",
-                     "person_declarations", "enforcement_persons"):
-            if getattr(p, name) is not None:
-                setattr(p, name, keep(getattr(p, name)))
+        p = prepare(silver, hr, rules, d, person_resolution=persons, failed_declarations=failed, key=key,
+                    materialise=keep)
         # ids carried across key rotations (gridlake.lifecycle.identity); unchanged when never rotated
         detections = keep(carry_discrepancy_ids(detect(p, rules, d, key, materialise=keep), io.read_table_or_empty(
             spark, settings, "gold", ALIAS_TABLE, ALIASES)))

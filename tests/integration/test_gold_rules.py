@@ -318,3 +318,50 @@ def test_detect_ids_are_unique_and_stable(spark):
     b = sorted((r.rule, r.discrepancy_id) for r in run_rules(spark, **kwargs))
     assert a == b and len({x[1] for x in a}) == len(a)
     assert {x[0] for x in a} == {"R1", "R2", "R5"}
+
+
+# --- the shared views, each kept once --------------------------------------------------------
+def _physical_plan(df) -> str:
+    import contextlib
+    import io as _io
+
+    out = _io.StringIO()
+    with contextlib.redirect_stdout(out):
+        df.explain()
+    return out.getvalue()
+
+
+def test_prepare_keeps_each_view_and_builds_on_the_kept_ones(spark):
+    from gridlake.frames import Keeper
+
+    silver = {
+        "housing": silver_df(spark, "housing", [house("H1"), house("H2", community="下沙社区")]),
+        "rentals": silver_df(spark, "rentals", [rental("RT1", "H1")]),
+        "declarations": silver_df(spark, "declarations", [decl("D1", PID1, "H1"), decl("D2", PID1, "H2",
+                                                                                      at=dt.datetime(2026, 3, 1))]),
+        "police_incidents": silver_df(spark, "police_incidents", [police("P1", persons=PID2)]),
+        "mediation_cases": silver_df(spark, "mediation_cases", []),
+        "safety_inspections": silver_df(spark, "safety_inspections", [safety("S1")]),
+        "family_planning": silver_df(spark, "family_planning", []),
+    }
+    hr = [("police_incidents", "P1", "H1", 0.9, "G1", "上沙社区"), ("declarations", "D1", "H1", 1.0, "G1", "上沙社区")]
+    given, kept = [], Keeper(cut_lineage=True)
+
+    def keep(df):
+        given.append(df)
+        return kept.keep(df)
+
+    try:
+        plain = prepare(silver, hr_df(spark, hr), RULES, D)
+        p = prepare(silver, hr_df(spark, hr), RULES, D, materialise=keep)
+        views = ("houses", "rentals", "all_declarations", "declarations", "enforcement", "community_grid")
+        # every shared view is the kept frame, with the rows the unkept view has
+        assert [id(getattr(p, v)) for v in views] == [id(f) for f in kept.frames]
+        for v in views:
+            assert sorted(map(str, getattr(p, v).collect())) == sorted(map(str, getattr(plain, v).collect())), v
+        # the current declarations are computed from the kept declarations, not from silver again: their plan
+        # holds none of the joins that resolve a declaration's house (before, it held them all a second time)
+        assert "Join" in _physical_plan(given[views.index("all_declarations")])
+        assert "Join" not in _physical_plan(given[views.index("declarations")])
+    finally:
+        kept.release()
