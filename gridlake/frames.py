@@ -9,7 +9,7 @@ checkpoint: its few blocks go when the frame is garbage-collected); a larger one
 released explicitly (memory matters more there than planning).
 
 Measured on the gold stage alone (a cold process on a tiny district's first night, seed 20141, default
-noise model; farm-bench, 3 paired runs): keeping the rules' shared views and each rule's output this way
+noise model; whole-process timing, 3 paired runs in turn): keeping the rules' shared views and each rule's output this way
 took 115.9 s of wall time against 139.3 s (median; ratio 0.83), the same four gold tables. Before, the
 rules ran as one plan of 377 stages and 164 jobs (a 2 MB physical plan) inside the lifecycle's checkpoint.
 """
