@@ -170,11 +170,16 @@ def run_night_in_airflow(settings: Settings, env: dict[str, str], night: dt.date
     return seconds
 
 
+def stage_server_log(settings: Settings) -> Path:
+    """Where the demo's stage server writes its output."""
+    return settings.airflow_home / "demo-logs" / "stage-server.log"
+
+
 def launch_stage_server(settings: Settings, env: dict[str, str]) -> subprocess.Popen:
     """Start ``gridlake stage-server start`` for the demo's data root and return at once (see :func:`wait_for_stage_server`)."""
     from gridlake.airflow_runtime import spark_environment
 
-    log_file = settings.airflow_home / "demo-logs" / "stage-server.log"
+    log_file = stage_server_log(settings)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "gridlake.cli", "stage-server", "start", "--data", str(settings.data),
            "--profile", settings.profile]
@@ -192,8 +197,7 @@ def wait_for_stage_server(settings: Settings, proc: subprocess.Popen, timeout: f
     while status(settings) is None:
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_stage_server(settings, proc)
-            log_file = settings.airflow_home / "demo-logs" / "stage-server.log"
-            raise GridlakeError(f"the stage server did not start; log {log_file}")
+            raise GridlakeError(f"the stage server did not start; log {stage_server_log(settings)}")
         time.sleep(0.5)
     return proc
 
