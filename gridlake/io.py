@@ -76,6 +76,21 @@ def create_if_missing(spark: SparkSession, settings: Settings, layer: str, name:
         write_table(spark.createDataFrame([], schema), settings, layer, name, "overwrite", partition_by)
 
 
+def create_with_rows(df: DataFrame, settings: Settings, layer: str, name: str, schema) -> int:
+    """Create a table that does not exist yet with its first rows, in one commit; return its version.
+
+    The same table as :func:`create_if_missing` followed by an append (Delta stores every column as
+    nullable either way), one commit fewer. ``df``'s columns must be ``schema``'s, by name, order and
+    type, else nothing is written.
+    """
+    have = [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+    want = [(f.name, f.dataType.simpleString()) for f in schema.fields]
+    if have != want:
+        raise ValueError(f"{layer}.{name}: the first rows' columns differ from the table schema: "
+                         f"{sorted(set(have) ^ set(want))}")
+    return write_table(df, settings, layer, name, "append")
+
+
 def merge_table(
     source: DataFrame,
     settings: Settings,

@@ -210,14 +210,15 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
                                     also_delivered=kept))
         else:
             created = not io.table_exists(spark, settings, "silver", name)
-            io.create_if_missing(spark, settings, "silver", name, schema)
             if stats["silver"]:
                 # GRIDLAKE_FAULT=silver.merge~file: killed while Spark writes the MERGE, before its commit
                 with fault_window("silver.merge", settings.table_path("silver", name)):
-                    if created:   # an empty table just made: the (key-unique) survivors are all new rows
-                        io.write_table(survivors, settings, "silver", name, "append")
+                    if created:   # a new table: the (key-unique) survivors are all new rows, in its first commit
+                        io.create_with_rows(survivors, settings, "silver", name, schema)
                     else:
                         io.upsert_changed(survivors, settings, "silver", name, keys=list(src.key), columns=content)
+            else:
+                io.create_if_missing(spark, settings, "silver", name, schema)
             stats["version"] = io.table_version(spark, settings, "silver", name)
         fault_point("silver.merged")  # this source merged, its conservation record not yet written
 

@@ -63,15 +63,15 @@ def apply_scd2(
 
     spark = snapshot.sparkSession
     created = not io.table_exists(spark, settings, "silver", table)
-    io.create_if_missing(spark, settings, "silver", table, schema)
     target_path = settings.table_path("silver", table)
-    if created:   # the table was just made empty: every snapshot row is an insert (what the MERGE would do)
+    if created:   # a new table: every snapshot row is an insert (what the MERGE would do), in its first commit
         rows = snapshot.select(*[f.name for f in schema.fields])
         n = rows.count()
         if not n:
+            io.create_if_missing(spark, settings, "silver", table, schema)
             return {"inserted": 0, "closed": 0, "version": io.table_version(spark, settings, "silver", table)}
         with fault_window("silver.merge", target_path):
-            version = io.write_table(rows, settings, "silver", table, "append")
+            version = io.create_with_rows(rows, settings, "silver", table, schema)
         log.info("silver.%s: SCD2 %s -> version %s ({'insert': %s})", table, day, version, n)
         return {"inserted": n, "closed": 0, "version": version}
     current = io.read_table(spark, settings, "silver", table).where("is_current")

@@ -90,3 +90,30 @@ def test_upsert_changed_deletes_named_keys_in_the_same_commit(spark, settings):
     assert sorted(map(tuple, io.read_table(spark, settings, "gold", "t").collect())) == [("a", 1), ("b", 20), ("d", 4)]
     # nothing changed and nothing left to delete: no commit
     assert io.upsert_changed(changed, settings, "gold", "t", ["k"], delete_keys=gone) == v1
+
+
+def test_create_with_rows_is_the_empty_table_and_its_append_in_one_commit(spark, settings):
+    from pyspark.sql import functions as F
+
+    from schemas.silver import SILVER_SCHEMAS
+
+    schema = SILVER_SCHEMAS["rentals"]
+    rows = spark.range(2).select(*[(F.concat(F.lit("R"), F.col("id").cast("string")) if f.name == "rental_id"
+                                    else F.lit(None)).cast(f.dataType).alias(f.name) for f in schema.fields])
+    io.create_if_missing(spark, settings, "silver", "two_commits", schema)
+    io.write_table(rows, settings, "silver", "two_commits", "append")
+    assert io.create_with_rows(rows, settings, "silver", "one_commit", schema) == 0
+    two = io.read_table(spark, settings, "silver", "two_commits")
+    assert io.table_version(spark, settings, "silver", "two_commits") == 1
+    assert io.read_table(spark, settings, "silver", "one_commit").schema == two.schema  # nullability too
+    assertDataFrameEqual(io.read_table(spark, settings, "silver", "one_commit"), two)
+
+
+def test_create_with_rows_refuses_columns_that_are_not_the_schema(spark, settings):
+    from schemas.silver import SILVER_SCHEMAS
+
+    schema = SILVER_SCHEMAS["rentals"]
+    wrong = spark.createDataFrame([], schema).withColumnRenamed(schema.fields[0].name, "other")
+    with pytest.raises(ValueError, match="differ from the table schema"):
+        io.create_with_rows(wrong, settings, "silver", "wrong", schema)
+    assert not io.table_exists(spark, settings, "silver", "wrong")
