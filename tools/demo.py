@@ -4,9 +4,11 @@ Per night: every per-source ``gridlake_ingest_<source>`` DAG (each ingests its d
 it absent, and emits ``bronze.<source>`` with the night as partition key), then ``gridlake_nightly``
 once the metadata database holds that partition for every source (what its
 ``PartitionedAssetTimetable`` waits for) — each with ``dag.test()`` against the embedded SQLite
-metadata database (``airflow db migrate`` once), each Spark stage as a ``spark-submit``. Between
-nights the simulated grid officers verify the previous night's follow-ups (when the
-generator provides ``tools.generate.officers.simulate_verifications``).
+metadata database (``airflow db migrate`` once), in one Airflow process for all nights
+(:mod:`tools.demo_airflow`); each Spark stage runs in the demo's stage server (one Spark application,
+:mod:`gridlake.stage_server`), or as a ``spark-submit`` without it. Between nights the simulated grid
+officers verify the previous night's follow-ups (when the generator provides
+``tools.generate.officers.simulate_verifications``).
 ``--no-airflow`` runs the same nights with :func:`gridlake.pipeline.run_night` instead.
 """
 
@@ -23,16 +25,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gridlake.config import Settings, load_settings
 from gridlake.errors import GridlakeError
+from tools.demo_airflow import NIGHTLY, AirflowNights
+from tools.demo_airflow import main as airflow_main
 
 log = logging.getLogger(__name__)
 
-MARKER = "GRIDLAKE-DEMO:"
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -71,103 +73,11 @@ def simulate_verifications(settings: Settings, night: dt.date, seed: int) -> boo
     return True
 
 
-NIGHTLY = "gridlake_nightly"
-
-
 def ingest_dag_ids() -> list[str]:
     """Every source's ingestion DAG, in conf/sources.yaml order."""
     from gridlake.sources import load_sources
 
     return [f"gridlake_ingest_{name}" for name in load_sources()]
-
-
-def missing_night_assets(night: dt.date, dag: Any) -> list[str]:
-    """The Assets of ``dag``'s partitioned schedule without an event for ``night`` (empty: it would start)."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    names = sorted(a.name for a in dag.timetable.asset_condition.objects)
-    with create_session() as session:
-        have = set(session.scalars(select(AssetModel.name).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
-                                   .where(AssetModel.name.in_(names),
-                                          AssetEvent.partition_key == night.isoformat())))
-    return [n for n in names if n not in have]
-
-
-# --- one night through Airflow (runs in a child process with the Airflow environment) ----------
-def airflow_night(night: dt.date, dag_ids: list[str]) -> int:
-    """``dag.test()`` each DAG for ``night``; print a progress marker per DAG; 1 on the first failure.
-
-    ``gridlake_nightly`` after ingestion DAGs starts only when every ``bronze.<source>`` has an event
-    with the night's partition key (its Asset schedule's condition; ``dag.test`` has no scheduler).
-    """
-    import pendulum
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tools.airflow_local import DAGS_FOLDER
-
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
-    if bag.import_errors:
-        print(f"{MARKER} import-errors {sorted(bag.import_errors)}", flush=True)  # noqa: T201
-        return 1
-    logical = pendulum.datetime(night.year, night.month, night.day, tz="Asia/Shanghai")
-    for dag_id in dag_ids:
-        if dag_id == NIGHTLY and any(d.startswith("gridlake_ingest_") for d in dag_ids):
-            missing = missing_night_assets(night, bag.dags[dag_id])
-            print(f"{MARKER} assets {night.isoformat()} {'ready' if not missing else 'missing'} "  # noqa: T201
-                  f"{','.join(missing)}", flush=True)
-            if missing:
-                return 1
-        print(f"{MARKER} start {dag_id}", flush=True)  # noqa: T201
-        started = time.monotonic()
-        dag = bag.dags[dag_id]
-        if dag.deadline:
-            # Airflow 3.3.2's dag.test() fails on a DAG with deadline= (DagRun.update_state looks the
-            # alerts up by the serialized dict instead of their id), and it has no triggerer to run
-            # them anyway: the demo runs without the ingestion DAGs' lateness deadline.
-            dag.deadline = None
-        dag_run = dag.test(logical_date=logical)
-        state = str(getattr(dag_run, "state", "unknown"))
-        print(f"{MARKER} end {dag_id} {state} {time.monotonic() - started:.1f}", flush=True)  # noqa: T201
-        if state != "success":
-            return 1
-    return 0
-
-
-def run_night_in_airflow(settings: Settings, env: dict[str, str], night: dt.date, dag_ids: list[str],
-                         log_file: Path, on_event: Callable[[str, str, str, float], None]) -> dict[str, float]:
-    """Run ``dag_ids`` for ``night`` in one Airflow process; stream its log to ``log_file``."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "tools.demo", "--airflow-night", night.isoformat(), "--dags", ",".join(dag_ids)]
-    seconds: dict[str, float] = {}
-    failed = None
-    with open(log_file, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                bufsize=1, errors="replace", cwd=str(Path(__file__).resolve().parent.parent))
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            if MARKER in line:
-                parts = line.split(MARKER, 1)[1].split()
-                if parts[0] == "start":
-                    on_event(parts[1], "start", "", 0.0)
-                elif parts[0] == "end":
-                    seconds[parts[1]] = float(parts[3])
-                    on_event(parts[1], "end", parts[2], float(parts[3]))
-                    if parts[2] != "success":
-                        failed = parts[1]
-                elif parts[0] == "assets":
-                    if parts[2] != "ready":
-                        failed = f"{NIGHTLY} not started: no event for the night on {' '.join(parts[3:])}"
-                else:
-                    failed = " ".join(parts)
-        rc = proc.wait()
-    if rc != 0 or failed:
-        tail = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
-        raise GridlakeError(f"night {night}: {failed or 'airflow'} failed (exit {rc}); log {log_file}\n"
-                            + "\n".join(tail))
-    return seconds
 
 
 def stage_server_log(settings: Settings) -> Path:
@@ -260,7 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     timings: list[tuple[str, str, float]] = []
 
     env: dict[str, str] = {}
-    server = None
+    launched = None
     if use_airflow:
         from tools.airflow_local import airflow_environment, prepare_airflow
 
@@ -276,21 +186,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if launched is not None:
                 stop_stage_server(settings, launched)
             raise
-        if launched is not None:
-            server = wait_for_stage_server(settings, launched)
-            console.print("stage server up: the Airflow tasks share one Spark application (gridlake stage-server)")
-    with contextlib.ExitStack() as cleanup, \
-            Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
-        if server is not None:
-            cleanup.callback(stop_stage_server, settings, server)
+    # every source's ingestion DAG (a source without delivery declares itself absent), then the nightly
+    # DAG from their bronze.* partitions of the night
+    dag_ids = [*ingest_dag_ids(), NIGHTLY]
+    with contextlib.ExitStack() as cleanup:
+        if use_airflow:
+            if launched is not None:
+                cleanup.callback(stop_stage_server, settings, launched)
+            # one Airflow process for every night; it parses the DAGs while the stage server starts
+            airflow = AirflowNights(env, dag_ids, settings.airflow_home / "demo-logs")
+            cleanup.callback(airflow.close)
+            if launched is not None:
+                wait_for_stage_server(settings, launched)
+                console.print("stage server up: the Airflow tasks share one Spark application (gridlake stage-server)")
+        bar = cleanup.enter_context(Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                             console=console))
         for i, night in enumerate(nights):
             if i > 0 and simulate_verifications(settings, nights[i - 1], seed):
                 console.print(f"officers verified the follow-ups of {nights[i - 1]}")
             started = time.monotonic()
             if use_airflow:
-                # every source's ingestion DAG (a source without delivery declares itself absent),
-                # then the nightly DAG from their bronze.* partitions of the night
-                dag_ids = [*ingest_dag_ids(), NIGHTLY]
                 tasks: dict[str, Any] = {}
 
                 def on_event(dag_id: str, what: str, state: str, secs: float, night: dt.date = night,
@@ -301,8 +216,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         mark = "✓" if state == "success" else f"✗ {state}"
                         bar.update(tasks[dag_id], completed=1, description=f"{night} {dag_id} {mark} ({secs:.0f}s)")
 
-                log_file = settings.airflow_home / "demo-logs" / f"{night.isoformat()}.log"
-                for dag_id, secs in run_night_in_airflow(settings, env, night, dag_ids, log_file, on_event).items():
+                for dag_id, secs in airflow.run(night, on_event).items():
                     timings.append((night.isoformat(), dag_id, secs))
             else:
                 from gridlake.pipeline import run_night
@@ -367,13 +281,8 @@ def night_corrections(settings: Settings, night: dt.date) -> dict[str, Any] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Child-process entry: ``python -m tools.demo --airflow-night D --dags a,b``."""
-    p = argparse.ArgumentParser(prog="tools.demo")
-    p.add_argument("--airflow-night", required=True)
-    p.add_argument("--dags", required=True)
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return airflow_night(dt.date.fromisoformat(a.airflow_night), [d for d in a.dags.split(",") if d])
+    """Child-process entry of the demo's Airflow nights (:mod:`tools.demo_airflow`)."""
+    return airflow_main(argv)
 
 
 if __name__ == "__main__":
