@@ -15,8 +15,6 @@ time, with exactly the code a spark-submit would run (:func:`gridlake.pipeline.r
   that task (its retry spark-submits); the night is idempotent, so the rerun is safe.
 * The stage's log lines come back to the task line by line, sanitised as a spark-submit's are;
   a failure ends with the same one-line error (``GRIDLAKE-ERROR`` text) and the task raises it.
-* While it waits for its first request, the new JVM warms up on made-up rows in its private folder
-  (:mod:`gridlake.stage_warmup`); the first request stops the warm-up after its current step.
 * Between requests the session's cached frames are dropped; a stopped SparkContext makes the
   server exit, so the next task spark-submits.
 
@@ -32,11 +30,9 @@ import logging
 import os
 import secrets
 import sys
-import threading
 from multiprocessing.connection import Connection, Listener
 from typing import Any
 
-from gridlake import stage_warmup
 from gridlake.config import Settings
 from gridlake.stage_client import KEY, SOCKET, folder, identity, status, stop
 
@@ -115,8 +111,6 @@ def serve(settings: Settings) -> int:
     me = {**identity(settings), "app_id": spark.sparkContext.applicationId, "pid": os.getpid()}
     log.info("stage server for %s (profile %s, Spark application %s) on %s", settings.data, settings.profile,
              me["app_id"], sock)
-    busy = threading.Event()  # set by the first request: the warm-up stops after its current step
-    stage_warmup.start(spark, base / "warm-up", busy)
     try:
         while True:
             try:
@@ -136,7 +130,6 @@ def serve(settings: Settings) -> int:
                     conn.send({"stopping": True})
                     return 0
                 elif op == "run":
-                    busy.set()
                     _handle_run(settings, spark, conn, req)
                     if spark.sparkContext._jsc.sc().isStopped():  # noqa: SLF001 - py4j, the only way to ask
                         log.error("the Spark context stopped; the stage server exits (tasks spark-submit)")
