@@ -30,7 +30,7 @@ from typing import Any
 
 from gridlake.config import Settings, load_settings
 from gridlake.errors import GridlakeError
-from tools.demo_airflow import NIGHTLY, AirflowNights
+from tools.demo_airflow import NIGHTLY, REPO, AirflowNights
 from tools.demo_airflow import main as airflow_main
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def launch_stage_server(settings: Settings, env: dict[str, str]) -> subprocess.P
     with open(log_file, "w", encoding="utf-8") as out:
         return subprocess.Popen(cmd, env=spark_environment(settings, env or None), stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=str(Path(__file__).resolve().parent.parent))
+                                cwd=str(REPO))
 
 
 def wait_for_stage_server(settings: Settings, proc: subprocess.Popen, timeout: float = 300.0) -> subprocess.Popen:
