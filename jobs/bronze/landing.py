@@ -24,6 +24,7 @@ import datetime as dt
 import fnmatch
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,8 +118,14 @@ def _walk(folder: Path, night: Path, name: str, src: Source, day: str, files: li
             files.append(SourceFile(name, day, path, note=where))
 
 
-def discover(landing: Path, sources: dict[str, Source], run_date: dt.date) -> tuple[list[SourceFile], list[Anomaly]]:
-    """Tonight's files per declared source (sorted by path; ignored ones with ``skip``) and the anomalies."""
+def discover(landing: Path, sources: dict[str, Source], run_date: dt.date,
+             declared: Iterable[str] | None = None) -> tuple[list[SourceFile], list[Anomaly]]:
+    """Tonight's files per source of ``sources`` (sorted by path; ignored ones with ``skip``) and the anomalies.
+
+    ``declared``: every source name conf/sources.yaml declares (default: those of ``sources``). A folder
+    named after none of them is ``unknown_source``; one of a declared source not asked for tonight (a run
+    of one source, e.g. its Airflow ingestion) is simply not this run's to look at."""
+    known = set(sources) if declared is None else set(declared) | set(sources)
     files: list[SourceFile] = []
     anomalies: list[Anomaly] = []
     if not landing.exists():
@@ -126,7 +133,7 @@ def discover(landing: Path, sources: dict[str, Source], run_date: dt.date) -> tu
     for child in _entries(landing):
         if child.name.startswith(".") or child.name.startswith("_"):
             continue
-        if child.name not in sources:
+        if child.name not in known:
             anomalies.append(Anomaly("unknown_source", shown_path(child.path)))
     day = run_date.isoformat()
     for name, src in sources.items():

@@ -246,10 +246,11 @@ def run(ctx: RunContext) -> dict[str, Any]:
     settings, spark = ctx.settings, ctx.spark
     sources = load_sources()
     config = load_ingest_config()
+    declared = list(sources)
     only = ctx.extras.get("sources") if getattr(ctx, "extras", None) else None
     if only:  # e.g. one Airflow task per source
         sources = {k: v for k, v in sources.items() if k in only}
-    files, anomalies = discover(settings.landing, sources, ctx.run_date)
+    files, anomalies = discover(settings.landing, sources, ctx.run_date, declared)
     for a in anomalies:
         log.warning("landing: %s %s (not loaded)", a.kind, Path(a.path).name)
     staging_root = settings.data / "_staging" / ctx.run_id.replace("/", "_").replace(":", "_")

@@ -152,3 +152,18 @@ def test_discover_reports_bad_folders_and_files(tmp_path):
     kinds = sorted((a.kind, Path(a.path).name) for a in anomalies)
     assert kinds == [("not_a_date_folder", "2026-13-01"), ("not_a_date_folder", "latest"),
                      ("not_matching_glob", "readme.txt"), ("unknown_source", "nonsense")]
+
+
+def test_discover_for_one_source_names_only_undeclared_folders_unknown(tmp_path):
+    """A run of one source (its Airflow ingestion) sees the other declared sources' folders: not unknown."""
+    landing = tmp_path / "landing"
+    for name in ("housing", "rentals", "nonsense"):
+        (landing / name / "2026-11-01").mkdir(parents=True)
+    (landing / "rentals" / "2026-11-01" / "rentals.csv").write_text("x", encoding="utf-8")
+    declared = load_sources()
+    only = {"rentals": declared["rentals"]}
+    files, anomalies = discover(landing, only, dt.date(2026, 11, 1), declared)
+    assert [f.path.name for f in files] == ["rentals.csv"]
+    assert [(a.kind, Path(a.path).name) for a in anomalies] == [("unknown_source", "nonsense")]
+    _, without = discover(landing, only, dt.date(2026, 11, 1))  # no declared list: the given sources only
+    assert sorted(Path(a.path).name for a in without) == ["housing", "nonsense"]
