@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
@@ -66,6 +66,10 @@ class SparkConfig(_Section):
     # runs once (a community night 11-24% faster, docs/speed.md); on a large night compiled code wins. `gridlake demo`
     # turns it off for its tiny and community districts.
     codegen: bool = True
+    # The driver JVM's garbage collector: "jvm" leaves the JVM's own choice (G1 on this machine), the others
+    # add -XX:+Use<Name>GC. A night is a batch: throughput matters, pauses do not, and on two cores G1's
+    # concurrent threads and write barriers compete with the work itself (docs/speed.md).
+    driver_gc: Literal["jvm", "parallel", "g1", "serial"] = "jvm"
     ui_enabled: bool = False
     log_level: str = "ERROR"
     extra: dict[str, str] = Field(default_factory=dict)

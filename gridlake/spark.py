@@ -196,6 +196,11 @@ MAX_PLAN_STRING_LENGTH = 100_000
 RETAINED_EXECUTIONS = 100
 
 
+#: JVM options of each ``spark.driver_gc`` choice
+GC_OPTIONS: dict[str, tuple[str, ...]] = {"jvm": (), "parallel": ("-XX:+UseParallelGC",),
+                                          "g1": ("-XX:+UseG1GC",), "serial": ("-XX:+UseSerialGC",)}
+
+
 def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]:
     """Every Spark property a gridlake session uses (also fed to spark-submit)."""
     sp = settings.spark
@@ -229,7 +234,8 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         # VACUUM's retention itself, records it as the table's property, and lifts the check only in an erasure.
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
         "spark.sql.warehouse.dir": str(settings.data / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data / 'derby'}",
+        "spark.driver.extraJavaOptions": " ".join([f"-Dderby.system.home={settings.data / 'derby'}",
+                                                   *GC_OPTIONS[sp.driver_gc]]),
         "spark.executorEnv.PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
         # Hadoop's local FS chmods what it creates from this, not from the process umask (gridlake.permissions).
         "spark.hadoop.fs.permissions.umask-mode": HADOOP_UMASK,

@@ -14,3 +14,10 @@ def test_the_session_truncates_long_plan_strings(spark):
     text = df._jdf.queryExecution().toString()
     assert len(text) <= MAX_PLAN_STRING_LENGTH + 1_000 and text.endswith("more characters")
     assert df.count() == 0
+
+
+def test_the_driver_runs_the_configured_garbage_collector(spark):
+    # spark.driver_gc (conf/gridlake.yaml: parallel) reaches the JVM the session was launched in
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    names = sorted(str(b.getName()) for b in beans)
+    assert names == ["PS MarkSweep", "PS Scavenge"], names

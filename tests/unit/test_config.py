@@ -46,6 +46,17 @@ def test_codegen_off_interprets_every_query(tmp_path):
     assert (off["spark.sql.codegen.wholeStage"], off["spark.sql.codegen.factoryMode"]) == ("false", "NO_CODEGEN")
 
 
+def test_driver_gc_reaches_the_driver_options_and_a_bad_name_is_refused(tmp_path):
+    from gridlake.spark import spark_conf
+
+    shipped = spark_conf(load_settings("local", data_root=tmp_path, env={}))["spark.driver.extraJavaOptions"]
+    assert shipped.split() == [f"-Dderby.system.home={tmp_path / 'derby'}", "-XX:+UseParallelGC"]
+    jvm = spark_conf(load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__DRIVER_GC": "jvm"}))
+    assert "GC" not in jvm["spark.driver.extraJavaOptions"]
+    with pytest.raises(ConfigError, match="driver_gc"):
+        load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__DRIVER_GC": "zgc"})
+
+
 def test_data_root_from_env(tmp_path):
     s = load_settings("local", env={"GRIDLAKE_DATA": str(tmp_path / "x")})
     assert s.data_root == str(tmp_path / "x")
