@@ -54,3 +54,22 @@ def test_the_name_finder_follows_a_change_of_the_names_of_the_same_count():
     known.names.discard("王五")
     known.names.add("赵六")
     assert known.name_pattern().findall("李四王五赵六") == ["李四", "赵六"]
+
+
+def test_a_number_inside_a_hex_digest_is_not_a_leak_but_the_same_number_elsewhere_is():
+    from gridlake.privacy_scan import scan_text
+
+    phone, pid = "13812345678", _id("44030419900101123")
+    known = KnownPII(phones={phone}, names={"欧阳明华"})
+    digest = "9f" + phone + "c" + "ab" * 25           # 64 hex characters, as an HMAC pseudonym
+    short = "e" + phone + "d0a1"                        # 16, as a discrepancy id
+    assert len(digest) == 64 and len(short) == 16
+    assert scan_text(f"{digest}\n{short}\n{'a' + pid + 'bcdef'}", "gold.t.person_key", known, None) == []
+    # the same values standing alone, after a label or beside Chinese text are found
+    for text in (phone, f"tel:{phone}", f"电话{phone}号", f"{phone}-{digest}", f"{pid}\n{digest}"):
+        kinds = {f.kind for f in scan_text(text, "gold.t.note", known, None)}
+        assert kinds & {"phone", "id_number"}, text
+    # a run of digits alone is no digest (no hex letter): a phone glued to another number is still read
+    # with the scanner's own digit bounds, and a letter-glued phone outside a 16+ hex token is found
+    assert scan_text(f"x{phone}y", "gold.t.note", known, None)
+    assert scan_text(f"欧阳明华 {digest}", "gold.t.note", known, known.name_pattern())[0].kind == "name"
