@@ -132,7 +132,9 @@ def stop_stage_server(settings: Settings, proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-#: deliveries of at most this many MB in all (a community district's two nights: 2.1 MB) run with spark.codegen off
+#: deliveries of at most this many MB in all (a community district's two nights: 2.1 MB) run with these settings
+#: (each unless the environment sets it already): interpreted queries, the parallel collector
+SMALL_NIGHT_SETTINGS = {"GRIDLAKE_SPARK__CODEGEN": "false", "GRIDLAKE_SPARK__DRIVER_GC": "parallel"}
 SMALL_LANDING_MB = 16.0
 
 
@@ -159,12 +161,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         nights = landed_nights(settings)
     if not nights:
         raise GridlakeError(f"no deliveries under {settings.landing}")
-    if "GRIDLAKE_SPARK__CODEGEN" not in os.environ and landing_mb(settings.landing) <= SMALL_LANDING_MB:
-        # a few thousand rows a night: interpreted queries beat compiled ones (spark.codegen, docs/speed.md);
-        # set here, so Airflow, the stage server and every task inherit it
-        os.environ["GRIDLAKE_SPARK__CODEGEN"] = "false"
+    small = {k: v for k, v in SMALL_NIGHT_SETTINGS.items() if k not in os.environ}
+    if small and landing_mb(settings.landing) <= SMALL_LANDING_MB:
+        # a few thousand rows a night: interpreted queries beat compiled ones, and the parallel garbage
+        # collector beats G1 (spark.codegen, spark.driver_gc; docs/speed.md); set here, so Airflow, the stage
+        # server and every task inherit them
+        os.environ.update(small)
         settings = load_settings(args.profile, args.data)
-        console.print("a small district: Spark interprets its queries instead of compiling them (spark.codegen)")
+        said = {"GRIDLAKE_SPARK__CODEGEN": "Spark interprets its queries instead of compiling them (spark.codegen)",
+                "GRIDLAKE_SPARK__DRIVER_GC": "its driver runs the parallel garbage collector (spark.driver_gc)"}
+        console.print("a small district: " + "; ".join(said[k] for k in small))
     seed = int(getattr(args, "seed", 20141) or 20141)
     use_airflow = not args.no_airflow
     timings: list[tuple[str, str, float]] = []

@@ -107,11 +107,13 @@ def bench_demo(root: Path, scale: str = "community", days: int = 2, seed: int = 
     if gen.returncode != 0:
         raise RuntimeError("gridlake generate failed")
     # the same Spark settings as the demo's nights: it turns code generation off on a small landing
-    from tools.demo import SMALL_LANDING_MB, landing_mb
+    from tools.demo import SMALL_LANDING_MB, SMALL_NIGHT_SETTINGS, landing_mb
 
     small = landing_mb(run_root / "landing") <= SMALL_LANDING_MB
-    env = dict(os.environ, **({"GRIDLAKE_SPARK__CODEGEN": "false"} if small else {}))
-    report["gridlake_run_codegen"] = not small and os.environ.get("GRIDLAKE_SPARK__CODEGEN", "true") != "false"
+    env = dict(os.environ, **({k: v for k, v in SMALL_NIGHT_SETTINGS.items() if k not in os.environ}
+                              if small else {}))
+    report["gridlake_run_codegen"] = env.get("GRIDLAKE_SPARK__CODEGEN", "true") != "false"
+    report["gridlake_run_driver_gc"] = env.get("GRIDLAKE_SPARK__DRIVER_GC", "conf/gridlake.yaml")
     ref = measure(gridlake_cmd("run", "--data", str(run_root), "--date", first), env)
     manifest = json.loads((run_root / "lake" / "_runs" / f"manual__{first}.json").read_text(encoding="utf-8"))
     stages = manifest.get("stages") or {}
