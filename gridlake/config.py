@@ -67,8 +67,9 @@ class SparkConfig(_Section):
     # turns it off for its tiny and community districts.
     codegen: bool = True
     # The driver JVM's garbage collector: "jvm" leaves the JVM's own choice (G1 on this machine), the others
-    # add -XX:+Use<Name>GC. A night is a batch: throughput matters, pauses do not, and on two cores G1's
-    # concurrent threads and write barriers compete with the work itself (docs/speed.md).
+    # add -XX:+Use<Name>GC. "parallel" is faster on a small night (its CPU does not compete with the work on
+    # two cores); on a district night with it the driver died in gold, so only `gridlake demo`'s small
+    # districts take it (docs/speed.md).
     driver_gc: Literal["jvm", "parallel", "g1", "serial"] = "jvm"
     ui_enabled: bool = False
     log_level: str = "ERROR"

@@ -69,7 +69,7 @@ def test_a_number_inside_a_hex_digest_is_not_a_leak_but_the_same_number_elsewher
     for text in (phone, f"tel:{phone}", f"电话{phone}号", f"{phone}-{digest}", f"{pid}\n{digest}"):
         kinds = {f.kind for f in scan_text(text, "gold.t.note", known, None)}
         assert kinds & {"phone", "id_number"}, text
-    # a run of digits alone is no digest (no hex letter): a phone glued to another number is still read
-    # with the scanner's own digit bounds, and a letter-glued phone outside a 16+ hex token is found
+    # letters that are not hex digits do not make a digest: a phone between them is found; and a name
+    # beside a digest is still found (only numbers are looked for outside hex tokens)
     assert scan_text(f"x{phone}y", "gold.t.note", known, None)
     assert scan_text(f"欧阳明华 {digest}", "gold.t.note", known, known.name_pattern())[0].kind == "name"
