@@ -13,6 +13,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,9 @@ def test_nightly_dag_runs_and_a_rerun_changes_no_table(deployment, tmp_path):
     assert set(seconds) == {*ingest_dag_ids(), "gridlake_nightly"}
     assert ("gridlake_nightly", "end", "success") in events_seen
     assert "GRIDLAKE-DEMO: ready" in out  # the child's start-up (DAG folder parsed, task API built) is in it
+    # the task API answered its warm-up read before the first task (the first DAG's task instances so far)
+    assert re.search(rf"task API built and warmed in [\d.]+ s \({ingest_dag_ids()[0]}: \d+ task instance", out), \
+        "the child did not warm the task API"
     assert f"GRIDLAKE-DEMO: assets {NIGHT} ready" in out
     assert "GRIDLAKE-DEMO: end gridlake_nightly success" in out
     events = _night_events(env)
