@@ -55,7 +55,16 @@ def write_table(
     partition_by: Sequence[str] = (),
     replace_where: str | None = None,
 ) -> int:
-    """Append to or overwrite a Delta table in one commit; return the new version."""
+    """Append to or overwrite a Delta table in one commit; return the new version.
+
+    A partition column must not be a timestamp: its partition values would be written as text in the
+    session's time zone, and the session turns off Delta's check of them (gridlake.spark, allFilesInCrc).
+    """
+    timestamps = [f.name for f in df.schema.fields if f.name in partition_by
+                  and f.dataType.typeName() in ("timestamp", "timestamp_ntz")]
+    if timestamps:
+        raise ValueError(f"{layer}.{name}: partition column(s) {', '.join(timestamps)} are timestamps; "
+                         "partition by a date column instead")
     writer = df.write.format("delta").mode(mode)
     if partition_by:
         writer = writer.partitionBy(*partition_by)

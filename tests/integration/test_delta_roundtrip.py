@@ -117,3 +117,49 @@ def test_create_with_rows_refuses_columns_that_are_not_the_schema(spark, setting
     with pytest.raises(ValueError, match="differ from the table schema"):
         io.create_with_rows(wrong, settings, "silver", "wrong", schema)
     assert not io.table_exists(spark, settings, "silver", "wrong")
+
+
+def _jobs_of_append(spark, settings, name: str, group: str) -> int:
+    """Spark jobs one small append to ``name`` runs (its table exists already)."""
+    df = spark.createDataFrame([("2026-11-01", "a")], "d string, v string").selectExpr("cast(d as date) d", "v")
+    sc = spark.sparkContext
+    sc.setJobGroup(group, group)
+    try:
+        io.write_table(df, settings, "bronze", name, "append", partition_by=["d"])
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+        sc.setLocalProperty("spark.job.description", None)
+    return len(sc.statusTracker().getJobIdsForGroup(group))
+
+
+def test_a_commit_in_the_districts_time_zone_rebuilds_no_table_state(spark, settings):
+    # Delta checks a small table's incrementally computed file list after every commit by rebuilding the
+    # table's state when the session's time zone is not UTC (ours); gridlake turns that check off
+    # (gridlake.spark). Measured by the jobs an append runs: the write alone, against the write and the rebuild.
+    from pathlib import Path
+
+    key = "spark.databricks.delta.allFilesInCrc.verificationMode.forceOnNonUTC.enabled"
+    assert spark.conf.get("spark.sql.session.timeZone") != "UTC"
+    assert spark.conf.get(key) == "false"
+    df = spark.createDataFrame([("2026-11-01", "a")], "d string, v string").selectExpr("cast(d as date) d", "v")
+    io.write_table(df, settings, "bronze", "tz", "append", partition_by=["d"])
+    shipped = _jobs_of_append(spark, settings, "tz", "tz-shipped")
+    spark.conf.set(key, "true")
+    try:
+        forced = _jobs_of_append(spark, settings, "tz", "tz-forced")
+    finally:
+        spark.conf.set(key, "false")
+    assert shipped < forced, (shipped, forced)
+    # the checksum is still written with each commit, and the table holds every appended row
+    log_dir = Path(settings.table_path("bronze", "tz")) / "_delta_log"
+    assert sorted(p.name for p in log_dir.glob("[0-9]*.crc")) == [f"{v:020d}.crc" for v in range(3)]
+    assert io.read_table(spark, settings, "bronze", "tz").count() == 3
+
+
+def test_a_timestamp_partition_column_is_refused(spark, settings):
+    df = spark.createDataFrame([("x",)], "v string").selectExpr("v", "current_timestamp() as at")
+    with pytest.raises(ValueError, match=r"bronze\.ts: partition column\(s\) at are timestamps"):
+        io.write_table(df, settings, "bronze", "ts", "append", partition_by=["at"])
+    assert not io.table_exists(spark, settings, "bronze", "ts")
+    io.write_table(df, settings, "bronze", "ts", "append")   # the same rows unpartitioned are written
+    assert io.table_exists(spark, settings, "bronze", "ts")
