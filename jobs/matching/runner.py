@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
 
+from gridlake.frames import keep_batch
 from schemas.address import ADDRESS_COMPONENTS
 
 if TYPE_CHECKING:
@@ -269,18 +270,22 @@ def run(ctx: RunContext) -> dict:
         return {"records": 0}
     spec = load_spec("address_to_house")
     housing_version = io.table_version(spark, settings, "silver", "housing")
-    # both read several times (change detection, re-link planning, linkage, house info): computed once
-    houses = candidate_houses(io.read_table(spark, settings, "silver", "housing", version=housing_version)).persist()
+    # both read several times (change detection, re-link planning, linkage, house info): computed once, and on
+    # a small night cut from their lineage (gridlake.frames.keep_batch), sized from Delta's statistics
+    n_houses = io.row_count(spark, settings, "silver", "housing")
+    n_records = sum(io.row_count(spark, settings, "silver", s) for s in tables)
+    houses = keep_batch(candidate_houses(io.read_table(spark, settings, "silver", "housing",
+                                                       version=housing_version)), n_houses)
     failed = checksum_failed_declarations(ctx, tables.get("declarations"))
     records = records_from_silver(tables)
     if failed is not None:   # resolved like any declaration: person linkage compares the house (issue 21)
         records = records.unionByName(records_from_silver({"declarations": failed}))
     from jobs.gold import aliases  # officers' corrections, applied before the engine
 
-    records = aliases.mark(records, aliases.run(ctx, records, houses)).persist()
+    records = keep_batch(aliases.mark(records, aliases.run(ctx, records, houses)), n_records)
     started = time.monotonic()
     try:
-        stats = _link_night(ctx, spec, records, houses, housing_version)
+        stats = _link_night(ctx, spec, records, houses, housing_version, n_records)
     finally:
         records.unpersist()
         houses.unpersist()
@@ -314,7 +319,7 @@ def checksum_failed_declarations(ctx: RunContext, declarations: DataFrame | None
 
 
 def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: DataFrame,
-                housing_version: int) -> dict[str, Any]:
+                housing_version: int, n_records: int) -> dict[str, Any]:
     from gridlake import io
     from gridlake.faults import fault_window
     from gridlake.privacy_gate import check_gold_frame
@@ -355,7 +360,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
             result, model = resolve(todo, houses, spec, model, few_records=n_todo <= FEW_RECORDS)
         else:
             result = spark.createDataFrame([], HOUSE_RESOLUTION)
-        result = result.persist()
+        result = keep_batch(result, n_todo)
         try:
             check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
@@ -367,7 +372,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
     else:
         log.info("matching: full linkage (%s)", why)
         result, model = resolve(records, houses, spec, model)
-        result = result.persist()
+        result = keep_batch(result, n_records)
         try:
             check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit

@@ -8,8 +8,8 @@ Per source, for the files the ingestion log says were loaded and that
 3. every bronze row gets exactly one disposition - silver, quarantine or
    duplicate - and the counts per file must add up to the file's bronze rows, else
    :class:`~gridlake.errors.ConservationError` stops the run before anything is published;
-4. write-audit-publish: the batch is persisted, audited (``ctx.audit``), then merged:
-   snapshots (housing, grid_officers) as SCD2, increments upserted by key; quarantined
+4. write-audit-publish: the batch is kept (computed once: :func:`gridlake.frames.keep_batch`),
+   audited (``ctx.audit``), then merged: snapshots (housing, grid_officers) as SCD2, increments upserted by key; quarantined
    rows go to ``silver._quarantine``, duplicates to ``silver._duplicates`` (same schema);
 5. one commit appends the per-file counts to ``silver._conservation`` - which also
    marks the files as processed, so a rerun of the night finds nothing new and writes nothing.
@@ -35,6 +35,7 @@ from gridlake.context import RunContext
 from gridlake.errors import ConservationError
 from gridlake.faults import ENV as FAULT_ENV
 from gridlake.faults import fault_point, fault_window
+from gridlake.frames import keep_batch
 from gridlake.sources import Source, load_sources
 from jobs.silver.common import business_columns, to_quarantine
 from jobs.silver.dedup import CONFLICT, DUP_COLUMN, dedup, stale_against
@@ -129,7 +130,8 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
 
     module = importlib.import_module(f"jobs.silver.{name}")
     extra = module.context(ctx) if hasattr(module, "context") else {}  # e.g. verifications: known discrepancies
-    flagged = module.transform(bronze, src, **extra).persist(StorageLevel.MEMORY_AND_DISK)
+    n_batch = sum(bronze_counts.values())
+    flagged = keep_batch(module.transform(bronze, src, **extra), n_batch)
     if unchanged is not None:
         # a key delivered again in another row of the batch must meet it in deduplication: type it too
         clash = unchanged.join(flagged.where(F.col("_reason_code").isNull()).select(*src.key), list(src.key),
@@ -151,7 +153,7 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
         stale = stale_against(deduped.where(F.col(DUP_COLUMN).isNull()).drop(DUP_COLUMN), current, src.key,
                               src.order_by)
         deduped = deduped.where(F.col(DUP_COLUMN).isNotNull()).unionByName(stale)
-    deduped = deduped.persist(StorageLevel.MEMORY_AND_DISK)
+    deduped = keep_batch(deduped, n_batch)
     try:
         disposition = flagged.where(F.col("_reason_code").isNotNull()).select(
             "_file_sha256", F.lit("quarantine").alias("d"), F.col("_reason_code").alias("r")

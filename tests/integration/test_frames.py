@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from gridlake.frames import Keeper, materialise
+from gridlake.frames import Keeper, keep_batch, materialise
 
 
 def _source(spark):
@@ -48,3 +48,19 @@ def test_materialise_cuts_only_up_to_max_rows(spark):
         assert rows == 10 and large.is_cached and "Range" in _plan(large)
     finally:
         large.unpersist()
+
+
+def test_keep_batch_cuts_a_small_batch_and_persists_a_large_one(spark):
+    src = _source(spark)
+    expected = sorted(map(tuple, src.collect()))
+    small = keep_batch(src, rows=7, max_rows=7)
+    assert not small.is_cached and "Aggregate" not in _plan(small)   # planned over its kept rows
+    assert sorted(map(tuple, small.collect())) == expected
+    large = keep_batch(src, rows=8, max_rows=7)
+    try:
+        level = large.storageLevel
+        assert large.is_cached and level.useMemory and level.useDisk and "Aggregate" in _plan(large)
+        assert sorted(map(tuple, large.collect())) == expected
+    finally:
+        large.unpersist()
+    assert not large.is_cached
