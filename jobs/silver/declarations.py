@@ -9,7 +9,7 @@ from gridlake.parse.config import limits
 from gridlake.sources import Source, get_source
 from jobs.silver.columns import blank_to_null, id_reason, is_legacy15, normalize_id, normalize_phone
 from jobs.silver.common import build, raw, typed_check, with_address
-from jobs.silver.values import count_value, date_value, vocab_value
+from jobs.silver.values import count_value, date_value, vocab_value, with_stages
 from schemas.silver import DECLARATIONS
 
 
@@ -52,6 +52,7 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         typed_check("household_size", household),
     ]
     profile = [t.profile for t in (declared, move_in, household, relation, channel)]
+    df = with_stages(df, declared, move_in)  # the dates' helper columns (jobs.silver.values.date_value)
     return build(bronze_df, source, DECLARATIONS, typed, checks, prepared=df, profile=profile)
 
 

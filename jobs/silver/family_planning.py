@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from gridlake.sources import Source, get_source
 from jobs.silver.columns import blank_to_null, normalize_id_list, optional_raw, person_list
 from jobs.silver.common import build, raw, typed_check, with_address
-from jobs.silver.values import date_value, invalid_ids_profile
+from jobs.silver.values import date_value, invalid_ids_profile, with_stages
 from schemas.silver import FAMILY_PLANNING
 
 
@@ -30,5 +30,6 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "matter": blank_to_null(raw("matter")),
     }
     profile = [recorded.profile, invalid_ids_profile(F.col("__ids.invalid"), "person_id")]
+    df = with_stages(df, recorded)  # the dates' helper columns (jobs.silver.values.date_value)
     return build(bronze_df, source, FAMILY_PLANNING, typed, [typed_check("record_date", recorded)], prepared=df,
                  profile=profile)

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from gridlake.sources import Source, get_source
 from jobs.silver.columns import blank_to_null
 from jobs.silver.common import build, overlay_components, raw, typed_check, with_address
-from jobs.silver.values import area_value, date_value, vocab_value
+from jobs.silver.values import area_value, date_value, vocab_value, with_stages
 from schemas.silver import HOUSING
 
 _DELIVERED = ("street", "community", "road", "door_no", "complex", "village", "lane", "building", "unit", "floor",
@@ -41,4 +41,5 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
     checks = [typed_check(c, t) for c, t in (("usage", usage), ("legal_status", legal), ("status", status),
                                              ("area_m2", area), ("updated_at", updated))]
     profile = [t.profile for t in (usage, legal, status, area, updated)]
+    df = with_stages(df, updated)  # the dates' helper columns (jobs.silver.values.date_value)
     return build(bronze_df, source, HOUSING, typed, checks, prepared=df, profile=profile)

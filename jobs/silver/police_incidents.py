@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from gridlake.sources import Source, get_source
 from jobs.silver.columns import blank_to_null, normalize_id_list, optional_raw, person_list
 from jobs.silver.common import build, raw, typed_check, with_address
-from jobs.silver.values import date_value, invalid_ids_profile
+from jobs.silver.values import date_value, invalid_ids_profile, with_stages
 from schemas.silver import POLICE_INCIDENTS
 
 
@@ -30,5 +30,6 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "persons": F.col("__persons"),
     }
     profile = [reported.profile, invalid_ids_profile(F.col("__ids.invalid"), "person_ids")]
+    df = with_stages(df, reported)  # the dates' helper columns (jobs.silver.values.date_value)
     return build(bronze_df, source, POLICE_INCIDENTS, typed, [typed_check("reported_at", reported)], prepared=df,
                  profile=profile)

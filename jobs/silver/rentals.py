@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from gridlake.sources import Source, get_source
 from jobs.silver.columns import blank_to_null, normalize_id, normalize_phone
 from jobs.silver.common import build, raw, typed_check, with_address
-from jobs.silver.values import count_value, date_value, vocab_value
+from jobs.silver.values import count_value, date_value, vocab_value, with_stages
 from schemas.silver import RENTALS
 
 
@@ -43,4 +43,5 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
                                              ("registered_at", registered), ("tenants_declared", tenants),
                                              ("status", status))]
     profile = [t.profile for t in (start, end, registered, tenants, status)]
+    df = with_stages(df, start, end, registered)  # the dates' helper columns (jobs.silver.values.date_value)
     return build(bronze_df, source, RENTALS, typed, checks, prepared=df, profile=profile)

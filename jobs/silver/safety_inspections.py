@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from gridlake.sources import Source, get_source
 from jobs.silver.columns import blank_to_null
 from jobs.silver.common import build, raw, typed_check, with_address
-from jobs.silver.values import date_value, vocab_value
+from jobs.silver.values import date_value, vocab_value, with_stages
 from schemas.silver import SAFETY_INSPECTIONS
 
 
@@ -26,5 +26,6 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         "severity": severity.value,
     }
     checks = [typed_check("inspected_at", inspected), typed_check("severity", severity)]
+    df = with_stages(df, inspected)  # the dates' helper columns (jobs.silver.values.date_value)
     return build(bronze_df, source, SAFETY_INSPECTIONS, typed, checks, prepared=df,
                  profile=[inspected.profile, severity.profile])

@@ -11,11 +11,11 @@ values already in range), so no ANSI error quoting a value can escape silver.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
@@ -38,11 +38,29 @@ _VOCAB_OUT = StructType([StructField("code", StringType()), StructField("shown",
 
 @dataclass
 class Typed:
-    """A typed column: value, reason code (null when fine or blank), profile entry (null when none)."""
+    """A typed column: value, reason code (null when fine or blank), profile entry (null when none).
+
+    ``stages``: helper columns the three refer to, one dict per level (a level may refer to the ones
+    before it); :func:`with_stages` adds them to the frame before the transform's select.
+    """
 
     value: Column
     reason: Column
     profile: Column | None = None
+    stages: tuple[dict[str, Column], ...] = field(default_factory=tuple)
+
+
+def with_stages(df: DataFrame, *typed: Typed) -> DataFrame:
+    """``df`` with the helper columns of ``typed`` (:attr:`Typed.stages`), level by level.
+
+    Each level of every value is added in one projection, so the Python parsers of all of a source's
+    dates run in one pass. The select that follows drops the helpers (it picks the schema's columns).
+    """
+    for level in range(max((len(t.stages) for t in typed), default=0)):
+        cols = {k: v for t in typed if level < len(t.stages) for k, v in t.stages[level].items()}
+        if cols:
+            df = df.withColumns(cols)
+    return df
 
 
 def _factorized(s: pd.Series, parse, fields: tuple[str, ...]) -> pd.DataFrame:
@@ -87,16 +105,32 @@ _FAST = (
 )
 
 
-def _fast_path(raw: Column, min_year: int, max_year: int) -> tuple[Column, Column]:
-    """``(timestamp, form)`` of the common forms read natively (null when not one of them or not valid)."""
-    s = F.trim(raw)
+def _fast_forms(s: Column) -> tuple[Column, Column]:
+    """``(timestamp, form)`` of the trimmed text ``s`` in one of the common forms (null otherwise)."""
     ts = F.lit(None).cast("timestamp")
     form = F.lit(None).cast("string")
     for pattern, fmt, shown in reversed(_FAST):
         ts = F.when(s.rlike(pattern), F.try_to_timestamp(s, F.lit(fmt))).otherwise(ts)
         form = F.when(s.rlike(pattern), F.lit(shown)).otherwise(form)
-    ok = ts.isNotNull() & F.year(ts).between(min_year, max_year)
-    return F.when(ok, ts), F.when(ok, form)
+    return ts, form
+
+
+def _in_years(ts: Column, min_year: int, max_year: int) -> Column:
+    return ts.isNotNull() & F.year(ts).between(min_year, max_year)
+
+
+class _Stager:
+    """Expressions as helper columns (``staged``: each level one dict) or inline (``staged`` false)."""
+
+    def __init__(self, prefix: str, staged: bool) -> None:
+        self.prefix, self.staged = prefix, staged
+        self.levels: list[dict[str, Column]] = []
+
+    def level(self, **exprs: Column) -> list[Column]:
+        if not self.staged:
+            return list(exprs.values())
+        self.levels.append({f"{self.prefix}{k}": v for k, v in exprs.items()})
+        return [F.col(f"`{self.prefix}{k}`") for k in exprs]
 
 
 def date_value(raw: Column, column: str, kind: str = "timestamp", not_future: bool = False,
@@ -106,27 +140,37 @@ def date_value(raw: Column, column: str, kind: str = "timestamp", not_future: bo
     The common forms are read by Spark itself; only the others reach the Python parser (a null is
     sent in their place, so a night of ISO timestamps costs no parsing in Python).
     ``not_future``: a value later than the delivery day plus ``future_tolerance_days`` is
-    ``DATE_IN_FUTURE`` (``delivery`` defaults to ``_delivery_date``).
+    ``DATE_IN_FUTURE`` (``delivery`` defaults to ``_delivery_date``). With a ``column`` name the result
+    refers to helper columns the transform adds with :func:`with_stages`; without, it is one expression.
     """
     lim = limits()
-    fast_ts, fast_form = _fast_path(raw, lim.dates.min_year, lim.dates.max_year)
-    parsed = _date_udf(lim.date_rules(_session_timezone()))(F.when(fast_ts.isNull(), raw))
+    # Named (``column`` given), the steps are helper columns (Typed.stages, added by with_stages): every step
+    # refers to the one before it several times, and inline that made one not-in-future timestamp an
+    # expression of about 180,000 characters, re-analysed and re-planned by every query over the batch.
+    st = _Stager(f"__date_{column}_", staged=bool(column))
+    (s,) = st.level(s=F.trim(raw))
+    ts, ts_form = _fast_forms(s)
+    ts, ts_form = st.level(ts=ts, form=ts_form)
+    ok = _in_years(ts, lim.dates.min_year, lim.dates.max_year)
+    fast_ts, fast_form = st.level(fast=F.when(ok, ts), fast_form=F.when(ok, ts_form))
+    (parsed,) = st.level(parsed=_date_udf(lim.date_rules(_session_timezone()))(F.when(fast_ts.isNull(), raw)))
     iso = parsed["iso"]
     if kind == "date":
         value = F.coalesce(F.to_date(fast_ts), F.try_to_date(F.substring(iso, 1, 10), "yyyy-MM-dd"))
     else:
         value = F.coalesce(fast_ts, F.try_to_timestamp(iso, F.lit("yyyy-MM-dd HH:mm:ss.SSSSSS")))
-    form = F.coalesce(fast_form, parsed["form"])
-    reason = F.when(fast_ts.isNull(), parsed["reason"])
+    value, form, reason = st.level(value=value, form=F.coalesce(fast_form, parsed["form"]),
+                                   reason=F.when(fast_ts.isNull(), parsed["reason"]))
     if not_future:
         cutoff = F.date_add(delivery if delivery is not None else F.col("_delivery_date"),
                             1 + lim.dates.future_tolerance_days)
         late = (value >= cutoff) if kind == "date" else (value >= F.to_timestamp(cutoff))
-        reason = F.when(reason.isNull() & F.coalesce(late, F.lit(False)), F.lit(IN_FUTURE)).otherwise(reason)
+        (reason,) = st.level(checked=F.when(reason.isNull() & F.coalesce(late, F.lit(False)), F.lit(IN_FUTURE))
+                             .otherwise(reason))
         value = F.when(reason.isNull(), value)
     profile = F.when(form.isNotNull(),
                      F.struct(F.lit(DATE_FORM).alias("kind"), F.lit(column).alias("column"), form.alias("value")))
-    return Typed(value, reason, profile)
+    return Typed(value, reason, profile, tuple(st.levels))
 
 
 def _number_udf(rules: NumberRules):

@@ -62,10 +62,12 @@ def test_dates_times_numbers_and_vocab(spark):
     assert [r.t for r in shown] == ["2026-11-01 14:05:00", "2026-11-01 14:00:00", "2026-11-01 12:00:00", None]
 
 
-def test_spark_dates_agree_with_the_python_parser(spark):
-    """Spark's native fast path and the UDF give exactly what gridlake.parse.dates gives, form and reason too."""
+@pytest.mark.parametrize("column", ["c", ""], ids=["staged", "inline"])
+def test_spark_dates_agree_with_the_python_parser(spark, column):
+    """Spark's native fast path and the UDF give exactly what gridlake.parse.dates gives, form and reason too,
+    as helper columns (a named column, what the transforms use) and as one expression."""
     from gridlake.parse.dates import parse_datetime
-    from jobs.silver.values import date_value
+    from jobs.silver.values import date_value, with_stages
 
     texts = ["2026-11-03", "2026-11-03 14:05:06", "2026-11-03 14:05", "2026/11/03", "2026/11/03 14:05", "20261103",
              "2026/11/3", "2026年11月3日 14时05分", "2026-11-03T14:05:06+08:00", "2026-11-03T06:05:06Z",
@@ -73,7 +75,11 @@ def test_spark_dates_agree_with_the_python_parser(spark):
              "2026-02-30", "2026-02-30 10:00:00", "0001-01-01", "9999-12-31 00:00:00", "00000000", "待补录",
              "2026-11-03 24:00", " 2026-11-03 ", "２０２６－１１－０１", "", None]
     df = spark.createDataFrame([(t,) for t in texts], "v string")
-    t = date_value(F.col("v"), "c", kind="timestamp")
+    t = date_value(F.col("v"), column, kind="timestamp")
+    assert bool(t.stages) == bool(column)
+    if column:
+        assert len(str(t.value)) < 500, "a staged value refers to its helper columns"
+    df = with_stages(df, t)
     rows = df.select("v", F.date_format(t.value, "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("ts"),
                      t.reason.alias("reason"), t.profile.alias("p")).collect()
     got = {r.v: (r.ts, r.p.value if r.p else None, r.reason) for r in rows}
