@@ -9,8 +9,9 @@ Per source, for the files the ingestion log says were loaded and that
    duplicate - and the counts per file must add up to the file's bronze rows, else
    :class:`~gridlake.errors.ConservationError` stops the run before anything is published;
 4. write-audit-publish: the batch is kept (computed once: :func:`gridlake.frames.keep_batch`),
-   audited (``ctx.audit``), then merged: snapshots (housing, grid_officers) as SCD2, increments upserted by key; quarantined
-   rows go to ``silver._quarantine``, duplicates to ``silver._duplicates`` (same schema);
+   audited (``ctx.audit``), then merged: snapshots (housing, grid_officers) as SCD2, increments
+   upserted by key; quarantined rows go to ``silver._quarantine``, duplicates to
+   ``silver._duplicates`` (same schema);
 5. one commit appends the per-file counts to ``silver._conservation`` - which also
    marks the files as processed, so a rerun of the night finds nothing new and writes nothing.
 """
