@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from pyspark.sql import functions as F
@@ -13,6 +14,7 @@ from jobs.silver.columns import (
     id_reason,
     map_vocab,
     normalize_id,
+    normalize_id_list,
     normalize_phone,
     parse_date,
     parse_timestamp,
@@ -40,6 +42,23 @@ def test_id_and_phone_match_the_python_rules(spark):
     got = {r.v: r.p for r in df.select("v", normalize_phone(F.col("v")).alias("p")).collect()}
     for raw in PHONES:
         assert got[raw] == py_phone(raw), raw
+
+
+def test_id_lists_match_the_python_rules(spark):
+    """A list cell's valid IDs (normalised, distinct, in order) and its count of invalid tokens agree with
+    gridlake.ids token by token, whatever separates the tokens."""
+    tokens = [t.strip() for t in IDS if t and t.strip()]
+    cells = ["；".join(tokens), "、".join(reversed(tokens)), f"{tokens[0]}, {tokens[1]} / {tokens[2]}|{tokens[0]}",
+             f"{tokens[3]}\n{tokens[4]}", "", None, tokens[4]]
+    df = spark.createDataFrame([(c,) for c in cells], "v string")
+    got = [(r.l.ids, r.l.invalid) for r in df.select(normalize_id_list(F.col("v")).alias("l")).collect()]
+    for cell, (ids, invalid) in zip(cells, got, strict=True):
+        parts = [p for p in re.split(r"[;,、，；/／|｜\s]+", cell or "") if p]
+        norm = [py_id(p)[0] for p in parts]
+        valid = list(dict.fromkeys(n for n in norm if n is not None))
+        assert ids == (";".join(valid) or None), cell
+        assert invalid == sum(n is None for n in norm), cell
+    assert got[0][0] and got[0][1] > 0  # the cells hold both kinds
 
 
 def test_dates_times_numbers_and_vocab(spark):
