@@ -140,15 +140,37 @@ def airflow_cli(settings: Settings, *args: str, env: Mapping[str, str] | None = 
     return proc
 
 
-def prepare_airflow(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``airflow db migrate`` plus the Spark pool (1 slot locally: one JVM at a time on 2 cores)."""
+#: what the Spark pool is for (its description in Airflow)
+SPARK_POOL_DESCRIPTION = "Spark applications (spark-submit)"
+
+
+def spark_pool_slots(settings: Settings) -> int:
+    """The Spark pool's slots: 1 on a local master (one JVM at a time on 2 cores), else the Airflow parallelism."""
+    return 1 if settings.spark.master.startswith("local") else max(1, settings.airflow.parallelism)
+
+
+def prepare_airflow(settings: Settings, env: Mapping[str, str] | None = None, migrate: bool = True) -> dict[str, str]:
+    """``airflow db migrate`` plus the Spark pool (:func:`spark_pool_slots`); ``migrate=False``: the
+    environment and admin password only, for a process that calls :func:`migrate_metadata` itself."""
     env = dict(env or airflow_environment(settings))
     ensure_admin_password(settings)
-    airflow_cli(settings, "db", "migrate", env=env, capture=True)
-    slots = "1" if settings.spark.master.startswith("local") else str(max(1, settings.airflow.parallelism))
-    airflow_cli(settings, "pools", "set", SPARK_POOL, slots, "Spark applications (spark-submit)", env=env,
-                capture=True)
+    if migrate:
+        airflow_cli(settings, "db", "migrate", env=env, capture=True)
+        airflow_cli(settings, "pools", "set", SPARK_POOL, str(spark_pool_slots(settings)), SPARK_POOL_DESCRIPTION,
+                    env=env, capture=True)
     return env
+
+
+def migrate_metadata(pool_slots: int) -> None:
+    """What :func:`prepare_airflow` runs as two ``airflow`` commands, in this process (its environment from
+    :func:`airflow_environment`): the metadata database migrated, the Spark pool set. The demo's Airflow
+    process does this itself instead of waiting for two more processes to start and import Airflow."""
+    from airflow.models.pool import Pool
+    from airflow.utils import db
+    from airflow.utils.providers_configuration_loader import providers_configuration_loaded
+
+    providers_configuration_loaded(db.upgradedb)()
+    Pool.create_or_update_pool(SPARK_POOL, pool_slots, SPARK_POOL_DESCRIPTION, include_deferred=False)
 
 
 def cmd_airflow_ui(args: argparse.Namespace) -> int:

@@ -117,11 +117,18 @@ def start_stage_server(settings: Settings, env: dict[str, str], timeout: float =
     return wait_for_stage_server(settings, launch_stage_server(settings, env), timeout)
 
 
-def stop_stage_server(settings: Settings, proc: subprocess.Popen) -> None:
-    """Ask the server to stop; kill it if it does not within a minute."""
+def ask_stage_server_to_stop(settings: Settings, proc: subprocess.Popen) -> bool:
+    """Ask the server to stop and return at once; True when it answered (it is stopping)."""
     from gridlake.stage_client import stop
 
-    if proc.poll() is None and not stop(settings):
+    return proc.poll() is None and stop(settings)
+
+
+def stop_stage_server(settings: Settings, proc: subprocess.Popen, asked: bool = False) -> None:
+    """Ask the server to stop (unless ``asked`` already); kill it if it does not within a minute."""
+    from gridlake.stage_client import stop
+
+    if proc.poll() is None and not asked and not stop(settings):
         # not answering yet (still starting): nothing would tell it to stop
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -178,16 +185,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     env: dict[str, str] = {}
     launched = None
     if use_airflow:
-        from tools.airflow_local import airflow_environment, prepare_airflow
+        from tools.airflow_local import airflow_environment, prepare_airflow, spark_pool_slots
 
         env = airflow_environment(settings)
         env["GRIDLAKE_AIRFLOW_RETRY_DELAY"] = os.environ.get("GRIDLAKE_AIRFLOW_RETRY_DELAY", "20")
         # the stage server's JVM starts while Airflow migrates its metadata DB (7 s and 6 s here, one after
         # the other before)
         launched = None if getattr(args, "no_stage_server", False) else launch_stage_server(settings, env)
-        console.print(f"Airflow metadata DB: {settings.airflow_home / 'airflow.db'} (airflow db migrate)")
+        console.print(f"Airflow metadata DB: {settings.airflow_home / 'airflow.db'} (migrated by the Airflow process)")
         try:
-            env = prepare_airflow(settings, env)
+            # the Airflow process below migrates the DB itself (two `airflow` commands took 10 s before it)
+            env = prepare_airflow(settings, env, migrate=False)
         except BaseException:
             if launched is not None:
                 stop_stage_server(settings, launched)
@@ -197,11 +205,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     dag_ids = [*ingest_dag_ids(), NIGHTLY]
     with contextlib.ExitStack() as cleanup:
         if use_airflow:
+            asked = {"stop": False}
             if launched is not None:
-                cleanup.callback(stop_stage_server, settings, launched)
+                cleanup.callback(lambda: stop_stage_server(settings, launched, asked["stop"]))
             # one Airflow process for every night; it parses the DAGs while the stage server starts
-            airflow = AirflowNights(env, dag_ids, settings.airflow_home / "demo-logs")
+            airflow = AirflowNights(env, dag_ids, settings.airflow_home / "demo-logs", migrate=spark_pool_slots(settings))
             cleanup.callback(airflow.close)
+            if launched is not None:
+                # at the end (callbacks run last first) the server stops its Spark application while the Airflow
+                # process exits, instead of after it (3-4 s one after the other)
+                cleanup.callback(lambda: asked.update(stop=ask_stage_server_to_stop(settings, launched)))
             if launched is not None:
                 wait_for_stage_server(settings, launched)
                 console.print("stage server up: the Airflow tasks share one Spark application (gridlake stage-server)")

@@ -124,8 +124,18 @@ def airflow_night(night: dt.date, dag_ids: list[str], bag: Any = None) -> int:
     return 0
 
 
-def serve_nights(dag_ids: list[str]) -> int:
-    """Parse once, then run the nights named on stdin (one ISO date a line) until EOF or a failure."""
+def serve_nights(dag_ids: list[str], pool_slots: int | None = None) -> int:
+    """Parse once, then run the nights named on stdin (one ISO date a line) until EOF or a failure.
+
+    With ``pool_slots``, first migrate the metadata database and set the Spark pool
+    (:func:`tools.airflow_local.migrate_metadata`)."""
+    if pool_slots is not None:
+        from tools.airflow_local import migrate_metadata
+
+        started = time.monotonic()
+        migrate_metadata(pool_slots)
+        log.info("metadata database migrated, Spark pool set (%d slot(s)) in %.1f s", pool_slots,
+                 time.monotonic() - started)
     bag = load_bag()
     if bag is None:
         return 1
@@ -147,11 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--airflow-night")
     which.add_argument("--airflow-nights", action="store_true", help="read the nights on stdin")
     p.add_argument("--dags", required=True)
+    p.add_argument("--migrate", type=int, metavar="POOL_SLOTS",
+                   help="with --airflow-nights: migrate the metadata database and set the Spark pool first")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     dags = [d for d in a.dags.split(",") if d]
     if a.airflow_nights:
-        return serve_nights(dags)
+        return serve_nights(dags, a.migrate)
     return airflow_night(dt.date.fromisoformat(a.airflow_night), dags)
 
 
@@ -159,11 +171,13 @@ def main(argv: list[str] | None = None) -> int:
 class AirflowNights:
     """The child that runs the demo's nights, started once; :meth:`run` one night, :meth:`close` at the end."""
 
-    def __init__(self, env: dict[str, str], dag_ids: list[str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], dag_ids: list[str], log_dir: Path, migrate: int | None = None) -> None:
+        """``migrate``: the Spark pool's slots, when the child is to migrate the metadata database first."""
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
+        extra = [] if migrate is None else ["--migrate", str(migrate)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.demo", "--airflow-nights", "--dags", ",".join(dag_ids)], env=env,
+            [sys.executable, "-m", "tools.demo", "--airflow-nights", "--dags", ",".join(dag_ids), *extra], env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             errors="replace", cwd=str(REPO))
         # every line, also those written before the first night (the DAG folder's parse: in its log)

@@ -149,3 +149,24 @@ def test_bronze_check_names_late_sources_and_accepts_absent_ones(tmp_path):
     write_deltalake(settings.table_path("bronze", "_ingestion_log"), pa.table({"file_sha256": [sha]}))
     assert bc.check_bronze_complete(settings, night, ["housing", "rentals"]) == {
         "night": "2026-11-02", "sources": {"housing": "absent", "rentals": "in_bronze"}}
+
+
+def test_the_demo_process_migrates_the_metadata_db_itself(settings):
+    """``migrate_metadata`` (what the demo's Airflow process runs first) leaves the DB that ``airflow db migrate``
+    and ``airflow pools set`` would: migrated to Airflow's head and the Spark pool set; a second run changes nothing."""
+    import sqlite3
+    import subprocess
+
+    env = al.prepare_airflow(settings, migrate=False)
+    db = settings.airflow_home / "airflow.db"
+    assert not db.exists()  # nothing migrated without the commands
+    code = "from tools.airflow_local import migrate_metadata; migrate_metadata(1); migrate_metadata(1)"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=str(ar.REPO_ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with sqlite3.connect(db) as con:
+        pools = con.execute("SELECT pool, slots, description FROM slot_pool").fetchall()
+        (version,) = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert (ar.SPARK_POOL, 1, al.SPARK_POOL_DESCRIPTION) in pools
+    assert sum(p == ar.SPARK_POOL for p, _, _ in pools) == 1
+    assert version  # stamped at a revision: the ORM's tables were created, not only some
