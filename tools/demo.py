@@ -189,12 +189,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         env = airflow_environment(settings)
         env["GRIDLAKE_AIRFLOW_RETRY_DELAY"] = os.environ.get("GRIDLAKE_AIRFLOW_RETRY_DELAY", "20")
-        # the stage server's JVM starts while Airflow migrates its metadata DB (7 s and 6 s here, one after
-        # the other before)
+        # the stage server's JVM starts while the Airflow process below migrates its metadata DB
         launched = None if getattr(args, "no_stage_server", False) else launch_stage_server(settings, env)
         console.print(f"Airflow metadata DB: {settings.airflow_home / 'airflow.db'} (migrated by the Airflow process)")
         try:
-            # the Airflow process below migrates the DB itself (two `airflow` commands took 10 s before it)
+            # the Airflow process below migrates the DB itself (two `airflow` commands took 7 s before it)
             env = prepare_airflow(settings, env, migrate=False)
         except BaseException:
             if launched is not None:
@@ -215,7 +214,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 # at the end (callbacks run last first) the server stops its Spark application while the Airflow
                 # process exits, instead of after it (3-4 s one after the other)
                 cleanup.callback(lambda: asked.update(stop=ask_stage_server_to_stop(settings, launched)))
-            if launched is not None:
                 wait_for_stage_server(settings, launched)
                 console.print("stage server up: the Airflow tasks share one Spark application (gridlake stage-server)")
         bar = cleanup.enter_context(Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

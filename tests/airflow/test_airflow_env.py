@@ -153,7 +153,7 @@ def test_bronze_check_names_late_sources_and_accepts_absent_ones(tmp_path):
 
 def test_the_demo_process_migrates_the_metadata_db_itself(settings):
     """``migrate_metadata`` (what the demo's Airflow process runs first) leaves the DB that ``airflow db migrate``
-    and ``airflow pools set`` would: migrated to Airflow's head and the Spark pool set; a second run changes nothing."""
+    and ``airflow pools set`` would: migrated (stamped at a revision) and the Spark pool set; a second run adds no pool."""
     import sqlite3
     import subprocess
 
