@@ -143,9 +143,10 @@ FILE_WINDOW = """
         print("log written", flush=True)
         time.sleep(0.3)
         if {data}:
+            # Said before the file exists: the watcher may kill the process the moment it appears.
+            print("writing a data file", flush=True)
             os.makedirs(os.path.join(table, "d=1"), exist_ok=True)
             open(os.path.join(table, "d=1", "part-0.parquet"), "w").close()
-            print("data file written", flush=True)
             time.sleep(30)
         print("leave", flush=True)
 """
@@ -164,7 +165,7 @@ def test_file_window_fires_when_a_data_file_appears(tmp_path):
     out = _run_file_window(tmp_path, data=True)
     assert out.returncode == EXIT_CODE
     assert time.monotonic() - started < 25
-    assert out.stdout.split("\n")[:2] == ["log written", "data file written"]
+    assert out.stdout.split("\n")[:2] == ["log written", "writing a data file"]
     assert "leave" not in out.stdout
     assert "window t.write~file@1 fired inside the block: 1 uncommitted data file(s) written" in out.stderr
 
