@@ -74,8 +74,10 @@ class _Staged:
 
 def _known_keys(ctx: RunContext) -> dict[str, str]:
     """Every key of the ingestion log (content hashes and no-content keys) -> status."""
-    df = io.read_table_or_empty(ctx.spark, ctx.settings, "bronze", LOG_TABLE, INGESTION_LOG)
-    return {r.file_sha256: r.status for r in df.select("file_sha256", "status").collect()}
+    log_rows = io.read_columns(ctx.spark, ctx.settings, "bronze", LOG_TABLE, ["file_sha256", "status"])
+    if log_rows is None:
+        return {}
+    return dict(zip(log_rows.column("file_sha256").to_pylist(), log_rows.column("status").to_pylist(), strict=True))
 
 
 def _no_content_key(f: SourceFile, status: str, error: str | None) -> str:
@@ -270,7 +272,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     loaded_rows = 0
     for name, items in night.staged.items():
         already: set[str] = set()
-        if io.table_exists(spark, settings, "bronze", name):
+        # rows of an interrupted run (appended, not logged) can only be in the partitions of these files' dates
+        present = io.partition_values(spark, settings, "bronze", name, "_delivery_date")
+        if (io.table_exists(spark, settings, "bronze", name)
+                and (present is None or present & {i.file.delivery_date for i in items})):
             already = {r[0] for r in io.read_table(spark, settings, "bronze", name)
                        .where(F.col("_file_sha256").isin([i.sha for i in items]))
                        .select("_file_sha256").distinct().collect()}

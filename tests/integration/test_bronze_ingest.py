@@ -98,3 +98,29 @@ def test_redelivery_is_a_noop_and_a_corrected_file_loads(spark, settings):
     rows = io.read_table(spark, settings, "bronze", "verifications")
     assert sorted(r.outcome for r in rows.collect()) == ["属实", "空置"]
     assert rows.select(F.countDistinct("_file_sha256")).first()[0] == 2
+
+
+def test_files_appended_but_not_logged_are_logged_without_a_second_append(spark, settings):
+    # An interrupted run (killed after the appends, before the ingestion log's commit): its files' rows are in
+    # bronze, the log does not know them. The rerun must log them and append nothing.
+    write_csv(settings, "verifications", DAY, [
+        {"verification_id": "V1", "discrepancy_id": "Q1", "checked_at": "2026-11-01", "outcome": "属实"}])
+    write_csv(settings, "police_incidents", DAY, [{"incident_id": "P1", "reported_at": "2026-11-01 08:00",
+                                                   "address": "福华路18号"}])
+    run(spark, settings, DAY, ["bronze"])
+    shutil.rmtree(settings.table_path("bronze", "_ingestion_log"))  # as if its commit never happened
+    before = _versions(spark, settings, ["verifications", "police_incidents"])
+    m = run(spark, settings, DAY, ["bronze"])
+    assert m.doc["stages"]["bronze"]["files_by_status"] == {"loaded": 2}
+    assert _versions(spark, settings, ["verifications", "police_incidents"]) == before
+    # a file of the next night, whose date no bronze partition holds yet: appended as usual
+    write_csv(settings, "verifications", NEXT, [
+        {"verification_id": "V2", "discrepancy_id": "Q2", "checked_at": "2026-11-02", "outcome": "空置"}])
+    m = run(spark, settings, NEXT, ["bronze"])
+    assert m.doc["stages"]["bronze"]["files_by_status"] == {"loaded": 1}
+    after = _versions(spark, settings, ["verifications", "police_incidents"])
+    assert after == {"verifications": before["verifications"] + 1, "police_incidents": before["police_incidents"]}
+    rows = io.read_table(spark, settings, "bronze", "verifications").collect()
+    assert sorted(r.verification_id for r in rows) == ["V1", "V2"]  # V1 not appended twice
+    logged = io.read_table(spark, settings, "bronze", "_ingestion_log").collect()
+    assert sorted(str(r.delivery_date) for r in logged) == [DAY, DAY, NEXT]

@@ -77,6 +77,39 @@ def test_row_count_from_log_statistics_follows_merges_and_deletes(spark, setting
     assert io.table_version(spark, settings, "silver", "rc") == 2
 
 
+def test_read_columns_without_spark_equals_spark_after_merges_deletes_and_deletion_vectors(spark, settings):
+    from delta.tables import DeltaTable
+
+    assert io.read_columns(spark, settings, "bronze", "no_such_log", ["k"]) is None
+    for name, dv in (("log_plain", "false"), ("log_dv", "true")):
+        df = spark.createDataFrame([(f"k{i}", "loaded", i) for i in range(6)], "k string, status string, n int")
+        io.write_table(df, settings, "bronze", name, mode="overwrite")
+        spark.sql(f"ALTER TABLE delta.`{settings.table_path('bronze', name)}` "
+                  f"SET TBLPROPERTIES ('delta.enableDeletionVectors' = '{dv}')")
+        change = spark.createDataFrame([("k1", "rejected", 1), ("k9", "loaded", 9)], "k string, status string, n int")
+        io.merge_table(change, settings, "bronze", name, keys=["k"])
+        DeltaTable.forPath(spark, settings.table_path("bronze", name)).delete("k in ('k2', 'k3')")
+        got = io.read_columns(spark, settings, "bronze", name, ["k", "status"])
+        assert got.column_names == ["k", "status"]
+        want = io.read_table(spark, settings, "bronze", name).select("k", "status").collect()
+        assert sorted(zip(*(got.column(c).to_pylist() for c in ("k", "status")), strict=True)) == sorted(map(tuple, want))
+        assert ("k1", "rejected") in set(map(tuple, want)) and len(want) == 5
+        assert io.row_count(spark, settings, "bronze", name) == 5  # not the deleted rows' files' counts
+
+
+def test_partition_values_from_the_log(spark, settings):
+    assert io.partition_values(spark, settings, "bronze", "no_such_table", "d") is None
+    df = spark.createDataFrame([("2026-11-01", "a"), ("2026-11-02", "b")], "d string, v string").selectExpr(
+        "cast(d as date) d", "v")
+    io.write_table(df.limit(0), settings, "bronze", "parts", mode="append", partition_by=["d"])
+    assert io.partition_values(spark, settings, "bronze", "parts", "d") == set()
+    io.write_table(df, settings, "bronze", "parts", mode="append", partition_by=["d"])
+    assert io.partition_values(spark, settings, "bronze", "parts", "d") == {"2026-11-01", "2026-11-02"}
+    io.write_table(df.where("v = 'b'"), settings, "bronze", "parts", mode="overwrite", partition_by=["d"])
+    assert io.partition_values(spark, settings, "bronze", "parts", "d") == {"2026-11-02"}
+    assert io.partition_values(spark, settings, "bronze", "parts", "v") is None  # not a partition column
+
+
 def test_upsert_changed_deletes_named_keys_in_the_same_commit(spark, settings):
     from gridlake import io
 
