@@ -12,7 +12,6 @@ import statistics
 import threading
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
     DateType,
@@ -114,16 +113,22 @@ def previous_counts_cached(ctx: Any, layer: str, table: str, nights: int) -> lis
 
 
 def _all_previous_counts(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[tuple[str, str], list[int]]:
-    df = read_results(spark, settings)
-    if df is None:
+    """Each table's row count on each night before ``run_date`` (the latest validation of the night), newest
+    night first; quality.results read into this process (:func:`gridlake.io.read_columns`: no Spark job)."""
+    columns = ["layer", "table", "run_date", "expectation", "element_count", "validated_at"]
+    results = io.read_columns(spark, settings, LAYER, TABLE, columns)
+    if results is None:
         return {}
-    rows = (df.where((F.col("expectation") == ROW_COUNT) & (F.col("run_date") < F.lit(run_date))
-                     & F.col("element_count").isNotNull())
-              .groupBy("layer", "table", "run_date").agg(F.max_by("element_count", "validated_at").alias("n"))
-              .collect())
+    latest: dict[tuple[str, str, dt.date], tuple[Any, int]] = {}
+    for layer, table, night, expectation, n, at in zip(*(results.column(c).to_pylist() for c in columns), strict=True):
+        if expectation != ROW_COUNT or n is None or night >= run_date:
+            continue
+        key = (layer, table, night)
+        if key not in latest or (at, n) > latest[key]:
+            latest[key] = (at, int(n))
     out: dict[tuple[str, str], list[tuple[dt.date, int]]] = {}
-    for r in rows:
-        out.setdefault((r["layer"], r["table"]), []).append((r["run_date"], int(r["n"])))
+    for (layer, table, night), (_, n) in latest.items():
+        out.setdefault((layer, table), []).append((night, n))
     return {k: [n for _, n in sorted(v, reverse=True)] for k, v in out.items()}
 
 
