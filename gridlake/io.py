@@ -197,23 +197,25 @@ def recorded_commit(spark: SparkSession, settings: Settings, layer: str, name: s
     note_commit(f"{layer}.{name}", before, after)
 
 
-def _log_reader(settings: Settings, layer: str, name: str, version: int):
-    """A ``deltalake`` table of ``layer.name`` at ``version`` when its log can be trusted without Spark: a
-    local or ``s3a://`` lake and a table needing no reader feature (protocol reader version 1). Else None:
-    a table with deletion vectors, say, lists whole files whose rows are partly deleted (this ``deltalake``
-    shows neither the vectors in its add actions nor can it read them)."""
+def _log_reader(spark: SparkSession, settings: Settings, layer: str, name: str):
+    """``(version, table)``: the table's current version, noted as read (-1 when absent), and a ``deltalake``
+    table at that version when its log can be trusted without Spark: a local or ``s3a://`` lake and a table
+    needing no reader feature (protocol reader version 1); else None. A table with deletion vectors, say,
+    lists whole files whose rows are partly deleted (this ``deltalake`` shows neither the vectors in its
+    add actions nor can it read them)."""
     from gridlake.storage import is_local, is_s3a, open_delta
 
-    if not (is_local(settings) or is_s3a(settings)):
-        return None
+    version = table_version(spark, settings, layer, name)
+    if version < 0 or not (is_local(settings) or is_s3a(settings)):
+        return version, None
     try:
         table = open_delta(settings, settings.table_path(layer, name), version=version)
     except Exception as exc:  # noqa: BLE001 - a log deltalake cannot read: Spark reads it
         log.info("%s.%s read with Spark (deltalake: %s)", layer, name, type(exc).__name__)
-        return None
+        return version, None
     if table is None or table.protocol().min_reader_version > 1:
-        return None
-    return table
+        return version, None
+    return version, table
 
 
 def row_count(spark: SparkSession, settings: Settings, layer: str, name: str) -> int:
@@ -224,8 +226,7 @@ def row_count(spark: SparkSession, settings: Settings, layer: str, name: str) ->
     statistics, a table needing a reader feature (deletion vectors: its files' counts include deleted
     rows), or a lake on another file system falls back to a Spark ``count()``.
     """
-    version = table_version(spark, settings, layer, name)  # noted as read
-    table = _log_reader(settings, layer, name, version) if version >= 0 else None
+    version, table = _log_reader(spark, settings, layer, name)
     if table is not None:
         adds = table.get_add_actions(flatten=True)
         if "num_records" in adds.schema.names:
@@ -243,10 +244,9 @@ def read_columns(spark: SparkSession, settings: Settings, layer: str, name: str,
     trusts the log (a bronze request per source paid 0.4-0.9 s for a Spark read of its ingestion log);
     otherwise with Spark at that version.
     """
-    version = table_version(spark, settings, layer, name)  # noted as read
+    version, table = _log_reader(spark, settings, layer, name)
     if version < 0:
         return None
-    table = _log_reader(settings, layer, name, version)
     if table is not None:
         try:
             return table.to_pyarrow_table(columns=list(columns))
@@ -259,8 +259,7 @@ def partition_values(spark: SparkSession, settings: Settings, layer: str, name: 
     """The values of partition ``column`` that the current version's files hold (dates as ``YYYY-MM-DD``),
     read from the log without a Spark job; None when the log is not trusted without Spark (see
     :func:`row_count`), the table does not exist or is not partitioned by ``column``."""
-    version = table_version(spark, settings, layer, name)  # noted as read
-    table = _log_reader(settings, layer, name, version) if version >= 0 else None
+    _, table = _log_reader(spark, settings, layer, name)
     if table is None or column not in table.metadata().partition_columns:
         return None
     adds = table.get_add_actions(flatten=True)

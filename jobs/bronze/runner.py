@@ -274,8 +274,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         already: set[str] = set()
         # rows of an interrupted run (appended, not logged) can only be in the partitions of these files' dates
         present = io.partition_values(spark, settings, "bronze", name, "_delivery_date")
-        if (io.table_exists(spark, settings, "bronze", name)
-                and (present is None or present & {i.file.delivery_date for i in items})):
+        if present is None and not io.table_exists(spark, settings, "bronze", name):
+            present = set()  # no table: nothing appended yet
+        if present is None or present & {i.file.delivery_date for i in items}:
             already = {r[0] for r in io.read_table(spark, settings, "bronze", name)
                        .where(F.col("_file_sha256").isin([i.sha for i in items]))
                        .select("_file_sha256").distinct().collect()}
