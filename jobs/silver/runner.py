@@ -42,7 +42,7 @@ from jobs.silver.common import business_columns, to_quarantine
 from jobs.silver.dedup import CONFLICT, DUP_COLUMN, dedup, stale_against
 from jobs.silver.order import lookup_dependencies
 from jobs.silver.scd2 import apply_scd2
-from schemas.silver import BRONZE_METADATA, CONSERVATION, INGESTION_LOG, SILVER_SCHEMAS, VALUE_PROFILE
+from schemas.silver import BRONZE_METADATA, CONSERVATION, SILVER_SCHEMAS, VALUE_PROFILE
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +58,36 @@ def audit(ctx: RunContext, table: str, df: DataFrame) -> dict[str, Any] | None:
     return ctx.audit("silver", table, df)
 
 
+#: the ingestion log's columns silver looks files up by
+LOG_COLUMNS = ("file_sha256", "source", "path", "delivery_date", "bronze_rows", "status")
+
+
+def _log_rows(ctx: RunContext) -> list[dict[str, Any]]:
+    """The ingestion log's :data:`LOG_COLUMNS`, read into the driver without a Spark job (``io.read_columns``)."""
+    table = io.read_columns(ctx.spark, ctx.settings, "bronze", "_ingestion_log", LOG_COLUMNS)
+    return [] if table is None else table.to_pylist()
+
+
 def pending_files(ctx: RunContext) -> list[dict[str, Any]]:
-    """Loaded files (delivered up to the run date) with no conservation record yet, oldest first."""
-    spark, settings = ctx.spark, ctx.settings
-    if not io.table_exists(spark, settings, "bronze", "_ingestion_log"):
-        return []
-    loaded = io.read_table(spark, settings, "bronze", "_ingestion_log").where(
-        (F.col("status") == "loaded") & (F.col("delivery_date") <= F.lit(ctx.run_date))
-    ).select("file_sha256", "source", "path", "delivery_date", "bronze_rows").dropDuplicates(["file_sha256"])
-    if io.table_exists(spark, settings, "silver", CONSERVATION_TABLE):
-        done = io.read_table(spark, settings, "silver", CONSERVATION_TABLE).select("file_sha256")
-        loaded = loaded.join(done, "file_sha256", "left_anti")
-    return [r.asDict() for r in loaded.orderBy("delivery_date", "source", "path").collect()]
+    """Loaded files (delivered up to the run date) with no conservation record yet, oldest first.
+
+    Both logs are small (a row per delivered file) and read in the driver (``io.read_columns``): before, two
+    Spark queries a silver run."""
+    done = io.read_columns(ctx.spark, ctx.settings, "silver", CONSERVATION_TABLE, ["file_sha256"])
+    seen = set() if done is None else set(done.column("file_sha256").to_pylist())
+    pending = []
+    for row in _log_rows(ctx):
+        day, sha = row["delivery_date"], row["file_sha256"]
+        if row["status"] != "loaded" or day is None or day > ctx.run_date or sha in seen:
+            continue
+        seen.add(sha)  # a file logged twice is processed once
+        pending.append({k: row[k] for k in LOG_COLUMNS if k != "status"})
+    return sorted(pending, key=lambda f: (f["delivery_date"], f["source"] or "", f["path"] or ""))
 
 
 def _rejected_on(ctx: RunContext, source: str, day: dt.date) -> int:
-    df = io.read_table_or_empty(ctx.spark, ctx.settings, "bronze", "_ingestion_log", INGESTION_LOG)
-    return df.where((F.col("source") == source) & (F.col("delivery_date") == F.lit(day))
-                    & (F.col("status") == "rejected")).count()
+    return sum(1 for r in _log_rows(ctx) if r["source"] == source and r["delivery_date"] == day
+               and r["status"] == "rejected")
 
 
 def unchanged_snapshot_rows(batch: DataFrame, current: DataFrame, bronze_all: DataFrame,
