@@ -196,6 +196,14 @@ MAX_PLAN_STRING_LENGTH = 100_000
 RETAINED_EXECUTIONS = 100
 
 
+#: Hadoop's raw local file system for file:// paths, through both of its APIs (FileSystem: Spark's and Delta's
+#: data files; AbstractFileSystem/FileContext: Delta's log store). A Delta commit on a local disk checks that
+#: its log file does not exist and then renames it into place, with either file system; Delta serialises the
+#: two within the JVM when the file system is the raw one (its HDFSLogStore).
+RAW_LOCAL_FS = {"spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+                "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs"}
+
+
 #: JVM options of each ``spark.driver_gc`` choice
 GC_OPTIONS: dict[str, tuple[str, ...]] = {"jvm": (), "parallel": ("-XX:+UseParallelGC",),
                                           "g1": ("-XX:+UseG1GC",), "serial": ("-XX:+UseSerialGC",)}
@@ -248,6 +256,8 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         # Hadoop's local FS chmods what it creates from this, not from the process umask (gridlake.permissions).
         "spark.hadoop.fs.permissions.umask-mode": HADOOP_UMASK,
     }
+    if not sp.local_checksum_files:  # file:// without Hadoop's .crc side files (spark.local_checksum_files)
+        conf.update(RAW_LOCAL_FS)
     if not sp.codegen:  # interpreted expressions and operators (spark.codegen in conf/gridlake.yaml)
         conf["spark.sql.codegen.wholeStage"] = "false"
         conf["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"

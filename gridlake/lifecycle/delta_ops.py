@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from gridlake.config import Settings
 from gridlake.lifecycle import lake
-from gridlake.storage import require_local
+from gridlake.storage import is_local, require_local
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -104,6 +104,7 @@ def vacuum(spark: SparkSession, settings: Settings, layer: str, name: str, hours
         "delta.logRetentionDuration": f"interval {log_days} days",
     })
     _table(spark, settings, layer, name).vacuum(float(hours))
+    remove_orphan_checksums(settings, layer, name)
 
 
 @contextlib.contextmanager
@@ -121,6 +122,28 @@ def vacuum_now(spark: SparkSession, settings: Settings, layer: str, name: str) -
     """VACUUM with zero retention (erasure only): every file the current version does not use is deleted."""
     with retention_check_lifted(spark):
         _table(spark, settings, layer, name).vacuum(0.0)
+    remove_orphan_checksums(settings, layer, name)
+
+
+def remove_orphan_checksums(settings: Settings, layer: str, name: str) -> int:
+    """Delete Hadoop checksum files (``.<file>.crc``) whose file is gone; return how many. Local lakes only.
+
+    Hadoop's checksummed local file system deletes a file's checksum with it. Since the raw one writes the
+    lake (``spark.local_checksum_files`` off), a VACUUM deletes a data file alone, so the checksum of a file
+    written before stays behind; this removes it (an erased file leaves no trace of its bytes, not even their
+    CRCs). Delta's own commit checksums (``_delta_log/<version>.crc``) are not hidden files: untouched.
+    """
+    root = Path(settings.table_path(layer, name))
+    if not is_local(settings) or not root.is_dir():
+        return 0
+    removed = 0
+    for crc in root.rglob(".*.crc"):
+        if crc.is_file() and not (crc.parent / crc.name[1:-len(".crc")]).exists():
+            crc.unlink()
+            removed += 1
+    if removed:
+        log.info("%s.%s: %d checksum file(s) of deleted files removed", layer, name, removed)
+    return removed
 
 
 def checkpoint(spark: SparkSession, settings: Settings, layer: str, name: str) -> int:

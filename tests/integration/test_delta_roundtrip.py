@@ -189,6 +189,32 @@ def test_a_commit_in_the_districts_time_zone_rebuilds_no_table_state(spark, sett
     assert io.read_table(spark, settings, "bronze", "tz").count() == 3
 
 
+def test_the_lake_is_written_without_hadoop_checksum_files(spark, settings):
+    # spark.local_checksum_files is off: Hadoop's raw local file system writes each data and log file alone
+    # (no hidden .<name>.crc beside it); Delta's own checksum of each commit stays, and both readers agree
+    from pathlib import Path
+
+    from deltalake import DeltaTable
+
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    fs = spark._jvm.org.apache.hadoop.fs.FileSystem.get(spark._jvm.java.net.URI("file:///"), hadoop)
+    assert fs.getClass().getName() == "org.apache.hadoop.fs.RawLocalFileSystem"
+    df = spark.createDataFrame([("2026-11-01", "a", 1), ("2026-11-02", "b", 2)], "d string, k string, v int")
+    df = df.selectExpr("cast(d as date) d", "k", "v")
+    io.write_table(df, settings, "bronze", "raw_fs", "append", partition_by=["d"])
+    io.merge_table(spark.createDataFrame([("2026-11-02", "b", 3)], "d string, k string, v int")
+                   .selectExpr("cast(d as date) d", "k", "v"), settings, "bronze", "raw_fs", ["k"])
+    root = Path(settings.table_path("bronze", "raw_fs"))
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert [p for p in files if p.name.startswith(".") and p.name.endswith(".crc")] == []
+    assert len([p for p in files if p.suffix == ".parquet"]) >= 2
+    assert sorted(p.name for p in (root / "_delta_log").glob("[0-9]*.crc")) == [f"{v:020d}.crc" for v in range(2)]
+    rows = sorted((r["k"], r["v"]) for r in io.read_table(spark, settings, "bronze", "raw_fs").collect())
+    assert rows == [("a", 1), ("b", 3)]
+    delta_rs = DeltaTable(str(root)).to_pyarrow_table(columns=["k", "v"]).to_pydict()
+    assert sorted(zip(delta_rs["k"], delta_rs["v"], strict=True)) == rows
+
+
 def test_a_timestamp_partition_column_is_refused(spark, settings):
     df = spark.createDataFrame([("x",)], "v string").selectExpr("v", "current_timestamp() as at")
     with pytest.raises(ValueError, match=r"bronze\.ts: partition column\(s\) at are timestamps"):

@@ -148,6 +148,28 @@ def test_erasure_leaves_no_trace_in_any_file_of_the_lake(spark, settings):
     assert not tables["gold.discrepancies"].available and "vacuumed or erased" in tables["gold.discrepancies"].why
 
 
+def test_vacuum_removes_the_checksum_files_of_the_files_it_deletes(spark, settings):
+    # a lake written by Hadoop's checksummed local file system has a .<file>.crc beside each data file; the raw
+    # one (spark.local_checksum_files off) deletes a data file alone, so the lifecycle removes what is left
+    from gridlake.lifecycle import delta_ops
+
+    df = spark.createDataFrame([("a", 1)], "k string, v int")
+    io.write_table(df, settings, "silver", "crc_check", mode="overwrite")
+    root = Path(settings.table_path("silver", "crc_check"))
+    io.write_table(spark.createDataFrame([("b", 2)], "k string, v int"), settings, "silver", "crc_check", "overwrite")
+    new = {Path(f).name for f in io.read_table(spark, settings, "silver", "crc_check").inputFiles()}
+    written = {p.name for p in root.glob("*.parquet")}
+    assert new and written - new  # the first version's files, no longer in the table
+    for name in written:
+        (root / f".{name}.crc").write_bytes(b"crc")
+    delta_ops.vacuum_now(spark, settings, "silver", "crc_check")
+    assert {p.name for p in root.glob("*.parquet")} == new
+    assert {p.name for p in root.glob(".*.crc")} == {f".{n}.crc" for n in new}
+    assert sorted(p.name for p in (root / "_delta_log").glob("[0-9]*.crc"))  # Delta's own checksums stay
+    assert [tuple(r) for r in io.read_table(spark, settings, "silver", "crc_check").collect()] == [("b", 2)]
+    assert delta_ops.remove_orphan_checksums(settings, "silver", "crc_check") == 0
+
+
 # --- maintenance -------------------------------------------------------------------------------------------
 def test_maintenance_applies_retention_cleans_killed_writes_and_keeps_needed_nights(spark, tmp_path):
     from delta.tables import DeltaTable

@@ -46,6 +46,18 @@ def test_codegen_off_interprets_every_query(tmp_path):
     assert (off["spark.sql.codegen.wholeStage"], off["spark.sql.codegen.factoryMode"]) == ("false", "NO_CODEGEN")
 
 
+def test_the_lake_on_a_local_disk_is_written_without_hadoop_checksum_files_unless_asked(tmp_path):
+    from gridlake.spark import RAW_LOCAL_FS, spark_conf
+
+    raw = spark_conf(load_settings("local", data_root=tmp_path, env={}))
+    assert raw["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"
+    assert raw["spark.hadoop.fs.AbstractFileSystem.file.impl"] == "org.apache.hadoop.fs.local.RawLocalFs"
+    kept = spark_conf(load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__LOCAL_CHECKSUM_FILES": "true"}))
+    assert not set(RAW_LOCAL_FS) & set(kept)  # Hadoop's default: its checksummed local file system
+    with pytest.raises(ConfigError, match="local_checksum_files"):
+        load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__LOCAL_CHECKSUM_FILES": "sometimes"})
+
+
 def test_driver_gc_reaches_the_driver_options_and_a_bad_name_is_refused(tmp_path):
     from gridlake.spark import spark_conf
     from tools.demo import SMALL_NIGHT_SETTINGS
