@@ -73,8 +73,8 @@ class SparkConfig(_Section):
     driver_gc: Literal["jvm", "parallel", "g1", "serial"] = "jvm"
     # Hadoop's checksummed local file system (file:// paths): it writes a hidden .crc file beside every file,
     # renames it with the file, and verifies it on every read. Off, Hadoop's raw local file system writes the
-    # file alone (a tiny Delta append 15-20% faster, docs/speed.md). Delta's own checksums (_delta_log/*.crc)
-    # and Parquet's are kept either way; a lake on object storage is not affected.
+    # file alone (a tiny Delta append about 15% faster, docs/speed.md). Delta's own checksum of each commit
+    # (_delta_log/<version>.crc) is kept either way; a lake on object storage is not affected.
     local_checksum_files: bool = False
     ui_enabled: bool = False
     log_level: str = "ERROR"
