@@ -62,21 +62,23 @@ def audit(ctx: RunContext, table: str, df: DataFrame) -> dict[str, Any] | None:
 LOG_COLUMNS = ("file_sha256", "source", "path", "delivery_date", "bronze_rows", "status")
 
 
-def _log_rows(ctx: RunContext) -> list[dict[str, Any]]:
-    """The ingestion log's :data:`LOG_COLUMNS`, read into the driver without a Spark job (``io.read_columns``)."""
+def ingestion_log_rows(ctx: RunContext) -> list[dict[str, Any]]:
+    """The ingestion log's :data:`LOG_COLUMNS`, read into the driver without a Spark job (``io.read_columns``).
+
+    Silver writes nothing to it, so a silver run reads it once (:func:`run`)."""
     table = io.read_columns(ctx.spark, ctx.settings, "bronze", "_ingestion_log", LOG_COLUMNS)
     return [] if table is None else table.to_pylist()
 
 
-def pending_files(ctx: RunContext) -> list[dict[str, Any]]:
+def pending_files(ctx: RunContext, log_rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Loaded files (delivered up to the run date) with no conservation record yet, oldest first.
 
     Both logs are small (a row per delivered file) and read in the driver (``io.read_columns``): before, two
-    Spark queries a silver run."""
+    Spark queries a silver run. ``log_rows``: :func:`ingestion_log_rows`, read here when not given."""
     done = io.read_columns(ctx.spark, ctx.settings, "silver", CONSERVATION_TABLE, ["file_sha256"])
     seen = set() if done is None else set(done.column("file_sha256").to_pylist())
     pending = []
-    for row in _log_rows(ctx):
+    for row in ingestion_log_rows(ctx) if log_rows is None else log_rows:
         day, sha = row["delivery_date"], row["file_sha256"]
         if row["status"] != "loaded" or day is None or day > ctx.run_date or sha in seen:
             continue
@@ -85,8 +87,9 @@ def pending_files(ctx: RunContext) -> list[dict[str, Any]]:
     return sorted(pending, key=lambda f: (f["delivery_date"], f["source"] or "", f["path"] or ""))
 
 
-def _rejected_on(ctx: RunContext, source: str, day: dt.date) -> int:
-    return sum(1 for r in _log_rows(ctx) if r["source"] == source and r["delivery_date"] == day
+def rejected_files(log_rows: list[dict[str, Any]], source: str, day: dt.date) -> int:
+    """Files of ``source`` delivered on ``day`` that bronze rejected (:func:`ingestion_log_rows`)."""
+    return sum(1 for r in log_rows if r["source"] == source and r["delivery_date"] == day
                and r["status"] == "rejected")
 
 
@@ -118,8 +121,11 @@ def _detail(reason: str) -> F.Column:
     return F.concat(F.lit(f"{reason}: kept "), F.col("_business_key"), F.lit(" from a later/preferred row"))
 
 
-def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[list[tuple], dict[str, Any]]:
+def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
+            log_rows: list[dict[str, Any]] | None = None) -> tuple[list[tuple], dict[str, Any]]:
     """Bronze rows of ``files`` (one source; for snapshots one delivery date) into silver.
+
+    ``log_rows``: the ingestion log (:func:`ingestion_log_rows`), read here when not given.
 
     Returns the conservation rows and statistics (``_side`` holds the quarantine and
     duplicate rows for :func:`write_side_tables`). Raises ConservationError before
@@ -218,7 +224,7 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]]) -> tuple[
             stats["unchanged_not_retyped"] = n_unchanged
         if src.delivery == "snapshot":
             day = dt.date.fromisoformat(str(dates[-1]))
-            complete = _rejected_on(ctx, name, day) == 0
+            complete = rejected_files(ingestion_log_rows(ctx) if log_rows is None else log_rows, name, day) == 0
             if not complete:
                 log.warning("silver.%s: a %s snapshot file was rejected; missing houses are not closed", name, day)
             stats.update(apply_scd2(survivors, settings, name, src.key, day, schema, close_missing=complete,
@@ -304,7 +310,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     only = ctx.extras.get("sources") if getattr(ctx, "extras", None) else None
     if only:
         sources = {k: v for k, v in sources.items() if k in only}
-    pending = [f for f in pending_files(ctx) if f["source"] in sources]
+    log_rows = ingestion_log_rows(ctx)
+    pending = [f for f in pending_files(ctx, log_rows) if f["source"] in sources]
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in pending:
         by_source[f["source"]].append(f)
@@ -313,12 +320,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
     def unit(name: str) -> tuple[list[tuple], list[dict[str, Any]]]:
         src, files = sources[name], by_source[name]
         if src.delivery != "snapshot":
-            rows, stats = process(ctx, src, files)
+            rows, stats = process(ctx, src, files, log_rows)
             return rows, [stats]
         out_rows: list[tuple] = []
         out_stats: list[dict[str, Any]] = []
         for day in sorted({f["delivery_date"] for f in files}):  # one snapshot at a time, in delivery order
-            rows, stats = process(ctx, src, [f for f in files if f["delivery_date"] == day])
+            rows, stats = process(ctx, src, [f for f in files if f["delivery_date"] == day], log_rows)
             out_rows += rows
             out_stats.append(stats)
         return out_rows, out_stats

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from gridlake import io
-from jobs.silver.runner import CONSERVATION_TABLE, _rejected_on, pending_files
+from jobs.silver.runner import CONSERVATION_TABLE, ingestion_log_rows, pending_files, rejected_files
 from schemas.silver import CONSERVATION, INGESTION_LOG
 
 pytestmark = pytest.mark.spark
@@ -34,7 +34,7 @@ def _spark_reference(spark, settings, run_date):
 
 def test_pending_files_and_rejected_snapshots_from_the_logs(spark, settings):
     ctx = SimpleNamespace(spark=spark, settings=settings, run_date=NIGHT)
-    assert pending_files(ctx) == [] and _rejected_on(ctx, "housing", NIGHT) == 0  # no log yet
+    assert pending_files(ctx) == [] and ingestion_log_rows(ctx) == []  # no log yet
     rows = [
         _log("s1", "rentals", "landing/2026-11-02/rentals.csv", NIGHT, "loaded", 5),
         _log("s2", "housing", "landing/2026-11-01/housing.csv", dt.date(2026, 11, 1), "loaded", 7),
@@ -58,5 +58,7 @@ def test_pending_files_and_rejected_snapshots_from_the_logs(spark, settings):
     later = SimpleNamespace(spark=spark, settings=settings, run_date=dt.date(2026, 11, 3))
     assert [f["file_sha256"] for f in pending_files(later)] == ["s2", "s6", "s1", "s4"]
     assert pending_files(later) == _spark_reference(spark, settings, dt.date(2026, 11, 3))
-    assert _rejected_on(ctx, "housing", NIGHT) == 1
-    assert _rejected_on(ctx, "housing", dt.date(2026, 11, 1)) == 0 and _rejected_on(ctx, "rentals", NIGHT) == 0
+    log_rows = ingestion_log_rows(ctx)
+    assert len(log_rows) == len(rows) and pending_files(ctx, log_rows) == pending  # the log read once, passed on
+    assert rejected_files(log_rows, "housing", NIGHT) == 1
+    assert rejected_files(log_rows, "housing", dt.date(2026, 11, 1)) == 0 and rejected_files(log_rows, "rentals", NIGHT) == 0
