@@ -25,7 +25,7 @@ import numpy as np
 import opencc
 import pandas as pd
 
-from gridlake.ids import normalize_id, normalize_phone, upgrade_15_to_18
+from gridlake.ids import normalize_id, normalize_ids, normalize_phones, upgrade_15_to_18
 from gridlake.privacy import pseudonym_py
 from matching.codes import map_unique
 from matching.compare import level_names
@@ -61,6 +61,36 @@ def id_parts(raw: str | None) -> tuple[str | None, str | None, str | None, str |
     except ValueError:
         return valid, text, None, None
     return valid, text, birth, "M" if int(text[16]) % 2 else "F"
+
+
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def id_parts_many(values: np.ndarray) -> list[np.ndarray]:
+    """:func:`id_parts` of every value, as four object arrays (``valid18``, ``text18``, ``birth``, ``sex``).
+
+    The IDs :func:`gridlake.ids.normalize_ids` validates are split on arrays (their birth date checked
+    against the calendar); every other value goes through :func:`id_parts`, so each result equals its."""
+    arr = np.asarray(values, dtype=object)
+    valid, _ = normalize_ids(arr)
+    out = [np.full(len(arr), None, dtype=object) for _ in range(4)]
+    ok = np.flatnonzero(valid != None)     # noqa: E711 (object array: elementwise)
+    if len(ok):
+        v = valid[ok]
+        d = np.frombuffer("".join(v.tolist()).encode("ascii"), dtype=np.uint8).reshape(len(ok), 18) \
+            .astype(np.int32) - ord("0")
+        year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
+        month, day = d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13]
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        real = (month >= 1) & (month <= 12) & (day >= 1) \
+            & (day <= _DAYS[np.clip(month, 0, 12)] + (leap & (month == 2)))
+        out[0][ok] = v
+        out[1][ok] = v
+        out[2][ok[real]] = [t[6:14] for t in v[real].tolist()]
+        out[3][ok[real]] = np.where(d[real, 16] % 2 == 1, "M", "F").astype(object)
+    for i in np.flatnonzero(valid == None).tolist():     # noqa: E711
+        out[0][i], out[1][i], out[2][i], out[3][i] = id_parts(arr[i])
+    return out
 
 
 #: what people put between the parts of a name (a space, or a middle dot between the parts of a transliterated
@@ -113,25 +143,25 @@ def prepare_mentions(df: pd.DataFrame) -> pd.DataFrame:
     def blank(v: object) -> str | None:
         return v.strip() if isinstance(v, str) and v.strip() else None
 
-    # each function once per distinct value (a person's ID, name and phone recur across their mentions)
-    ids = _per_distinct(col("id_number"), lambda v: id_parts(blank(v)) if blank(v) else (None, None, None, None),
-                        (None, None, None, None))
+    # each function once per distinct value (a person's ID, name and phone recur across their mentions); IDs
+    # and phones on arrays of them (a million distinct IDs at district scale)
+    ids = _per_distinct(col("id_number"), lambda u: id_parts_many(np.array([blank(v) for v in u], dtype=object)))
     names = map_unique(col("name"), canonical_name)
     return pd.DataFrame({
         "record_key": col("record_key").astype(str).to_numpy(dtype=object),
         "id_valid": ids[0], "id_text": ids[1], "birth": ids[2], "sex": ids[3],
         "name": names, "name_sound": map_unique(names, name_sound),
-        "phone": map_unique(col("phone"), lambda v: normalize_phone(blank(v))),
+        "phone": _per_distinct(col("phone"),
+                               lambda u: [normalize_phones(np.array([blank(v) for v in u], dtype=object))])[0],
         "house_code": map_unique(col("house_code"), blank),
     })
 
 
-def _per_distinct(values: pd.Series, fn, missing: tuple) -> list[np.ndarray]:
-    """``fn`` (returning a tuple) once per distinct non-missing value: one object array per tuple element
-    (``missing`` where the value is missing)."""
+def _per_distinct(values: pd.Series, fn) -> list[np.ndarray]:
+    """``fn`` (distinct values -> object arrays of results) once over the distinct non-missing values: each
+    result array spread over ``values`` (None where the value is missing)."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    rows = [fn(u) for u in uniques] + [missing]
-    return [np.array([r[k] for r in rows], dtype=object)[codes] for k in range(len(missing))]
+    return [np.append(np.asarray(r, dtype=object), None)[codes] for r in fn(np.asarray(uniques, dtype=object))]
 
 
 def scored_pairs(mentions: pd.DataFrame, spec: LinkageSpec, model: FSModel | None = None

@@ -73,3 +73,51 @@ def test_a_number_inside_a_hex_digest_is_not_a_leak_but_the_same_number_elsewher
     # beside a digest is still found (only numbers are looked for outside hex tokens)
     assert scan_text(f"x{phone}y", "gold.t.note", known, None)
     assert scan_text(f"欧阳明华 {digest}", "gold.t.note", known, known.name_pattern())[0].kind == "name"
+
+
+def _openpyxl_text(path) -> str:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    rows = ["\t".join("" if v is None else str(v) for v in row) for ws in wb.worksheets
+            for row in ws.iter_rows(values_only=True)]
+    wb.close()
+    return "\n".join(rows)
+
+
+def test_workbook_text_is_what_openpyxl_reads_back_and_a_planted_name_is_found(tmp_path, settings):
+    import datetime as dt
+
+    from openpyxl import Workbook
+
+    from gridlake.privacy_scan import _xlsx_text
+    from jobs.exports.writer import xlsx_bytes
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["排名", "地址", "优先级", "新增", "电话"])
+    ws.append([1, "福田区华富街道田面社区1栋", 9.14, True, "13812345678"])
+    ws.append([2, "=cmd|' /C calc'!A0", 0.1 + 0.2, False, None])
+    ws.append([3, "欧阳明华", 1e-7, None, "  "])
+    wb.create_sheet("第二页").append(["第二页", 12345678901234567890])
+    mixed = tmp_path / "mixed.xlsx"
+    wb.save(mixed)
+    exported = tmp_path / "exported.xlsx"   # an officer's list as the exports stage writes it
+    exported.write_bytes(xlsx_bytes([], "4403040801001", dt.date(2026, 11, 2)))
+    for path in (mixed, exported):
+        assert _xlsx_text(path) == _openpyxl_text(path)
+    assert "\t9.14\tTrue\t" in _xlsx_text(mixed) and "\t1e-07\t" in _xlsx_text(mixed)
+    report = scan(settings, targets=[("xlsx", mixed)], known=KnownPII(phones={"13812345678"}, names={"欧阳明华"}))
+    assert {f.kind for f in report.findings} == {"phone", "name"}
+
+
+def test_a_workbook_that_does_not_parse_fails_the_scan(tmp_path, settings):
+    import zipfile
+
+    import pytest
+
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(broken, "w") as z:
+        z.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData><row>")
+    with pytest.raises(Exception):  # noqa: B017, PT011 (expat's ParseError): never an empty text
+        scan(settings, targets=[("xlsx", broken)], known=KnownPII())
