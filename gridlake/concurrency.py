@@ -15,14 +15,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def threads_for(configured: int, max_rows: int, rows: int, fault_plan: bool) -> int:
-    """Threads for a stage's units: ``configured`` on a night of at most ``max_rows`` new rows, where a unit's
-    time is mostly driver work; one at a time on a larger night (throughput-bound, and each unit caches its
-    batch: several side by side need several times the memory) and under a fault plan, which counts arrivals
-    at its points (one unit at a time keeps "the nth" arrival in one place)."""
-    if fault_plan or rows > max_rows:
+def threads_for(configured: int, fault_plan: bool) -> int:
+    """Threads for a stage's units: ``configured``, or one under a fault plan, which counts arrivals at its
+    points (one unit at a time keeps "the nth" arrival in one place)."""
+    if fault_plan:
         return 1
     return max(1, configured)
+
+
+def large_units(rows: Mapping[str, int], max_rows: int) -> set[str]:
+    """The units of more than ``max_rows`` new rows: :func:`run_units` runs none of them beside another (each
+    caches its batch: two large sources side by side ran a 4 GB driver out of heap at district scale), while
+    the small ones run beside them."""
+    return {name for name, n in rows.items() if n > max_rows}
 
 
 def waves(names: Sequence[str], depends_on: Mapping[str, set[str]]) -> list[list[str]]:
@@ -42,12 +47,14 @@ def waves(names: Sequence[str], depends_on: Mapping[str, set[str]]) -> list[list
 
 
 def run_units(names: Sequence[str], depends_on: Mapping[str, set[str]], work: Callable[[str], T],
-              threads: int) -> dict[str, T]:
-    """``{name: work(name)}``, each unit once every unit it depends on has finished, up to ``threads`` at once.
+              threads: int, large: set[str] | frozenset[str] = frozenset()) -> dict[str, T]:
+    """``{name: work(name)}``, each unit once every unit it depends on has finished, up to ``threads`` at once,
+    and never two units of ``large`` at once (:func:`large_units`).
 
     Units start in ``names`` order as soon as they are ready (1 thread: one after another, in that order,
-    dependencies first). After a failure no further unit starts; every started unit finishes before this
-    raises the first failure in ``names`` order (the same error whatever order the threads ended in).
+    dependencies first); a large unit waiting for another large one to finish lets the small ones after it
+    start. After a failure no further unit starts; every started unit finishes before this raises the first
+    failure in ``names`` order (the same error whatever order the threads ended in).
     """
     layered = [n for wave in waves(names, depends_on) for n in wave]  # also refuses a cycle
     deps = {n: (set(depends_on.get(n, set())) & set(names)) - {n} for n in names}
@@ -63,6 +70,8 @@ def run_units(names: Sequence[str], depends_on: Mapping[str, set[str]], work: Ca
             for name in [] if errors else list(pending):
                 if len(running) >= threads:
                     break
+                if name in large and large & set(running.values()):
+                    continue
                 if deps[name] <= results.keys():
                     pending.remove(name)
                     running[pool.submit(work, name)] = name

@@ -59,7 +59,8 @@ class SparkConfig(_Section):
     # Independent units of one stage (silver: its sources) submitted from this many driver threads at once, so
     # one unit's planning and commits overlap another's Spark jobs; 1 runs them one after another.
     stage_threads: int = Field(1, ge=1, le=16)
-    # ... only on a night of at most this many new bronze rows; a larger one runs its units one at a time
+    # ... but never two units of more than this many new bronze rows at once (each caches its batch); the
+    # smaller units run beside such a unit
     stage_threads_max_rows: int = Field(100_000, ge=0)
     # Compile each query to Java (Spark's whole-stage and expression code generation). Off, expressions are
     # interpreted: on a community night (a few thousand rows) that saves compiling and JIT-warming code that

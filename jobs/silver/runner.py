@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from gridlake import io
-from gridlake.concurrency import run_units, threads_for
+from gridlake.concurrency import large_units, run_units, threads_for
 from gridlake.context import RunContext
 from gridlake.errors import ConservationError
 from gridlake.faults import ENV as FAULT_ENV
@@ -330,10 +330,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
             out_stats.append(stats)
         return out_rows, out_stats
 
-    # two large sources cached side by side ran a 4 GB driver out of heap at district scale
-    threads = threads_for(ctx.settings.spark.stage_threads, ctx.settings.spark.stage_threads_max_rows,
-                          sum(int(f.get("bronze_rows") or 0) for f in pending), bool(os.environ.get(FAULT_ENV)))
-    results = run_units(names, lookup_dependencies(names), unit, threads)
+    # small sources run beside a large one (its jobs use the cores while they plan and commit); two large
+    # sources cached side by side ran a 4 GB driver out of heap at district scale, so never two at once
+    rows = {n: sum(int(f.get("bronze_rows") or 0) for f in by_source[n]) for n in names}
+    large = large_units(rows, ctx.settings.spark.stage_threads_max_rows)
+    results = run_units(names, lookup_dependencies(names), unit,
+                        threads_for(ctx.settings.spark.stage_threads, bool(os.environ.get(FAULT_ENV))), large)
     conservation: list[tuple] = []
     tables: dict[str, Any] = {}
     for name in names:  # conf/sources.yaml order, whatever order the threads finished in

@@ -62,10 +62,50 @@ def test_first_failure_in_given_order_is_raised_and_nothing_new_starts():
     assert "c" not in started and "d" not in started  # c waits for a (failed); no start after a failure
 
 
-def test_threads_only_on_a_small_night_and_never_under_a_fault_plan():
-    from gridlake.concurrency import threads_for
+def test_threads_unless_a_fault_plan_and_the_large_units():
+    from gridlake.concurrency import large_units, threads_for
 
-    assert threads_for(2, 100_000, 10_000, False) == 2
-    assert threads_for(2, 100_000, 100_001, False) == 1  # a district night: one source at a time
-    assert threads_for(2, 100_000, 10, True) == 1
-    assert threads_for(0, 100_000, 10, False) == 1
+    assert threads_for(2, False) == 2
+    assert threads_for(2, True) == 1
+    assert threads_for(0, False) == 1
+    assert large_units({"housing": 500_000, "police": 222, "declarations": 100_001}, 100_000) == {
+        "housing", "declarations"}
+
+
+def test_two_large_units_never_run_at_once_and_small_ones_run_beside_them():
+    """A district night: housing and declarations (large, declarations after housing) and rentals (large,
+    independent here) never overlap; the small sources run beside the large ones."""
+    lock = threading.Lock()
+    running: set[str] = set()
+    overlaps: list[set[str]] = []
+
+    def work(name: str) -> str:
+        with lock:
+            running.add(name)
+            overlaps.append(set(running))
+        time.sleep(0.15 if name in ("housing", "rentals", "declarations") else 0.03)
+        with lock:
+            running.discard(name)
+        return name
+
+    names = ["housing", "rentals", "declarations", "police", "mediation", "safety"]
+    large = {"housing", "rentals", "declarations"}
+    out = run_units(names, {"declarations": {"housing"}}, work, 2, large)
+    assert out == {n: n for n in names}
+    assert all(len(seen & large) <= 1 for seen in overlaps)           # never two large at once
+    assert any(seen & large and seen - large for seen in overlaps)     # a small one beside a large one
+    assert len(overlaps) == len(names)
+
+
+def test_a_large_unit_does_not_hold_back_the_small_ones_queued_after_it():
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def work(name: str) -> str:
+        with lock:
+            started.append(name)
+        time.sleep(0.1 if name.startswith("big") else 0.01)
+        return name
+
+    run_units(["big1", "big2", "s1", "s2"], {}, work, 2, {"big1", "big2"})
+    assert started.index("s1") < started.index("big2") and started.index("s2") < started.index("big2")
