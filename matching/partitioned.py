@@ -23,8 +23,12 @@ partition, decided there. The fallback rules share no key (``building`` for two,
 so a query having both keys goes to two partitions. Such a query (and every query with a forced pair)
 is *non-local*: its partitions emit its candidate pairs with their levels (``p`` rows) and too-vague
 rules (``v`` rows); :func:`reduce_queries` gathers them by query and decides deterministically as the
-engine does: the main pass's pairs when there are any, else the fallback pass's (the engine runs the
-fallback rules only for queries the main rules found nothing for), duplicates (a pair found by rules
+engine does. Except a query whose one forced pair (a delivered code) is among the candidates of its one
+main partition: the reduction would see exactly those pairs (the main pass found some, so no fallback
+pair counts; the forced pair is one of them), so the partition decides it, code verified or not
+(:func:`verify_forced`), and the query goes no further (a third of the generated district's records
+carry a code). The reduction takes the main pass's pairs when there are any, else the fallback pass's
+(the engine runs the fallback rules only for queries the main rules found nothing for), duplicates (a pair found by rules
 of two routes) removed, too-vague rules in spec order, ties to the smaller right id. Comparison levels
 and weights depend only on the two records and the fixed model, so they are the same wherever a pair
 is compared. A *local* query that finds no main pairs is sent on (an ``f`` row) to the fallback pass.
@@ -151,7 +155,10 @@ def run_partition(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, mo
     ``left`` has ``_id``, the spec's columns, optionally ``address_norm``, and the routing flags
     ``_local`` (all the query's candidates meet in one partition per pass and it has no forced pair),
     ``_next`` (it has a fallback route) and ``_prev`` (too-vague main rules, fallback pass only). ``top_k`` > 0: the
-    decisions of unresolved records carry their best ``top_k`` candidates (``_cands``, JSON text)."""
+    decisions of unresolved records carry their best ``top_k`` candidates (``_cands``, JSON text).
+    ``_forced_id`` (optional): the query's one delivered code; with a ``model``, in the main pass, a
+    non-local query of one main route (``_fan0`` 1) whose code is among its candidates here is decided here
+    (a ``d`` row of pass :data:`FORCED`, see the module docstring)."""
     if not len(left):
         return _empty()
     names = rule_names(spec)
@@ -167,8 +174,17 @@ def run_partition(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, mo
     vague_idx = {p: [index_of[r] for r in rules] for p, rules in vague.items()}
     prev = [_indices(x) for x in left["_prev"]] if "_prev" in left.columns else [[] for _ in range(n)]
     parts = []
+    # a query whose delivered code (``_forced_id``) is among its candidates here, all of them here (its one
+    # main route), is decided here with it (pass FORCED): the reduction would see the same pairs
+    verified = np.zeros(n, dtype=bool)
+    is_forced = np.zeros(len(levels), dtype=bool)
+    if model is not None and pass_no == MAIN and "_forced_id" in left.columns and len(levels):
+        lpos = levels["_lpos"].to_numpy()
+        is_forced = rid[levels["_rpos"].to_numpy()] == left["_forced_id"].to_numpy(dtype=object)[lpos]
+        verified[lpos[is_forced]] = True
+        verified &= ~local & (left["_fan0"].to_numpy() == 1)
     # non-local queries: candidate pairs and too-vague rules, decided by reduce_queries
-    far = ~local
+    far = ~local & ~verified
     if far.any():
         pairs = levels[far[levels["_lpos"].to_numpy()]]
         parts.append(_rows("p", len(pairs), pass_no, _id_l=lid[pairs["_lpos"].to_numpy()],
@@ -185,18 +201,23 @@ def run_partition(left: pd.DataFrame, right: pd.DataFrame, spec: LinkageSpec, mo
         parts.append(_rows("f", len(opos), pass_no, _id_l=lid[opos],
                            _rules=[_rule_text(vague_idx.get(int(p), [])) for p in opos]))
     final = local & ~onward
+    decided = final | verified
     if model is None:
         parts.append(_pattern_rows(levels[final[levels["_lpos"].to_numpy()]], spec, pass_no))
-    elif final.any():
+    elif decided.any():
         levels["weight"] = match_weights(levels, spec, model)
         all_vague = {p: [names[i] for i in sorted(set(prev[p] + vague_idx.get(p, [])))]
-                     for p in range(n) if final[p] and (prev[p] or p in vague_idx)}
+                     for p in range(n) if decided[p] and (prev[p] or p in vague_idx)}
         dec = decide_positions(levels, lid, rid, spec, model, all_vague)
-        cands = _candidates_json(levels[final[levels["_lpos"].to_numpy()]], dec, rid, spec, top_k)[final]
-        dec = dec[final]
-        parts.append(_rows("d", len(dec), pass_no, _id_l=dec["left_id"], right_id=dec["right_id"],
-                           weight=dec["weight"], score=dec["score"], method=dec["method"],
-                           explanation=dec["explanation"], _cands=cands))
+        if verified.any():
+            verify_forced(dec, levels, is_forced & verified[levels["_lpos"].to_numpy()], rid, spec, model)
+        cands = _candidates_json(levels[decided[levels["_lpos"].to_numpy()]], dec, rid, spec, top_k)
+        for mask, pass_of in ((final, pass_no), (verified, FORCED)):
+            if mask.any():
+                d = dec[mask]
+                parts.append(_rows("d", len(d), pass_of, _id_l=d["left_id"], right_id=d["right_id"],
+                                   weight=d["weight"], score=d["score"], method=d["method"],
+                                   explanation=d["explanation"], _cands=cands[mask]))
     return _concat(parts)
 
 
@@ -286,22 +307,32 @@ def reduce_queries(rows: pd.DataFrame, spec: LinkageSpec, model: FSModel | None,
     fkeys = set(zip(fkeys["_id_l"].tolist(), fkeys["_id_r"].tolist(), strict=True))
     is_forced = np.fromiter(((a, b) in fkeys for a, b in zip(pairs["_id_l"].tolist(), pairs["_id_r"].tolist(),
                                                               strict=True)), dtype=bool, count=len(pairs))
-    forced = lv[is_forced & lv["_compatible"].to_numpy()
-                & (lv["weight"].to_numpy() >= spec.decision.verify_min_weight)]
-    if len(forced):
-        labels = level_names(spec)
-        forced = forced.assign(_rid=np.asarray(right_ids, dtype=object)[forced["_rpos"].to_numpy()])
-        forced = forced.sort_values(["_lpos", "weight", "_rid"], ascending=[True, False, True])
-        forced = forced.drop_duplicates("_lpos")
-        # one column at a time (a row-by-row .loc took 40 min on a district night's ~10^5 forced pairs)
-        pos = forced["_lpos"].to_numpy(dtype=np.int64)
-        weights = [float(w) for w in forced["weight"].tolist()]
-        dec.loc[pos, "right_id"] = forced["_rid"].to_numpy(dtype=object)
-        dec.loc[pos, "weight"] = weights
-        dec.loc[pos, "score"] = [round(float(match_probability(w, model.lam)), 6) for w in weights]
-        dec.loc[pos, "method"] = "scanned_code_verified"
-        dec.loc[pos, "explanation"] = [f"scanned_code_verified;{prefix}weight={w:.2f}" for prefix, w in
-                                       zip(_explanation_prefixes(forced, spec, labels), weights, strict=True)]
+    verify_forced(dec, lv, is_forced, np.asarray(right_ids, dtype=object), spec, model)
     cands = _candidates_json(lv, dec, np.asarray(right_ids, dtype=object), spec, top_k)
     return _rows("d", len(dec), MAIN, _id_l=dec["left_id"], right_id=dec["right_id"], weight=dec["weight"],
                  score=dec["score"], method=dec["method"], explanation=dec["explanation"], _cands=cands)
+
+
+def verify_forced(dec: pd.DataFrame, levels: pd.DataFrame, is_forced: np.ndarray, right_ids: np.ndarray,
+                  spec: LinkageSpec, model: FSModel) -> None:
+    """Accept delivered codes in ``dec`` (decisions by left position, changed in place): a forced pair
+    (``is_forced``, a mask over ``levels``: pairs by position with their levels and ``weight``) that is
+    compatible and of at least ``decision.verify_min_weight`` bits decides its query
+    (``scanned_code_verified``; of several, the heaviest, then the smaller right id)."""
+    forced = levels[is_forced & levels["_compatible"].to_numpy()
+                    & (levels["weight"].to_numpy() >= spec.decision.verify_min_weight)]
+    if not len(forced):
+        return
+    labels = level_names(spec)
+    forced = forced.assign(_rid=right_ids[forced["_rpos"].to_numpy()])
+    forced = forced.sort_values(["_lpos", "weight", "_rid"], ascending=[True, False, True])
+    forced = forced.drop_duplicates("_lpos")
+    # one column at a time (a row-by-row .loc took 40 min on a district night's ~10^5 forced pairs)
+    pos = forced["_lpos"].to_numpy(dtype=np.int64)
+    weights = [float(w) for w in forced["weight"].tolist()]
+    dec.loc[pos, "right_id"] = forced["_rid"].to_numpy(dtype=object)
+    dec.loc[pos, "weight"] = weights
+    dec.loc[pos, "score"] = [round(float(match_probability(w, model.lam)), 6) for w in weights]
+    dec.loc[pos, "method"] = "scanned_code_verified"
+    dec.loc[pos, "explanation"] = [f"scanned_code_verified;{prefix}weight={w:.2f}" for prefix, w in
+                                   zip(_explanation_prefixes(forced, spec, labels), weights, strict=True)]

@@ -309,7 +309,7 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
     reduction); they are appended to ``held`` for the caller to release once it has read the result."""
     from pyspark.sql import functions as F
 
-    from matching.partitioned import FALLBACK, MAIN, plan_routes, reduce_queries
+    from matching.partitioned import FALLBACK, FORCED, MAIN, plan_routes, reduce_queries
 
     main, fallback = plan_routes(spec.blocking, spec), plan_routes(spec.blocking_fallback, spec)
     local = F.col("_local")
@@ -318,19 +318,24 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
     o0 = _held(o0, held)
     outs = [o0.where(F.col("_kind").isin("d", "c"))]
     far = [o0.where(F.col("_kind").isin("p", "v"))]
+    # queries their main partition decided with their delivered code (matching.partitioned.run_partition): not
+    # sent on to the fallback pass nor to the reduction
+    verified = o0.where((F.col("_kind") == "d") & (F.col("_pass") == FORCED)).select(F.col("_id_l").alias("_id"))
+    undecided = left.where(~local).join(verified, "_id", "left_anti") if forced is not None else left.where(~local)
     if fallback:
         onward = o0.where(F.col("_kind") == "f").select(F.col("_id_l").alias("_id"), F.col("_rules").alias("_prev"))
-        l1 = left.where((F.col("_fan1") >= 1) & (~local | (F.col("_fan0") == 0))).withColumn(
+        l1 = undecided.where(F.col("_fan1") >= 1).unionByName(left.where(local & (F.col("_fan0") == 0)
+                                                                          & (F.col("_fan1") >= 1))).withColumn(
             "_prev", F.lit(None).cast("string"))
         l1 = l1.unionByName(left.where(local & (F.col("_fan1") >= 1)).join(onward, "_id"))
         o1 = _held(_partition_pass(l1, right, fallback, spec, model, FALLBACK, buckets, small_left, top_k), held)
         outs.append(o1.where(F.col("_kind").isin("d", "c")))
         far.append(o1.where(F.col("_kind").isin("p", "v")))
     if model is not None and forced is not None:
-        data = [c for c in left.columns if c not in ("_fan0", "_fan1", "_local", "_next")]
-        far.append(_forced_rows(forced, left.select(*data), right, spec))
-    markers = left.where(~local).select(F.lit("v").alias("_kind"), F.col("_id").alias("_id_l"),
-                                        F.lit(MAIN).alias("_pass"))
+        data = [c for c in left.columns if c not in ("_fan0", "_fan1", "_local", "_next", "_forced_id")]
+        far.append(_forced_rows(forced.join(verified.withColumnRenamed("_id", "_id_l"), "_id_l", "left_anti"),
+                                left.select(*data), right, spec))
+    markers = undecided.select(F.lit("v").alias("_kind"), F.col("_id").alias("_id_l"), F.lit(MAIN).alias("_pass"))
     rows = markers.unionByName(far[0], allowMissingColumns=True)
     for f in far[1:]:
         rows = rows.unionByName(f)
@@ -447,14 +452,16 @@ def link_spark(left, right, spec, model=None, forced=None, small_left: bool = Fa
     rcols = [c for c in wanted if c in right.columns]
     main, fallback = plan_routes(spec.blocking, spec), plan_routes(spec.blocking_fallback, spec)
     lside = left.select(*lcols).withColumn("_fan0", _fan_out(main, spec)).withColumn("_fan1", _fan_out(fallback, spec))
-    if forced is not None:
-        lside = lside.join(forced.select(F.col("_id_l").alias("_id")).distinct().withColumn("_forced", F.lit(True)),
-                           "_id", "left")
+    if forced is not None:   # a query's delivered code, when it has one (several: none, decided by the reduction)
+        codes = forced.groupBy(F.col("_id_l").alias("_id")).agg(
+            F.when(F.count(F.lit(1)) == 1, F.first("_id_r")).alias("_forced_id")).withColumn("_forced", F.lit(True))
+        lside = lside.join(codes, "_id", "left")
     else:
-        lside = lside.withColumn("_forced", F.lit(None).cast("boolean"))
+        lside = lside.withColumn("_forced", F.lit(None).cast("boolean")).withColumn(
+            "_forced_id", F.lit(None).cast("string"))
     lside = lside.select(*lcols, "_fan0", "_fan1", (
         (F.col("_fan0") <= 1) & (F.col("_fan1") <= 1) & F.col("_forced").isNull()).alias("_local"),
-        (F.col("_fan1") >= 1).alias("_next")).persist()
+        (F.col("_fan1") >= 1).alias("_next"), "_forced_id").persist()
     rside = right.select(*rcols).persist()
     held: list = []
     try:

@@ -261,3 +261,43 @@ def test_top_k_candidates_equal_the_engine(spark, district, cap, buckets):
     # texts with a lane and a building go to two partitions: their candidates come from the reduction
     two_routes = queries.loc[queries["address"].fillna("").str.contains("坊.*号3栋"), "id"]
     assert any(want_c[k] for k in two_routes)
+
+
+@pytest.mark.parametrize("buckets", [2, 3])
+def test_a_delivered_code_decided_in_its_partition_equals_the_reduction(spark, district, buckets):
+    """A query whose delivered code is among its candidates, all in one partition, is decided there
+    (matching.partitioned.run_partition, pass FORCED) with the same answer, score, explanation and candidates
+    as the reduction of its pairs gives. The reference: the same pairs each delivered twice (a query with
+    several delivered codes is always reduced). Codes: right ones, wrong ones among the candidates (another
+    room of the building) and wrong ones elsewhere (another complex)."""
+    from matching.scoring import initial_model
+    from matching.spark import link_spark
+    from matching.spec import load_spec
+
+    registry, queries = district
+    spec = load_spec("address_to_house")
+    spec = spec.model_copy(update=dict(decision=spec.decision.model_copy(update=dict(min_weight=2.0, min_gap=1.0))))
+    _, model = _engine(registry, queries, spec, initial_model(spec))
+    left, right = _spark_side(spark, queries, "id"), _spark_side(spark, registry, "house_code")
+    codes = registry["house_code"].tolist()
+    rng = random.Random(5)
+    pairs = []
+    for r in queries.dropna(subset=["true_code"]).itertuples():
+        kind = rng.randrange(4)
+        if kind == 0:
+            continue
+        code = r.true_code
+        if kind == 2:     # a neighbour: the same building, the next room
+            code = code[:-1] + ("2" if code[-1] != "2" else "1")
+        elif kind == 3:
+            code = rng.choice(codes)
+        if code in codes:
+            pairs.append((r.id, code))
+    forced = spark.createDataFrame(pairs, "_id_l string, _id_r string")
+    got, _ = link_spark(left, right, spec, model=model, forced=forced, buckets=buckets, top_k=3)
+    ref, _ = link_spark(left, right, spec, model=model, forced=forced.unionAll(forced), buckets=buckets, top_k=3)
+    got, ref = got.toPandas(), ref.toPandas()
+    _assert_same(_by_id(got, "_id_l"), _by_id(ref, "_id_l"))
+    assert _candidates(got, "_id_l") == _candidates(ref, "_id_l")
+    methods = got["method"].value_counts()
+    assert methods.get("scanned_code_verified", 0) >= 20 and len(got) == len(queries)

@@ -146,3 +146,36 @@ def test_sole_bearer_pass_ignores_a_sound_two_identified_persons_bear():
     links = sole_bearer_links(m, np.array([0, 0, 2, 3, 4, 3, 6]))
     assert [(a, b) for a, b, _ in links] == [(4, 1)]             # only 李娜: p:2 joins d:2's person
     assert links[0][2] == "name=sole_bearer;phone=own"
+
+
+def test_a_partition_decides_a_query_with_its_delivered_code_among_its_candidates():
+    """matching.partitioned.run_partition: a non-local query (it has a delivered code) whose code is among its
+    candidates in its one main partition gets its decision there (pass FORCED, the code verified), without
+    candidate pairs for the reduction; one whose code is not among them is left to the reduction."""
+    import numpy as np
+    import pandas as pd
+
+    from matching.engine import parsed_addresses
+    from matching.partitioned import FORCED, MAIN, plan_routes, run_partition
+    from matching.scoring import initial_model
+    from matching.spec import load_spec
+    from schemas.address import ADDRESS_COMPONENTS
+
+    spec = load_spec("address_to_house")
+
+    def side(ids, texts):
+        p = parsed_addresses(pd.Series(texts))
+        p.insert(0, "_id", ids)
+        return p[["_id", "address_norm", *ADDRESS_COMPONENTS]].astype(object).where(p.notna(), None)
+
+    right = side(["H101", "H102", "H201"], ["福华路10号福华花园1栋101", "福华路10号福华花园1栋102",
+                                            "福华路10号福华花园1栋201"])
+    left = side(["Q1", "Q2"], ["福华花园1栋101", "福华花园1栋101"])
+    left["_local"], left["_next"], left["_fan0"] = False, True, 1
+    left["_forced_id"] = np.array(["H101", "H999"], dtype=object)   # Q2's code is no candidate here
+    route = plan_routes(spec.blocking, spec)[0]
+    out = run_partition(left, right, spec, initial_model(spec), route, MAIN)
+    q1, q2 = out[out["_id_l"] == "Q1"], out[out["_id_l"] == "Q2"]
+    assert list(q1["_kind"]) == ["d"] and int(q1["_pass"].iloc[0]) == FORCED
+    assert q1["right_id"].iloc[0] == "H101" and q1["method"].iloc[0] == "scanned_code_verified"
+    assert set(q2["_kind"]) == {"p", "v"} and "d" not in set(q2["_kind"])
