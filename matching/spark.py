@@ -321,7 +321,9 @@ def _linkage(left, right, spec, model, buckets: int, small_left: bool, forced=No
     # queries their main partition decided with their delivered code (matching.partitioned.run_partition): not
     # sent on to the fallback pass nor to the reduction
     verified = o0.where((F.col("_kind") == "d") & (F.col("_pass") == FORCED)).select(F.col("_id_l").alias("_id"))
-    undecided = left.where(~local).join(verified, "_id", "left_anti") if forced is not None else left.where(~local)
+    undecided = left.where(~local)
+    if forced is not None:   # read by the fallback pass and the reduction's markers: the anti-join computed once
+        undecided = _held(undecided.join(verified, "_id", "left_anti"), held)
     if fallback:
         onward = o0.where(F.col("_kind") == "f").select(F.col("_id_l").alias("_id"), F.col("_rules").alias("_prev"))
         l1 = undecided.where(F.col("_fan1") >= 1).unionByName(left.where(local & (F.col("_fan0") == 0)
