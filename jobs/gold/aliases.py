@@ -128,6 +128,15 @@ def resolved_by_alias(marked: DataFrame, info: DataFrame) -> DataFrame:
                     "input_hash"))
 
 
+def changes_possible(verifications: DataFrame, run_date: dt.date) -> bool:
+    """Whether a verification checked by ``run_date`` gives a house code or refutes an address: without one,
+    :func:`refresh` returns the previous table unchanged (no correction to add, none to supersede or withdraw),
+    and the joins over every record need not run."""
+    checked = F.to_date("checked_at") <= F.lit(run_date)
+    relevant = checked & (F.col("new_house_code").isNotNull() | (F.col("outcome") == "wrong_address"))
+    return not verifications.where(relevant).isEmpty()
+
+
 def run(ctx: RunContext, records: DataFrame, houses: DataFrame) -> DataFrame:
     """Refresh gold.address_aliases for the night; return the table (for :func:`mark`)."""
     from gridlake import io
@@ -138,6 +147,10 @@ def run(ctx: RunContext, records: DataFrame, houses: DataFrame) -> DataFrame:
     previous = io.read_table_or_empty(spark, settings, "gold", TABLE, ALIASES)
     verifications = io.read_table_or_empty(spark, settings, "silver", "verifications", VERIFICATIONS)
     if "new_house_code" not in verifications.columns:
+        return previous
+    if not changes_possible(verifications, ctx.run_date):
+        # no correction and no refutation checked by tonight: refresh would give the previous table
+        io.create_if_missing(spark, settings, "gold", TABLE, ALIASES)
         return previous
     discrepancies = io.read_table_or_empty(spark, settings, "gold", "discrepancies", DISCREPANCIES)
     table = refresh(previous, verifications, discrepancies, records, houses, ctx.run_date).localCheckpoint()

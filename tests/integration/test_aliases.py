@@ -89,3 +89,22 @@ def testcorrection_stats(spark, settings):
          ("C7", "resolved", True, D1, dt.datetime.combine(D1, dt.time(9)))],
         "discrepancy_id string, status string, detected boolean, last_seen date, verified_at timestamp")
     assert correction_stats(ctx, seen) == {"cases_corrected": 2, "came_back": 1, "held_share": 0.5}
+
+
+def test_no_change_possible_means_refresh_returns_the_previous_table(spark, frames):
+    """``changes_possible`` is False exactly when no verification checked by the night gives a code or refutes an
+    address; then refresh leaves the table as it was (so the stage may skip its joins)."""
+    disc, records, houses = frames
+    empty = spark.createDataFrame([], aliases.ALIASES)
+    table = spark.createDataFrame(aliases.refresh(empty, _v(spark, [("V1", "C6", D1, "confirmed", "H1")]), disc,
+                                                  records, houses, D1).collect(), aliases.ALIASES)
+    quiet = _v(spark, [("V2", "C1", D2, "confirmed", None), ("V3", "C6", D3, "wrong_address", None),
+                       ("V4", "C6", D3, "confirmed", "H2")])   # no code, or checked after night D2
+    assert not aliases.changes_possible(quiet, D2)
+    assert sorted(aliases.refresh(table, quiet, disc, records, houses, D2).collect()) == sorted(table.collect())
+    assert aliases.changes_possible(quiet, D3)   # both V3 (refutes) and V4 (a code) count from D3
+    assert not aliases.changes_possible(quiet.where("verification_id <> 'V4'"), D2)
+    assert aliases.changes_possible(quiet.where("verification_id = 'V3'"), D3)
+    assert aliases.changes_possible(quiet.where("verification_id = 'V4'"), D3)
+    refreshed = aliases.refresh(table, quiet, disc, records, houses, D3).collect()
+    assert sorted(refreshed) != sorted(table.collect())   # and then refresh does change it
