@@ -151,6 +151,32 @@ def test_mistyped_id_declaration_counts_once_linked_and_a_namesake_does_not(worl
     assert basis["DT"] == BASIS_LINKED and "DW" not in basis and basis["DW3"] == "valid_id"
 
 
+@pytest.mark.parametrize("declared_at, current", [(dt.datetime(2026, 2, 1, 9), "DT"), (dt.datetime(2026, 3, 1, 9), "DV")])
+def test_a_persons_current_declaration_is_the_latest_of_theirs_loaded_or_linked(world, spark, declared_at, current):
+    """person_declarations starts from each ID's current declaration and orders again only the persons a linked
+    declaration names: the same rows as every declaration ordered per person (what it computed before)."""
+    silver, hr, failed, persons, _, _ = world
+    # the tenant also declared with the valid ID, at H3: before (the linked DT of 2026-02-10 is current) or after
+    valid = silver_df(spark, "declarations", [
+        {"declaration_id": "DV", "id_number": TENANT_ID, "name": "刘晓东", "phone": "13900001111", "house_code": "H3",
+         "relation": "tenant", "declared_at": declared_at, "addr": addr()},
+        {"declaration_id": "DV0", "id_number": TENANT_ID, "name": "刘晓东", "phone": "13900001111", "house_code": "H2",
+         "relation": "tenant", "declared_at": dt.datetime(2026, 1, 5, 9), "addr": addr()}])
+    silver = {**silver, "declarations": silver["declarations"].unionByName(valid)}
+    p = prepare(silver, hr, RULES, D, person_resolution=persons, failed_declarations=failed, key=KEY)
+    got = {r.person_key: (r.declaration_id, r.declaration_basis) for r in p.person_declarations.collect()}
+    assert got[pseudonym_py(KEY, TENANT_ID)] == (current, BASIS_LINKED if current == "DT" else "valid_id")
+    # the reference: every loaded declaration and the linked one, the latest (declared_at, id) per person
+    best: dict[str, tuple] = {}
+    for r in p.all_declarations.collect():
+        k = pseudonym_py(KEY, r.id_number)
+        best[k] = max(best.get(k, (r.declared_at, "")), (r.declared_at, r.declaration_id, "valid_id"))
+    dt_at = next(r.declared_at for r in failed.collect() if r.declaration_id == "DT")
+    k = pseudonym_py(KEY, TENANT_ID)
+    best[k] = max(best[k], (dt_at, "DT", BASIS_LINKED))
+    assert got == {k: v[1:] for k, v in best.items()}
+
+
 @pytest.mark.slow  # `make test-all`: CI's 35 minutes (R5 itself is in test_gold_rules.py's CI tests)
 def test_r5_compares_person_keys(world):
     silver, hr, failed, persons, _, _ = world
