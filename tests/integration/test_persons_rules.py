@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from gridlake.ids import check_digit
 from gridlake.privacy import pseudonym_py
 from jobs.gold.rules import BASIS_LINKED, detect, prepare
-from jobs.matching.persons import mentions, resolution_frame
+from jobs.matching.persons import mentions, resolution_frame, spark_frame, to_spark_frame
 from jobs.silver.columns import person_list
 from jobs.silver.common import split
 from jobs.silver.declarations import checksum_failed
@@ -222,3 +222,22 @@ def test_police_transform_keeps_id_positions_next_to_the_address_parser(spark):
     assert got.address_norm
     assert [(e.name, e.phone, e.id_text) for e in got.persons] == [
         ("石泽", "16677939859", None), ("袁梅娜", "15980085585", TENANT_ID)]
+
+
+def test_person_resolution_goes_to_spark_in_few_partitions(spark):
+    """Arrow makes a partition of every 10,000 rows it sends; the frame is coalesced to the configured
+    parallelism (the audit's and the write's jobs then run that many tasks, and the table gets that many files)."""
+    import pandas as pd
+
+    n = 25_000
+    frame = pd.DataFrame({
+        "source": "declarations", "record_id": [f"D{i}" for i in range(n)], "mention_no": 0, "role": "declarant",
+        "person_key": [f"{i:064x}" for i in range(n)], "method": "singleton", "score": 0.0, "explanation": None,
+        "id_status": "valid", "identified": True, "cluster_size": 1})
+    as_sent = spark.createDataFrame(to_spark_frame(frame), PERSON_RESOLUTION)
+    assert as_sent.rdd.getNumPartitions() >= 2  # the premise: several partitions as sent
+    df = spark_frame(spark, frame, 1)
+    assert df.rdd.getNumPartitions() == 1
+    assert df.schema == PERSON_RESOLUTION
+    assert df.count() == n and df.agg(F.countDistinct("record_id")).first()[0] == n
+    assert spark_frame(spark, frame.iloc[:0], 1).count() == 0
