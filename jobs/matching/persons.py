@@ -172,7 +172,7 @@ def spark_frame(spark: SparkSession, frame: pd.DataFrame, partitions: int) -> Da
     partitions (``spark.default_parallelism``). Sent through Arrow, column by column (a list of row dicts went
     through Python's pickler a row at a time), which makes a partition of every Arrow batch (10,000 rows): 131
     for a district's 1.3 M mentions, so that each job of the audit and of the write ran 131 tasks and the table
-    got 131 files. Coalesced (no shuffle), the same rows were written in 3.0-4.4 s instead of 8.8-12.7 s."""
+    got 131 files. Coalesced (no shuffle), the same rows were written in 3.0-4.4 s instead of 8.8-11.0 s (warm)."""
     return spark.createDataFrame(to_spark_frame(frame) if len(frame) else [], PERSON_RESOLUTION).coalesce(partitions)
 
 
