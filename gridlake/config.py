@@ -101,6 +101,16 @@ class ValidationConfig(_Section):
     pandas_max_rows: int = Field(100_000, ge=0)
 
 
+class WorkbooksConfig(_Section):
+    """How the exports stage builds the officers' workbooks (``jobs/exports``)."""
+
+    # openpyxl builds each grid's workbook in Python, one core's work while the JVM waits: from this many
+    # grids on in a night, up to ``processes`` worker processes build them (1: always in the stage's own
+    # process). Below it a night's lists are too few to pay for starting the workers.
+    processes: int = Field(2, ge=1, le=16)
+    processes_min_grids: int = Field(100, ge=0)
+
+
 class PrivacyConfig(_Section):
     """Pseudonymisation key handling (DESIGN.md section 6)."""
 
@@ -169,6 +179,7 @@ class Settings(_Section):
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    workbooks: WorkbooksConfig = Field(default_factory=WorkbooksConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     timezone: str = "Asia/Shanghai"

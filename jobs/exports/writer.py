@@ -23,6 +23,7 @@ identical is left alone, so a rerun of a night changes nothing.
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import hashlib
@@ -353,14 +354,19 @@ class _Names:
         return stem
 
 
-def write_grid(
-    night_dir: Path, street: str, grid_id: str, records: Iterable[Mapping[str, Any]], run_date: dt.date,
-    outcomes: Sequence[str] | None = None, names: _Names | None = None,
-) -> dict[str, Any]:
-    """Write one grid's XLSX and CSV under ``night_dir/<street>/``; return its index entry."""
-    names = names or _Names({})
+def grid_rows(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[list[Any]]]:
+    """One grid's follow-ups in list order and their displayed rows (:func:`display_row`)."""
     recs = sorted(records, key=_sort_key)
-    rows = [display_row(r) for r in recs]
+    return recs, [display_row(r) for r in recs]
+
+
+def write_grid(
+    night_dir: Path, street: str, grid_id: str, recs: Sequence[Mapping[str, Any]], rows: Sequence[Sequence[Any]],
+    xlsx: bytes, names: _Names | None = None,
+) -> dict[str, Any]:
+    """Write one grid's XLSX (``xlsx``: :func:`xlsx_bytes` of ``rows``) and CSV under ``night_dir/<street>/``;
+    return its index entry. ``recs, rows``: :func:`grid_rows`."""
+    names = names or _Names({})
     street_stem = names.claim("", street, "未知街道")
     street_dir = night_dir / street_stem
     ensure_dir(street_dir, night_dir)
@@ -374,7 +380,7 @@ def write_grid(
         "rows": len(rows),
         "new_rows": sum(1 for r in recs if r.get("is_new")),
     }
-    for kind, data in (("xlsx", xlsx_bytes(rows, grid_id, run_date, outcomes)), ("csv", csv_bytes(rows))):
+    for kind, data in (("xlsx", xlsx), ("csv", csv_bytes(rows))):
         path = street_dir / f"{stem}.{kind}"
         written += write_if_changed(path, data)
         entry[kind] = path.relative_to(night_dir).as_posix()
@@ -393,14 +399,19 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_date: dt.date,
-                  outcomes: Sequence[str] | None = None) -> dict[str, Any]:
+                  outcomes: Sequence[str] | None = None, processes: int = 1,
+                  processes_min_grids: int = 0) -> dict[str, Any]:
     """Write the night's files from follow-up records sorted by (street, grid_id).
 
-    Consumes ``records`` as a stream, holding one grid's list at a time. A grid that fails (a
+    Consumes ``records`` as a stream, holding a few grids' lists at a time. A grid that fails (a
     value refused, a file system error) is recorded under ``failed`` with its exception class
     only, and the other grids are written. Files of the night's folder that no longer belong to
-    the night (an earlier attempt, a failed grid) are removed. Returns the manifest stats.
+    the night (an earlier attempt, a failed grid) are removed. From ``processes_min_grids`` grids on,
+    up to ``processes`` worker processes build the workbooks (:mod:`jobs.exports.workbooks`); the files,
+    their order of writing and the index are the same. Returns the manifest stats.
     """
+    from jobs.exports.workbooks import Workbooks
+
     if outcomes is None:
         from gridlake.loop_config import load_loop
 
@@ -412,16 +423,33 @@ def write_exports(records: Iterable[Mapping[str, Any]], exports_root: Path, run_
     failed: list[dict[str, Any]] = []
     names = _Names({})
     seen: set[tuple[str, str]] = set()
-    for key, group in itertools.groupby(records, key=_grid_key):
-        if key in seen:
-            raise ValueError(f"follow-ups are not sorted by street, grid_id (grid {safe_stem(key[1], '?')} seen twice)")
-        seen.add(key)
+    pending: collections.deque = collections.deque()  # (grid key, recs, rows, workbook job | the grid's error)
+
+    def finish(books: Workbooks) -> None:
+        key, recs, rows, job = pending.popleft()
         try:
-            entries.append(write_grid(night_dir, key[0], key[1], group, run_date, outcomes, names))
+            if isinstance(job, BaseException):
+                raise job
+            entries.append(write_grid(night_dir, key[0], key[1], recs, rows, books.result(job), names))
         except Exception as exc:  # noqa: BLE001 - one grid's failure never stops the others
             failed.append({"street": key[0], "grid_id": key[1], "error": failure_reason(exc)})
             log.error("exports %s: grid %s not written (%s)", run_date, safe_stem(key[1], "?"), failure_reason(exc))
         fault_point("exports.grid")  # some grids written, the others and index.json not
+
+    with Workbooks(xlsx_bytes, processes, processes_min_grids) as books:
+        for key, group in itertools.groupby(records, key=_grid_key):
+            if key in seen:
+                raise ValueError(f"follow-ups are not sorted by street, grid_id (grid {safe_stem(key[1], '?')} seen twice)")
+            seen.add(key)
+            try:
+                recs, rows = grid_rows(group)
+                pending.append((key, recs, rows, books.submit(rows, key[1], run_date, outcomes)))
+            except Exception as exc:  # noqa: BLE001 - recorded in its turn by finish()
+                pending.append((key, None, None, exc))
+            while len(pending) > books.window:
+                finish(books)
+        while pending:
+            finish(books)
     written = sum(e.pop("_written") for e in entries)
     keep = {e["xlsx"] for e in entries} | {e["csv"] for e in entries}
     removed = _remove_stale(night_dir, keep)
@@ -493,7 +521,9 @@ def _followup_records(ctx: RunContext) -> Iterator[dict[str, Any]]:
 
 def run(ctx: RunContext) -> dict[str, Any]:
     """Stage "exports": tonight's per-grid lists, ``index.json``, escalations and the supervisors' lists."""
-    stats = write_exports(_followup_records(ctx), ctx.settings.exports, ctx.run_date)
+    wb = ctx.settings.workbooks
+    stats = write_exports(_followup_records(ctx), ctx.settings.exports, ctx.run_date,
+                          processes=wb.processes, processes_min_grids=wb.processes_min_grids)
     ctx.manifest.doc.setdefault("links", {})["exports_index"] = stats["index"]
     stats["supervisors"] = run_escalations(ctx)
     from gridlake.notifications import load_notifications, notify_streets

@@ -83,6 +83,7 @@ def test_data_root_from_env(tmp_path):
         ({"GRIDLAKE_SPARK__SHUFFLE_PARTITIONS": "many"}, "shuffle_partitions"),
         ({"GRIDLAKE_SPARK__DRIVER_MEMORY": "lots"}, "driver_memory"),
         ({"GRIDLAKE_SPARK__UI_ENABLED": "maybe"}, "ui_enabled"),
+        ({"GRIDLAKE_WORKBOOKS__PROCESSES": "0"}, "workbooks.processes"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, env, needle):
@@ -113,3 +114,10 @@ def test_sources_load_and_validate(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"sources.x.delivery"):
         load_sources(bad)
+
+
+def test_workbook_processes_from_the_profile_and_env(tmp_path):
+    s = load_settings("local", data_root=tmp_path, env={})
+    assert (s.workbooks.processes, s.workbooks.processes_min_grids) == (2, 100)
+    s = load_settings("local", data_root=tmp_path, env={"GRIDLAKE_WORKBOOKS__PROCESSES": "1"})
+    assert s.workbooks.processes == 1

@@ -147,3 +147,59 @@ def test_unsorted_input_is_rejected(tmp_path):
     recs = _records()
     with pytest.raises(ValueError, match="not sorted"):
         exports.write_exports([recs[0], recs[2], recs[1]], tmp_path, NIGHT)
+
+
+def _many_grids() -> list[dict]:
+    recs = [_rec(f"G{g:03d}", r, street=street, house=f"440304{g:03d}001001{r:03d}")
+            for street in ("沙头街道", "香蜜湖街道") for g in range(12) for r in (1, 2, 3)]
+    recs[7] = {**recs[7], "masked_phone": "13812345678"}   # refused: that grid fails, in its turn
+    return recs
+
+
+def test_workbooks_from_worker_processes_are_the_same_files(tmp_path):
+    inline = exports.write_exports(_many_grids(), tmp_path / "one", NIGHT)
+    pooled = exports.write_exports(_many_grids(), tmp_path / "two", NIGHT, processes=2, processes_min_grids=3)
+    assert inline == {**pooled, "index": inline["index"]} and inline["grids"] == 23 and inline["failed_grids"] == 1
+
+    def files(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    one, two = files(tmp_path / "one"), files(tmp_path / "two")
+    assert one == two and len(one) == 2 * 23 + 1
+
+
+def test_workbooks_pool_returns_each_jobs_bytes_or_its_error():
+    from jobs.exports.workbooks import Workbooks
+
+    with Workbooks(bytes.fromhex, processes=2, min_grids=2) as books:
+        first = books.submit("00ff")
+        assert books.pool is None and books.window == 0      # below min_grids: built in this process
+        jobs = [books.submit(h) for h in ("0a", "zz", "41")]
+        assert books.pool is not None and books.window == 4
+        assert books.result(first) == b"\x00\xff"
+        assert books.result(jobs[0]) == b"\n" and books.result(jobs[2]) == b"A"
+        with pytest.raises(ValueError):
+            books.result(jobs[1])
+    assert books.pool is None
+    with Workbooks(bytes.fromhex, processes=1) as books:
+        assert books.result(books.submit("41")) == b"A" and books.pool is None
+
+
+def _workbooks_in_a_daemon(queue) -> None:
+    from jobs.exports.workbooks import Workbooks
+
+    with Workbooks(bytes.fromhex, processes=2) as books:
+        got = books.result(books.submit("41"))
+        queue.put((got, books.disabled, books.pool is None))
+
+
+def test_workbooks_built_in_the_process_where_no_worker_may_start():
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")   # a daemonic process may not start children (some executors' tasks)
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_workbooks_in_a_daemon, args=(queue,), daemon=True)
+    proc.start()
+    assert queue.get(timeout=60) == (b"A", True, True)
+    proc.join(60)
+    assert proc.exitcode == 0
