@@ -1,6 +1,6 @@
 """The officers' workbooks, built in worker processes on a large night (settings ``workbooks``).
 
-openpyxl builds a workbook in pure Python: on a district night (1,811 grids) that was about 23 s of one
+openpyxl builds a workbook in pure Python: on a district night (1,720 grid lists) that was about 23 s of one
 core while the JVM and the other core waited. :class:`Workbooks` hands each grid's
 :func:`jobs.exports.writer.xlsx_bytes` to a pool of ``processes`` worker processes once a night reaches
 ``min_grids`` grids, and builds it in the stage's own process before that, with one process, or when the

@@ -156,9 +156,14 @@ def _many_grids() -> list[dict]:
     return recs
 
 
-def test_workbooks_from_worker_processes_are_the_same_files(tmp_path):
+def test_workbooks_from_worker_processes_are_the_same_files(tmp_path, caplog):
+    import logging
+
     inline = exports.write_exports(_many_grids(), tmp_path / "one", NIGHT)
-    pooled = exports.write_exports(_many_grids(), tmp_path / "two", NIGHT, processes=2, processes_min_grids=3)
+    with caplog.at_level(logging.INFO, logger="jobs.exports.workbooks"):
+        pooled = exports.write_exports(_many_grids(), tmp_path / "two", NIGHT, processes=2, processes_min_grids=3)
+    assert "built by up to 2 worker processes" in caplog.text      # the pool did build them
+    assert "stopped" not in caplog.text                             # ... and never fell back
     assert inline == {**pooled, "index": inline["index"]} and inline["grids"] == 23 and inline["failed_grids"] == 1
 
     def files(root):
