@@ -6,9 +6,11 @@ core while the JVM and the other core waited. :class:`Workbooks` hands each grid
 ``min_grids`` grids, and builds it in the stage's own process before that, with one process, or when the
 pool cannot be started or breaks (a worker killed): the bytes are the same either way, since the function
 is pure and deterministic. Workers are spawned, never forked: the stage's process runs a JVM gateway and
-its threads, which a fork would copy half-way. As with every spawned worker, a program that runs the stage
-from a script must keep its top level under ``if __name__ == "__main__"`` (``gridlake``, ``gridlake/submit.py``
-and the Airflow tasks do): a worker imports the main module again.
+its threads, which a fork would copy half-way. As with every spawned worker, a worker imports the main
+module of the stage's process again: a program that runs the stage must keep its top level under
+``if __name__ == "__main__"`` (``gridlake``, ``python -m gridlake.cli`` and ``gridlake/submit.py``, which the
+Airflow tasks run, do). Where that module cannot be imported again (a main module naming no real file), the
+workers fail to start and the workbooks are built in the stage's process, logged once.
 """
 
 from __future__ import annotations

@@ -156,9 +156,14 @@ def _many_grids() -> list[dict]:
     return recs
 
 
-def test_workbooks_from_worker_processes_are_the_same_files(tmp_path, caplog):
+def test_workbooks_from_worker_processes_are_the_same_files(tmp_path, caplog, monkeypatch):
     import logging
+    import sys
 
+    # a spawned worker imports the parent's main module again from its __file__: under pytest-xdist that is
+    # "<pytest-xdist worker>", no file, and the workers would fail to start (gridlake, gridlake/submit.py and
+    # `python -m gridlake.cli` name a real one); without it the workers import nothing of the parent's
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
     inline = exports.write_exports(_many_grids(), tmp_path / "one", NIGHT)
     with caplog.at_level(logging.INFO, logger="jobs.exports.workbooks"):
         pooled = exports.write_exports(_many_grids(), tmp_path / "two", NIGHT, processes=2, processes_min_grids=3)
