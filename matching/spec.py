@@ -8,6 +8,7 @@ lives here, not in code. See ``matching/README.md`` for the format.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -282,8 +283,12 @@ def load_spec(name_or_path: str | Path) -> LinkageSpec:
 def spec_fingerprint(spec: LinkageSpec) -> str:
     """SHA-256 of everything in ``spec`` that decides a linkage (stable across processes).
 
-    A saved model or an incremental linkage is only reused while the fingerprint is unchanged.
+    A saved model or an incremental linkage is only reused while the fingerprint is unchanged. Where the
+    spec was read from (``source``) and its ``description`` decide nothing and are left out: with the file's
+    path in it, a lake run from another checkout or install (a new release's folder, the Airflow image
+    against the command line) lost its saved model, and the night re-linked every record and trained again.
     """
     import hashlib
 
-    return hashlib.sha256(repr(spec).encode("utf-8")).hexdigest()
+    decided = spec.model_dump(mode="json", exclude={"source", "description"})
+    return hashlib.sha256(json.dumps(decided, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -72,6 +72,29 @@ def test_spec_loads_and_rejects_bad_input(tmp_path):
         load_spec(tmp_path / "missing.yaml")
 
 
+def test_spec_fingerprint_ignores_where_the_spec_was_read_from(tmp_path):
+    """A saved model is reused while the fingerprint is unchanged: the same spec read from another checkout
+    keeps it; a changed threshold does not."""
+    import yaml
+
+    from jobs.matching.runner import matching_fingerprint
+    from matching.spec import CONF_DIR, spec_fingerprint
+
+    text = (CONF_DIR / "address_to_house.yaml").read_text(encoding="utf-8")
+    moved = tmp_path / "release-2" / "address_to_house.yaml"
+    moved.parent.mkdir()
+    moved.write_text(text, encoding="utf-8")
+    here, there = load_spec("address_to_house"), load_spec(moved)
+    assert here.source != there.source
+    assert spec_fingerprint(here) == spec_fingerprint(there)
+    assert matching_fingerprint(here) == matching_fingerprint(there)
+    raw = yaml.safe_load(text)
+    raw["description"] = "reworded"
+    assert spec_fingerprint(spec_from_dict(raw, "x.yaml")) == spec_fingerprint(here)
+    raw["decision"]["min_gap"] = here.decision.min_gap + 0.5
+    assert spec_fingerprint(spec_from_dict(raw, "x.yaml")) != spec_fingerprint(here)
+
+
 def test_comparisons_exact_numbers_and_fuzzy_names():
     spec = load_spec("address_to_house")
     pairs = pd.DataFrame({"l_room": ["501", "501", None], "r_room": ["501", "502", "501"],
