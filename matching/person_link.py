@@ -312,9 +312,15 @@ def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key
 
 def resolve_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec | None = None,
                     model: FSModel | None = None) -> tuple[pd.DataFrame, FSModel]:
-    """Person mentions as delivered -> one row per mention (:data:`RESOLUTION_COLUMNS`), and the model."""
+    """Person mentions as delivered -> one row per mention (:data:`RESOLUTION_COLUMNS`), and the model.
+
+    The mentions are linked in the order of their ``record_key``, whatever order they arrive in: the sample
+    of random pairs that estimates u, the tie-breaks and so the persons and scores follow the frame's order
+    (a district's mentions in Spark's partition order and in another joined 5 mentions to other persons and
+    changed 238,613 scores)."""
     spec = spec or load_spec("person")
-    prepared = prepare_mentions(mentions).drop_duplicates("record_key").reset_index(drop=True)
+    ordered = mentions.assign(record_key=mentions["record_key"].astype(str)).sort_values("record_key", kind="stable")
+    prepared = prepare_mentions(ordered).drop_duplicates("record_key").reset_index(drop=True)
     levels, model = scored_pairs(prepared, spec, model)
     log.info("persons: %d mentions, %d candidate pairs, EM %d iterations", len(prepared), len(levels),
              model.iterations)

@@ -130,3 +130,27 @@ def test_the_frame_for_spark_has_the_schema_types_and_none_for_missing():
         assert all(v is None or isinstance(v, str) for v in out[c]), c   # no NaN standing for a missing text
     assert out["identified"].tolist() == frame["identified"].astype(bool).tolist()
     assert out["person_key"].tolist() == frame["person_key"].tolist()
+
+
+def test_resolution_does_not_depend_on_the_order_the_mentions_arrive_in():
+    """Spark hands the mentions over in whatever order its partitions give; a district's 1.3 M mentions in
+    another order joined 5 mentions to other persons and changed 238,613 scores. The same mentions in any
+    order are the same persons, methods, scores and explanations."""
+    rows = [
+        _row("declarations", "D1", 0, "刘晓东", "13900001111", TYPO_A, "H1", "checksum_failed"),
+        _row("police_incidents", "P1", 0, "刘晓东", "13900001111", ID_A, "H1", "valid"),
+        _row("police_incidents", "P2", 0, "刘晓东", "13900001111", None, "H1", "missing"),
+        _row("mediation_cases", "M1", 0, "刘晓东", "13900001111", None, "H1", "missing"),
+        _row("police_incidents", "P1", 1, "陈某某", None, None, "H1", "missing"),
+        _row("declarations", "D2", 0, "王芳", "13700002222", None, "H2", "checksum_failed"),
+        _row("family_planning", "F1", 0, "王芳", "13700002222", None, "H2", "missing"),
+        _row("family_planning", "F2", 0, "王芳", "13700002222", None, "H2", "missing"),
+    ]
+    df = pd.DataFrame(rows + _background(), columns=MENTION_COLUMNS)
+    first, stats = resolution_frame(df, KEY)
+    for seed in (1, 2, 3):
+        again, again_stats = resolution_frame(df.sample(frac=1.0, random_state=seed).reset_index(drop=True), KEY)
+        key = ["source", "record_id", "mention_no"]
+        pd.testing.assert_frame_equal(first.sort_values(key).reset_index(drop=True),
+                                      again.sort_values(key).reset_index(drop=True))
+        assert again_stats == stats
