@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -241,3 +242,27 @@ def test_person_resolution_goes_to_spark_in_few_partitions(spark):
     assert df.schema == PERSON_RESOLUTION
     assert df.count() == n and df.agg(F.countDistinct("record_id")).first()[0] == n
     assert spark_frame(spark, frame.iloc[:0], 1).count() == 0
+
+
+def test_lake_mentions_read_without_spark_are_the_spark_mentions(world, spark, settings):
+    """The mentions the stage reads (silver and gold.house_resolution through ``io.read_columns``, joined in
+    pandas) are :func:`mentions`' rows, value for value and type for type: declarations, the quarantined ones,
+    the parties of police records (a valid ID, none) and an empty mediation table."""
+    from gridlake import io
+    from jobs.matching.persons import MENTION_COLUMNS, lake_mention_frame
+
+    silver, hr, failed, *_ = world
+    names = ("declarations", "police_incidents", "mediation_cases")
+    for name in names:
+        io.write_table(silver[name], settings, "silver", name, "overwrite")
+    io.write_table(hr, settings, "gold", "house_resolution", "overwrite")
+    tables = {n: io.read_table(spark, settings, "silver", n) for n in names}
+    got = lake_mention_frame(spark, settings, tables, failed)
+    want = mentions(tables["declarations"], failed, {n: tables[n] for n in names[1:]},
+                    io.read_table(spark, settings, "gold", "house_resolution")).toPandas()
+    assert list(got.columns) == MENTION_COLUMNS and len(got) == len(want) == 405
+    assert set(got["id_status"]) == {"valid", "checksum_failed", "missing"}
+    assert got["house_code"].notna().sum() == 5
+    got, want = (f.sort_values("record_key").reset_index(drop=True) for f in (got, want))
+    assert got["mention_no"].dtype == want["mention_no"].dtype
+    pd.testing.assert_frame_equal(got, want)
