@@ -19,11 +19,14 @@ import datetime as dt
 import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import opencc
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from gridlake.ids import normalize_id, normalize_ids, normalize_phones, upgrade_15_to_18
 from gridlake.privacy import pseudonym_py
@@ -36,7 +39,7 @@ from matching.spec import LinkageSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["canonical_name", "name_sound", "prepare_mentions", "scored_pairs", "cluster", "resolve_persons", "RESOLUTION_COLUMNS", "id_parts"]
+__all__ = ["canonical_name", "name_sound", "prepare_mentions", "scored_pairs", "cluster", "apply_links", "finish_persons", "Links", "resolve_persons", "RESOLUTION_COLUMNS", "id_parts"]
 
 #: one row per mention: person_key, how it joined its person, the weight of that link and why
 RESOLUTION_COLUMNS = ["record_key", "person_key", "method", "weight", "explanation"]
@@ -226,16 +229,25 @@ def _group_min(groups: np.ndarray, values: np.ndarray) -> dict[int, str]:
     return dict(zip(gs[first].tolist(), np.asarray(uniq, dtype=object)[rank[order][first]].tolist(), strict=True))
 
 
-def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key: bytes) -> pd.DataFrame:
-    """Persons from prepared mentions and their scored pairs (:data:`RESOLUTION_COLUMNS`).
+@dataclass(frozen=True)
+class Links:
+    """The persons after the scored links, before the sole-bearer pass (positions in the prepared mentions):
+    ``roots`` each mention's person (its smallest position), ``components`` its component of the link graph
+    (every link, applied or skipped under the never-link rule: clustering inside one never reads another; its
+    smallest position), and the ``method`` (``id`` | ``score`` | ``single``), ``weight`` and ``explanation``
+    of the link explained on each mention."""
 
-    Links are applied strongest first (decisive ones before scored ones, then by weight); a link that would
-    put two different valid IDs into one person is skipped (``never_link`` in no explanation: the records
-    simply stay apart). ``method``: ``id`` | ``score`` (the first link that joined the record to its person;
-    the explanation names the other record, the levels and the weight) | ``sole_bearer`` (with
-    ``decision.sole_bearer``: a person without a valid ID joined the only identified bearer of its name's
-    sound, :mod:`matching.person_bearer`; no weight) | ``single`` (no link explained on
-    this record: alone, or the record its person's links were explained against)."""
+    roots: np.ndarray
+    components: np.ndarray
+    method: np.ndarray
+    weight: np.ndarray
+    explanation: np.ndarray
+
+
+def apply_links(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec) -> Links:
+    """The scored links of prepared mentions applied strongest first (decisive ones before scored ones, then by
+    weight); a link that would put two different valid IDs into one person is skipped (``never_link`` in no
+    explanation: the records simply stay apart). See :func:`cluster`."""
     keys = mentions["record_key"].astype(str).to_numpy(dtype=object)
     n = len(keys)
     valid = mentions["id_valid"].to_numpy(dtype=object)
@@ -253,12 +265,7 @@ def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key
     other = [-1] * n              # the record that link joins it to
 
     def find(i: int) -> int:
-        root = i
-        while parent[root] != root:
-            root = parent[root]
-        while parent[i] != root:
-            parent[i], i = root, parent[i]
-        return root
+        return _find(parent, i)
 
     skipped = 0
     for k, (a, b) in enumerate(zip(la.tolist(), lb.tolist(), strict=True)):
@@ -288,15 +295,49 @@ def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key
     weight[recs] = links["weight"].to_numpy(dtype=float)[rows]
     expl[recs] = np.asarray(_explain_rows(links, rows, keys[np.asarray(other, dtype=np.int64)[recs]], spec,
                                           level_names(spec)), dtype=object)
+    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
+    return Links(roots, _smallest_member(n, la, lb), method, weight, expl)
+
+
+def _find(parent: list[int], i: int) -> int:
+    """The root of ``i`` in a union-find's ``parent`` list, the path to it compressed."""
+    root = i
+    while parent[root] != root:
+        root = parent[root]
+    while parent[i] != root:
+        parent[i], i = root, parent[i]
+    return root
+
+
+def _smallest_member(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per node of a graph on ``n`` nodes with edges ``a``-``b``: the smallest node of its component."""
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    smallest = np.full(int(label.max()) + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(smallest, label, np.arange(n, dtype=np.int64))
+    return smallest[label]
+
+
+def finish_persons(mentions: pd.DataFrame, linked: Links, spec: LinkageSpec, key: bytes) -> pd.DataFrame:
+    """The persons (:data:`RESOLUTION_COLUMNS`) from the scored links' :class:`Links`: the sole-bearer pass
+    (with ``decision.sole_bearer``) over every mention, then each person's key. See :func:`cluster`."""
+    keys = mentions["record_key"].astype(str).to_numpy(dtype=object)
+    n = len(keys)
+    valid = mentions["id_valid"].to_numpy(dtype=object)
+    parent = np.asarray(linked.roots, dtype=np.int64).tolist()   # a root is its own parent
+    method = np.array(linked.method, dtype=object)
+    weight = np.array(linked.weight, dtype=float)
+    expl = np.array(linked.explanation, dtype=object)
+
+    def find(i: int) -> int:
+        return _find(parent, i)
+
     if spec.decision.sole_bearer:
-        roots_now = np.array([find(i) for i in range(n)], dtype=np.int64)
-        bearer = sole_bearer_links(mentions, roots_now)
+        bearer = sole_bearer_links(mentions, np.asarray(linked.roots, dtype=np.int64))
         for a, b, why in bearer:
             ra, rb = find(a), find(b)
             root, child = (ra, rb) if ra < rb else (rb, ra)
             parent[child] = root
-            if id_of[root] is None:
-                id_of[root] = id_of[child]
             if method[a] == "single":
                 method[a] = "sole_bearer"
                 expl[a] = f"linked_to={keys[b]};{why}"
@@ -308,6 +349,19 @@ def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key
     person = {r: pseudonym_py(key, best_id[r] if r in best_id else "record:" + k) for r, k in best_key.items()}
     return pd.DataFrame({"record_key": keys, "person_key": [person[r] for r in roots.tolist()], "method": method,
                          "weight": weight, "explanation": expl}, columns=RESOLUTION_COLUMNS)
+
+
+def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key: bytes) -> pd.DataFrame:
+    """Persons from prepared mentions and their scored pairs (:data:`RESOLUTION_COLUMNS`).
+
+    Links are applied strongest first (decisive ones before scored ones, then by weight); a link that would
+    put two different valid IDs into one person is skipped (``never_link`` in no explanation: the records
+    simply stay apart). ``method``: ``id`` | ``score`` (the first link that joined the record to its person;
+    the explanation names the other record, the levels and the weight) | ``sole_bearer`` (with
+    ``decision.sole_bearer``: a person without a valid ID joined the only identified bearer of its name's
+    sound, :mod:`matching.person_bearer`; no weight) | ``single`` (no link explained on
+    this record: alone, or the record its person's links were explained against)."""
+    return finish_persons(mentions, apply_links(mentions, levels, spec), spec, key)
 
 
 def resolve_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec | None = None,

@@ -292,3 +292,16 @@ def spec_fingerprint(spec: LinkageSpec) -> str:
 
     decided = spec.model_dump(mode="json", exclude={"source", "description"})
     return hashlib.sha256(json.dumps(decided, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def code_fingerprint(spec: LinkageSpec, modules: tuple[str, ...]) -> str:
+    """:func:`spec_fingerprint` combined with the code of ``modules`` (file names in ``matching/``): a saved
+    model or state is reused only while neither the spec nor the code deciding it changed."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256(spec_fingerprint(spec).encode())
+    for name in modules:
+        f = Path(__file__).resolve().parent / name
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()

@@ -186,3 +186,21 @@ GOLD_SCHEMAS: dict[str, StructType] = {
     "followups": FOLLOWUPS,
     "grid_metrics": GRID_METRICS,
 }
+
+#: gold._person_link_model (matching stage; internal, like gold._house_resolution_state): the person linkage's
+#: saved model for a spec and the code that decides it (``fingerprint``), and the versions of
+#: gold.person_resolution and gold._person_link_state it was saved with (an incremental night trusts the state
+#: only while both are still at those versions).
+PERSON_LINK_MODEL = _s(
+    ("spec", S, False), ("fingerprint", S, False), ("model", S, False),
+    ("resolution_version", L, False), ("state_version", L, False),
+)
+
+
+def person_link_state(blocks: int) -> StructType:
+    """gold._person_link_state (internal): one row per person mention of the last linkage (``record_key``), a
+    keyed hash of its prepared values (``input_hash``) and of its key under each blocking rule (``block_<i>``,
+    0 when a part is missing), and the smallest record key of its link-graph component and of its person
+    after the scored links (:mod:`matching.person_incremental`). No name, phone or ID."""
+    return _s(("record_key", S, False), ("input_hash", L, False), *[(f"block_{i}", L, False) for i in range(blocks)],
+              ("component", S, False), ("cluster", S, False))

@@ -9,7 +9,8 @@
    inside), is deleted. The match runs in a pandas UDF (the values travel in the pickled function, never in
    a query plan or a log); the DELETE is a MERGE on the rows' lineage (file hash, row number).
 3. **gold**: rows whose ``person_key`` is one of the persons' pseudonyms are deleted, with their follow-ups
-   and key aliases, and the ``house_resolution`` rows of the deleted records.
+   and key aliases, and the ``house_resolution`` and ``_person_link_state`` rows of the deleted records (the
+   next night then links persons in full: gold.person_resolution changed under the saved state).
 4. Every touched table: its ``delta.deletedFileRetentionDuration`` set to 0 hours and a VACUUM with zero
    retention (Delta's check lifted for this call only), a checkpoint, and every older log file deleted,
    so neither a Parquet file, an old version, nor the min/max statistics in old commit files hold the
@@ -173,6 +174,10 @@ def erase_gold(spark: SparkSession, settings: Settings, pseudonyms: set[str],
             for c in conds[1:]:
                 cond = cond | c
             n = delta_ops.delete_where(spark, settings, "gold", name, cond)
+        if name == "_person_link_state" and records:   # the erased records' mentions: their keyed hashes
+            record = F.regexp_extract(F.col("record_key"), r"^(.*)#[0-9]+$", 1)
+            n += delta_ops.delete_where(spark, settings, "gold", name,
+                                        record.isin(*sorted({f"{s}:{r}" for s, r in records})))
         if name == "house_resolution" and records and {"source", "record_id"} <= set(df.columns):
             keys = spark.createDataFrame(sorted(set(records)), "source string, record_id string")
             m = df.join(keys, ["source", "record_id"], "left_semi").count()

@@ -10,8 +10,11 @@ name plus corroboration; two different valid IDs never join), and every mention 
 how it joined (``method``), the weight of that link (``score``, bits) and an explanation naming the other
 mention and the comparison levels -- never a name, phone or ID.
 
-The linkage runs on the driver (pandas engine) over every mention delivered so far; incremental nights
-simply recompute it, and an unchanged result commits nothing (``io.overwrite_if_changed``).
+The linkage runs on the driver (pandas engine). The first night links every mention and trains the model;
+later nights reuse the saved model and link again only the components of the link graph that the night's new,
+changed or removed mentions can reach (:mod:`matching.person_incremental`, :mod:`jobs.matching.person_state`):
+the same rows as linking every mention with that model. An unchanged result commits nothing
+(``io.overwrite_if_changed``).
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ from pyspark.sql import functions as F
 from schemas.gold import PERSON_RESOLUTION
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import DataFrame, SparkSession
 
     from gridlake.config import Settings
     from gridlake.context import RunContext
+    from matching.person_incremental import Linkage
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +121,12 @@ def mentions(declarations: DataFrame | None, failed: DataFrame | None, enforceme
     return result
 
 
-def resolution_frame(mention_pdf: pd.DataFrame, key: bytes) -> tuple[pd.DataFrame, dict[str, Any]]:
+def resolution_frame(mention_pdf: pd.DataFrame, key: bytes, link: Callable[[pd.DataFrame], Linkage] | None = None
+                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Link the mentions (pandas, :data:`MENTION_COLUMNS`) into persons: one row per mention in the columns
-    of :data:`schemas.gold.PERSON_RESOLUTION`, and statistics (counts only)."""
+    of :data:`schemas.gold.PERSON_RESOLUTION`, and statistics (counts only). ``link`` (the mentions' linkage
+    columns -> a :class:`matching.person_incremental.Linkage`) links them; without it, a full linkage with a
+    model trained here (:func:`matching.person_link.resolve_persons`)."""
     from gridlake.ids import normalize_ids
     from matching.person_link import resolve_persons
 
@@ -125,7 +134,13 @@ def resolution_frame(mention_pdf: pd.DataFrame, key: bytes) -> tuple[pd.DataFram
     if mention_pdf.empty:
         return pd.DataFrame(columns=cols), {"mentions": 0}
     m = mention_pdf.drop_duplicates("record_key").reset_index(drop=True)
-    res, model = resolve_persons(m[["record_key", "name", "phone", "id_number", "house_code"]], key)
+    raw = m[["record_key", "name", "phone", "id_number", "house_code"]]
+    linkage_stats: dict[str, Any] = {}
+    if link is None:
+        res, model = resolve_persons(raw, key)
+    else:
+        linkage = link(raw)
+        res, model, linkage_stats = linkage.persons, linkage.model, linkage.stats
     out = m[["record_key", "source", "record_id", "mention_no", "role", "id_status"]].merge(res, on="record_key")
     # whether each mention holds a valid ID (GB 11643, as person linkage reads it), once per distinct ID text,
     # on arrays of them
@@ -148,6 +163,8 @@ def resolution_frame(mention_pdf: pd.DataFrame, key: bytes) -> tuple[pd.DataFram
              "checksum_failed_declarations": int((out["id_status"] == "checksum_failed").sum()),
              "checksum_failed_linked": int(((out["id_status"] == "checksum_failed") & (out["cluster_size"] > 1)).sum()),
              "em_iterations": model.iterations}
+    if linkage_stats:
+        stats["linkage"] = linkage_stats
     return out[cols], stats
 
 
@@ -263,26 +280,47 @@ def lake_mention_frame(spark: SparkSession, settings: Settings, tables: dict[str
 
 
 def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None) -> dict[str, Any]:
-    """Compute gold.person_resolution from silver and gold.house_resolution (full recompute; an unchanged
-    result commits nothing); audited and privacy-gated like every gold table. Returns counts."""
+    """Compute gold.person_resolution from silver and gold.house_resolution (incremental when the last linkage's
+    model and state are still the lake's: :mod:`jobs.matching.person_state`; an unchanged result commits
+    nothing); audited and privacy-gated like every gold table. Returns counts."""
     from gridlake import io
     from gridlake.privacy import load_key
+    from jobs.matching import person_state
+    from matching.person_incremental import link_persons, state_hash_key
+    from matching.spec import load_spec
 
     spark, settings = ctx.spark, ctx.settings
     t0 = time.monotonic()
     pdf = lake_mention_frame(spark, settings, tables, failed)
     if pdf is None:
         return {"mentions": 0}
+    key = load_key(settings)
+    spec = load_spec("person")
+    spec_print = person_state.fingerprint(spec)
+    model, previous, why = person_state.load(ctx, spec, spec_print)
     t1 = time.monotonic()
-    frame, stats = resolution_frame(pdf, load_key(settings))
+    done: list[Linkage] = []
+
+    def link(raw: pd.DataFrame) -> Linkage:
+        done.append(link_persons(raw, key, spec, model, previous, state_hash_key(key)))
+        if why and done[0].stats.get("mode") == "full":
+            done[0].stats["reason"] = why
+        return done[0]
+
+    frame, stats = resolution_frame(pdf, key, link)
     t2 = time.monotonic()
     df = spark_frame(spark, frame, settings.spark.default_parallelism).localCheckpoint()
     ctx.audit("gold", "person_resolution", df)   # its quality suite, then the privacy gate (as every gold table)
     t3 = time.monotonic()
     stats["version"] = io.overwrite_if_changed(df, settings, "gold", "person_resolution")
-    # mentions read into the driver, linked there (pandas engine), checked (quality suite and privacy gate), written
+    t4 = time.monotonic()
+    if done:
+        person_state.save(ctx, spec, spec_print, done[0], stats["version"])
+    # mentions read into the driver, linked there (pandas engine), checked (quality suite and privacy gate),
+    # written, and the linkage's state saved for the next night
     stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1),
-                                "audit": round(t3 - t2, 1), "write": round(time.monotonic() - t3, 1)}
+                                "audit": round(t3 - t2, 1), "write": round(t4 - t3, 1),
+                                "state": round(time.monotonic() - t4, 1)}
     log.info("persons: %d mentions -> %d persons (%s)", stats["mentions"], stats.get("persons", 0),
              stats.get("methods"))
     return stats

@@ -16,10 +16,8 @@ sharing its blocking keys, so the merged result equals a full re-link with the s
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
@@ -224,13 +222,9 @@ def transform(records_df: DataFrame, housing_df: DataFrame, spec: LinkageSpec | 
 
 def matching_fingerprint(spec: LinkageSpec) -> str:
     """The spec's fingerprint combined with the code of :data:`DECIDING_MODULES`."""
-    from matching.spec import spec_fingerprint
+    from matching.spec import code_fingerprint
 
-    h = hashlib.sha256(spec_fingerprint(spec).encode())
-    for name in DECIDING_MODULES:
-        f = Path(__file__).resolve().parents[2] / "matching" / name
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
+    return code_fingerprint(spec, DECIDING_MODULES)
 
 
 def _saved_state(ctx: RunContext, spec: LinkageSpec, fingerprint: str) -> tuple[FSModel | None, dict[str, Any]]:

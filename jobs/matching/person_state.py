@@ -1,0 +1,94 @@
+"""The person linkage's saved model and per-mention state between nights (``gold._person_link_model``,
+``gold._person_link_state``), read and written through :mod:`gridlake.io`.
+
+A night links incrementally (:mod:`matching.person_incremental`) only when everything it reuses is the
+last linkage's: the model row's fingerprint is this spec's and this code's, and gold.person_resolution and
+the state table are still at the versions the model row names (an erasure or any other write to either
+makes the next night link in full, with the saved model; a changed spec or ``matching/`` code, or
+``--retrain-matching``, trains a new one). The previous links are read back from gold.person_resolution.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from schemas.gold import PERSON_LINK_MODEL, person_link_state
+
+if TYPE_CHECKING:
+    from gridlake.context import RunContext
+    from matching.person_incremental import Linkage, Previous
+    from matching.scoring import FSModel
+    from matching.spec import LinkageSpec
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "_person_link_state"
+MODEL_TABLE = "_person_link_model"
+#: the matching modules whose code decides a person linkage
+DECIDING_MODULES = ("person_link.py", "person_bearer.py", "person_incremental.py", "engine.py", "compare.py",
+                    "scoring.py", "blocking.py", "codes.py")
+#: gold.person_resolution's method -> what the scored links explained on the mention before the sole-bearer pass
+LINKED = {"id_exact": "id", "corroborated": "score"}
+
+
+def fingerprint(spec: LinkageSpec) -> str:
+    """The spec's deciding fields and the code of :data:`DECIDING_MODULES`."""
+    from matching.spec import code_fingerprint
+
+    return code_fingerprint(spec, DECIDING_MODULES)
+
+
+def load(ctx: RunContext, spec: LinkageSpec, spec_print: str) -> tuple[FSModel | None, Previous | None, str]:
+    """The saved model (None: train one), the previous linkage (None: link in full) and why not incremental."""
+    from gridlake import io
+    from matching.person_incremental import Previous
+    from matching.scoring import FSModel
+
+    spark, settings = ctx.spark, ctx.settings
+    if ctx.extras.get("retrain_matching"):
+        return None, None, "retraining on request (--retrain-matching)"
+    rows = io.read_columns(spark, settings, "gold", MODEL_TABLE, [f.name for f in PERSON_LINK_MODEL.fields])
+    row = next((r for r in (rows.to_pylist() if rows is not None else []) if r["spec"] == spec.name), None)
+    if row is None:
+        return None, None, "no saved model"
+    if row["fingerprint"] != spec_print:
+        return None, None, "the spec or the linkage code changed since the saved model"
+    try:
+        model = FSModel.from_state(row["model"], spec)
+    except (ValueError, KeyError) as exc:
+        log.warning("persons: saved model unusable (%s); retraining", type(exc).__name__)
+        return None, None, "saved model unusable"
+    if (io.table_version(spark, settings, "gold", "person_resolution") != row["resolution_version"]
+            or io.table_version(spark, settings, "gold", STATE_TABLE) != row["state_version"]):
+        return model, None, "gold.person_resolution or the state changed since the last linkage"
+    schema = person_link_state(len(spec.blocking))
+    state = io.read_columns(spark, settings, "gold", STATE_TABLE, [f.name for f in schema.fields]).to_pandas()
+    done = io.read_columns(spark, settings, "gold", "person_resolution",
+                           ["source", "record_id", "mention_no", "method", "score", "explanation"]).to_pandas()
+    key = done["source"] + ":" + done["record_id"] + "#" + done["mention_no"].astype(str)
+    method = done["method"].map(LINKED)
+    linked = method.notna().to_numpy()
+    links = pd.DataFrame({"record_key": key.to_numpy(dtype=object),
+                          "method": np.where(linked, method.to_numpy(dtype=object), "single"),
+                          "weight": np.where(linked, done["score"].to_numpy(dtype=float), np.nan),
+                          "explanation": np.where(linked, done["explanation"].to_numpy(dtype=object), "single")})
+    return model, Previous(state, links), ""
+
+
+def save(ctx: RunContext, spec: LinkageSpec, spec_print: str, linkage: Linkage, resolution_version: int) -> None:
+    """Tonight's state, then the model row naming both tables' versions (a night killed in between leaves a
+    model row that no longer matches them: the next night links in full). A rerun commits nothing."""
+    from gridlake import io
+
+    spark, settings = ctx.spark, ctx.settings
+    schema = person_link_state(len(spec.blocking))
+    state = linkage.state
+    frame = spark.createDataFrame(state if len(state) else [], schema).coalesce(settings.spark.default_parallelism)
+    state_version = io.overwrite_if_changed(frame, settings, "gold", STATE_TABLE)
+    row = spark.createDataFrame([(spec.name, spec_print, linkage.model.to_state(), resolution_version, state_version)],
+                                PERSON_LINK_MODEL)
+    io.overwrite_if_changed(row, settings, "gold", MODEL_TABLE)
