@@ -89,7 +89,8 @@ def block_hashes(prepared: pd.DataFrame, spec: LinkageSpec, hash_key: str) -> di
 @dataclass(frozen=True)
 class Previous:
     """The last linkage: its state (:func:`state_columns`) and, per mention, the link explained on it before
-    the sole-bearer pass (``record_key``, ``method`` id|score|single, ``weight``, ``explanation``)."""
+    the sole-bearer pass (``record_key``, ``method`` id|score|single, ``weight``, ``explanation``) and,
+    optionally, its person's key and size then (``person_key``, ``size``: reused for unchanged persons)."""
 
     state: pd.DataFrame
     links: pd.DataFrame
@@ -105,12 +106,16 @@ class Linkage:
 
 def links_before_bearer(persons: pd.DataFrame) -> pd.DataFrame:
     """What the scored links explained on each mention, read back from a linkage's rows (``record_key``,
-    ``method``, ``weight``, ``explanation``): a sole-bearer row was ``single`` before that pass."""
+    ``method``, ``weight``, ``explanation``; a sole-bearer row was ``single`` before that pass), with its person's
+    key and size (``person_key``, ``size``)."""
     linked = persons["method"].isin(["id", "score"]).to_numpy()
+    size = persons.groupby("person_key")["record_key"].transform("size")
     return pd.DataFrame({"record_key": persons["record_key"].astype(str).to_numpy(dtype=object),
                          "method": np.where(linked, persons["method"].to_numpy(dtype=object), "single"),
                          "weight": np.where(linked, persons["weight"].to_numpy(dtype=float), np.nan),
-                         "explanation": np.where(linked, persons["explanation"].to_numpy(dtype=object), "single")})
+                         "explanation": np.where(linked, persons["explanation"].to_numpy(dtype=object), "single"),
+                         "person_key": persons["person_key"].to_numpy(dtype=object),
+                         "size": size.to_numpy(dtype=np.int64)})
 
 
 def _state(prepared: pd.DataFrame, spec: LinkageSpec, inputs: np.ndarray, blocks: dict[str, np.ndarray],
@@ -200,7 +205,11 @@ def link_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec, model: F
     kept = ~relink
     if (roots < 0).any() or (comp_roots < 0).any() or pd.isna(method[kept]).any():
         return _full(prepared, key, spec, model, hash_key, inputs, "the saved links do not cover the kept mentions")
-    persons = finish_persons(prepared, Links(roots, comp_roots, method, weight, expl), spec, key)
+    known = None
+    if {"person_key", "size"} <= set(before.columns):    # last night's person keys, for unchanged mentions
+        known = (np.where(same, before["person_key"].to_numpy(dtype=object), None),
+                 before["size"].fillna(0).to_numpy(dtype=np.int64))
+    persons = finish_persons(prepared, Links(roots, comp_roots, method, weight, expl), spec, key, known)
     stats = {"mode": "incremental", "mentions": n, "changed": int(changed.sum()), "gone": int(gone.sum()),
              "relinked": int(relink.sum()), "candidate_pairs": n_pairs}
     log.info("persons: incremental linkage, %d of %d mentions linked again (%d changed, %d gone)",

@@ -318,9 +318,15 @@ def _smallest_member(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return smallest[label]
 
 
-def finish_persons(mentions: pd.DataFrame, linked: Links, spec: LinkageSpec, key: bytes) -> pd.DataFrame:
+def finish_persons(mentions: pd.DataFrame, linked: Links, spec: LinkageSpec, key: bytes,
+                   known: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """The persons (:data:`RESOLUTION_COLUMNS`) from the scored links' :class:`Links`: the sole-bearer pass
-    (with ``decision.sole_bearer``) over every mention, then each person's key. See :func:`cluster`."""
+    (with ``decision.sole_bearer``) over every mention, then each person's key. See :func:`cluster`.
+
+    ``known`` (an incremental linkage): per mention, the person key it had last night (None when the mention
+    is new or changed) and that person's size then. A person made of exactly one of last night's persons,
+    every mention unchanged, has the same smallest valid ID or record key, so its key is taken as it was
+    instead of computed again (an HMAC per person: 3.8 s for a district's million)."""
     keys = mentions["record_key"].astype(str).to_numpy(dtype=object)
     n = len(keys)
     valid = mentions["id_valid"].to_numpy(dtype=object)
@@ -343,12 +349,28 @@ def finish_persons(mentions: pd.DataFrame, linked: Links, spec: LinkageSpec, key
                 expl[a] = f"linked_to={keys[b]};{why}"
         log.info("persons: %d persons without a valid ID joined the sole bearer of their name", len(bearer))
     roots = np.array([find(i) for i in range(n)], dtype=np.int64)
+    person, todo = _known_persons(roots, known) if known is not None else ({}, np.ones(n, dtype=bool))
     # the smallest valid ID's pseudonym is the person key gold already uses for that ID
-    best_id = _group_min(roots, valid)
-    best_key = _group_min(roots, keys)
-    person = {r: pseudonym_py(key, best_id[r] if r in best_id else "record:" + k) for r, k in best_key.items()}
+    best_id = _group_min(roots[todo], valid[todo])
+    best_key = _group_min(roots[todo], keys[todo])
+    person.update({r: pseudonym_py(key, best_id[r] if r in best_id else "record:" + k) for r, k in best_key.items()})
     return pd.DataFrame({"record_key": keys, "person_key": [person[r] for r in roots.tolist()], "method": method,
                          "weight": weight, "explanation": expl}, columns=RESOLUTION_COLUMNS)
+
+
+def _known_persons(roots: np.ndarray, known: tuple[np.ndarray, np.ndarray]) -> tuple[dict[int, str], np.ndarray]:
+    """The persons (roots) whose key is last night's (see :func:`finish_persons`) and, per mention, whether its
+    person's key is still to be computed."""
+    before, size = known
+    code, uniques = pd.factorize(np.asarray(before, dtype=object), use_na_sentinel=True)
+    frame = pd.DataFrame({"root": roots, "code": code, "size": np.asarray(size, dtype=np.int64)})
+    g = frame.groupby("root", sort=False).agg(lo=("code", "min"), hi=("code", "max"), n=("code", "size"),
+                                              size=("size", "first"))
+    same = (g["lo"] == g["hi"]) & (g["lo"] >= 0) & (g["n"] == g["size"])
+    keep = g[same]
+    person = dict(zip(keep.index.tolist(), np.asarray(uniques, dtype=object)[keep["lo"].to_numpy()].tolist(),
+                      strict=True))
+    return person, ~np.isin(roots, keep.index.to_numpy())
 
 
 def cluster(mentions: pd.DataFrame, levels: pd.DataFrame, spec: LinkageSpec, key: bytes) -> pd.DataFrame:

@@ -68,14 +68,17 @@ def load(ctx: RunContext, spec: LinkageSpec, spec_print: str) -> tuple[FSModel |
     schema = person_link_state(len(spec.blocking))
     state = io.read_columns(spark, settings, "gold", STATE_TABLE, [f.name for f in schema.fields]).to_pandas()
     done = io.read_columns(spark, settings, "gold", "person_resolution",
-                           ["source", "record_id", "mention_no", "method", "score", "explanation"]).to_pandas()
+                           ["source", "record_id", "mention_no", "method", "score", "explanation", "person_key",
+                            "cluster_size"]).to_pandas()
     key = done["source"] + ":" + done["record_id"] + "#" + done["mention_no"].astype(str)
     method = done["method"].map(LINKED)
     linked = method.notna().to_numpy()
     links = pd.DataFrame({"record_key": key.to_numpy(dtype=object),
                           "method": np.where(linked, method.to_numpy(dtype=object), "single"),
                           "weight": np.where(linked, done["score"].to_numpy(dtype=float), np.nan),
-                          "explanation": np.where(linked, done["explanation"].to_numpy(dtype=object), "single")})
+                          "explanation": np.where(linked, done["explanation"].to_numpy(dtype=object), "single"),
+                          "person_key": done["person_key"].to_numpy(dtype=object),
+                          "size": done["cluster_size"].to_numpy(dtype=np.int64)})
     return model, Previous(state, links), ""
 
 
@@ -85,10 +88,16 @@ def save(ctx: RunContext, spec: LinkageSpec, spec_print: str, linkage: Linkage, 
     from gridlake import io
 
     spark, settings = ctx.spark, ctx.settings
-    schema = person_link_state(len(spec.blocking))
-    state = linkage.state
-    frame = spark.createDataFrame(state if len(state) else [], schema).coalesce(settings.spark.default_parallelism)
-    state_version = io.overwrite_if_changed(frame, settings, "gold", STATE_TABLE)
+    stats = linkage.stats
+    if (stats.get("mode") == "incremental" and not stats.get("changed") and not stats.get("gone")
+            and io.table_exists(spark, settings, "gold", STATE_TABLE)):
+        state_version = io.table_version(spark, settings, "gold", STATE_TABLE)   # nothing changed: the same rows
+    else:
+        schema = person_link_state(len(spec.blocking))
+        state = linkage.state
+        frame = spark.createDataFrame(state if len(state) else [], schema).coalesce(settings.spark.default_parallelism)
+        # a night that changed a mention changed its row (its hash), so the rows are written without comparing
+        state_version = io.write_table(frame, settings, "gold", STATE_TABLE, "overwrite")
     row = spark.createDataFrame([(spec.name, spec_print, linkage.model.to_state(), resolution_version, state_version)],
                                 PERSON_LINK_MODEL)
     io.overwrite_if_changed(row, settings, "gold", MODEL_TABLE)

@@ -154,3 +154,15 @@ def test_resolution_does_not_depend_on_the_order_the_mentions_arrive_in():
         pd.testing.assert_frame_equal(first.sort_values(key).reset_index(drop=True),
                                       again.sort_values(key).reset_index(drop=True))
         assert again_stats == stats
+
+
+def test_the_quality_suite_accepts_every_method_a_mention_can_get():
+    """A sole-bearer link (matching/person_bearer.py) is a method like the others: a suite that left it out
+    would stop the first night whose data holds one."""
+    from gridlake.quality.suites import load_suite
+    from jobs.matching.persons import METHODS
+
+    suite = load_suite("gold", "person_resolution")
+    allowed = next(e.kwargs["value_set"] for e in suite.expectations
+                   if e.type == "expect_column_values_to_be_in_set" and e.kwargs.get("column") == "method")
+    assert set(allowed) == {*METHODS.values(), "anchor", "singleton"}
