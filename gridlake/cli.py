@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None, help="run id (default: manual__<date>)")
     p.add_argument("--sources", default=None, help="comma list of sources for the bronze stage (default all)")
     p.add_argument("--retrain-matching", action="store_true",
-                   help="re-estimate the address model and re-link every record (default: incremental)")
+                   help="re-estimate the address and person models and link every record and mention (default: incremental)")
     p.add_argument("--retype-snapshots", action="store_true",
                    help="type every snapshot row again, also rows delivered exactly as their current version")
     p.add_argument("--recompute", action="store_true",

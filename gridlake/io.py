@@ -79,6 +79,34 @@ def write_table(
     return version
 
 
+def overwrite_arrow(spark: SparkSession, settings: Settings, layer: str, name: str, table, schema) -> int:
+    """Overwrite ``layer.name`` with ``table`` (a ``pyarrow.Table`` this process holds, columns as ``schema``)
+    in one commit; return the new version.
+
+    On a local lake written with ``deltalake`` from this process (no Spark job, no transfer to the JVM: a
+    district's 1.3 M-row state of person linkage in about 1 s against 6-7 s through Spark), unless the table
+    needs a reader or writer feature ``deltalake`` is not trusted with here (protocol above 1/2), which Spark
+    then writes. Any other lake: through Spark (:func:`write_table`)."""
+    from gridlake.storage import is_local, open_delta
+
+    path = settings.table_path(layer, name)
+    if is_local(settings):
+        existing = open_delta(settings, path)
+        if existing is None or (existing.protocol().min_reader_version <= 1
+                                and existing.protocol().min_writer_version <= 2):
+            from deltalake import write_deltalake
+
+            with recorded_commit(spark, settings, layer, name):
+                write_deltalake(path, table.select([f.name for f in schema.fields]), mode="overwrite",
+                                schema_mode="overwrite")
+            version = table_version(spark, settings, layer, name)
+            log.info("wrote %s.%s (overwrite, deltalake) -> version %s", layer, name, version)
+            return version
+    frame = table.to_pandas() if table.num_rows else []
+    return write_table(spark.createDataFrame(frame, schema).coalesce(settings.spark.default_parallelism),
+                       settings, layer, name, "overwrite")
+
+
 def create_if_missing(spark: SparkSession, settings: Settings, layer: str, name: str, schema, partition_by=()) -> None:
     """Create an empty Delta table with ``schema`` unless it exists."""
     if not table_exists(spark, settings, layer, name):

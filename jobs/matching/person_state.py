@@ -93,11 +93,16 @@ def save(ctx: RunContext, spec: LinkageSpec, spec_print: str, linkage: Linkage, 
             and io.table_exists(spark, settings, "gold", STATE_TABLE)):
         state_version = io.table_version(spark, settings, "gold", STATE_TABLE)   # nothing changed: the same rows
     else:
+        import pyarrow as pa
+
         schema = person_link_state(len(spec.blocking))
-        state = linkage.state
-        frame = spark.createDataFrame(state if len(state) else [], schema).coalesce(settings.spark.default_parallelism)
+        arrow = pa.schema([(f.name, pa.string() if f.dataType.typeName() == "string" else pa.int64())
+                           for f in schema.fields])
+        state = pa.Table.from_pandas(linkage.state, schema=arrow, preserve_index=False)
         # a night that changed a mention changed its row (its hash), so the rows are written without comparing
-        state_version = io.write_table(frame, settings, "gold", STATE_TABLE, "overwrite")
-    row = spark.createDataFrame([(spec.name, spec_print, linkage.model.to_state(), resolution_version, state_version)],
-                                PERSON_LINK_MODEL)
-    io.overwrite_if_changed(row, settings, "gold", MODEL_TABLE)
+        state_version = io.overwrite_arrow(spark, settings, "gold", STATE_TABLE, state, schema)
+    row = (spec.name, spec_print, linkage.model.to_state(), resolution_version, state_version)
+    names = [f.name for f in PERSON_LINK_MODEL.fields]
+    saved = io.read_columns(spark, settings, "gold", MODEL_TABLE, names)
+    if saved is None or [tuple(r[n] for n in names) for r in saved.to_pylist()] != [row]:   # a rerun commits nothing
+        io.write_table(spark.createDataFrame([row], PERSON_LINK_MODEL), settings, "gold", MODEL_TABLE, "overwrite")

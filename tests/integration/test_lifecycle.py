@@ -106,6 +106,16 @@ def _personal_lake(spark, settings) -> None:
     io.write_table(spark.createDataFrame([("declarations", "DC1", "H1"), ("declarations", "DC3", "H3")],
                                          "source string, record_id string, house_code string"),
                    settings, "gold", "house_resolution", "overwrite")
+    # person linkage's state, written from the driver with deltalake (io.overwrite_arrow): its rows hold record keys
+    import pyarrow as pa
+
+    from schemas.gold import person_link_state
+
+    schema = person_link_state(1)
+    state = pa.table({"record_key": ["declarations:DC1#0", "declarations:DC3#0"], "input_hash": [11, 13],
+                      "block_0": [0, 5], "component": ["declarations:DC1#0", "declarations:DC3#0"],
+                      "cluster": ["declarations:DC1#0", "declarations:DC3#0"]})
+    io.overwrite_arrow(spark, settings, "gold", "_person_link_state", state, schema)
 
 
 def test_erasure_leaves_no_trace_in_any_file_of_the_lake(spark, settings):
@@ -130,10 +140,13 @@ def test_erasure_leaves_no_trace_in_any_file_of_the_lake(spark, settings):
     assert hits_after["pseudonym_files"] == 0
     assert lake_hits(lake_root, id_forms(KEPT)) >= 2  # the others' rows are untouched
     assert record["rows_deleted"] == {"bronze.declarations": 5, "silver.declarations": 3, "silver._quarantine": 1,
-                                      "gold.discrepancies": 1, "gold.followups": 1, "gold.house_resolution": 1}
+                                      "gold.discrepancies": 1, "gold.followups": 1, "gold.house_resolution": 1,
+                                      "gold._person_link_state": 1}
     assert record["requested_by"] == "dpo-test" and record["persons"] == 2 and record["reason"].startswith("PIPL")
     saved = json.loads(next((lake_root / "_erasures").glob("*.json")).read_text(encoding="utf-8"))
-    assert saved["rows_total"] == 12
+    assert saved["rows_total"] == 13
+    assert [r.record_key for r in io.read_table(spark, settings, "gold", "_person_link_state").collect()] == [
+        "declarations:DC3#0"]
     assert io.read_table(spark, settings, "_runs", "erasures").count() == 1
     # what stays is intact and the tables take new writes
     assert sorted(r[0] for r in io.read_table(spark, settings, "bronze", "declarations")

@@ -266,3 +266,58 @@ def test_lake_mentions_read_without_spark_are_the_spark_mentions(world, spark, s
     got, want = (f.sort_values("record_key").reset_index(drop=True) for f in (got, want))
     assert got["mention_no"].dtype == want["mention_no"].dtype
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_the_stage_links_incrementally_and_equals_a_full_linkage(world, spark, settings):
+    """``persons.run`` on a lake: the first night links in full and saves the model and the state; a rerun
+    links nothing again and commits nothing; a night that removes a police record and changes a phone links
+    incrementally, and the table equals a full linkage of the same mentions with the saved model."""
+    from gridlake import io
+    from gridlake.context import RunContext
+    from gridlake.manifest import Manifest
+    from gridlake.privacy import load_key
+    from jobs.matching import person_state, persons
+    from matching.person_incremental import link_persons, state_hash_key
+    from matching.scoring import FSModel
+    from matching.spec import load_spec
+
+    silver, hr, failed, *_ = world
+    names = ("declarations", "police_incidents", "mediation_cases")
+    for name in names:
+        io.write_table(silver[name], settings, "silver", name, "overwrite")
+    io.write_table(hr, settings, "gold", "house_resolution", "overwrite")
+
+    def night(run_id: str) -> dict:
+        ctx = RunContext(settings, spark, dt.date(2026, 11, 2), run_id, Manifest.open(settings, run_id, dt.date(2026, 11, 2)))
+        tables = {n: io.read_table(spark, settings, "silver", n) for n in names}
+        return persons.run(ctx, tables, failed)
+
+    tables_of = [("gold", "person_resolution"), ("gold", person_state.STATE_TABLE), ("gold", person_state.MODEL_TABLE)]
+    first = night("test__persons_1")
+    assert first["linkage"]["mode"] == "full" and first["linkage"]["reason"] == "no saved model"
+    versions = io.table_versions(spark, settings, tables_of)
+    assert min(versions.values()) >= 0
+    again = night("test__persons_2")
+    assert again["linkage"]["mode"] == "incremental" and again["linkage"]["relinked"] == 0
+    assert io.table_versions(spark, settings, tables_of) == versions       # a rerun commits nothing
+
+    police = io.read_table(spark, settings, "silver", "police_incidents")
+    first_id = sorted(r[0] for r in police.select("incident_id").collect())[0]
+    police = police.where(F.col("incident_id") != first_id).localCheckpoint()
+    io.write_table(police, settings, "silver", "police_incidents", "overwrite")
+    third = night("test__persons_3")
+    assert third["linkage"]["mode"] == "incremental" and third["linkage"]["gone"] >= 1
+    assert 0 < third["linkage"]["relinked"] < third["linkage"]["mentions"]
+
+    key, spec = load_key(settings), load_spec("person")
+    model = FSModel.from_state(io.read_columns(spark, settings, "gold", person_state.MODEL_TABLE, ["model"])
+                               .to_pylist()[0]["model"], spec)
+    tables = {n: io.read_table(spark, settings, "silver", n) for n in names}
+    pdf = persons.lake_mention_frame(spark, settings, tables, failed)
+    full, _ = persons.resolution_frame(pdf, key, lambda raw: link_persons(raw, key, spec, model, None,
+                                                                            state_hash_key(key)))
+    k = ["source", "record_id", "mention_no"]
+    lake = io.read_table(spark, settings, "gold", "person_resolution").toPandas()
+    want = to_spark_frame(full).sort_values(k).reset_index(drop=True)
+    got = lake[list(want.columns)].sort_values(k).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
