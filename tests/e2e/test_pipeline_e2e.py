@@ -43,10 +43,12 @@ def test_every_night_succeeds_with_a_manifest(district):
         parts, person_parts = matching["seconds_by_part"], matching["persons"]["seconds_by_part"]
         assert set(parts) == {"house_resolution", "person_resolution"}
         assert set(person_parts) == {"mentions", "linkage", "audit", "write", "state"}
-        # the first night links every mention and trains the model; a later one reuses it (matching.person_incremental)
+        # the first night links every mention and trains the model; a later one reuses it (matching.person_incremental),
+        # linking in full only when more than a fifth of the mentions changed
         linkage = matching["persons"]["linkage"]
-        assert linkage["mode"] == ("full" if m is manifests[0] else "incremental"), linkage
-        assert (linkage.get("reason") == "no saved model") == (m is manifests[0])
+        assert (linkage.get("reason") == "no saved model") == (m is manifests[0]), linkage
+        if m is not manifests[0]:
+            assert linkage["mode"] == "incremental" or linkage["reason"].endswith("mentions changed"), linkage
         assert all(v >= 0 for v in [*parts.values(), *person_parts.values()])
         assert sum(parts.values()) <= matching["seconds"] + 0.1
         assert sum(person_parts.values()) <= parts["person_resolution"] + 0.5
