@@ -94,11 +94,10 @@ def save(ctx: RunContext, spec: LinkageSpec, spec_print: str, linkage: Linkage, 
         state_version = io.table_version(spark, settings, "gold", STATE_TABLE)   # nothing changed: the same rows
     else:
         import pyarrow as pa
+        from pyspark.sql.pandas.types import to_arrow_schema
 
         schema = person_link_state(len(spec.blocking))
-        arrow = pa.schema([(f.name, pa.string() if f.dataType.typeName() == "string" else pa.int64())
-                           for f in schema.fields])
-        state = pa.Table.from_pandas(linkage.state, schema=arrow, preserve_index=False)
+        state = pa.Table.from_pandas(linkage.state, schema=to_arrow_schema(schema), preserve_index=False)
         # a night that changed a mention changed its row (its hash), so the rows are written without comparing
         state_version = io.overwrite_arrow(spark, settings, "gold", STATE_TABLE, state, schema)
     row = (spec.name, spec_print, linkage.model.to_state(), resolution_version, state_version)
