@@ -31,8 +31,11 @@ class RunContext:
     def date_str(self) -> str:
         return self.run_date.isoformat()
 
-    def audit(self, layer: str, table: str, df: DataFrame) -> dict[str, Any]:
-        """Validate ``df`` (about to be published as ``layer.table``) with its GX suite.
+    def audit(self, layer: str, table: str, df: DataFrame, table_rows: int | None = None,
+              whole: DataFrame | None = None) -> dict[str, Any]:
+        """Validate ``df`` (about to be published as ``layer.table``) with its GX suite; with ``table_rows``,
+        ``df`` is the night's changes to a table merged by its row id, which then holds ``table_rows`` rows
+        (and is ``whole``, for the expectations about a share of its rows: :func:`gridlake.quality.gate.audit_dataframe`).
 
         Raises :class:`gridlake.errors.QualityGateError` when an error-level expectation
         fails; warnings are recorded in the manifest and the run goes on. A gold frame is then
@@ -41,7 +44,7 @@ class RunContext:
         """
         from gridlake.quality.gate import audit_dataframe
 
-        result = audit_dataframe(self, layer, table, df)
+        result = audit_dataframe(self, layer, table, df, table_rows, whole)
         self.manifest.record_quality(f"{layer}.{table}", result)
         if layer == "gold":
             from gridlake.privacy_gate import check_gold_frame

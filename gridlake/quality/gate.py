@@ -127,30 +127,52 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame) -> dict[str, Any]:
+#: expectations about the whole table, not its rows: on a night's changes they are evaluated on the table's size
+TABLE_LEVEL_TYPES = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+
+
+def _share(exp: ExpectationSpec) -> bool:
+    """An expectation about a share of the table's rows (``mostly``): measured on the whole table."""
+    return exp.kwargs.get("mostly") is not None
+
+
+def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame,
+                    table_rows: int | None = None, whole: DataFrame | None = None) -> dict[str, Any]:
     """Validate ``df`` before it is published as ``layer.table``; raise on error-level failures.
 
+    With ``table_rows``, ``df`` is the night's changes to a table kept one row per row id (every row the
+    night writes that the table does not hold as it is; the rows it keeps were audited the night they were
+    written) and the table will hold ``table_rows`` rows afterwards: the row-level expectations run on the
+    changes, the table-level ones (:data:`TABLE_LEVEL_TYPES`: the volume band) on a frame of ``table_rows``
+    rows, and the night's row count recorded for later volume bands is the table's. A uniqueness expectation
+    on the row id holds for the table when the writer keeps one row per id (a MERGE by that id; a frame
+    checked for it: :func:`jobs.matching.person_publish.changes`). An expectation about a share of the rows
+    (``mostly``) runs on ``whole``, the table as it will be (a Spark frame, computed only for it), and is
+    skipped with its reason when ``whole`` is not given.
+
     Returns ``{"suite", "success", "rows", "evaluated", "failed_errors", "failed_warnings",
-    "warnings": [...], "skipped": [...], "result_file"}`` (recorded in the manifest by the caller).
-    A table without a suite file is published with ``{"suite": None}``.
+    "warnings": [...], "skipped": [...], "result_file"}`` (and ``changed_rows`` with ``table_rows``; recorded
+    in the manifest by the caller). A table without a suite file is published with ``{"suite": None}``.
     """
     spec = load_suite(layer, table)
     if spec is None:
         log.warning("no expectation suite for %s.%s; published without audit", layer, table)
         return {"suite": None, "success": True}
     frame, unavailable = add_derived(ctx, df, spec.derived)
+    if whole is not None:
+        whole = add_derived(ctx, whole, spec.derived)[0]
     frame = frame.persist()
     rows = frame.count()
     small = _small_frame(ctx, spec, frame, rows)
     if small is not None:
         frame.unpersist()
         # the suite's checks are decided on the frame's own columns, not the subset collected for them
-        return _audit(ctx, spec, small[0], small[1], rows, unavailable, set(frame.columns))
+        return _audit(ctx, spec, small[0], small[1], rows, unavailable, set(frame.columns), table_rows, whole)
     # GX asks dozens of small queries of the frame, and over a persisted frame Spark re-analyses the whole
     # transform's plan (and matches it against the cache) for each: a small frame's lineage is cut instead
     frame = cut_if_small(frame, rows, LINEAGE_CUT_MAX_ROWS)
     try:
-        return _audit(ctx, spec, frame, None, rows, unavailable, set(frame.columns))
+        return _audit(ctx, spec, frame, None, rows, unavailable, set(frame.columns), table_rows, whole)
     finally:
         frame.unpersist()
 
@@ -174,9 +196,11 @@ def _small_frame(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, rows: int) 
 
 
 def _audit(ctx: RunContext, spec: SuiteSpec, frame: Any, pandas: PandasPlan | None, rows: int,
-           unavailable: set[str], columns: set[str]) -> dict[str, Any]:
+           unavailable: set[str], columns: set[str], table_rows: int | None = None,
+           whole: DataFrame | None = None) -> dict[str, Any]:
     """Validate ``frame`` (a Spark frame, or a pandas one with its ``pandas`` plan; ``columns``: the Spark
-    frame's, which decide what runs) and publish the verdict."""
+    frame's, which decide what runs; ``table_rows``: the frame is the table's changes, see
+    :func:`audit_dataframe`) and publish the verdict."""
     runnable: list[ExpectationSpec] = []
     skipped: list[tuple[ExpectationSpec, str]] = []
     unrunnable: list[tuple[ExpectationSpec, str]] = []  # error-level checks that cannot run: they fail closed
@@ -190,33 +214,53 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: Any, pandas: PandasPlan | No
             (unrunnable if exp.severity == "error" else skipped).append((exp, why))
         elif set(exp.columns) & unavailable:
             skipped.append((exp, "derived column unavailable (lookup table does not exist yet)"))
+        elif table_rows is not None and _share(exp) and whole is None:
+            skipped.append((exp, "a share of the whole table, not of a night's changes (the table was not given)"))
         else:
             runnable.append(exp)
     id_columns = [c for c in spec.row_id_columns if c in columns]
     params, counts = _parameters(ctx, spec)
+    spark_params = params
     if pandas is not None:
         params = pandas_parameters(params)
     context = _gx_context(ctx)
     run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=dt.datetime.now(dt.UTC))
 
-    def validate(expectations: list[ExpectationSpec], index_columns: list[str]) -> dict[str, Any]:
+    def validate(expectations: list[ExpectationSpec], index_columns: list[str], data: Any = frame,
+                 plan: PandasPlan | None = pandas, parameters: dict[str, Any] = params) -> dict[str, Any]:
         with _GX_LOCK:
-            checkpoint = _checkpoint(context, spec, expectations, index_columns, pandas)
-            result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=params,
+            checkpoint = _checkpoint(context, spec, expectations, index_columns, plan)
+            result = checkpoint.run(batch_parameters={"dataframe": data}, expectation_parameters=parameters,
                                     run_id=run_id)
             return next(iter(result.run_results.values())).to_json_dict()
 
+    on_table = [e for e in runnable if table_rows is not None and e.type in TABLE_LEVEL_TYPES]
+    on_whole = [e for e in runnable if table_rows is not None and _share(e) and e not in on_table]
+    on_rows = [e for e in runnable if e not in on_table and e not in on_whole]
     # Counts first (one pass, no per-expectation row lookups); only the expectations that failed
     # are run again to fetch the surrogate ids of their failing rows.
-    raw = validate(runnable, [])
+    raw = validate(on_rows, [])
     failed = {r["expectation_config"]["meta"]["gridlake_key"] for r in raw["results"] if not r["success"]}
     if failed and id_columns:
-        detail = validate([e for e in runnable if e.key in failed], id_columns)
+        detail = validate([e for e in on_rows if e.key in failed], id_columns)
         by_key = {r["expectation_config"]["meta"]["gridlake_key"]: r for r in detail["results"]}
         raw["results"] = [by_key.get(r["expectation_config"]["meta"]["gridlake_key"], r) for r in raw["results"]]
+    changed_rows = None
+    if table_rows is not None:
+        changed_rows, rows = rows, table_rows
+    if on_table:
+        # the table after the MERGE as GX sees a table-level expectation: its number of rows (no columns)
+        import pandas as pd
+
+        sized = pd.DataFrame(index=pd.RangeIndex(table_rows))
+        raw["results"] += validate(on_table, [], sized, PandasPlan((), {e.key: dict(e.kwargs) for e in on_table}),
+                                   pandas_parameters(spark_params))["results"]
+    if on_whole:
+        raw["results"] += validate(on_whole, [], whole, None, spark_params)["results"]
     doc = sanitise_suite_result(raw, id_columns)
     doc["meta"]["gridlake"] = {"run_id": ctx.run_id, "run_date": ctx.date_str, "layer": spec.layer,
-                               "table": spec.table, "rows": rows, "previous_counts": counts,
+                               "table": spec.table, "rows": rows, "changed_rows": changed_rows,
+                               "previous_counts": counts,
                                "row_id_columns": id_columns, "engine": "spark" if pandas is None else "pandas",
                                "skipped": [{"expectation": e.key, "severity": e.severity, "dimension": e.dimension,
                                             "reason": why} for e, why in skipped],
@@ -260,6 +304,7 @@ def _audit(ctx: RunContext, spec: SuiteSpec, frame: Any, pandas: PandasPlan | No
         "engine": "spark" if pandas is None else "pandas",
         "success": not errors,
         "rows": rows,
+        **({"changed_rows": changed_rows} if changed_rows is not None else {}),
         "evaluated": len(runnable),
         "failed_errors": len(errors),
         "failed_warnings": len(warnings),

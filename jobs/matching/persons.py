@@ -13,8 +13,8 @@ mention and the comparison levels -- never a name, phone or ID.
 The linkage runs on the driver (pandas engine). The first night links every mention and trains the model;
 later nights reuse the saved model and link again only the components of the link graph that the night's new,
 changed or removed mentions can reach (:mod:`matching.person_incremental`, :mod:`jobs.matching.person_state`):
-the same rows as linking every mention with that model. An unchanged result commits nothing
-(``io.overwrite_if_changed``).
+the same rows as linking every mention with that model. Only the rows that changed are audited and merged
+(:mod:`jobs.matching.person_publish`); an unchanged result commits nothing.
 """
 
 from __future__ import annotations
@@ -168,33 +168,6 @@ def resolution_frame(mention_pdf: pd.DataFrame, key: bytes, link: Callable[[pd.D
     return out[cols], stats
 
 
-def to_spark_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` (columns of :data:`schemas.gold.PERSON_RESOLUTION`) typed for an Arrow transfer: text as
-    object with None for a missing value, ``score`` float (NaN is null), the counts int32."""
-    out = pd.DataFrame(index=frame.index)
-    for f in PERSON_RESOLUTION.fields:
-        col = frame[f.name]
-        kind = f.dataType.typeName()
-        if kind == "string":
-            out[f.name] = col.astype(object).where(col.notna(), None)
-        elif kind == "integer":
-            out[f.name] = col.astype("int32")
-        elif kind == "boolean":
-            out[f.name] = col.astype(bool)
-        else:
-            out[f.name] = pd.to_numeric(col, errors="raise").astype("float64")
-    return out
-
-
-def spark_frame(spark: SparkSession, frame: pd.DataFrame, partitions: int) -> DataFrame:
-    """``frame`` (columns of :data:`schemas.gold.PERSON_RESOLUTION`) as a Spark frame of at most ``partitions``
-    partitions (``spark.default_parallelism``). Sent through Arrow, column by column (a list of row dicts went
-    through Python's pickler a row at a time), which makes a partition of every Arrow batch (10,000 rows): 131
-    for a district's 1.3 M mentions, so that each job of the audit and of the write ran 131 tasks and the table
-    got 131 files. Coalesced (no shuffle), the same rows were written in 3.0-4.4 s instead of 8.8-11.0 s (warm)."""
-    return spark.createDataFrame(to_spark_frame(frame) if len(frame) else [], PERSON_RESOLUTION).coalesce(partitions)
-
-
 def _strings(values) -> np.ndarray:
     """A column as an object array of str and None (what Spark's ``toPandas`` gives for a string column)."""
     arr = pd.Series(values, dtype=object).to_numpy(dtype=object)
@@ -283,9 +256,8 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
     """Compute gold.person_resolution from silver and gold.house_resolution (incremental when the last linkage's
     model and state are still the lake's: :mod:`jobs.matching.person_state`; an unchanged result commits
     nothing); audited and privacy-gated like every gold table. Returns counts."""
-    from gridlake import io
     from gridlake.privacy import load_key
-    from jobs.matching import person_state
+    from jobs.matching import person_publish, person_state
     from matching.person_incremental import link_persons, state_hash_key
     from matching.spec import load_spec
 
@@ -297,7 +269,7 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
     key = load_key(settings)
     spec = load_spec("person")
     spec_print = person_state.fingerprint(spec)
-    model, previous, why = person_state.load(ctx, spec, spec_print)
+    model, previous, why, table = person_state.load(ctx, spec, spec_print)
     t1 = time.monotonic()
     done: list[Linkage] = []
 
@@ -309,17 +281,16 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
 
     frame, stats = resolution_frame(pdf, key, link)
     t2 = time.monotonic()
-    df = spark_frame(spark, frame, settings.spark.default_parallelism).localCheckpoint()
-    ctx.audit("gold", "person_resolution", df)   # its quality suite, then the privacy gate (as every gold table)
-    t3 = time.monotonic()
-    stats["version"] = io.overwrite_if_changed(df, settings, "gold", "person_resolution")
+    # the night's changes audited (quality suite, privacy gate) and merged; the whole table when most changed
+    stats["version"], published = person_publish.publish(ctx, frame, table)
+    seconds = published.pop("seconds")
+    stats["published"] = published
     t4 = time.monotonic()
     if done:
         person_state.save(ctx, spec, spec_print, done[0], stats["version"])
     # mentions read into the driver, linked there (pandas engine), checked (quality suite and privacy gate),
     # written, and the linkage's state saved for the next night
-    stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1),
-                                "audit": round(t3 - t2, 1), "write": round(t4 - t3, 1),
+    stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1), **seconds,
                                 "state": round(time.monotonic() - t4, 1)}
     log.info("persons: %d mentions -> %d persons (%s)", stats["mentions"], stats.get("persons", 0),
              stats.get("methods"))

@@ -316,7 +316,6 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
                 housing_version: int, n_records: int) -> dict[str, Any]:
     from gridlake import io
     from gridlake.faults import fault_window
-    from gridlake.privacy_gate import check_gold_frame
 
     spark, settings = ctx.spark, ctx.settings
     fingerprint = matching_fingerprint(spec)
@@ -356,7 +355,15 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
             result = spark.createDataFrame([], HOUSE_RESOLUTION)
         result = keep_batch(result, n_todo)
         try:
-            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
+            # the rows the MERGE may write audited (quality suite, then the privacy gate, as for every gold
+            # table), its volume band on the table's size afterwards: kept rows, less those gone, plus new ones
+            # (and the share of records resolved measured on the table as it will be)
+            gone = gone.localCheckpoint(eager=True)
+            after = (io.row_count(spark, settings, "gold", "house_resolution") - gone.count()
+                     + result.select(*KEYS).join(previous.select(*KEYS), KEYS, "left_anti").count())
+            whole = (previous.join(result.select(*KEYS).unionByName(gone.select(*KEYS)), KEYS, "left_anti")
+                     .select(*result.columns).unionByName(result))
+            ctx.audit("gold", "house_resolution", result, table_rows=after, whole=whole)
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
             with fault_window("matching.write", target):
                 version = io.upsert_changed(result, settings, "gold", "house_resolution", KEYS, delete_keys=gone)
@@ -368,7 +375,7 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         result, model = resolve(records, houses, spec, model)
         result = keep_batch(result, n_records)
         try:
-            check_gold_frame(ctx, "house_resolution", result)  # the privacy gate, as for every gold table
+            ctx.audit("gold", "house_resolution", result)  # quality suite, then the privacy gate (every gold table)
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit
             with fault_window("matching.write", target):
                 version = io.overwrite_if_changed(result, settings, "gold", "house_resolution")

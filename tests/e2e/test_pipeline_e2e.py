@@ -51,6 +51,16 @@ def test_every_night_succeeds_with_a_manifest(district):
             assert linkage["mode"] == "incremental" or linkage["reason"].endswith("mentions changed"), linkage
         assert all(v >= 0 for v in [*parts.values(), *person_parts.values()])
         assert sum(parts.values()) <= matching["seconds"] + 0.1
+        # both resolution tables audited each night: whole on the first, a later night's changes against the
+        # table's size (jobs.matching.person_publish, gridlake.quality.gate.audit_dataframe)
+        published = matching["persons"]["published"]
+        assert published["published"] in ({"whole"} if m is manifests[0] else {"whole", "changes"}), published
+        for table in ("gold.house_resolution", "gold.person_resolution"):
+            audit = doc["quality"][table]
+            assert audit["suite"] == table and audit["success"] and audit["failed_errors"] == 0, audit
+        people = doc["quality"]["gold.person_resolution"]
+        assert people["rows"] == matching["persons"]["mentions"]
+        assert people.get("changed_rows", people["rows"]) == published["changed_rows"]
         assert sum(person_parts.values()) <= parts["person_resolution"] + 0.5
 
 

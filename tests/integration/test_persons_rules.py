@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 from gridlake.ids import check_digit
 from gridlake.privacy import pseudonym_py
 from jobs.gold.rules import BASIS_LINKED, detect, prepare
-from jobs.matching.persons import mentions, resolution_frame, spark_frame, to_spark_frame
+from jobs.matching.person_publish import spark_frame, to_spark_frame
+from jobs.matching.persons import mentions, resolution_frame
 from jobs.silver.columns import person_list
 from jobs.silver.common import split
 from jobs.silver.declarations import checksum_failed
@@ -295,10 +296,13 @@ def test_the_stage_links_incrementally_and_equals_a_full_linkage(world, spark, s
     tables_of = [("gold", "person_resolution"), ("gold", person_state.STATE_TABLE), ("gold", person_state.MODEL_TABLE)]
     first = night("test__persons_1")
     assert first["linkage"]["mode"] == "full" and first["linkage"]["reason"] == "no saved model"
+    assert first["published"]["published"] == "whole"                    # no table yet: audited whole, written
+    written_by_spark = io.read_table(spark, settings, "gold", "person_resolution").schema
     versions = io.table_versions(spark, settings, tables_of)
     assert min(versions.values()) >= 0
     again = night("test__persons_2")
     assert again["linkage"]["mode"] == "incremental" and again["linkage"]["relinked"] == 0
+    assert again["published"] == {"published": "changes", "changed_rows": 0, "deleted_rows": 0}
     assert io.table_versions(spark, settings, tables_of) == versions       # a rerun commits nothing
 
     police = io.read_table(spark, settings, "silver", "police_incidents")
@@ -308,6 +312,16 @@ def test_the_stage_links_incrementally_and_equals_a_full_linkage(world, spark, s
     third = night("test__persons_3")
     assert third["linkage"]["mode"] == "incremental" and third["linkage"]["gone"] >= 1
     assert 0 < third["linkage"]["relinked"] < third["linkage"]["mentions"]
+    # only the changes audited and merged, the removed record's mentions deleted; the audit counted the table
+    published = third["published"]
+    assert published["published"] == "changes" and published["deleted_rows"] == third["linkage"]["gone"]
+    assert 0 < published["changed_rows"] < third["mentions"] // 5
+    quality = json.loads((settings.quality / "2026-11-02" / "gold.person_resolution.json").read_text("utf-8"))
+    assert quality["meta"]["gridlake"]["rows"] == third["mentions"]
+    assert quality["meta"]["gridlake"]["changed_rows"] == published["changed_rows"]
+    assert io.row_count(spark, settings, "gold", "person_resolution") == third["mentions"]
+    # rewritten from the driver: the same schema as Spark wrote, for analysts and for the next whole night
+    assert io.read_table(spark, settings, "gold", "person_resolution").schema == written_by_spark
 
     key, spec = load_key(settings), load_spec("person")
     model = FSModel.from_state(io.read_columns(spark, settings, "gold", person_state.MODEL_TABLE, ["model"])

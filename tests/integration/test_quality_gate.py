@@ -197,3 +197,45 @@ def test_quality_report_is_self_contained_and_linked(spark, settings):
     links = ctx.manifest.doc["links"]
     assert links["district_report"] == "reports/district/2024-05-01.html"
     assert links["quality_report_html"] == str(html_path) and links["data_docs"].endswith("index.html")
+
+
+def test_a_nights_changes_are_audited_and_the_table_counted_and_measured_whole(spark, settings):
+    """A table merged by its row id is audited on the night's changes: row-level checks on the changes, the
+    volume band on the table's size after the MERGE, a share (``mostly``) on the table as it will be."""
+    from gridlake.quality import history
+    from gridlake.quality.gate import audit_dataframe
+
+    ctx = make_ctx(spark, settings)
+    ctx.extras["quality_lookups"] = {"silver.housing": housing(spark, [("H1", True, None, 60.0)])}
+    history.append_results(spark, settings, [
+        {"run_id": f"n__{d}", "run_date": d, "layer": "gold", "table": "house_resolution",
+         "suite": "gold.house_resolution", "expectation": history.ROW_COUNT, "expectation_type": "metric",
+         "dimension": "timeliness", "severity": "warning", "success": True, "skipped": False, "element_count": 1000,
+         "validated_at": dt.datetime(2024, 4, 1)} for d in (dt.date(2024, 4, 28), dt.date(2024, 4, 29), dt.date(2024, 4, 30))])
+    ddl = "source string, record_id string, house_code string, score double"
+    changes = spark.createDataFrame([("rentals", f"R{i}", None, 0.0) for i in range(3)], ddl)  # none resolved
+    whole = spark.range(1000).selectExpr("'rentals' AS source", "concat('R', id) AS record_id",
+                                         "IF(id % 10 = 0, NULL, 'H1') AS house_code", "1.0D AS score")
+    result = audit_dataframe(ctx, "gold", "house_resolution", changes, table_rows=1000, whole=whole)
+    assert result["success"] and result["rows"] == 1000 and result["changed_rows"] == 3
+    assert result["failed_warnings"] == 0, result["warnings"]   # 90% of the table resolved, none of the changes
+    stored = json.loads((settings.quality / "2024-05-01" / "gold.house_resolution.json").read_text("utf-8"))
+    assert stored["meta"]["gridlake"]["rows"] == 1000 and stored["meta"]["gridlake"]["changed_rows"] == 3
+    counted = {r["expectation_config"]["type"]: r["result"] for r in stored["results"]}
+    assert counted["expect_table_row_count_to_be_between"]["observed_value"] == 1000
+    assert counted["expect_column_values_to_not_be_null"]["element_count"] in (3, 1000)  # record_id or house_code
+    recorded = history.previous_counts(spark, settings, "gold", "house_resolution", dt.date(2024, 5, 2), 1)
+    assert recorded == [1000]   # the table's size is what later volume bands compare with
+
+    # without the table as it will be, the share cannot be measured: skipped, said why, not run on the changes
+    result = audit_dataframe(ctx, "gold", "house_resolution", changes, table_rows=1000)
+    assert result["failed_warnings"] == 0
+    assert any(s.startswith("expect_column_values_to_not_be_null(house_code") and "not of a night's changes" in s
+               for s in result["skipped"])
+    # the volume band is the table's: a table shrunk to a tenth is a warning, whatever the changes' size
+    result = audit_dataframe(ctx, "gold", "house_resolution", changes, table_rows=100, whole=whole.limit(100))
+    assert any("expect_table_row_count_to_be_between" in w and "observed 100" in w for w in result["warnings"])
+    # a row-level error among the changes stops publication
+    twice = changes.unionByName(changes.limit(1))
+    with pytest.raises(QualityGateError, match="expect_compound_columns_to_be_unique"):
+        audit_dataframe(ctx, "gold", "house_resolution", twice, table_rows=1000, whole=whole)

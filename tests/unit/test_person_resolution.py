@@ -113,7 +113,7 @@ def test_police_files_carry_the_mentions_the_truth_records(generated):
 
 
 def test_the_frame_for_spark_has_the_schema_types_and_none_for_missing():
-    from jobs.matching.persons import to_spark_frame
+    from jobs.matching.person_publish import to_spark_frame
 
     rows = [_row("declarations", "D1", 0, "刘晓东", "13900001111", TYPO_A, "H1", "checksum_failed"),
             _row("police_incidents", "P1", 0, "刘晓东", "13900001111", ID_A, "H1", "valid"),
