@@ -159,8 +159,9 @@ def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame,
         log.warning("no expectation suite for %s.%s; published without audit", layer, table)
         return {"suite": None, "success": True}
     frame, unavailable = add_derived(ctx, df, spec.derived)
-    if whole is not None:
-        whole = add_derived(ctx, whole, spec.derived)[0]
+    if whole is not None:   # only the helper columns the share expectations read (a lookup is a join)
+        read = {c for e in spec.expectations if _share(e) for c in e.columns}
+        whole = add_derived(ctx, whole, {k: v for k, v in spec.derived.items() if k in read})[0]
     frame = frame.persist()
     rows = frame.count()
     small = _small_frame(ctx, spec, frame, rows)
