@@ -10,7 +10,9 @@ Spark). A MERGE of the changes was not faster: a night's changed mentions are sp
 table, so a MERGE rewrites every file and joins the table first (``docs/speed.md``). When more than
 :data:`WHOLE_SHARE` of the table changed (a first night, a retrained model), or the table lacks a column, the
 whole frame is audited and overwritten through Spark, as before. Either way the table then holds exactly the
-night's frame, and a night that changed nothing commits nothing.
+night's frame. A night that changed nothing writes nothing and audits nothing (``published: unchanged``): a
+rerun of a night after its write finds no change, and its audit of none would replace the audit of the
+changes the night recorded, so the rerun would commit to ``quality.results``.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def publish(ctx: RunContext, frame: pd.DataFrame, previous: Any = None) -> tuple
     """Audit and publish ``frame`` (the whole night's table) as gold.person_resolution; ``previous`` is the
     table as the night read it (a ``pyarrow`` table; None: read here when the table exists). Returns the
     table's version and
-    ``{"published": "changes" | "whole", "changed_rows", "deleted_rows", "seconds": {"audit", "write"}}``."""
+    ``{"published": "changes" | "whole" | "unchanged", "changed_rows", "deleted_rows", "seconds": {"audit", "write"}}``."""
     from gridlake import io
 
     spark, settings = ctx.spark, ctx.settings
@@ -126,14 +128,18 @@ def publish(ctx: RunContext, frame: pd.DataFrame, previous: Any = None) -> tuple
         tonight = arrow_table(frame)
         positions, gone = changes(tonight, previous)
         changed = frame.iloc[positions]
+        if not len(changed) and not len(gone):
+            # nothing to publish, so nothing to audit: a rerun of a night after its write finds no change, and
+            # an audit of none would replace the night's recorded audit of its changes (a rerun commits nothing)
+            log.info("persons: no row of %d changed; nothing written", len(frame))
+            return io.table_version(spark, settings, "gold", TABLE), {
+                "published": "unchanged", "changed_rows": 0, "deleted_rows": 0,
+                "seconds": {"audit": round(time.monotonic() - t0, 1), "write": 0.0}}
         if len(changed) + len(gone) <= WHOLE_SHARE * max(len(frame), 1):
             df = spark_frame(spark, changed, partitions).localCheckpoint()
-            ctx.audit("gold", TABLE, df, table_rows=len(frame))  # also a night without changes: its count
+            ctx.audit("gold", TABLE, df, table_rows=len(frame))
             t1 = time.monotonic()
-            if len(changed) or len(gone):
-                version = io.overwrite_arrow(spark, settings, "gold", TABLE, tonight, PERSON_RESOLUTION)
-            else:
-                version = io.table_version(spark, settings, "gold", TABLE)
+            version = io.overwrite_arrow(spark, settings, "gold", TABLE, tonight, PERSON_RESOLUTION)
             log.info("persons: %d of %d rows changed, %d gone", len(changed), len(frame), len(gone))
             return version, {"published": "changes", "changed_rows": len(changed), "deleted_rows": len(gone),
                              "seconds": {"audit": round(t1 - t0, 1), "write": round(time.monotonic() - t1, 1)}}

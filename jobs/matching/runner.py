@@ -357,13 +357,17 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         try:
             # the rows the MERGE may write audited (quality suite, then the privacy gate, as for every gold
             # table), its volume band on the table's size afterwards: kept rows, less those gone, plus new ones
-            # (and the share of records resolved measured on the table as it will be)
+            # (and the share of records resolved measured on the table as it will be). A night with nothing to
+            # re-link or delete (a rerun after its write) publishes nothing and audits nothing: its audit of
+            # none would replace the night's recorded audit, and a rerun commits nothing
             gone = gone.localCheckpoint(eager=True)
-            after = (io.row_count(spark, settings, "gold", "house_resolution") - gone.count()
-                     + result.select(*KEYS).join(previous.select(*KEYS), KEYS, "left_anti").count())
-            whole = (previous.join(result.select(*KEYS).unionByName(gone.select(*KEYS)), KEYS, "left_anti")
-                     .select(*result.columns).unionByName(result))
-            ctx.audit("gold", "house_resolution", result, table_rows=after, whole=whole)
+            n_gone = gone.count()
+            if n_todo or n_gone:
+                after = (io.row_count(spark, settings, "gold", "house_resolution") - n_gone
+                         + result.select(*KEYS).join(previous.select(*KEYS), KEYS, "left_anti").count())
+                whole = (previous.join(result.select(*KEYS).unionByName(gone.select(*KEYS)), KEYS, "left_anti")
+                         .select(*result.columns).unionByName(result))
+                ctx.audit("gold", "house_resolution", result, table_rows=after, whole=whole)
             # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
             with fault_window("matching.write", target):
                 version = io.upsert_changed(result, settings, "gold", "house_resolution", KEYS, delete_keys=gone)
