@@ -34,7 +34,7 @@ class RunContext:
     def audit(self, layer: str, table: str, df: DataFrame, table_rows: int | None = None,
               whole: DataFrame | None = None) -> dict[str, Any]:
         """Validate ``df`` (about to be published as ``layer.table``) with its GX suite; with ``table_rows``,
-        ``df`` is the night's changes to a table merged by its row id, which then holds ``table_rows`` rows
+        ``df`` is the night's changes to a table kept one row per row id, which then holds ``table_rows`` rows
         (and is ``whole``, for the expectations about a share of its rows: :func:`gridlake.quality.gate.audit_dataframe`).
 
         Raises :class:`gridlake.errors.QualityGateError` when an error-level expectation

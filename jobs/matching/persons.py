@@ -13,8 +13,8 @@ mention and the comparison levels -- never a name, phone or ID.
 The linkage runs on the driver (pandas engine). The first night links every mention and trains the model;
 later nights reuse the saved model and link again only the components of the link graph that the night's new,
 changed or removed mentions can reach (:mod:`matching.person_incremental`, :mod:`jobs.matching.person_state`):
-the same rows as linking every mention with that model. Only the rows that changed are audited and merged
-(:mod:`jobs.matching.person_publish`); an unchanged result commits nothing.
+the same rows as linking every mention with that model. Only the rows that changed are audited, and the table
+is rewritten from the driver (:mod:`jobs.matching.person_publish`); an unchanged result commits nothing.
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
 
     frame, stats = resolution_frame(pdf, key, link)
     t2 = time.monotonic()
-    # the night's changes audited (quality suite, privacy gate) and merged; the whole table when most changed
+    # the night's changes audited (quality suite, privacy gate), the table rewritten; audited whole when most changed
     stats["version"], published = person_publish.publish(ctx, frame, table)
     seconds = published.pop("seconds")
     stats["published"] = published
