@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,20 +163,32 @@ def audit_dataframe(ctx: RunContext, layer: str, table: str, df: DataFrame,
     if whole is not None:   # only the helper columns the share expectations read (a lookup is a join)
         read = {c for e in spec.expectations if _share(e) for c in e.columns}
         whole = add_derived(ctx, whole, {k: v for k, v in spec.derived.items() if k in read})[0]
-    frame = frame.persist()
+    # the suite's checks are decided on the frame's own columns; only those the suite reads are kept for GX
+    # (a silver batch's 20-odd columns, its parsed address among them, were copied into the cache whole)
+    columns = set(frame.columns)
+    frame = frame.select(*read_columns(spec, frame.columns)).persist()
     rows = frame.count()
     small = _small_frame(ctx, spec, frame, rows)
     if small is not None:
         frame.unpersist()
-        # the suite's checks are decided on the frame's own columns, not the subset collected for them
-        return _audit(ctx, spec, small[0], small[1], rows, unavailable, set(frame.columns), table_rows, whole)
+        return _audit(ctx, spec, small[0], small[1], rows, unavailable, columns, table_rows, whole)
     # GX asks dozens of small queries of the frame, and over a persisted frame Spark re-analyses the whole
     # transform's plan (and matches it against the cache) for each: a small frame's lineage is cut instead
     frame = cut_if_small(frame, rows, LINEAGE_CUT_MAX_ROWS)
     try:
-        return _audit(ctx, spec, frame, None, rows, unavailable, set(frame.columns), table_rows, whole)
+        return _audit(ctx, spec, frame, None, rows, unavailable, columns, table_rows, whole)
     finally:
         frame.unpersist()
+
+
+def read_columns(spec: SuiteSpec, columns: list[str]) -> list[str]:
+    """The ``columns`` the suite reads, in their order: every expectation's columns, the row ids, and any
+    name a ``row_condition`` mentions (a word of the condition that is a column: more than it reads, never
+    less). At least one column, so that a suite of table-level expectations still counts rows."""
+    read = {c for e in spec.expectations for c in e.columns} | set(spec.row_id_columns)
+    for e in spec.expectations:
+        read |= set(re.findall(r"\w+", str(e.kwargs.get("row_condition") or "")))
+    return [c for c in columns if c in read] or list(columns[:1])
 
 
 def _small_frame(ctx: RunContext, spec: SuiteSpec, frame: DataFrame, rows: int) -> tuple[Any, PandasPlan] | None:
