@@ -77,6 +77,14 @@ class SparkConfig(_Section):
     # file alone (a tiny Delta append about 15% faster, docs/speed.md). Delta's own checksum of each commit
     # (_delta_log/<version>.crc) is kept either way; a lake on object storage is not affected.
     local_checksum_files: bool = False
+    # Compress the columnar cache of persisted frames (Spark's spark.sql.inMemoryColumnarStorage.compressed,
+    # on by Spark's default). The frames a large night keeps (gold's shared views, silver's batches, the
+    # records house resolution reads again) are written to the local disk and read back within the stage;
+    # encoding every column of every batch cost more CPU on two cores than the bytes saved (a district's
+    # incremental gold 0.95-0.97x as long uncompressed, its first silver night 0.91x; docs/speed.md), and
+    # a compressed batch needs a second buffer while it is built (a first district night's silver ran out
+    # of heap there once in two runs). Small frames are local checkpoints, which this does not touch.
+    cache_compressed: bool = False
     ui_enabled: bool = False
     log_level: str = "ERROR"
     extra: dict[str, str] = Field(default_factory=dict)

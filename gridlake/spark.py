@@ -258,6 +258,8 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
     }
     if not sp.local_checksum_files:  # file:// without Hadoop's .crc side files (spark.local_checksum_files)
         conf.update(RAW_LOCAL_FS)
+    # spark.cache_compressed (conf/gridlake.yaml): the columnar cache of persisted frames encoded or not
+    conf["spark.sql.inMemoryColumnarStorage.compressed"] = str(sp.cache_compressed).lower()
     if not sp.codegen:  # interpreted expressions and operators (spark.codegen in conf/gridlake.yaml)
         conf["spark.sql.codegen.wholeStage"] = "false"
         conf["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"

@@ -30,3 +30,25 @@ def test_the_driver_runs_the_configured_garbage_collector(spark):
     else:
         assert choice == "jvm" and not [f for f in flags if f.endswith("GC")], flags
         assert not any(n.startswith("PS ") for n in names), names
+
+
+def test_persisted_frames_are_cached_as_the_setting_says_and_read_back_whole(spark):
+    # spark.cache_compressed reaches the session; a frame kept on disk uncompressed (how a district night keeps
+    # gold's views) reads back the same rows: strings, nulls, structs and arrays
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from gridlake.config import load_settings
+
+    want = str(load_settings("local").spark.cache_compressed).lower()
+    assert spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed") == want
+    df = spark.range(5_000).select(
+        F.col("id"), F.when(F.col("id") % 7 == 0, None).otherwise(F.concat(F.lit("深南大道"), F.col("id"))).alias("s"),
+        F.struct((F.col("id") % 13).alias("room"), F.lit("栋").alias("m")).alias("addr"),
+        F.array(F.col("id"), F.col("id") * 2).alias("xs"))
+    kept = df.persist(StorageLevel.DISK_ONLY)
+    try:
+        assert kept.count() == 5_000
+        assert sorted(map(tuple, kept.collect())) == sorted(map(tuple, df.collect()))
+    finally:
+        kept.unpersist()

@@ -58,6 +58,17 @@ def test_the_lake_on_a_local_disk_is_written_without_hadoop_checksum_files_unles
         load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__LOCAL_CHECKSUM_FILES": "sometimes"})
 
 
+def test_the_cache_of_persisted_frames_is_uncompressed_unless_asked(tmp_path):
+    from gridlake.spark import spark_conf
+
+    key = "spark.sql.inMemoryColumnarStorage.compressed"
+    assert spark_conf(load_settings("local", data_root=tmp_path, env={}))[key] == "false"
+    on = spark_conf(load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__CACHE_COMPRESSED": "true"}))
+    assert on[key] == "true"
+    with pytest.raises(ConfigError, match="cache_compressed"):
+        load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__CACHE_COMPRESSED": "zstd"})
+
+
 def test_driver_gc_reaches_the_driver_options_and_a_bad_name_is_refused(tmp_path):
     from gridlake.spark import spark_conf
     from tools.demo import SMALL_NIGHT_SETTINGS
