@@ -81,9 +81,8 @@ class SparkConfig(_Section):
     # on by Spark's default). The frames a large night keeps (gold's shared views, silver's batches, the
     # records house resolution reads again) are written to the local disk and read back within the stage;
     # encoding every column of every batch cost more CPU on two cores than the bytes saved (a district's
-    # incremental gold 0.95-0.97x as long uncompressed, its first silver night 0.91x; docs/speed.md), and
-    # a compressed batch needs a second buffer while it is built (a first district night's silver ran out
-    # of heap there once in two runs). Small frames are local checkpoints, which this does not touch.
+    # incremental gold 0.95-0.97x as long uncompressed, its first silver night 0.91x; docs/speed.md).
+    # Small frames are local checkpoints, which this does not touch.
     cache_compressed: bool = False
     ui_enabled: bool = False
     log_level: str = "ERROR"
