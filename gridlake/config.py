@@ -79,7 +79,8 @@ class SparkConfig(_Section):
     local_checksum_files: bool = False
     # Compress the columnar cache of persisted frames (Spark's spark.sql.inMemoryColumnarStorage.compressed,
     # on by Spark's default). The frames a large night keeps (gold's shared views, silver's batches, the
-    # records house resolution reads again) are written to the local disk and read back within the stage;
+    # records house resolution reads again) are cached (gold's on the local disk, the others in memory and,
+    # when it is full, on disk) and read back within the stage;
     # encoding every column of every batch cost more CPU on two cores than the bytes saved (a district's
     # incremental gold 0.95-0.97x as long uncompressed, its first silver night 0.91x; docs/speed.md).
     # Small frames are local checkpoints, which this does not touch.
