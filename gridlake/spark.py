@@ -207,6 +207,12 @@ RAW_LOCAL_FS = {"spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileS
 #: JVM options of each ``spark.driver_gc`` choice
 GC_OPTIONS: dict[str, tuple[str, ...]] = {"jvm": (), "parallel": ("-XX:+UseParallelGC",),
                                           "g1": ("-XX:+UseG1GC",), "serial": ("-XX:+UseSerialGC",)}
+#: JVM options of each ``spark.driver_jit`` choice: "late_c2" is HotSpot's tier-4 (C2) thresholds x10
+JIT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "jvm": (),
+    "late_c2": ("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=6000",
+                "-XX:Tier4CompileThreshold=150000", "-XX:Tier4BackEdgeThreshold=400000"),
+}
 
 
 def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]:
@@ -251,7 +257,7 @@ def spark_conf(settings: Settings, app_name: str = "gridlake") -> dict[str, str]
         "spark.databricks.delta.allFilesInCrc.verificationMode.forceOnNonUTC.enabled": "false",
         "spark.sql.warehouse.dir": str(settings.data / "spark-warehouse"),
         "spark.driver.extraJavaOptions": " ".join([f"-Dderby.system.home={settings.data / 'derby'}",
-                                                   *GC_OPTIONS[sp.driver_gc]]),
+                                                   *GC_OPTIONS[sp.driver_gc], *JIT_OPTIONS[sp.driver_jit]]),
         "spark.executorEnv.PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
         # Hadoop's local FS chmods what it creates from this, not from the process umask (gridlake.permissions).
         "spark.hadoop.fs.permissions.umask-mode": HADOOP_UMASK,

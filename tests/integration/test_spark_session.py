@@ -32,6 +32,22 @@ def test_the_driver_runs_the_configured_garbage_collector(spark):
         assert not any(n.startswith("PS ") for n in names), names
 
 
+def test_the_driver_runs_the_configured_compiler_thresholds(spark):
+    # spark.driver_jit reaches the JVM the session was launched in, and the JVM runs with those thresholds
+    from gridlake.config import load_settings
+    from gridlake.spark import JIT_OPTIONS
+
+    jvm = spark.sparkContext._jvm
+    args = [str(a) for a in jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()]
+    want = JIT_OPTIONS[load_settings("local").spark.driver_jit]
+    assert [a for a in args if a.startswith("-XX:Tier4")] == list(want), args
+    hotspot = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
+    for option in want:
+        name, value = option[len("-XX:"):].split("=")
+        assert str(hotspot.getVMOption(name).getValue()) == value, name
+
+
 def test_persisted_frames_are_cached_as_the_setting_says_and_read_back_whole(spark):
     # spark.cache_compressed reaches the session; a frame kept on disk uncompressed (how a district night keeps
     # gold's views) reads back the same rows: strings, nulls, structs and arrays
