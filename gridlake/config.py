@@ -73,11 +73,11 @@ class SparkConfig(_Section):
     # districts take it (docs/speed.md).
     driver_gc: Literal["jvm", "parallel", "g1", "serial"] = "jvm"
     # When the driver JVM compiles a method again with its optimising compiler (C2). "jvm" keeps the JVM's
-    # thresholds; "late_c2" raises the C2 thresholds tenfold, so only the hottest code is optimised. Each query
-    # brings new generated classes, and in a district's gold stage alone C2 took 172 s of compile time (38% of
-    # the JVM's CPU samples) on two cores that the work needs; with "late_c2" the stage took 0.92x as long
-    # (docs/speed.md). C1-compiled code still runs everything else; "c1" (no C2 at all) was slower (1.22x).
-    driver_jit: Literal["jvm", "late_c2"] = "late_c2"
+    # thresholds; "late_c2" raises the C2 thresholds tenfold, so only the hottest code is optimised (C1's code
+    # runs until then). In a district's gold stage run alone, in a JVM of its own, C2 took 172 s of compile time
+    # (38% of the JVM's CPU samples) and "late_c2" made the stage 0.92x as long; a whole district night, whose
+    # stages share one JVM, gained nothing from it (its first night 1.06x, docs/speed.md), so "jvm" ships.
+    driver_jit: Literal["jvm", "late_c2"] = "jvm"
     # Hadoop's checksummed local file system (file:// paths): it writes a hidden .crc file beside every file,
     # renames it with the file, and verifies it on every read. Off, Hadoop's raw local file system writes the
     # file alone (a tiny Delta append about 15% faster, docs/speed.md). Delta's own checksum of each commit

@@ -48,6 +48,25 @@ def test_the_driver_runs_the_configured_compiler_thresholds(spark):
         assert str(hotspot.getVMOption(name).getValue()) == value, name
 
 
+def test_every_compiler_choice_is_one_the_sessions_java_accepts_and_applies():
+    # a JVM refuses an option it does not know, and Spark would not start: each choice's options, given to the
+    # java the sessions run on, are taken and show in its final flags with their values
+    import os
+    import subprocess
+
+    from gridlake.spark import JIT_OPTIONS
+
+    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java")
+    for choice, options in JIT_OPTIONS.items():
+        out = subprocess.run([java, *options, "-XX:+PrintFlagsFinal", "-version"], capture_output=True, text=True,
+                             check=True).stdout
+        final = {f[1]: f[3] for f in (line.split() for line in out.splitlines()) if len(f) >= 4 and f[2] == "="}
+        for option in options:
+            name, value = option[len("-XX:"):].split("=")
+            assert final.get(name) == value, (choice, name, final.get(name))
+    assert JIT_OPTIONS["late_c2"] and not JIT_OPTIONS["jvm"]
+
+
 def test_persisted_frames_are_cached_as_the_setting_says_and_read_back_whole(spark):
     # spark.cache_compressed reaches the session; a frame kept on disk uncompressed (how a district night keeps
     # gold's views) reads back the same rows: strings, nulls, structs and arrays

@@ -74,30 +74,29 @@ def test_driver_gc_reaches_the_driver_options_and_a_bad_name_is_refused(tmp_path
     from tools.demo import SMALL_NIGHT_SETTINGS
 
     assert SMALL_NIGHT_SETTINGS["GRIDLAKE_SPARK__DRIVER_GC"] == "parallel"  # what gridlake demo takes on a small district
-    own = {"GRIDLAKE_SPARK__DRIVER_JIT": "jvm"}  # the JIT's options are another setting's (below)
-    shipped = spark_conf(load_settings("local", data_root=tmp_path, env=own))["spark.driver.extraJavaOptions"]
+    shipped = spark_conf(load_settings("local", data_root=tmp_path, env={}))["spark.driver.extraJavaOptions"]
     assert shipped.split() == [f"-Dderby.system.home={tmp_path / 'derby'}"]  # the JVM's own choice
-    par = spark_conf(load_settings("local", data_root=tmp_path, env={**own, "GRIDLAKE_SPARK__DRIVER_GC": "parallel"}))
+    par = spark_conf(load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__DRIVER_GC": "parallel"}))
     assert par["spark.driver.extraJavaOptions"].split()[1:] == ["-XX:+UseParallelGC"]
     with pytest.raises(ConfigError, match="driver_gc"):
         load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__DRIVER_GC": "zgc"})
 
 
-def test_the_optimising_compiler_starts_late_unless_asked_and_a_bad_choice_is_refused(tmp_path):
+def test_the_optimising_compiler_starts_late_only_when_asked_and_a_bad_choice_is_refused(tmp_path):
     from gridlake.spark import spark_conf
 
     def options(env):
         return spark_conf(load_settings("local", data_root=tmp_path, env=env))["spark.driver.extraJavaOptions"].split()
 
-    shipped = options({})
-    tier4 = {o.split("=")[0]: int(o.split("=")[1]) for o in shipped if o.startswith("-XX:Tier4")}
+    assert not [o for o in options({}) if o.startswith("-XX:")]  # shipped: the JVM's own thresholds
+    late = {"GRIDLAKE_SPARK__DRIVER_JIT": "late_c2"}
+    tier4 = {o.split("=")[0]: int(o.split("=")[1]) for o in options(late) if o.startswith("-XX:Tier4")}
     # HotSpot's defaults x10: invocations 5000, minimum 600, compile 15000, back edges 40000
     assert tier4 == {"-XX:Tier4InvocationThreshold": 50_000, "-XX:Tier4MinInvocationThreshold": 6_000,
                      "-XX:Tier4CompileThreshold": 150_000, "-XX:Tier4BackEdgeThreshold": 400_000}
     # with the collector's option too, in one string
-    both = options({"GRIDLAKE_SPARK__DRIVER_GC": "parallel"})
+    both = options({**late, "GRIDLAKE_SPARK__DRIVER_GC": "parallel"})
     assert "-XX:+UseParallelGC" in both and len([o for o in both if o.startswith("-XX:Tier4")]) == 4
-    assert not [o for o in options({"GRIDLAKE_SPARK__DRIVER_JIT": "jvm"}) if o.startswith("-XX:")]
     with pytest.raises(ConfigError, match="driver_jit"):
         load_settings("local", data_root=tmp_path, env={"GRIDLAKE_SPARK__DRIVER_JIT": "c1"})
 
