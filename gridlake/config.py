@@ -64,8 +64,9 @@ class SparkConfig(_Section):
     stage_threads_max_rows: int = Field(100_000, ge=0)
     # Compile each query to Java (Spark's whole-stage and expression code generation). Off, expressions are
     # interpreted: on a community night (a few thousand rows) that saves compiling and JIT-warming code that
-    # runs once (a community night 11-24% faster, docs/speed.md); on a large night compiled code wins. `gridlake demo`
-    # turns it off for its tiny and community districts.
+    # runs once (a community night 11-24% faster, docs/speed.md); a district's gold stage alone took as long either
+    # way, and silver and matching at scale were not measured, so it stays on. `gridlake demo` turns it off for its
+    # tiny and community districts.
     codegen: bool = True
     # The driver JVM's garbage collector: "jvm" leaves the JVM's own choice (G1 on this machine), the others
     # add -XX:+Use<Name>GC. "parallel" is faster on a small night (its CPU does not compete with the work on
