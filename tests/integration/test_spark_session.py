@@ -54,9 +54,9 @@ def test_every_compiler_choice_is_one_the_sessions_java_accepts_and_applies():
     import os
     import subprocess
 
-    from gridlake.spark import JIT_OPTIONS
+    from gridlake.spark import JIT_OPTIONS, find_java_home
 
-    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java")
+    java = os.path.join(find_java_home(), "bin", "java")
     for choice, options in JIT_OPTIONS.items():
         out = subprocess.run([java, *options, "-XX:+PrintFlagsFinal", "-version"], capture_output=True, text=True,
                              check=True).stdout
