@@ -143,16 +143,22 @@ def records_to_relink(records: DataFrame, previous: DataFrame, before: DataFrame
     """``source, record_id`` of the records whose resolution may differ from ``previous`` (see module doc).
 
     ``before``/``after`` are the candidate houses the previous night and now; ``changed`` their
-    :func:`changed_house_codes`. Pure: DataFrames in, DataFrame out.
+    :func:`changed_house_codes`. Pure: DataFrames in, DataFrame out (the changed houses, a few, are
+    collected once: :func:`matching.narrowing.narrow`).
     """
+    from matching.narrowing import narrow
     from matching.spark import affected_left
 
     fresh = records.join(previous.select(*KEYS, "input_hash"), [*KEYS, "input_hash"], "left_anti").select(*KEYS)
     versions = before.join(changed, "house_code", "left_semi").unionByName(
         after.join(changed, "house_code", "left_semi"), allowMissingColumns=True)
     rec = records.withColumn("_id", F.concat_ws("|", "source", "record_id"))
-    near = affected_left(_side(rec, F.col("_id")), F.broadcast(_side(versions, F.col("house_code"))), spec)
-    near = rec.join(near, "_id", "left_semi").select(*KEYS)
+    # the few changed houses to the driver, the records narrowed by their values before their blocking keys
+    left, right = narrow(_side(rec, F.col("_id")), _side(versions, F.col("house_code")), spec)
+    near = affected_left(left, F.broadcast(right), spec)
+    # back to the keys from the id itself (a source's name holds no "|"), not by a join with every record
+    near = near.select(F.substring_index("_id", "|", 1).alias("source"),
+                       F.expr("substring(_id, length(substring_index(_id, '|', 1)) + 2)").alias("record_id"))
     codes = F.broadcast(changed.select(F.col("house_code").alias("_code")))
     pointed = records.join(codes, records["house_code"] == F.col("_code"), "left_semi").select(*KEYS)
     linked = previous.join(codes, previous["house_code"] == F.col("_code"), "left_semi").select(*KEYS)
