@@ -138,18 +138,38 @@ def changed_house_codes(before: DataFrame, after: DataFrame) -> DataFrame:
             .select("house_code"))
 
 
+#: :func:`record_changes`' kinds; a record to re-link for its own sake is ``new`` or ``changed`` (fresh)
+FRESH = ("new", "changed")
+
+
+def record_changes(records: DataFrame, previous: DataFrame) -> DataFrame:
+    """``source, record_id, change``: ``new`` for a record ``previous`` has no resolution of, ``changed`` for
+    one whose ``input_hash`` differs from (or is missing in) its resolution there, ``gone`` for a resolution
+    whose record is no longer delivered. One full outer join by key (each side holds a key once) instead of an
+    anti join each way."""
+    now = records.select(*KEYS, F.col("input_hash").alias("_now"), F.lit(True).alias("_in_now"))
+    then = previous.select(*KEYS, F.col("input_hash").alias("_then"), F.lit(True).alias("_in_then"))
+    same = F.coalesce(F.col("_now") == F.col("_then"), F.lit(False))
+    change = (F.when(F.col("_in_now").isNull(), F.lit("gone")).when(F.col("_in_then").isNull(), F.lit("new"))
+              .when(~same, F.lit("changed")))
+    return now.join(then, KEYS, "full_outer").select(*KEYS, change.alias("change")).where(F.col("change").isNotNull())
+
+
 def records_to_relink(records: DataFrame, previous: DataFrame, before: DataFrame, after: DataFrame,
-                      changed: DataFrame, spec: LinkageSpec) -> DataFrame:
+                      changed: DataFrame, spec: LinkageSpec, fresh: DataFrame | None = None) -> DataFrame:
     """``source, record_id`` of the records whose resolution may differ from ``previous`` (see module doc).
 
     ``before``/``after`` are the candidate houses the previous night and now; ``changed`` their
-    :func:`changed_house_codes`. Pure: DataFrames in, DataFrame out (the changed houses, a few, are
-    collected once: :func:`matching.narrowing.narrow`).
+    :func:`changed_house_codes`; ``fresh`` the keys :func:`record_changes` calls new or changed (computed
+    here when not given). Pure: DataFrames in, DataFrame out (the changed houses, a few, are collected once:
+    :func:`matching.narrowing.narrow`).
     """
     from matching.narrowing import narrow
     from matching.spark import affected_left
 
-    fresh = records.join(previous.select(*KEYS, "input_hash"), [*KEYS, "input_hash"], "left_anti").select(*KEYS)
+    if fresh is None:
+        fresh = record_changes(records, previous).where(F.col("change").isin(*FRESH))
+    fresh = fresh.select(*KEYS)
     versions = before.join(changed, "house_code", "left_semi").unionByName(
         after.join(changed, "house_code", "left_semi"), allowMissingColumns=True)
     rec = records.withColumn("_id", F.concat_ws("|", "source", "record_id"))
@@ -350,10 +370,12 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         if n_changed > FULL_RELINK_SHARE * max(n_houses, 1):
             mode, why = "full", f"{n_changed} of {n_houses} houses changed"
     if mode == "incremental":
-        todo = records.join(records_to_relink(records, previous, before, houses, changed, spec), KEYS, "left_semi")
+        changes = record_changes(records, previous).localCheckpoint(eager=True)
+        gone = changes.where(F.col("change") == "gone").select(*KEYS)
+        todo = records.join(records_to_relink(records, previous, before, houses, changed, spec,
+                                              fresh=changes.where(F.col("change").isin(*FRESH))), KEYS, "left_semi")
         todo = todo.localCheckpoint(eager=True)
         n_todo = todo.count()
-        gone = previous.select(*KEYS).join(records.select(*KEYS), KEYS, "left_anti")
         log.info("matching: incremental night, %d records to re-link (%d houses changed)", n_todo, n_changed)
         if n_todo:
             result, model = resolve(todo, houses, spec, model, few_records=n_todo <= FEW_RECORDS)
@@ -369,8 +391,9 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
             gone = gone.localCheckpoint(eager=True)
             n_gone = gone.count()
             if n_todo or n_gone:
+                new = changes.where(F.col("change") == "new").select(*KEYS)
                 after = (io.row_count(spark, settings, "gold", "house_resolution") - n_gone
-                         + result.select(*KEYS).join(previous.select(*KEYS), KEYS, "left_anti").count())
+                         + result.select(*KEYS).join(new, KEYS, "left_semi").count())
                 whole = (previous.join(result.select(*KEYS).unionByName(gone.select(*KEYS)), KEYS, "left_anti")
                          .select(*result.columns).unionByName(result))
                 ctx.audit("gold", "house_resolution", result, table_rows=after, whole=whole)

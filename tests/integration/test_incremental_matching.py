@@ -140,3 +140,22 @@ def test_narrowing_the_records_by_the_changed_houses_values_changes_no_answer(sp
     kept = {r._id for r in left.where(condition).collect()}
     assert set(whole) <= kept < {r._id for r in left.collect()}
     assert "declarations|D5" not in kept and "declarations|E6" not in kept
+
+
+def test_record_changes_names_new_changed_and_gone_records_in_one_pass(spark):
+    """What the two anti joins named (fresh: no resolution with the same key and input hash; gone: a
+    resolution without its record), from one join: a missing hash never counts as the same."""
+    from jobs.matching.runner import FRESH, record_changes
+
+    schema = "source string, record_id string, input_hash long"
+    records = spark.createDataFrame([("declarations", "A", 1), ("declarations", "B", 2), ("rentals", "A", 3),
+                                     ("declarations", "C", 4), ("declarations", "E", 5)], schema)
+    previous = spark.createDataFrame([("declarations", "A", 1), ("declarations", "B", 20), ("rentals", "A", None),
+                                      ("declarations", "D", 7), ("rentals", "E", 5)], schema)
+    got = {(r.source, r.record_id): r.change for r in record_changes(records, previous).collect()}
+    assert got == {("declarations", "B"): "changed", ("rentals", "A"): "changed", ("declarations", "C"): "new",
+                   ("declarations", "E"): "new", ("declarations", "D"): "gone", ("rentals", "E"): "gone"}
+    fresh = records.join(previous, ["source", "record_id", "input_hash"], "left_anti").select("source", "record_id")
+    assert sorted(k for k, v in got.items() if v in FRESH) == sorted((r.source, r.record_id) for r in fresh.collect())
+    gone = previous.join(records, ["source", "record_id"], "left_anti")
+    assert sorted(k for k, v in got.items() if v == "gone") == sorted((r.source, r.record_id) for r in gone.collect())
