@@ -29,9 +29,10 @@ NARROW_MAX_RIGHT = 5_000
 
 
 def transformed_columns(spec: LinkageSpec) -> set[str]:
-    """Columns whose blocking values pass through a comparison's transform (as ``matching.spark`` applies
-    them before computing keys: a one-column comparison with a transform other than ``nfkc``)."""
-    return {c.columns[0] for c in spec.comparisons if c.transform not in (None, "nfkc") and len(c.columns) == 1}
+    """Columns whose blocking values may pass through a comparison's transform: every column of a comparison
+    with one. ``matching.spark`` transforms fewer (one-column comparisons, not ``nfkc``); counting more only
+    narrows less, so the narrowing stays a necessary condition if it ever transforms more of them."""
+    return {col for c in spec.comparisons if c.transform is not None for col in c.columns}
 
 
 def plain_components(rule: Sequence[str], transformed: set[str]) -> list[str]:
@@ -71,7 +72,7 @@ def narrowing_condition(rows: Sequence[Any], rules: Sequence[Sequence[str]], spe
         return None
     transforms: dict[str, list[str]] = {}
     for comp in spec.comparisons:  # in the order matching.spark applies them
-        if len(comp.columns) == 1 and comp.columns[0] in transformed:
+        if len(comp.columns) == 1 and comp.transform is not None:
             transforms.setdefault(comp.columns[0], []).append(comp.transform)
     plain_columns = {c for p in plains for c in p}
     for r in rows:

@@ -19,7 +19,7 @@ def _run_record(lake, night: str, started: dt.datetime) -> None:
         json.dumps({"run_date": night, "started_at": started.isoformat()}), encoding="utf-8")
 
 
-def test_the_copy_holds_the_lake_as_it_was_before_the_night_and_the_original_is_untouched(tmp_path):
+def test_the_copy_holds_the_lake_as_it_was_before_the_night_and_the_original_is_untouched(tmp_path, monkeypatch):
     data = tmp_path / "data"
     lake = data / "lake"
     kept, grown = str(lake / "silver" / "kept"), str(lake / "silver" / "grown")
@@ -63,3 +63,8 @@ def test_the_copy_holds_the_lake_as_it_was_before_the_night_and_the_original_is_
         replay_copy(data, dt.date(2026, 11, 2), copy)
     with pytest.raises(SystemExit, match="no run record of night 2026-11-09"):
         replay_copy(data, dt.date(2026, 11, 9), tmp_path / "other")
+    # a lake placed elsewhere by the environment is never rolled back in place of the copy's
+    monkeypatch.setenv("GRIDLAKE_LAKE_ROOT", str(lake))
+    with pytest.raises(SystemExit, match="outside"):
+        replay_copy(data, dt.date(2026, 11, 2), tmp_path / "third")
+    assert DeltaTable(grown).version() == 2

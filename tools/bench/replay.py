@@ -22,25 +22,29 @@ import re
 import shutil
 from pathlib import Path
 
+from gridlake.config import Settings, load_settings
+from gridlake.manifest import runs_dir
+
 log = logging.getLogger(__name__)
 
 _COMMIT = re.compile(r"^(\d{20})\.")
 _DATED = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 
 
-def night_start(lake: Path, night: dt.date) -> dt.datetime:
-    """The earliest ``started_at`` of ``night``'s run records: the JSON records under ``lake/_runs`` (a rerun
-    rewrites its run's record) and the run manifest table ``_runs.manifest`` (each run's first start)."""
-    docs = [json.loads(path.read_text(encoding="utf-8")) for path in (lake / "_runs").glob("*.json")]
-    if (lake / "_runs" / "manifest" / "_delta_log").is_dir():
-        from deltalake import DeltaTable
+def night_start(settings: Settings, night: dt.date) -> dt.datetime:
+    """The earliest ``started_at`` of ``night``'s run records: the JSON records (:func:`gridlake.manifest.runs_dir`;
+    a rerun rewrites its run's record) and the run manifest table ``_runs.manifest`` (each run's first start)."""
+    from gridlake.storage import open_delta
 
-        rows = DeltaTable(str(lake / "_runs" / "manifest")).to_pyarrow_table(columns=["manifest_json"])
+    docs = [json.loads(path.read_text(encoding="utf-8")) for path in runs_dir(settings).glob("*.json")]
+    manifest = open_delta(settings, settings.table_path("_runs", "manifest"))
+    if manifest is not None:
+        rows = manifest.to_pyarrow_table(columns=["manifest_json"])
         docs += [json.loads(text) for text in rows.column("manifest_json").to_pylist() if text]
     starts = [dt.datetime.fromisoformat(d["started_at"]) for d in docs
               if d.get("run_date") == night.isoformat() and d.get("started_at")]
     if not starts:
-        raise SystemExit(f"no run record of night {night} under {lake / '_runs'}")
+        raise SystemExit(f"no run record of night {night} under {runs_dir(settings)}")
     return min(starts)
 
 
@@ -73,7 +77,7 @@ def roll_back_tables(lake: Path, cutoff: dt.datetime) -> dict[str, int]:
             m = _COMMIT.match(f.name)
             if m and int(m.group(1)) > last:
                 (shutil.rmtree if f.is_dir() else Path.unlink)(f)
-                removed["commits"] += f.name.endswith(".json") and f.name.count(".") == 1
+                removed["commits"] += int(f.name.endswith(".json") and f.name.count(".") == 1)
         pointer = log_dir / "_last_checkpoint"
         if pointer.exists() and json.loads(pointer.read_text(encoding="utf-8")).get("version", -1) > last:
             pointer.unlink()   # Delta then finds the newest checkpoint left by listing the log
@@ -85,10 +89,13 @@ def replay_copy(data: Path, night: dt.date, to: Path) -> dict[str, int]:
     if to.exists():
         raise SystemExit(f"{to} exists: choose a new folder for the copy")
     shutil.copytree(data, to, symlinks=True)
-    lake = to / "lake"
-    cutoff = night_start(lake, night)
+    settings = load_settings(data_root=to)
+    lake = Path(settings.lake).resolve()
+    if not lake.is_relative_to(to.resolve()):   # e.g. GRIDLAKE_LAKE_ROOT set: never roll back another lake
+        raise SystemExit(f"the copy's lake would be {settings.lake}, outside {to}: unset the lake's location")
+    cutoff = night_start(settings, night)
     removed = roll_back_tables(lake, cutoff)
-    for path in (lake / "_runs").glob("*.json"):
+    for path in runs_dir(settings).glob("*.json"):
         started = json.loads(path.read_text(encoding="utf-8")).get("started_at")
         if started and dt.datetime.fromisoformat(started) >= cutoff:
             path.unlink()
