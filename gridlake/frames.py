@@ -5,8 +5,10 @@ builds its answer from many such frames ends as one plan of hundreds of stages t
 re-plans after each one. A persisted frame is computed once, but every later query over it is still
 analysed with its whole plan and matched against the cache; on a small frame that planning is most of
 the cost. So a frame of at most :data:`LINEAGE_CUT_MAX_ROWS` rows is cut from its lineage (a local
-checkpoint: its few blocks go when the frame is garbage-collected); a larger one stays persisted and is
-released explicitly (memory matters more there than planning).
+checkpoint: its few blocks go when the frame is garbage-collected, or at once with :func:`release`); a larger
+batch (:func:`keep_batch`) stays persisted and is released explicitly. A stage's :class:`Keeper` keeps every
+frame as a local checkpoint, on disk only on a large night: there, persisted frames cost gold more planning
+than checkpoints (measured below and in docs/speed.md), while silver's and matching's batches did not gain.
 
 Measured on the gold stage alone (a cold process on a tiny district's first night, seed 20141, default
 noise model; whole-process timing, 3 paired runs in turn): keeping the rules' shared views and each rule's output this way
@@ -61,9 +63,15 @@ def keep_batch(df: DataFrame, rows: int, max_rows: int = LINEAGE_CUT_MAX_ROWS) -
 class Keeper:
     """Frames kept for one stage, released together by :meth:`release` (use as a context manager).
 
-    ``cut_lineage`` is decided once for the stage from the size of its night (a row count per frame would
-    cost a query per frame): true, each kept frame is a local checkpoint; false, it is persisted and
-    computed at once, and released at the end."""
+    Every kept frame is a local checkpoint computed at once: the queries after it plan over a scan of its
+    blocks. ``cut_lineage`` is decided once for the stage from the size of its night (a row count per frame
+    would cost a query per frame): true, the blocks are in memory, then on disk (Spark's default for a
+    checkpoint); false (a large night), on disk only. :meth:`release` removes the blocks at once.
+
+    A large night's frames were persisted (``persist(DISK_ONLY)`` and a count) until 2026-12: each
+    ``persist`` planned its query for the cache, and every later query was matched against every kept
+    frame's plan. The gold stage alone on a district's incremental night took 190.0-205.1 s with
+    checkpoints against 218.2-253.8 s persisted, the same four tables (docs/speed.md)."""
 
     def __init__(self, cut_lineage: bool) -> None:
         self.cut_lineage = cut_lineage
@@ -78,14 +86,13 @@ class Keeper:
             # views then left a sort no memory at all (SparkOutOfMemoryError in gold, driver_memory 4g)
             from pyspark import StorageLevel
 
-            frame = df.persist(StorageLevel.DISK_ONLY)
-            frame.count()
+            frame = df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
         self.frames.append(frame)
         return frame
 
     def release(self) -> None:
         for frame in self.frames:
-            frame.unpersist()
+            release(frame)
         self.frames.clear()
 
     def __enter__(self) -> Keeper:
@@ -93,3 +100,21 @@ class Keeper:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def checkpoint_rdd_id(frame: DataFrame) -> int | None:
+    """The id of the RDD holding a local checkpoint's blocks (None when ``frame`` is not one)."""
+    plan = frame._jdf.queryExecution().logical()
+    if plan.getClass().getSimpleName() != "LogicalRDD":
+        return None
+    return int(plan.rdd().id())
+
+
+def release(frame: DataFrame) -> None:
+    """Remove a local checkpoint's blocks now (else they go only when the JVM collects the frame); a
+    persisted frame is unpersisted. ``frame`` must not be read afterwards."""
+    plan = frame._jdf.queryExecution().logical()
+    if plan.getClass().getSimpleName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
+    else:
+        frame.unpersist()

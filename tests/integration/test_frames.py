@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from gridlake.frames import Keeper, keep_batch, materialise
+from gridlake.frames import Keeper, checkpoint_rdd_id, keep_batch, materialise, release
 
 
 def _source(spark):
@@ -26,17 +26,42 @@ def test_a_small_nights_frame_is_cut_from_its_lineage(spark):
     assert kept.frames == []
 
 
-def test_a_large_nights_frame_is_persisted_computed_and_released(spark):
+def _stored_rdds(spark) -> dict[int, tuple[int, int]]:
+    """RDD id -> (memory bytes, disk bytes) of every RDD with blocks in the block manager."""
+    infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()
+    return {int(i.id()): (int(i.memSize()), int(i.diskSize())) for i in infos if int(i.numCachedPartitions()) > 0}
+
+
+def test_a_large_nights_frame_is_checkpointed_on_disk_and_released(spark):
     src = _source(spark)
     kept = Keeper(cut_lineage=False)
     frame = kept.keep(src)
-    assert frame.is_cached
-    level = frame.storageLevel      # on disk only: no storage memory that execution could not take back
-    assert level.useDisk and not level.useMemory and not level.useOffHeap
+    rdd = checkpoint_rdd_id(frame)
+    assert rdd is not None, "a large night's frame is a local checkpoint"
+    plan = _plan(frame)
+    assert "Aggregate" not in plan and "Range" not in plan, plan  # later queries plan over the kept rows
+    assert not frame.is_cached                     # no cached plan for later queries to be matched against
+    memory, disk = _stored_rdds(spark)[rdd]        # computed at once, on disk only (no storage memory)
+    assert memory == 0 and disk > 0
     assert sorted(map(tuple, frame.collect())) == sorted(map(tuple, src.collect()))
     kept.release()
-    assert not frame.is_cached
+    assert rdd not in _stored_rdds(spark)          # its blocks removed now, not when the JVM collects it
     assert kept.frames == []
+
+
+def test_releasing_a_small_nights_frame_removes_its_blocks(spark):
+    with Keeper(cut_lineage=True) as kept:
+        rdd = checkpoint_rdd_id(kept.keep(_source(spark)))
+        assert rdd in _stored_rdds(spark)
+    assert rdd not in _stored_rdds(spark)
+
+
+def test_release_unpersists_a_frame_that_is_not_a_checkpoint(spark):
+    df = spark.range(5).persist()
+    df.count()
+    assert checkpoint_rdd_id(df) is None and df.is_cached
+    release(df)
+    assert not df.is_cached
 
 
 def test_materialise_cuts_only_up_to_max_rows(spark):

@@ -81,3 +81,44 @@ def test_gold_stage_tiny_run(spark, settings, monkeypatch):
     m = {r.level: r for r in io.read_table(spark, settings, "gold", "grid_metrics").collect()}
     assert m["district"].rented_houses == 2 and m["district"].rented_houses_declared == 1  # H1, H3 (H9 demolished)
     assert m["grid"].open_r1 == 1 and m["grid"].open_r2 == 2 and m["grid"].declaration_coverage == 0.5
+
+
+def _gold_tables(spark, settings) -> dict[str, list[str]]:
+    out = {}
+    for table in ("discrepancies", "house_profile", "followups", "grid_metrics"):
+        df = io.read_table(spark, settings, "gold", table)
+        out[table] = sorted(r[0] for r in df.select(F.to_json(F.struct(*sorted(df.columns)))).collect())
+    return out
+
+
+def test_a_large_nights_kept_frames_give_the_same_tables_and_are_all_released(spark, tmp_path, monkeypatch):
+    """A district night keeps gold's frames as checkpoints on disk (gridlake.frames.Keeper, cut_lineage false):
+    the same four tables as a small night's, and no kept frame's blocks left once the stage is done."""
+    from gridlake.config import load_settings
+    from gridlake.frames import Keeper, checkpoint_rdd_id
+    from jobs.gold import runner
+
+    monkeypatch.setattr(runner, "_audit", lambda ctx, table, df: None)
+    kept_rdds: list[int] = []
+    modes: list[bool] = []
+
+    class Recording(Keeper):
+        def keep(self, df):
+            frame = super().keep(df)
+            kept_rdds.append(checkpoint_rdd_id(frame))
+            modes.append(self.cut_lineage)
+            return frame
+
+    monkeypatch.setattr(runner, "Keeper", Recording)
+    tables = {}
+    for large in (False, True):
+        settings = load_settings("local", data_root=tmp_path / ("large" if large else "small"))
+        monkeypatch.setattr(runner, "LINEAGE_CUT_MAX_ROWS", -1 if large else 10**9)
+        _lake(spark, settings)
+        runner.run(RunContext(settings, spark, D, "test", Manifest.open(settings, "test", D)))
+        tables[large] = _gold_tables(spark, settings)
+    assert set(modes) == {True, False} and None not in kept_rdds and len(kept_rdds) > 10
+    stored = {int(i.id()) for i in spark.sparkContext._jsc.sc().getRDDStorageInfo() if int(i.numCachedPartitions())}
+    assert not stored & set(kept_rdds), "a kept frame's blocks outlived the stage"
+    assert tables[True] == tables[False]
+    assert tables[True]["discrepancies"]
