@@ -98,7 +98,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     silver, hr = read_inputs(ctx)
     # the shared views, the rules' intermediate frames and each rule's output are computed once, by a query of
     # their own, so that the queries after them start from their rows instead of carrying their plans
-    # (a small night's cut from their lineage; a large night's persisted and released: gridlake.frames)
+    # (local checkpoints, in memory then on disk on a small night, on disk only on a large one: gridlake.frames)
     small = (not io.table_exists(spark, settings, "silver", "housing")
              or io.row_count(spark, settings, "silver", "housing") <= LINEAGE_CUT_MAX_ROWS)
     kept = Keeper(cut_lineage=small)
