@@ -26,7 +26,7 @@ def test_a_small_nights_frame_is_cut_from_its_lineage(spark):
     assert kept.frames == []
 
 
-def _stored_rdds(spark) -> dict[int, tuple[int, int]]:
+def stored_rdds(spark) -> dict[int, tuple[int, int]]:
     """RDD id -> (memory bytes, disk bytes) of every RDD with blocks in the block manager."""
     infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()
     return {int(i.id()): (int(i.memSize()), int(i.diskSize())) for i in infos if int(i.numCachedPartitions()) > 0}
@@ -41,19 +41,19 @@ def test_a_large_nights_frame_is_checkpointed_on_disk_and_released(spark):
     plan = _plan(frame)
     assert "Aggregate" not in plan and "Range" not in plan, plan  # later queries plan over the kept rows
     assert not frame.is_cached                     # no cached plan for later queries to be matched against
-    memory, disk = _stored_rdds(spark)[rdd]        # computed at once, on disk only (no storage memory)
+    memory, disk = stored_rdds(spark)[rdd]        # computed at once, on disk only (no storage memory)
     assert memory == 0 and disk > 0
     assert sorted(map(tuple, frame.collect())) == sorted(map(tuple, src.collect()))
     kept.release()
-    assert rdd not in _stored_rdds(spark)          # its blocks removed now, not when the JVM collects it
+    assert rdd not in stored_rdds(spark)          # its blocks removed now, not when the JVM collects it
     assert kept.frames == []
 
 
 def test_releasing_a_small_nights_frame_removes_its_blocks(spark):
     with Keeper(cut_lineage=True) as kept:
         rdd = checkpoint_rdd_id(kept.keep(_source(spark)))
-        assert rdd in _stored_rdds(spark)
-    assert rdd not in _stored_rdds(spark)
+        assert rdd in stored_rdds(spark)
+    assert rdd not in stored_rdds(spark)
 
 
 def test_release_unpersists_a_frame_that_is_not_a_checkpoint(spark):

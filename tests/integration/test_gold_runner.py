@@ -11,6 +11,7 @@ from gridlake import io
 from gridlake.context import RunContext
 from gridlake.manifest import Manifest
 from schemas.gold import GOLD_SCHEMAS
+from tests.integration.test_frames import stored_rdds
 from tests.integration.test_gold_rules import PID1, PID2, PID3, decl, house, police, rental, safety, silver_df
 
 D = dt.date(2026, 3, 31)
@@ -118,7 +119,6 @@ def test_a_large_nights_kept_frames_give_the_same_tables_and_are_all_released(sp
         runner.run(RunContext(settings, spark, D, "test", Manifest.open(settings, "test", D)))
         tables[large] = _gold_tables(spark, settings)
     assert set(modes) == {True, False} and None not in kept_rdds and len(kept_rdds) > 10
-    stored = {int(i.id()) for i in spark.sparkContext._jsc.sc().getRDDStorageInfo() if int(i.numCachedPartitions())}
-    assert not stored & set(kept_rdds), "a kept frame's blocks outlived the stage"
+    assert not set(stored_rdds(spark)) & set(kept_rdds), "a kept frame's blocks outlived the stage"
     assert tables[True] == tables[False]
     assert tables[True]["discrepancies"]
