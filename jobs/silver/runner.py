@@ -53,9 +53,11 @@ PROFILE_TABLE = "_value_profile"
 _ROW_ID = ["_file_sha256", "_row_number"]
 
 
-def audit(ctx: RunContext, table: str, df: DataFrame) -> dict[str, Any] | None:
-    """``ctx.audit("silver", table, df)``; fails closed: if the gate cannot be imported, nothing is published."""
-    return ctx.audit("silver", table, df)
+def audit(ctx: RunContext, table: str, df: DataFrame, table_rows: int | None = None,
+          whole: DataFrame | None = None) -> dict[str, Any] | None:
+    """``ctx.audit("silver", table, df)``; with ``table_rows`` and ``whole``, ``df`` is the night's changes
+    (:meth:`gridlake.context.RunContext.audit`). Fails closed: if the gate cannot be imported, nothing is published."""
+    return ctx.audit("silver", table, df, table_rows, whole)
 
 
 #: the ingestion log's columns silver looks files up by
@@ -210,9 +212,16 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
         kept = None
         if unchanged is not None:
             kept = unchanged.select(*src.key)
-            # the audited batch is the whole snapshot: the unchanged rows as silver holds them
-            audit(ctx, name, survivors.unionByName(current.join(kept, list(src.key), "left_semi")
-                                                   .select(*[f.name for f in schema.fields])))
+            # The snapshot is audited as the night's changes (ctx.audit with table_rows and whole): the survivors
+            # (new and changed versions) row by row; the rows delivered exactly as silver holds them were audited,
+            # typed as they are, the night they came, as an increment's rows are; the volume band on the whole
+            # snapshot's count, and the expectations about a share of its rows on the whole snapshot (the
+            # unchanged rows as silver holds them, and the survivors), as before. Their keys are distinct (a key
+            # the batch delivers again in another row was typed with it: clash, above), so a key unique among
+            # the survivors is unique in the snapshot. --retype-snapshots types and audits every row again.
+            whole = survivors.unionByName(current.join(kept, list(src.key), "left_semi")
+                                          .select(*[f.name for f in schema.fields]))
+            audit(ctx, name, survivors, table_rows=sum(c["silver"] for c in counts.values()), whole=whole)
         else:
             audit(ctx, name, survivors)
         stats: dict[str, Any] = {"files": len(files), "bronze": sum(bronze_counts.values()),

@@ -44,6 +44,13 @@ def test_housing_scd2_and_rental_upsert(spark, settings):
     assert rows["H4", "2026-11-02"].is_current
     assert io.table_version(spark, settings, "silver", "housing") == v1 + 1  # one MERGE
 
+    # the snapshot audited as the night's changes: H2 (changed) and H4 (new) row by row; H1, delivered as silver
+    # holds it, was audited the night it came; the volume band and the shares on the whole snapshot of 3
+    audited = _audited(settings, "2026-11-02")
+    assert (audited["rows"], audited["changed_rows"]) == (3, 2)
+    assert audited["not_null(house_code)"] == 2 and audited["not_null(address_norm)"] == 3
+    assert audited["row_count"] == 3
+
     rentals = {r.rental_id: r for r in io.read_table(spark, settings, "silver", "rentals").collect()}
     assert rentals["R1"].status == "active" and rentals["R2"].status == "active"
     stale = io.read_table(spark, settings, "silver", "_duplicates").where("business_key = 'R1'").first()
@@ -55,6 +62,24 @@ def test_housing_scd2_and_rental_upsert(spark, settings):
     before = io.table_version(spark, settings, "silver", "housing")
     run(spark, settings, "2026-11-03")
     assert io.table_version(spark, settings, "silver", "housing") == before
+    audited = _audited(settings, "2026-11-03")   # H1's new bytes are typed again; H2 and H4 are not
+    assert (audited["rows"], audited["changed_rows"], audited["not_null(house_code)"]) == (3, 1, 1)
+
+
+def _audited(settings, night: str) -> dict:
+    """silver.housing's quality result of ``night``: its rows and changed rows, the row count its volume band
+    saw, and the number of rows two expectations were measured on (a row-level one and a share)."""
+    import json
+
+    doc = json.loads((settings.quality / night / "silver.housing.json").read_text("utf-8"))
+    out = {k: doc["meta"]["gridlake"][k] for k in ("rows", "changed_rows")}
+    for r in doc["results"]:
+        config, result = r["expectation_config"], r["result"]
+        if config["type"] == "expect_table_row_count_to_be_between":
+            out["row_count"] = result["observed_value"]
+        elif config["type"] == "expect_column_values_to_not_be_null":
+            out[f"not_null({config['kwargs']['column']})"] = result["element_count"]
+    return out
 
 
 # Two lakes of two nights each (66-94 s in make test on 2 cores): run by `make test-all`, left out of CI's
