@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -69,8 +70,6 @@ def test_housing_scd2_and_rental_upsert(spark, settings):
 def _audited(settings, night: str) -> dict:
     """silver.housing's quality result of ``night``: its rows and changed rows, the row count its volume band
     saw, and the number of rows two expectations were measured on (a row-level one and a share)."""
-    import json
-
     doc = json.loads((settings.quality / night / "silver.housing.json").read_text("utf-8"))
     out = {k: doc["meta"]["gridlake"][k] for k in ("rows", "changed_rows")}
     for r in doc["results"]:
