@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gridlake.access import commit_stamp, note_commit, note_read
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
+
+#: The table property that makes Delta record a table's change data feed (:func:`changed_keys`)
+CHANGE_FEED = {"delta.enableChangeDataFeed": "true"}
 
 
 def table_exists(spark: SparkSession, settings: Settings, layer: str, name: str) -> bool:
@@ -54,11 +57,14 @@ def write_table(
     mode: str = "append",
     partition_by: Sequence[str] = (),
     replace_where: str | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> int:
     """Append to or overwrite a Delta table in one commit; return the new version.
 
     A partition column must not be a timestamp: its partition values would be written as text in the
     session's time zone, and the session turns off Delta's check of them (gridlake.spark, allFilesInCrc).
+    ``properties`` (``delta.*`` table properties, e.g. :data:`CHANGE_FEED`) are set by the commit that
+    creates the table.
     """
     timestamps = [f.name for f in df.schema.fields if f.name in partition_by
                   and f.dataType.typeName() in ("timestamp", "timestamp_ntz")]
@@ -70,6 +76,8 @@ def write_table(
         writer = writer.partitionBy(*partition_by)
     if replace_where:
         writer = writer.option("replaceWhere", replace_where)
+    for key, value in (properties or {}).items():
+        writer = writer.option(key, value)
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true") if not replace_where else writer
     with recorded_commit(df.sparkSession, settings, layer, name):
@@ -107,13 +115,16 @@ def overwrite_arrow(spark: SparkSession, settings: Settings, layer: str, name: s
                        settings, layer, name, "overwrite")
 
 
-def create_if_missing(spark: SparkSession, settings: Settings, layer: str, name: str, schema, partition_by=()) -> None:
-    """Create an empty Delta table with ``schema`` unless it exists."""
+def create_if_missing(spark: SparkSession, settings: Settings, layer: str, name: str, schema, partition_by=(),
+                      properties: Mapping[str, str] | None = None) -> None:
+    """Create an empty Delta table with ``schema`` (and table ``properties``) unless it exists."""
     if not table_exists(spark, settings, layer, name):
-        write_table(spark.createDataFrame([], schema), settings, layer, name, "overwrite", partition_by)
+        write_table(spark.createDataFrame([], schema), settings, layer, name, "overwrite", partition_by,
+                    properties=properties)
 
 
-def create_with_rows(df: DataFrame, settings: Settings, layer: str, name: str, schema) -> int:
+def create_with_rows(df: DataFrame, settings: Settings, layer: str, name: str, schema,
+                     properties: Mapping[str, str] | None = None) -> int:
     """Create a table that does not exist yet with its first rows, in one commit; return its version.
 
     The same table as :func:`create_if_missing` followed by an append (Delta stores every column as
@@ -125,7 +136,7 @@ def create_with_rows(df: DataFrame, settings: Settings, layer: str, name: str, s
     if have != want:
         raise ValueError(f"{layer}.{name}: the first rows' columns differ from the table schema: "
                          f"{sorted(set(have) ^ set(want))}")
-    return write_table(df, settings, layer, name, "append")
+    return write_table(df, settings, layer, name, "append", properties=properties)
 
 
 def merge_table(
@@ -281,6 +292,35 @@ def read_columns(spark: SparkSession, settings: Settings, layer: str, name: str,
         except Exception as exc:  # noqa: BLE001 - e.g. a file deltalake cannot read: Spark reads it
             log.info("%s.%s read with Spark (deltalake: %s)", layer, name, type(exc).__name__)
     return read_table(spark, settings, layer, name, version=version).select(*columns).toArrow()
+
+
+def changed_keys(spark: SparkSession, settings: Settings, layer: str, name: str, since: int, until: int,
+                 keys: Sequence[str]) -> DataFrame | None:
+    """The distinct ``keys`` of the rows that the table's commits ``since`` + 1 to ``until`` inserted, updated or
+    deleted, from Delta's change data feed (:data:`CHANGE_FEED`), computed and kept: a few rows on a night
+    that changed a few. Empty when ``until`` is ``since``.
+
+    A commit without change files (an overwrite, a restore) gives its added rows as inserts and its removed rows
+    as deletes, and one that changes no data (OPTIMIZE) gives none, so every key whose rows differ between the
+    two versions is among them; a key may be given whose rows ended as they were. None when the feed cannot
+    tell: not recorded for one of those commits (enabled later), its change files cleaned by a VACUUM, or
+    ``until`` before ``since``; the caller then compares the two versions whole.
+    """
+    from pyspark.sql import functions as F
+
+    if since < 0 or until < since:
+        return None
+    table_version(spark, settings, layer, name)  # noted for the stage's record of what it read
+    path = settings.table_path(layer, name)
+    try:
+        feed = (spark.read.format("delta").option("readChangeFeed", "true")
+                .option("startingVersion", since + 1).option("endingVersion", until).load(path)
+                if until > since else read_table(spark, settings, layer, name, version=until).where(F.lit(False)))
+        return feed.select(*keys).distinct().localCheckpoint(eager=True)
+    except Exception as exc:  # noqa: BLE001 - no feed for that range: the versions are compared whole
+        log.info("%s.%s: no change feed for versions %d-%d (%s); compared whole", layer, name, since + 1, until,
+                 type(exc).__name__)
+        return None
 
 
 def partition_values(spark: SparkSession, settings: Settings, layer: str, name: str, column: str) -> set[str] | None:

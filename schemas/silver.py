@@ -135,6 +135,11 @@ SILVER_SCHEMAS: dict[str, StructType] = {
     "verifications": VERIFICATIONS,
 }
 
+#: Silver tables that record Delta's change data feed: a later stage reads which keys a night's commits touched
+#: instead of comparing two versions whole (matching: the houses the registry changed since its last linkage;
+#: :func:`gridlake.io.changed_keys`). Housing holds no person, so its change files hold none either.
+CHANGE_FEED_TABLES = frozenset({"housing"})
+
 QUARANTINE = _s(
     ("source", S, False), ("reason_code", S, False), ("reason_detail", S, True),
     ("business_key", S, True), ("_raw_line", S, True), *LINEAGE, ("_quarantined_at", TS, False),

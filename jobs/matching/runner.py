@@ -9,7 +9,8 @@ every record and trains the model (u from random pairs, m by EM). Its parameters
 Later nights reuse that model and re-link only the records it could change
 (:func:`records_to_relink`): new records, records whose address or delivered code changed, and
 records that share a blocking key with a house added, removed or altered since (or that point
-at one). With the model fixed, a record's decision depends only on its own text and the houses
+at one). The houses altered since are found from the registry's change data feed where it covers
+the commits in between (:func:`houses_changed_since`), else by comparing both versions whole. With the model fixed, a record's decision depends only on its own text and the houses
 sharing its blocking keys, so the merged result equals a full re-link with the same model
 (``tests/integration/test_incremental_matching.py`` proves it). A rerun commits nothing.
 """
@@ -54,6 +55,8 @@ FEW_RECORDS = 50_000
 # the pandas engine it runs in each partition)
 DECIDING_MODULES = ("address.py", "compare.py", "scoring.py", "spark.py", "partitioned.py", "engine.py",
                     "blocking.py", "codes.py")
+# up to this many registry codes a night's commits touched, they meet the houses as a broadcast
+BROADCAST_CODES = 100_000
 # best candidate houses kept for every unresolved record (rule R6 shows them; R1-R5 wait on them)
 CANDIDATES_KEPT = 5
 
@@ -136,6 +139,32 @@ def changed_house_codes(before: DataFrame, after: DataFrame) -> DataFrame:
     return (b.join(a, "house_code", "full_outer")
             .where(F.col("_a").isNull() | F.col("_b").isNull() | (F.col("_a") != F.col("_b")))
             .select("house_code"))
+
+
+def houses_changed_since(ctx: RunContext, since: int, until: int, houses: DataFrame
+                         ) -> tuple[DataFrame, DataFrame, str]:
+    """``(before, changed, how)``: the candidate houses of ``silver.housing`` at version ``since``, the codes
+    :func:`changed_house_codes` finds between them and ``houses`` (its candidates at ``until``), kept, and how
+    the codes to compare were found.
+
+    Where the registry's change data feed covers the commits in between (``how`` = ``change feed``), only the
+    codes whose rows they touched are compared (:func:`gridlake.io.changed_keys`: a few on a night that changed
+    a few, among 500,000 in a district) and ``before`` holds only those: every code whose candidate differs is
+    among them, since :func:`candidate_houses` decides each code from its own rows. Otherwise (``versions
+    compared``) both versions are compared whole, as before the feed was recorded.
+    """
+    from gridlake import io
+
+    spark, settings = ctx.spark, ctx.settings
+    old = io.read_table(spark, settings, "silver", "housing", version=since)
+    now, how = houses, "versions compared"
+    touched = io.changed_keys(spark, settings, "silver", "housing", since, until, ["house_code"])
+    if touched is not None:
+        keys = F.broadcast(touched) if touched.count() <= BROADCAST_CODES else touched
+        old, now, how = old.join(keys, "house_code", "left_semi"), houses.join(keys, "house_code", "left_semi"), \
+            "change feed"
+    before = candidate_houses(old)
+    return before, changed_house_codes(before, now).localCheckpoint(eager=True), how
 
 
 #: :func:`record_changes`' kinds; a record to re-link for its own sake is ``new`` or ``changed`` (fresh)
@@ -362,9 +391,8 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
     stats: dict[str, Any] = {}
     target = settings.table_path("gold", "house_resolution")
     if mode == "incremental":
-        before = candidate_houses(io.read_table(spark, settings, "silver", "housing",
-                                                version=int(state["housing_version"])))
-        changed = changed_house_codes(before, houses).localCheckpoint(eager=True)
+        before, changed, stats["houses_changed_from"] = houses_changed_since(
+            ctx, int(state["housing_version"]), housing_version, houses)
         n_changed, n_houses = changed.count(), houses.count()
         stats["houses_changed"] = n_changed
         if n_changed > FULL_RELINK_SHARE * max(n_houses, 1):

@@ -25,6 +25,8 @@ from pyspark.sql.types import StructType
 from gridlake import io
 from gridlake.config import Settings
 from gridlake.faults import fault_window
+from gridlake.lifecycle.delta_ops import set_properties
+from schemas.silver import CHANGE_FEED_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +66,16 @@ def apply_scd2(
     spark = snapshot.sparkSession
     created = not io.table_exists(spark, settings, "silver", table)
     target_path = settings.table_path("silver", table)
+    # a table whose changes a later stage reads from Delta's change data feed records it from its first commit
+    properties = io.CHANGE_FEED if table in CHANGE_FEED_TABLES else None
     if created:   # a new table: every snapshot row is an insert (what the MERGE would do), in its first commit
         rows = snapshot.select(*[f.name for f in schema.fields])
         n = rows.count()
         if not n:
-            io.create_if_missing(spark, settings, "silver", table, schema)
+            io.create_if_missing(spark, settings, "silver", table, schema, properties=properties)
             return {"inserted": 0, "closed": 0, "version": io.table_version(spark, settings, "silver", table)}
         with fault_window("silver.merge", target_path):
-            version = io.create_with_rows(rows, settings, "silver", table, schema)
+            version = io.create_with_rows(rows, settings, "silver", table, schema, properties=properties)
         log.info("silver.%s: SCD2 %s -> version %s ({'insert': %s})", table, day, version, n)
         return {"inserted": n, "closed": 0, "version": version}
     current = io.read_table(spark, settings, "silver", table).where("is_current")
@@ -90,6 +94,9 @@ def apply_scd2(
         for k in keys:
             src = src.withColumn(f"__mk_{k}", F.when(F.col(ACTION) == "close", F.col(k)))
         cond = " AND ".join(f"t.`{k}` = s.`__mk_{k}`" for k in keys) + " AND t.is_current = true"
+        if properties:  # a table written before it recorded the feed: from this MERGE on (one commit, once)
+            with io.recorded_commit(spark, settings, "silver", table):
+                set_properties(spark, settings, "silver", table, properties)
         # GRIDLAKE_FAULT=silver.merge~file: killed while Spark writes the MERGE, before its commit
         with fault_window("silver.merge", target_path), io.recorded_commit(spark, settings, "silver", table):
             (
