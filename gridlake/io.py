@@ -115,6 +115,108 @@ def overwrite_arrow(spark: SparkSession, settings: Settings, layer: str, name: s
                        settings, layer, name, "overwrite")
 
 
+def append_parquet(spark: SparkSession, settings: Settings, layer: str, name: str, paths: Sequence[str],
+                   schema, partition_by: Sequence[str] = ()) -> int:
+    """Append the rows of Parquet files this process wrote (columns as ``schema``, a Spark ``StructType``) to a
+    table, in one commit; return the new version.
+
+    On a local lake, to a table with the same columns and types, partitioned by date columns only, that needs no
+    reader or writer feature ``deltalake`` is not trusted with here (protocol at most 1/2, as
+    :func:`overwrite_arrow`): the rows are copied into the table's data files by ``pyarrow`` (one per file and
+    partition, written in place under its final name, as Spark writes) and committed with ``deltalake``, their
+    row counts as statistics. No Spark job, and the rows are not sent through the JVM to be encoded again (a
+    district's 500,000 registry rows in about 1 s against 3.5-4.4 s warm). A table that does not exist yet is
+    first created empty by Spark (:func:`create_if_missing`: its schema and protocol are Spark's), so its first
+    rows are its second commit. Otherwise Spark reads and appends them (:func:`write_table`).
+    """
+    from gridlake.storage import is_local, open_delta
+
+    path = settings.table_path(layer, name)
+    table = None
+    if is_local(settings):
+        create_if_missing(spark, settings, layer, name, schema, partition_by)
+        table = open_delta(settings, path)
+    if table is not None and _arrow_appendable(table, schema, partition_by):
+        actions = [a for p in paths for a in _copy_into(path, p, schema, list(partition_by))]
+        if not actions:  # no rows: nothing to commit
+            return table_version(spark, settings, layer, name)
+        with recorded_commit(spark, settings, layer, name):
+            table.create_write_transaction(actions, mode="append", schema=table.schema(),
+                                           partition_by=list(partition_by) or None)
+        version = table_version(spark, settings, layer, name)
+        log.info("wrote %s.%s (append, %d file(s) committed by deltalake) -> version %s", layer, name,
+                 len(actions), version)
+        return version
+    df = spark.read.schema(schema).parquet(*paths)
+    return write_table(df, settings, layer, name, mode="append", partition_by=partition_by)
+
+
+def _arrow_appendable(table, schema, partition_by: Sequence[str]) -> bool:
+    """Whether :func:`append_parquet` may add files to ``table`` itself (see there)."""
+    protocol = table.protocol()
+    if protocol.min_reader_version > 1 or protocol.min_writer_version > 2:
+        return False
+    if list(table.metadata().partition_columns) != list(partition_by):
+        return False
+    if any(schema[c].dataType.typeName() != "date" for c in partition_by):
+        return False
+    have = [(f.name, str(f.type)) for f in table.schema().fields]
+    want = [(f.name, str(_delta_type(f.dataType))) for f in schema.fields]
+    return have == want
+
+
+def _delta_type(spark_type):
+    """The ``deltalake`` type of a Spark type (by its JSON form: the Delta log's own)."""
+    import json
+
+    from deltalake import Schema
+
+    doc = {"type": "struct", "fields": [{"name": "c", "type": json.loads(spark_type.json()), "nullable": True,
+                                         "metadata": {}}]}
+    return Schema.from_json(json.dumps(doc)).fields[0].type
+
+
+def _copy_into(table_path: str, staged: str, schema, partition_by: list[str]) -> list:
+    """The rows of the Parquet file ``staged`` written as data files of the table at ``table_path`` (one per
+    partition value, Hive-style folders as Spark names them, the partition columns left out of the file);
+    their ``deltalake`` add actions, not yet committed."""
+    import datetime as dt
+    import json
+    import time
+    import uuid
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+    from deltalake.transaction import AddAction
+
+    data = pads.dataset(staged, format="parquet")
+    columns = [f.name for f in schema.fields if f.name not in partition_by]
+    keys = data.to_table(columns=partition_by).group_by(partition_by).aggregate([]) if partition_by else None
+    groups = keys.to_pylist() if keys is not None else [{}]
+    actions = []
+    for group in groups:
+        where = None
+        for c, v in group.items():
+            term = pc.field(c).is_null() if v is None else pc.field(c) == v
+            where = term if where is None else where & term
+        values = {c: (v.isoformat() if isinstance(v, dt.date) else None) for c, v in group.items()}
+        folder = "/".join(f"{c}={'__HIVE_DEFAULT_PARTITION__' if v is None else v}" for c, v in values.items())
+        rel = (f"{folder}/" if folder else "") + f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+        target = Path(table_path, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rows = 0
+        with pq.ParquetWriter(target, pa.schema([data.schema.field(c) for c in columns]), compression="snappy") as out:
+            for batch in data.to_batches(columns=columns, filter=where):
+                out.write_batch(batch)
+                rows += batch.num_rows
+        actions.append(AddAction(rel, target.stat().st_size, values, int(time.time() * 1000), True,
+                                 json.dumps({"numRecords": rows})))
+    return actions
+
+
 def create_if_missing(spark: SparkSession, settings: Settings, layer: str, name: str, schema, partition_by=(),
                       properties: Mapping[str, str] | None = None) -> None:
     """Create an empty Delta table with ``schema`` (and table ``properties``) unless it exists."""

@@ -285,11 +285,11 @@ def run(ctx: RunContext) -> dict[str, Any]:
             log.warning("bronze %s: %d file(s) already in bronze from an interrupted run; only logging them",
                         name, len(already))
         if todo:
-            df = spark.read.schema(bronze_schema(sources[name])).parquet(*[str(i.path) for i in todo])
             fault_point("bronze.append")  # earlier sources appended, this one not yet, nothing logged
-            # GRIDLAKE_FAULT=bronze.append~file: killed while Spark writes the append, before its commit
+            # GRIDLAKE_FAULT=bronze.append~file: killed while the append is written, before its commit
             with fault_window("bronze.append", settings.table_path("bronze", name)):
-                io.write_table(df, settings, "bronze", name, mode="append", partition_by=["_delivery_date"])
+                io.append_parquet(spark, settings, "bronze", name, [str(i.path) for i in todo],
+                                  bronze_schema(sources[name]), partition_by=["_delivery_date"])
         for i in items:
             night.log_rows.append(_log_row(ctx, i.file, i.sha, "loaded", i.rows, i.note, i.extra, i.form))
             loaded_rows += i.rows

@@ -222,3 +222,67 @@ def test_a_timestamp_partition_column_is_refused(spark, settings):
     assert not io.table_exists(spark, settings, "bronze", "ts")
     io.write_table(df, settings, "bronze", "ts", "append")   # the same rows unpartitioned are written
     assert io.table_exists(spark, settings, "bronze", "ts")
+
+
+def _staged(tmp_path, source, day: str, rows: list[tuple[int, dict, dict | None, str | None]], name: str):
+    import datetime as dt
+
+    from jobs.bronze.delivery import BronzeRow
+    from jobs.bronze.staging import write_staging
+
+    target = tmp_path / f"{name}.parquet"
+    meta = {"_source_file": f"landing/{source.name}/{day}/{name}.csv", "_file_sha256": name * 8,
+            "_ingested_at": dt.datetime(2026, 11, 2, 1, 2, 3, 456789, tzinfo=dt.UTC), "_run_id": "manual__x",
+            "_encoding": "gb18030", "_delivery_date": dt.date.fromisoformat(day)}
+    write_staging([BronzeRow(n, v, extra, raw, reason) for n, v, extra, raw, reason in rows], target,
+                  source.canonical_columns, meta)
+    return str(target)
+
+
+def test_append_parquet_streams_staged_files_into_an_existing_table_as_spark_appends_them(spark, settings, tmp_path):
+    """Bronze's staged files appended with ``deltalake`` (an existing local table of the same columns) are the
+    rows Spark appends from them; a new table, or one whose columns differ, is appended by Spark."""
+    import json
+
+    from gridlake.sources import load_sources
+    from jobs.bronze.runner import bronze_schema
+
+    source = load_sources()["police_incidents"]
+    schema = bronze_schema(source)
+    cols = source.canonical_columns
+    first = _staged(tmp_path, source, "2026-11-01", [(1, {c: f"{c}-1" for c in cols}, None, None, None)], "a")
+    night = [_staged(tmp_path, source, "2026-11-02", [
+        (1, {c: f"{c}-2" for c in cols}, {"备注": "=cmd|x"}, None, None),
+        (2, dict.fromkeys(cols), None, '"broken,line', "FIELD_COUNT: 3 fields, 9 expected")], "b"),
+        _staged(tmp_path, source, "2026-11-02", [(1, {c: "三" for c in cols}, None, None, None)], "c")]
+
+    def log_of(name, version):
+        path = settings.table_path("bronze", name) + f"/_delta_log/{version:020d}.json"
+        return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+    # a new table: Spark creates it empty (version 0), its first rows are appended by deltalake (version 1)
+    assert io.append_parquet(spark, settings, "bronze", "by_deltalake", [first], schema, ["_delivery_date"]) == 1
+    assert io.append_parquet(spark, settings, "bronze", "by_deltalake", night, schema, ["_delivery_date"]) == 2
+    io.write_table(spark.read.schema(schema).parquet(first), settings, "bronze", "by_spark", "append",
+                   ["_delivery_date"])
+    io.write_table(spark.read.schema(schema).parquet(*night), settings, "bronze", "by_spark", "append",
+                   ["_delivery_date"])
+    assert "Apache-Spark" in next(a["commitInfo"] for a in log_of("by_deltalake", 0) if "commitInfo" in a)["engineInfo"]
+    info = next(a["commitInfo"] for a in log_of("by_deltalake", 2) if "commitInfo" in a)
+    assert "Apache-Spark" not in info.get("engineInfo", "") and "delta-rs" in json.dumps(info)
+    assert "Apache-Spark" in next(a["commitInfo"] for a in log_of("by_spark", 1) if "commitInfo" in a)["engineInfo"]
+    adds = [a["add"] for a in log_of("by_deltalake", 2) if "add" in a]
+    assert adds and all(a["partitionValues"] == {"_delivery_date": "2026-11-02"} for a in adds)
+    assert json.loads(adds[0]["stats"])["numRecords"] >= 1
+    got, want = io.read_table(spark, settings, "bronze", "by_deltalake"), io.read_table(spark, settings, "bronze", "by_spark")
+    assert got.schema == want.schema
+    assertDataFrameEqual(got, want)
+    assert io.row_count(spark, settings, "bronze", "by_deltalake") == 4
+    assert io.partition_values(spark, settings, "bronze", "by_deltalake", "_delivery_date") == {"2026-11-01",
+                                                                                              "2026-11-02"}
+    # a table needing a writer feature deltalake is not trusted with here: Spark appends
+    spark.sql(f"ALTER TABLE delta.`{settings.table_path('bronze', 'by_deltalake')}` "
+              "SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')")
+    assert io.append_parquet(spark, settings, "bronze", "by_deltalake", [first], schema, ["_delivery_date"]) == 4
+    assert "Apache-Spark" in next(a["commitInfo"] for a in log_of("by_deltalake", 4) if "commitInfo" in a)["engineInfo"]
+    assert io.row_count(spark, settings, "bronze", "by_deltalake") == 5
