@@ -483,6 +483,8 @@ def upsert_changed(
 
     ``delete_keys`` (optional, the ``keys`` columns only) names rows to delete in the same
     commit. This is what makes a rerun of a night leave the table at the same Delta version.
+    A local table the driver can hold is upserted in this process instead (:func:`_upsert_in_process`: the
+    same rows, one commit), other tables by Spark's MERGE.
     """
     from pyspark.sql import functions as F
 
@@ -490,6 +492,9 @@ def upsert_changed(
     if not table_exists(spark, settings, layer, name):
         return write_table(source, settings, layer, name, "overwrite")
     columns = list(columns or [c for c in source.columns if c not in keys])
+    version = _upsert_in_process(source, settings, layer, name, keys, columns, delete_keys)
+    if version is not None:
+        return version
     target = read_table(spark, settings, layer, name)
     delta = changed_rows(source, target, keys, columns)
     if delete_keys is not None:
@@ -504,6 +509,63 @@ def upsert_changed(
                            delete_flag="__delete" if delete_keys is not None else None)
     finally:
         delta.unpersist()
+
+
+#: up to this many rows, a local table's upsert is computed in this process (:func:`_upsert_in_process`)
+IN_PROCESS_UPSERT_MAX_ROWS = 5_000_000
+#: row groups of the files it writes: a file Spark reads is split between tasks at row groups
+IN_PROCESS_ROW_GROUP = 262_144
+
+
+def _upsert_in_process(source: DataFrame, settings: Settings, layer: str, name: str, keys: Sequence[str],
+                       columns: Sequence[str], delete_keys: DataFrame | None) -> int | None:
+    """:func:`upsert_changed` computed in this process and committed by ``deltalake``; None when Spark's MERGE
+    must do it. A MERGE rewrites every file holding a changed row, and a night's changed rows are spread over
+    every file of the table, so it joined and rewrote the whole table through Spark (a district's
+    gold.house_resolution: 1.56 M rows rewritten for 69 changed and 1,836 new, 8.5 s in Delta's MERGE alone).
+    Here the table as read (``deltalake``, at the version noted as read), the source rows and the keys to
+    delete are brought into Arrow, the table afterwards is computed (:func:`gridlake.arrow_upsert.upserted`:
+    the same rows the MERGE leaves) and written over the version read in one commit, which ``deltalake``
+    refuses if a concurrent commit removed rows it read (an erasure, say).
+
+    Only on a local lake, for a table of at most :data:`IN_PROCESS_UPSERT_MAX_ROWS` rows whose protocol
+    ``deltalake`` is trusted with here (at most 1/2) and that records no change data feed (this writer would
+    not record it); and only where the outcome is one row per key (:class:`gridlake.arrow_upsert.NotApplicable`)."""
+    from gridlake import arrow_upsert
+    from gridlake.storage import is_local
+
+    spark = source.sparkSession
+    if not is_local(settings):
+        return None
+    version, table = _log_reader(spark, settings, layer, name)
+    if table is None or version < 0:
+        return None
+    protocol = table.protocol()
+    if (protocol.min_writer_version > 2 or protocol.min_reader_version > 1
+            or any(str(v).lower() == "true" for k, v in table.metadata().configuration.items()
+                   if k.lower() == "delta.enablechangedatafeed")
+            or row_count(spark, settings, layer, name) > IN_PROCESS_UPSERT_MAX_ROWS):
+        return None
+    previous = table.to_pyarrow_table()
+    gone = delete_keys.select(*keys).toArrow() if delete_keys is not None else None
+    try:
+        result = arrow_upsert.upserted(previous, source.toArrow(), keys, columns, gone)
+    except arrow_upsert.NotApplicable as exc:
+        log.info("%s.%s: upsert left to Spark's MERGE (%s)", layer, name, exc)
+        return None
+    if result.table is None:
+        log.info("%s.%s: no row changed; nothing written", layer, name)
+        return version
+    from deltalake import WriterProperties, write_deltalake
+
+    with recorded_commit(spark, settings, layer, name):
+        write_deltalake(table, result.table, mode="overwrite",
+                        partition_by=list(table.metadata().partition_columns) or None,
+                        writer_properties=WriterProperties(max_row_group_size=IN_PROCESS_ROW_GROUP))
+    after = table_version(spark, settings, layer, name)
+    log.info("upserted into %s.%s in this process: %d row(s) written, %d deleted -> version %s", layer, name,
+             result.changed, result.deleted, after)
+    return after
 
 
 def overwrite_if_changed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from gridlake import io
@@ -286,3 +287,50 @@ def test_append_parquet_streams_staged_files_into_an_existing_table_as_spark_app
     assert io.append_parquet(spark, settings, "bronze", "by_deltalake", [first], schema, ["_delivery_date"]) == 4
     assert "Apache-Spark" in next(a["commitInfo"] for a in log_of("by_deltalake", 4) if "commitInfo" in a)["engineInfo"]
     assert io.row_count(spark, settings, "bronze", "by_deltalake") == 5
+
+
+def test_upsert_in_process_leaves_the_rows_the_merge_leaves_and_refuses_a_concurrent_delete(spark, settings,
+                                                                                           monkeypatch):
+    """A local table is upserted in the driver (gridlake.arrow_upsert, committed by deltalake): the same rows as
+    Spark's MERGE of the same night on a twin table, nested columns and a timestamp included; a concurrent
+    commit that deleted rows the upsert read stops it."""
+    from delta.tables import DeltaTable
+    from deltalake.exceptions import CommitFailedError
+
+    schema = ("k string, n int, at timestamp, "
+              "cands array<struct<house_code:string,weight:double,why:string>>, addr struct<room:string,unit:string>")
+    first = spark.createDataFrame(
+        [("a", 1, None, None, None), ("b", 2, None, [("H1", 0.5, "room")], ("101", None)), ("c", 3, None, [], None)],
+        schema).withColumn("at", F.to_timestamp(F.lit("2026-11-02 08:30:00")))
+    night = spark.createDataFrame(
+        [("a", 1, None, None, None), ("b", 2, None, [("H1", 0.75, "room")], ("101", None)),
+         ("d", 4, None, [("H9", 0.1, "unit")], ("9", "2"))], schema).withColumn(
+        "at", F.to_timestamp(F.lit("2026-11-02 08:30:00")))
+    gone = spark.createDataFrame([("c",)], "k string")
+    for name in ("in_driver", "by_merge"):
+        io.write_table(first, settings, "gold", name, "overwrite")
+    v = io.upsert_changed(night, settings, "gold", "in_driver", ["k"], delete_keys=gone)
+    monkeypatch.setattr(io, "IN_PROCESS_UPSERT_MAX_ROWS", 0)    # the twin through Spark's MERGE
+    io.upsert_changed(night, settings, "gold", "by_merge", ["k"], delete_keys=gone)
+    monkeypatch.undo()
+    ops = {n: DeltaTable.forPath(spark, settings.table_path("gold", n)).history(1).first().operation
+           for n in ("in_driver", "by_merge")}
+    assert ops["by_merge"] == "MERGE" and ops["in_driver"] != "MERGE"
+    assertDataFrameEqual(io.read_table(spark, settings, "gold", "in_driver"),
+                         io.read_table(spark, settings, "gold", "by_merge"))
+    assert sorted(r.k for r in io.read_table(spark, settings, "gold", "in_driver").collect()) == ["a", "b", "d"]
+    assert io.upsert_changed(night, settings, "gold", "in_driver", ["k"], delete_keys=gone) == v   # rerun: no commit
+
+    # a commit between the upsert's read and its write that deleted rows it read: deltalake refuses the write
+    real = io._log_reader
+
+    def read_then_delete(*args):
+        version, table = real(*args)
+        DeltaTable.forPath(spark, settings.table_path("gold", "in_driver")).delete("k = 'a'")
+        return version, table
+
+    monkeypatch.setattr(io, "_log_reader", read_then_delete)
+    later = night.withColumn("n", F.col("n") + 1)
+    with pytest.raises(CommitFailedError):
+        io.upsert_changed(later, settings, "gold", "in_driver", ["k"])
+    assert "a" not in {r.k for r in io.read_table(spark, settings, "gold", "in_driver").collect()}
