@@ -334,3 +334,27 @@ def test_upsert_in_process_leaves_the_rows_the_merge_leaves_and_refuses_a_concur
     with pytest.raises(CommitFailedError):
         io.upsert_changed(later, settings, "gold", "in_driver", ["k"])
     assert "a" not in {r.k for r in io.read_table(spark, settings, "gold", "in_driver").collect()}
+
+
+def test_upsert_in_process_keeps_a_tables_partitions(spark, settings, monkeypatch):
+    """A partitioned table upserted in the driver keeps its partition column and holds the rows Spark's MERGE
+    leaves in its twin (a row moved to another partition, a new partition, a row deleted)."""
+    from delta.tables import DeltaTable
+
+    schema = "k string, v int, d date"
+    first = spark.createDataFrame([("a", 1, None), ("b", 2, None), ("c", 3, None)], schema).withColumn(
+        "d", F.when(F.col("k") == "c", F.to_date(F.lit("2026-11-02"))).otherwise(F.to_date(F.lit("2026-11-01"))))
+    night = spark.createDataFrame([("a", 1, None), ("b", 20, None), ("e", 5, None)], schema).withColumn(
+        "d", F.when(F.col("k") == "a", F.to_date(F.lit("2026-11-01"))).otherwise(F.to_date(F.lit("2026-11-03"))))
+    gone = spark.createDataFrame([("c",)], "k string")
+    for name in ("parts_driver", "parts_merge"):
+        io.write_table(first, settings, "silver", name, "overwrite", partition_by=["d"])
+    io.upsert_changed(night, settings, "silver", "parts_driver", ["k"], delete_keys=gone)
+    monkeypatch.setattr(io, "IN_PROCESS_UPSERT_MAX_ROWS", 0)
+    io.upsert_changed(night, settings, "silver", "parts_merge", ["k"], delete_keys=gone)
+    driver = DeltaTable.forPath(spark, settings.table_path("silver", "parts_driver"))
+    assert driver.history(1).first().operation != "MERGE"
+    assert driver.detail().first().partitionColumns == ["d"]
+    assertDataFrameEqual(io.read_table(spark, settings, "silver", "parts_driver"),
+                         io.read_table(spark, settings, "silver", "parts_merge"))
+    assert io.partition_values(spark, settings, "silver", "parts_driver", "d") == {"2026-11-01", "2026-11-03"}
