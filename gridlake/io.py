@@ -542,8 +542,7 @@ def _upsert_in_process(source: DataFrame, settings: Settings, layer: str, name: 
         return None
     protocol = table.protocol()
     if (protocol.min_writer_version > 2 or protocol.min_reader_version > 1
-            or any(str(v).lower() == "true" for k, v in table.metadata().configuration.items()
-                   if k.lower() == "delta.enablechangedatafeed")
+            or any(str(table.metadata().configuration.get(k, "")).lower() == v for k, v in CHANGE_FEED.items())
             or row_count(spark, settings, layer, name) > IN_PROCESS_UPSERT_MAX_ROWS):
         return None
     previous = table.to_pyarrow_table()

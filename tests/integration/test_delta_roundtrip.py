@@ -127,8 +127,6 @@ def test_upsert_changed_deletes_named_keys_in_the_same_commit(spark, settings):
 
 
 def test_create_with_rows_is_the_empty_table_and_its_append_in_one_commit(spark, settings):
-    from pyspark.sql import functions as F
-
     from schemas.silver import SILVER_SCHEMAS
 
     schema = SILVER_SCHEMAS["rentals"]
