@@ -15,6 +15,10 @@ Two kinds of fault, both chosen by the environment variable ``GRIDLAKE_FAULT``:
     before the transaction log commit that would make it visible.
 
   When the write ends first, the run is killed right after it instead, so the fault always fires.
+  A writer that writes the data files itself and commits them in a second step (``deltalake``'s
+  ``create_write_transaction``) calls ``before_commit(table_path)`` between the two, so a ``~file``
+  window kills it there every time: a write of milliseconds can otherwise commit before the
+  watching thread next looks.
 
 Several faults may be given, comma separated. "Killed" means what ``kill -9`` of the
 machine would do: the Spark JVM of this process (if one runs) gets SIGKILL, then the
@@ -42,6 +46,8 @@ EXIT_CODE = 137
 
 _seen: Counter[str] = Counter()
 _parsed: dict[str, tuple[Fault, ...]] = {}
+# the ~file window open now, if any: (its label, the table directory watched, the data files there before)
+_open_window: tuple[str, str, frozenset[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,21 @@ def _data_files(root: str) -> set[str]:
     return found
 
 
+def before_commit(path: str | os.PathLike[str]) -> None:
+    """Die here if a ``~file`` window is open on the table at ``path`` and new data files are under it.
+
+    Called by a writer between writing a table's data files and committing them; costs one lookup when
+    no window is open.
+    """
+    window = _open_window
+    if window is None or os.path.abspath(os.fspath(path)) != window[1]:
+        return
+    label, root, before = window
+    new = _data_files(root) - before
+    if new:
+        die(f"window {label} fired inside the block: {len(new)} uncommitted data file(s) written")
+
+
 def _watch(root: str, before: set[str], stop: threading.Event, label: str) -> None:
     while not stop.wait(0.005):
         new = _data_files(root) - before
@@ -168,12 +189,15 @@ def fault_window(name: str, path: str | os.PathLike[str] | None = None) -> Itera
     if fault is None:
         yield
         return
+    global _open_window
     started = time.monotonic()
     stop = threading.Event()
     if fault.on_file:
         root = os.fspath(path) if path is not None and "://" not in os.fspath(path) else None
         if root is not None:
-            thread = threading.Thread(target=_watch, args=(root, _data_files(root), stop, fault.label), daemon=True)
+            before = _data_files(root)
+            _open_window = (fault.label, os.path.abspath(root), frozenset(before))
+            thread = threading.Thread(target=_watch, args=(root, before, stop, fault.label), daemon=True)
             thread.start()
     else:
         timer = threading.Timer(fault.delay or 0.0, lambda: die(f"window {fault.label} fired inside the block"))
@@ -183,6 +207,7 @@ def fault_window(name: str, path: str | os.PathLike[str] | None = None) -> Itera
         yield
     finally:
         stop.set()
+        _open_window = None
         if not fault.on_file:
             timer.cancel()
         die(f"window {fault.label}: block ended first after {time.monotonic() - started:.2f}s; killed after it")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from gridlake.access import commit_stamp, note_commit, note_read
 from gridlake.config import Settings
+from gridlake.faults import before_commit
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -140,6 +141,7 @@ def append_parquet(spark: SparkSession, settings: Settings, layer: str, name: st
         actions = [a for p in paths for a in _copy_into(path, p, schema, list(partition_by))]
         if not actions:  # no rows: nothing to commit
             return table_version(spark, settings, layer, name)
+        before_commit(path)  # GRIDLAKE_FAULT=<window>~file: killed here, the files written, not committed
         with recorded_commit(spark, settings, layer, name):
             table.create_write_transaction(actions, mode="append", schema=table.schema(),
                                            partition_by=list(partition_by) or None)

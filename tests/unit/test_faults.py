@@ -177,6 +177,46 @@ def test_file_window_ignores_the_log_and_old_files_then_kills_after_the_block(tm
     assert "block ended first" in out.stderr
 
 
+FAST_WRITER = """
+    import os, sys
+    from gridlake.faults import before_commit, fault_window
+    table, other = sys.argv[1], sys.argv[2]
+    for folder in (table, other):
+        os.makedirs(os.path.join(folder, "_delta_log"), exist_ok=True)
+    with fault_window("t.write", table):
+        before_commit(other)  # another table: not the one watched, nothing new there
+        before_commit(table)  # nothing written yet
+        print("nothing written", flush=True)
+        open(os.path.join(table, "part-0.parquet"), "w").close()
+        before_commit(table + os.sep)  # the same directory written another way
+        open(os.path.join(table, "_delta_log", "00000000000000000001.json"), "w").close()
+        print("committed", flush=True)
+"""
+
+
+def test_before_commit_kills_a_writer_faster_than_the_watcher_between_its_files_and_its_commit(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "GRIDLAKE_FAULT"}
+    env.update(GRIDLAKE_FAULT="t.write~file", PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    table = tmp_path / "table"
+    for _ in range(5):  # the watcher looks every 5 ms; the writer must never reach its commit
+        out = subprocess.run([sys.executable, "-c", textwrap.dedent(FAST_WRITER), str(table), str(tmp_path / "other")],
+                             env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert out.returncode == EXIT_CODE
+        assert out.stdout.split("\n")[0] == "nothing written" and "committed" not in out.stdout
+        assert "fired inside the block: 1 uncommitted data file(s) written" in out.stderr
+        assert not (table / "_delta_log" / "00000000000000000001.json").exists()
+        (table / "part-0.parquet").unlink()
+
+
+def test_before_commit_without_a_window_does_nothing(tmp_path):
+    out = _run("""
+        from gridlake.faults import before_commit
+        before_commit("/nonexistent/table")
+        print("ok", flush=True)
+    """, fault="t.write~file")
+    assert out.returncode == 0 and out.stdout.strip() == "ok"
+
+
 def test_die_kills_the_spark_jvm_child():
     # A stand-in for pyspark's gateway: SparkContext._gateway.proc is the JVM process.
     out = _run("""
