@@ -49,6 +49,12 @@ FULL_SHARE = 0.2
 NULL_HASH = 0   # a blocking key with a missing part (it never blocks); real hashes are odd
 
 
+def _member(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Whether each of ``values`` is one of ``among`` (int64 hashes), by a hash table: numpy's ``isin`` sorts both
+    arrays for values spread over the whole int64 range (0.4 s for a district's 1.3 M mentions, against 0.013 s)."""
+    return pd.Series(values, copy=False).isin(among).to_numpy(dtype=bool)
+
+
 def block_columns(spec: LinkageSpec) -> list[str]:
     """The state's column per blocking rule: ``block_0`` ... in the spec's order."""
     return [f"block_{i}" for i in range(len(spec.blocking))]
@@ -67,12 +73,17 @@ def state_hash_key(secret: bytes) -> str:
 
 
 def _row_hashes(frame: pd.DataFrame, hash_key: str) -> np.ndarray:
-    h = pd.util.hash_pandas_object(frame, index=False, hash_key=hash_key).to_numpy(dtype=np.uint64)
+    """Each row's keyed hash (odd), every kind of missing value (None, NaN, NA) hashed alike. Hashed value by
+    value (``categorize=False``): a mention's prepared values are nearly all distinct, and categorising them
+    first took 2.5 times as long (7.9-10.8 s against 3.2-3.5 s for a district's 1.3 M mentions)."""
+    values = frame.astype(object)
+    values = values.where(values.notna(), None)
+    h = pd.util.hash_pandas_object(values, index=False, hash_key=hash_key, categorize=False).to_numpy(dtype=np.uint64)
     return (h | np.uint64(1)).view(np.int64)
 
 
 def input_hashes(prepared: pd.DataFrame, hash_key: str) -> np.ndarray:
-    return _row_hashes(prepared[PREPARED].astype(object), hash_key)
+    return _row_hashes(prepared[PREPARED], hash_key)
 
 
 def block_hashes(prepared: pd.DataFrame, spec: LinkageSpec, hash_key: str) -> dict[str, np.ndarray]:
@@ -179,10 +190,10 @@ def link_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec, model: F
         touched = touched[touched != NULL_HASH]
         if not len(touched):
             continue
-        size_now = pd.Series(now[np.isin(now, touched)]).value_counts().reindex(touched, fill_value=0)
-        size_old = pd.Series(old[np.isin(old, touched)]).value_counts().reindex(touched, fill_value=0)
+        size_now = pd.Series(now[_member(now, touched)]).value_counts().reindex(touched, fill_value=0)
+        size_old = pd.Series(old[_member(old, touched)]).value_counts().reindex(touched, fill_value=0)
         crossed = touched[(size_now.to_numpy() <= cap) | (size_old.to_numpy() <= cap)]
-        dirty |= np.isin(now, crossed)
+        dirty |= _member(now, crossed)
     components = state["component"].to_numpy(dtype=object)
     dirty_components = set(components[touched_rows].tolist()) | set(components[at[dirty & known]].tolist())
     mine = np.where(known, components[np.where(known, at, 0)], None)
@@ -233,9 +244,9 @@ def _relink(prepared: pd.DataFrame, spec: LinkageSpec, model: FSModel, relink: n
     for name, now in blocks.items():
         mine = now[relink]
         mine = np.unique(mine[mine != NULL_HASH])
-        size = pd.Series(now[np.isin(now, mine)]).value_counts()
+        size = pd.Series(now[_member(now, mine)]).value_counts()
         sizes[name] = size
-        take |= np.isin(now, size.index[size.to_numpy() <= cap].to_numpy())
+        take |= _member(now, size.index[size.to_numpy() <= cap].to_numpy())
     sub = prepared.loc[take].reset_index(drop=True)
     levels, _ = scored_pairs(sub, spec, model)
     keys = prepared["record_key"].to_numpy(dtype=object)

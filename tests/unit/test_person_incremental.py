@@ -115,3 +115,24 @@ def test_the_state_holds_no_name_phone_or_id(mentions):
     # another deployment's key hashes the same values differently
     other = link_persons(mentions, KEY, spec, linked.model, None, state_hash_key(b"another-deployment-key-0123456789"))
     assert not (other.state["input_hash"] == linked.state["input_hash"]).any()
+
+
+def test_a_mentions_hashes_see_values_not_how_a_missing_one_is_written():
+    """The state's hashes are of values: a missing value is the same whether None, NaN or NA (the frames a night
+    builds may hold either), and any changed value changes the input hash."""
+    from matching.person_incremental import PREPARED, block_hashes, input_hashes
+
+    spec = load_spec("person")
+    base = {c: ["x1", "x2", "x3"] for c in PREPARED}
+    a = pd.DataFrame({"record_key": ["r1", "r2", "r3"], **base}, dtype=object)
+    b = a.copy()
+    a.loc[0, "phone"], b.loc[0, "phone"] = None, np.nan
+    a.loc[1, "house_code"], b.loc[1, "house_code"] = pd.NA, None
+    key = state_hash_key(b"test-only")
+    assert (input_hashes(a, key) == input_hashes(b, key)).all()
+    ha, hb = block_hashes(a, spec, key), block_hashes(b, spec, key)
+    assert all((ha[k] == hb[k]).all() for k in ha)
+    c = b.copy()
+    c.loc[2, "name"] = "x4"
+    assert (input_hashes(c, key) != input_hashes(b, key)).tolist() == [False, False, True]
+    assert (input_hashes(a, key) % 2 == 1).all()   # odd: never the missing key's NULL_HASH
