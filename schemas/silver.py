@@ -140,6 +140,14 @@ SILVER_SCHEMAS: dict[str, StructType] = {
 #: :func:`gridlake.io.changed_keys`). Housing holds no person, so its change files hold none either.
 CHANGE_FEED_TABLES = frozenset({"housing"})
 
+#: ``silver._checksum_failed``: the declarations quarantined only for their ID's checksum, typed as silver types a
+#: declaration (``id_number`` null, the ID as delivered in ``id_text``; jobs.silver.declarations). Silver writes
+#: it beside the quarantine so that person linkage and the rules read typed rows instead of parsing each one's
+#: raw line and address again every night; retention deletes a row when it strips its quarantine row's raw line.
+CHECKSUM_FAILED_TABLE = "_checksum_failed"
+CHECKSUM_FAILED = StructType([StructField(f.name, f.dataType, f.nullable or f.name == "id_number")
+                              for f in DECLARATIONS.fields] + [StructField("id_text", S, True)])
+
 QUARANTINE = _s(
     ("source", S, False), ("reason_code", S, False), ("reason_detail", S, True),
     ("business_key", S, True), ("_raw_line", S, True), *LINEAGE, ("_quarantined_at", TS, False),

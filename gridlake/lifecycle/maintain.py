@@ -52,6 +52,9 @@ def apply_retention(spark: SparkSession, settings: Settings, today: dt.date) -> 
         elif layer == "silver" and name in retention.SILVER_SIDE and "_delivery_date" in cols:
             cond, sets = retention.quarantine_expired(today, cfg, cols)
             out[key] = {"stripped": delta_ops.update_where(spark, settings, layer, name, cond, sets)}
+        elif layer == "silver" and name in retention.SILVER_TYPED_SIDE and "_delivery_date" in cols:
+            out[key] = {"deleted": delta_ops.delete_where(spark, settings, layer, name,
+                                                          retention.typed_quarantine_expired(today, cfg))}
         elif layer == "silver" and retention.is_scd2(cols):
             out[key] = {"deleted": delta_ops.delete_where(spark, settings, layer, name,
                                                           retention.scd2_expired(today, cfg))}

@@ -3,10 +3,11 @@
 - :func:`needed_versions`: per table, the oldest Delta version some night still needs: the last
   manifest, every night started within ``time_travel_days``, and any night running now. VACUUM never
   goes further back than the commit time of that version (:func:`vacuum_hours`).
-- :func:`bronze_expired`, :func:`scd2_expired`, :func:`quarantine_expired`: SQL conditions of the rows
-  the window ends (bronze rows are deleted, their counts stay in ``bronze._ingestion_log``,
-  ``silver._conservation`` and the manifests; closed SCD2 versions are deleted; quarantined rows
-  keep source, reason code and lineage but lose the raw line, business key and detail).
+- :func:`bronze_expired`, :func:`scd2_expired`, :func:`quarantine_expired`, :func:`typed_quarantine_expired`:
+  SQL conditions of the rows the window ends (bronze rows are deleted, their counts stay in
+  ``bronze._ingestion_log``, ``silver._conservation`` and the manifests; closed SCD2 versions are deleted;
+  quarantined rows keep source, reason code and lineage but lose the raw line, business key and detail, and
+  their typed copies in ``silver._checksum_failed`` are deleted).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ QUARANTINE_RAW_COLUMNS = ("_raw_line", "business_key", "reason_detail")
 BRONZE_LOGS = ("_ingestion_log",)
 #: Silver side tables of delivered rows that failed or repeated (raw values inside).
 SILVER_SIDE = ("_quarantine", "_duplicates")
+#: Silver side tables of quarantined rows typed (``silver._checksum_failed``): a row is deleted when the
+#: quarantine's raw values of its delivery are stripped (:func:`typed_quarantine_expired`).
+SILVER_TYPED_SIDE = ("_checksum_failed",)
 
 
 def _started(doc: Mapping[str, Any]) -> dt.datetime | None:
@@ -91,6 +95,12 @@ def quarantine_expired(today: dt.date, cfg: RetentionConfig, columns: Iterable[s
     day = cutoff(today, cfg.quarantine_raw_days).isoformat()
     cond = f"_delivery_date < DATE'{day}' AND (" + " OR ".join(f"`{c}` IS NOT NULL" for c in raw) + ")"
     return cond, {f"`{c}`": "NULL" for c in raw}
+
+
+def typed_quarantine_expired(today: dt.date, cfg: RetentionConfig) -> str:
+    """Typed quarantined rows delivered before the quarantine's raw-value window (the same cut-off as
+    :func:`quarantine_expired`: their raw lines are stripped, so their values go too)."""
+    return f"_delivery_date < DATE'{cutoff(today, cfg.quarantine_raw_days).isoformat()}'"
 
 
 def is_scd2(columns: Iterable[str]) -> bool:

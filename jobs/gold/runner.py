@@ -78,16 +78,14 @@ def read_inputs(ctx: RunContext) -> tuple[dict[str, DataFrame], DataFrame | None
 
 def read_persons(ctx: RunContext) -> tuple[DataFrame | None, DataFrame | None]:
     """gold.person_resolution (None when the matching stage has not written it) and the declarations that
-    failed only their ID checksum (silver._quarantine; None without person resolution or quarantine)."""
+    failed only their ID checksum (silver._checksum_failed; None without person resolution or quarantine)."""
     spark, settings = ctx.spark, ctx.settings
     if not io.table_exists(spark, settings, "gold", "person_resolution"):
         return None, None
     persons = io.read_table(spark, settings, "gold", "person_resolution")
-    if not io.table_exists(spark, settings, "silver", "_quarantine"):
-        return persons, None
-    from jobs.silver.declarations import checksum_failed
+    from jobs.silver.declarations import checksum_failed_rows
 
-    return persons, checksum_failed(io.read_table(spark, settings, "silver", "_quarantine"))
+    return persons, checksum_failed_rows(spark, settings)
 
 
 def run(ctx: RunContext) -> dict[str, Any]:

@@ -349,14 +349,13 @@ def run(ctx: RunContext) -> dict:
 
 
 def checksum_failed_declarations(ctx: RunContext, declarations: DataFrame | None) -> DataFrame | None:
-    """Declarations quarantined only for their ID's checksum (:func:`jobs.silver.declarations.checksum_failed`)
+    """Declarations quarantined only for their ID's checksum (:func:`jobs.silver.declarations.checksum_failed_rows`)
     whose id silver does not hold, persisted; None when there is no quarantine table or none such."""
-    from gridlake import io
-    from jobs.silver.declarations import checksum_failed
+    from jobs.silver.declarations import checksum_failed_rows
 
-    if not io.table_exists(ctx.spark, ctx.settings, "silver", "_quarantine"):
+    failed = checksum_failed_rows(ctx.spark, ctx.settings)  # silver._checksum_failed, typed the night they came
+    if failed is None:
         return None
-    failed = checksum_failed(io.read_table(ctx.spark, ctx.settings, "silver", "_quarantine"))
     from pyspark.sql import Window
 
     latest = Window.partitionBy("declaration_id").orderBy(F.desc("_delivery_date"), F.desc("_row_number"))

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from gridlake import io
 from gridlake.parse.config import limits
 from gridlake.sources import Source, get_source
 from jobs.silver.columns import blank_to_null, id_reason, is_legacy15, normalize_id, normalize_phone
 from jobs.silver.common import build, raw, typed_check, with_address
 from jobs.silver.values import count_value, date_value, vocab_value, with_stages
-from schemas.silver import DECLARATIONS
+from schemas.silver import CHECKSUM_FAILED, CHECKSUM_FAILED_TABLE, DECLARATIONS
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from gridlake.config import Settings
 
 
 def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
@@ -60,12 +68,27 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
 CHECKSUM_ONLY = "ID_CHECKSUM: id_number"
 
 
+def checksum_only(flagged: DataFrame) -> DataFrame:
+    """The rows of :func:`transform`'s output quarantined for their ID's checksum and nothing else, as
+    :data:`schemas.silver.CHECKSUM_FAILED` rows: the DECLARATIONS columns (``id_number`` null) and ``id_text``,
+    the ID as delivered (for person linkage). Silver writes them to ``silver._checksum_failed`` the night
+    they come. Pure."""
+    id_text = F.upper(F.trim(F.from_json(F.col("_raw_line"), "map<string,string>")["id_number"]))
+    out = flagged.where(F.col("_reason_detail") == CHECKSUM_ONLY).withColumn("id_text", id_text)
+    return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in CHECKSUM_FAILED.fields])
+
+
+def side_tables(flagged: DataFrame) -> dict[str, DataFrame]:
+    """Silver's side tables of a declarations batch besides quarantine and duplicates (jobs.silver.runner)."""
+    return {CHECKSUM_FAILED_TABLE: checksum_only(flagged)}
+
+
 def checksum_failed(quarantine_df: DataFrame, source: Source | None = None) -> DataFrame:
-    """Declarations in ``silver._quarantine`` whose ONLY reason is the ID's checksum, typed as silver types
-    them (the quarantine row's delivered values are re-read from its ``_raw_line``): the DECLARATIONS
-    columns with ``id_number`` null, plus ``id_text`` (the ID as delivered, for person linkage). They stay in
+    """Declarations in ``silver._quarantine`` whose ONLY reason is the ID's checksum, typed again from the
+    quarantine row's delivered values (its ``_raw_line``) as :func:`checksum_only` types them. They stay in
     quarantine; person linkage may tie them to a person (``gold.person_resolution``), and then they count
-    for the rules (R1, R2, R5). Pure; restricted values (silver) in, restricted values out."""
+    for the rules (R1, R2, R5). Silver keeps them typed (:func:`checksum_failed_rows`); this builds that table
+    on a lake that has none yet. Pure; restricted values (silver) in, restricted values out."""
     source = source or get_source("declarations")
     q = quarantine_df.where((F.col("source") == "declarations") & (F.col("reason_code") == "ID_CHECKSUM")
                             & (F.col("reason_detail") == CHECKSUM_ONLY))
@@ -73,7 +96,15 @@ def checksum_failed(quarantine_df: DataFrame, source: Source | None = None) -> D
     bronze = q.select(*[values[c].alias(c) for c in source.canonical_columns],
                       F.lit(None).cast("string").alias("_malformed_reason"), "_raw_line",
                       "_source_file", "_file_sha256", "_row_number", "_run_id", "_delivery_date")
-    flagged = transform(bronze, source).withColumn(
-        "id_text", F.upper(F.trim(F.from_json(F.col("_raw_line"), "map<string,string>")["id_number"])))
-    return flagged.where(F.col("_reason_detail") == CHECKSUM_ONLY).drop(
-        "_reason_code", "_reason_detail", "_raw_line", "_business_key", "_profile")
+    return checksum_only(transform(bronze, source))
+
+
+def checksum_failed_rows(spark: SparkSession, settings: Settings) -> DataFrame | None:
+    """The typed declarations quarantined only for their ID's checksum: ``silver._checksum_failed``; on a lake
+    whose silver stage has not run since that table came, typed again from ``silver._quarantine``
+    (:func:`checksum_failed`); None with neither table."""
+    if io.table_exists(spark, settings, "silver", CHECKSUM_FAILED_TABLE):
+        return io.read_table(spark, settings, "silver", CHECKSUM_FAILED_TABLE)
+    if io.table_exists(spark, settings, "silver", "_quarantine"):
+        return checksum_failed(io.read_table(spark, settings, "silver", "_quarantine"))
+    return None

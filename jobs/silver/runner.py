@@ -39,10 +39,18 @@ from gridlake.faults import fault_point, fault_window
 from gridlake.frames import keep_batch
 from gridlake.sources import Source, load_sources
 from jobs.silver.common import business_columns, to_quarantine
+from jobs.silver.declarations import checksum_failed
 from jobs.silver.dedup import CONFLICT, DUP_COLUMN, dedup, stale_against
 from jobs.silver.order import lookup_dependencies
 from jobs.silver.scd2 import apply_scd2
-from schemas.silver import BRONZE_METADATA, CONSERVATION, SILVER_SCHEMAS, VALUE_PROFILE
+from schemas.silver import (
+    BRONZE_METADATA,
+    CHECKSUM_FAILED,
+    CHECKSUM_FAILED_TABLE,
+    CONSERVATION,
+    SILVER_SCHEMAS,
+    VALUE_PROFILE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +267,9 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
         # Materialised now (small: only failing rows), so the persisted batch can be released.
         side = {QUARANTINE_TABLE: (quarantined, stats["quarantine"]), DUPLICATES_TABLE: (duplicates, stats["duplicates"])}
         stats["_side"] = {t: (f.localCheckpoint(eager=True) if n else None) for t, (f, n) in side.items()}
+        for t, f in (module.side_tables(flagged) if hasattr(module, "side_tables") else {}).items():
+            kept = f.localCheckpoint(eager=True)  # a source's own side tables (declarations: typed checksum failures)
+            stats["_side"][t] = None if kept.isEmpty() else kept
         stats["_profile"] = value_profile(ctx, name, flagged)
         return rows, stats
     finally:
@@ -292,14 +303,22 @@ def write_profile(ctx: RunContext, rows: list[tuple]) -> None:
     io.write_table(df, settings, "silver", PROFILE_TABLE, mode="append")
 
 
+#: side tables derived from the quarantine (their rows are some quarantined rows, typed): table -> how to build it
+#: from ``silver._quarantine`` on a lake that has none yet
+DERIVED_SIDE_TABLES = {CHECKSUM_FAILED_TABLE: (checksum_failed, CHECKSUM_FAILED)}
+
+
 def write_side_tables(ctx: RunContext, frames: dict[str, list[DataFrame]], shas: list[str]) -> None:
-    """Append the night's quarantine and duplicate rows in one commit per table, skipping rows already there.
+    """Append the night's quarantine and duplicate rows (and a source's own side tables) in one commit per
+    table, skipping rows already there.
 
     Rows already present (same file and row number, from an interrupted earlier attempt) are not appended twice.
+    A side table derived from the quarantine (:data:`DERIVED_SIDE_TABLES`) that the lake does not hold yet is
+    created from every quarantined row, the night's included, once the quarantine is written.
     """
     spark, settings = ctx.spark, ctx.settings
     for table, parts in frames.items():
-        if not parts:
+        if not parts or (table in DERIVED_SIDE_TABLES and not io.table_exists(spark, settings, "silver", table)):
             continue
         df = parts[0]
         for p in parts[1:]:
@@ -310,6 +329,20 @@ def write_side_tables(ctx: RunContext, frames: dict[str, list[DataFrame]], shas:
             if df.isEmpty():
                 continue
         io.write_table(df, settings, "silver", table, mode="append")
+    create_derived_side_tables(ctx)
+
+
+def create_derived_side_tables(ctx: RunContext) -> None:
+    """Create each :data:`DERIVED_SIDE_TABLES` table the lake lacks from ``silver._quarantine`` (a lake whose
+    quarantine predates it), in one commit; nothing without a quarantine."""
+    spark, settings = ctx.spark, ctx.settings
+    if not io.table_exists(spark, settings, "silver", QUARANTINE_TABLE):
+        return
+    for table, (build, schema) in DERIVED_SIDE_TABLES.items():
+        if not io.table_exists(spark, settings, "silver", table):
+            rows = build(io.read_table(spark, settings, "silver", QUARANTINE_TABLE)).localCheckpoint(eager=True)
+            log.info("silver.%s: created from the quarantine (%d rows)", table, rows.count())
+            io.create_with_rows(rows, settings, "silver", table, schema)
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -358,7 +391,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
             profile += st.pop("_profile")
             for t, frame in st.pop("_side").items():
                 if frame is not None:
-                    side[t].append(frame)
+                    side.setdefault(t, []).append(frame)
     write_side_tables(ctx, side, [f["file_sha256"] for f in pending])
     write_profile(ctx, profile)
     fault_point("silver.before_conservation")  # silver and side tables written, files not marked processed

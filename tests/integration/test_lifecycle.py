@@ -20,7 +20,7 @@ from gridlake import io
 from gridlake.config import load_settings
 from gridlake.lifecycle.erase import compact, erase, id_forms
 from gridlake.privacy import discrepancy_id_py, pseudonym_py
-from schemas.silver import QUARANTINE
+from schemas.silver import CHECKSUM_FAILED, QUARANTINE
 from tests.integration.test_gold_rules import decl, house, silver_df
 
 ERASED = "440304199001011233"    # test IDs with valid check digits (born 1990: a legacy 15-digit form exists)
@@ -205,6 +205,13 @@ def test_maintenance_applies_retention_cleans_killed_writes_and_keeps_needed_nig
          ("declarations", "ID_CHECKSUM", "detail", "K2", "raw line 2", "f.csv", "c" * 64, 2, "r", dt.date(2026, 5, 30),
           dt.datetime(2026, 5, 30, 3))]
     io.write_table(spark.createDataFrame(q, QUARANTINE), settings, "silver", "_quarantine", "overwrite")
+    typed = [{**{f.name: None for f in CHECKSUM_FAILED.fields}, "declaration_id": k, "id_legacy15": False,
+              "name": "王五", "id_text": "110101200003071002", "declared_at": at, "_source_file": "f.csv",
+              "_file_sha256": "c" * 64, "_row_number": n, "_run_id": "r", "_delivery_date": at.date()}
+             for k, n, at in (("K1", 1, dt.datetime(2026, 1, 1, 3)), ("K2", 2, dt.datetime(2026, 5, 30, 3)))]
+    # one file holding both rows: the DELETE rewrites it (a file whose rows all go may leave an empty one behind)
+    io.write_table(spark.createDataFrame(typed, CHECKSUM_FAILED).coalesce(1), settings, "silver", "_checksum_failed",
+                   "overwrite")
     recorded = {}
     for ids in (["d1"], ["d1", "d2"], ["d1", "d2", "d3"]):
         rows = [(i, "R1", "c", "H1", None, None, None, "open") for i in ids]
@@ -245,6 +252,9 @@ def test_maintenance_applies_retention_cleans_killed_writes_and_keeps_needed_nig
     qrows = {r.business_key or "stripped": r for r in io.read_table(spark, settings, "silver", "_quarantine").collect()}
     assert qrows["stripped"]._raw_line is None and qrows["stripped"].reason_code == "ID_CHECKSUM"
     assert qrows["K2"]._raw_line == "raw line 2"
+    # the typed copies of quarantined rows go when their raw lines are stripped
+    assert by["silver._checksum_failed"]["deleted"] == 1
+    assert [r.declaration_id for r in io.read_table(spark, settings, "silver", "_checksum_failed").collect()] == ["K2"]
     assert report["staging"]["dirs"] == 1 and not staging.exists()
     t = report["totals"]
     assert t["untracked_files_after"] < t["untracked_files_before"] and t["data_bytes_before"] > 0

@@ -79,10 +79,54 @@ def test_every_reason_code_and_conservation(spark, settings):
     assert manifest.doc["stages"]["silver"]["reasons"]["ID_CHECKSUM"] == 1
 
     # A rerun of the night changes nothing in any silver table.
-    tables = ["declarations", "police_incidents", "_quarantine", "_duplicates", "_conservation"]
+    tables = ["declarations", "police_incidents", "_quarantine", "_duplicates", "_checksum_failed", "_conservation"]
     before = {t: io.table_version(spark, settings, "silver", t) for t in tables}
     run(spark, settings, DAY)
     assert {t: io.table_version(spark, settings, "silver", t) for t in tables} == before
+
+
+def _typed(df) -> list[dict]:
+    return sorted((r.asDict(recursive=True) for r in df.collect()), key=lambda r: (r["declaration_id"], r["_row_number"]))
+
+
+def test_declarations_failing_only_their_checksum_are_kept_typed_as_the_quarantine_would_type_them(spark, settings):
+    """silver._checksum_failed holds, typed, exactly the rows checksum_failed() types again from the quarantine:
+    appended night by night, unchanged by a rerun, and built from the quarantine on a lake that lacks it."""
+    import shutil
+
+    from jobs.silver.declarations import checksum_failed, checksum_failed_rows
+
+    def retyped():
+        return checksum_failed(io.read_table(spark, settings, "silver", "_quarantine"))
+
+    write_csv(settings, "declarations", DAY, [_decl("D1"), _decl("D2", id_number=BAD_SUM),
+                                               _decl("D3", id_number="4403ABC"),
+                                               _decl("D4", id_number=BAD_SUM, declared_at="2026-13-45")])
+    run(spark, settings, DAY)
+    kept = io.read_table(spark, settings, "silver", "_checksum_failed")
+    rows = _typed(kept)
+    # D3 (format) and D4 (checksum and a bad date) are quarantined for more than the checksum
+    assert [(r["declaration_id"], r["id_number"], r["id_text"]) for r in rows] == [("D2", None, BAD_SUM)]
+    assert rows[0]["address_norm"] and rows[0]["addr"]["room"] and rows[0]["relation"] == "tenant"
+    assert rows == _typed(retyped())
+    version = io.table_version(spark, settings, "silver", "_checksum_failed")
+    run(spark, settings, DAY)
+    assert io.table_version(spark, settings, "silver", "_checksum_failed") == version
+
+    day2 = "2026-11-02"
+    write_csv(settings, "declarations", day2, [_decl("D5", id_number=BAD_SUM, name="李四", declared_at="2026-11-02 08:00:00")])
+    run(spark, settings, day2)
+    rows = _typed(io.read_table(spark, settings, "silver", "_checksum_failed"))
+    assert [r["declaration_id"] for r in rows] == ["D2", "D5"] and rows == _typed(retyped())
+
+    # a lake from before the table: the next silver run builds it from the quarantine, with no checksum failure
+    # delivered that night; until then the readers type the quarantine's rows again
+    shutil.rmtree(settings.table_path("silver", "_checksum_failed"))
+    assert _typed(checksum_failed_rows(spark, settings)) == rows
+    day3 = "2026-11-03"
+    write_csv(settings, "declarations", day3, [_decl("D6", declared_at="2026-11-03 08:00:00")])
+    run(spark, settings, day3)
+    assert _typed(io.read_table(spark, settings, "silver", "_checksum_failed")) == rows == _typed(retyped())
 
 
 def test_unbalanced_counts_fail_loudly(spark, settings, monkeypatch):
