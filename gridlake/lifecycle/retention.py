@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gridlake.config import RetentionConfig
+from schemas.silver import CHECKSUM_FAILED_TABLE
 
 #: Columns of the quarantine (and duplicates) tables that hold raw delivered values.
 QUARANTINE_RAW_COLUMNS = ("_raw_line", "business_key", "reason_detail")
@@ -27,7 +28,7 @@ BRONZE_LOGS = ("_ingestion_log",)
 SILVER_SIDE = ("_quarantine", "_duplicates")
 #: Silver side tables of quarantined rows typed (``silver._checksum_failed``): a row is deleted when the
 #: quarantine's raw values of its delivery are stripped (:func:`typed_quarantine_expired`).
-SILVER_TYPED_SIDE = ("_checksum_failed",)
+SILVER_TYPED_SIDE = (CHECKSUM_FAILED_TABLE,)
 
 
 def _started(doc: Mapping[str, Any]) -> dt.datetime | None:
