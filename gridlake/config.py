@@ -56,8 +56,9 @@ class SparkConfig(_Section):
     # which Delta's VACUUM uses for its listing job: Spark's default, 10,000, makes every VACUUM of a small
     # table on two local cores run thousands of empty tasks).
     listing_parallelism: int = Field(8, ge=1)
-    # Independent units of one stage (silver: its sources) submitted from this many driver threads at once, so
-    # one unit's planning and commits overlap another's Spark jobs; 1 runs them one after another.
+    # Independent units of one stage (silver: its sources; matching: the houses' publication beside person
+    # linkage) submitted from this many driver threads at once, so one unit's planning, commits or pandas work
+    # overlap another's Spark jobs; 1 runs them one after another.
     stage_threads: int = Field(1, ge=1, le=16)
     # ... but never two units of more than this many new bronze rows at once (each caches its batch); the
     # smaller units run beside such a unit

@@ -340,15 +340,16 @@ def recorded_commit(spark: SparkSession, settings: Settings, layer: str, name: s
     note_commit(f"{layer}.{name}", before, after)
 
 
-def _log_reader(spark: SparkSession, settings: Settings, layer: str, name: str):
-    """``(version, table)``: the table's current version, noted as read (-1 when absent), and a ``deltalake``
-    table at that version when its log can be trusted without Spark: a local or ``s3a://`` lake and a table
+def _log_reader(spark: SparkSession, settings: Settings, layer: str, name: str, version: int | None = None):
+    """``(version, table)``: the table's current version, noted as read (-1 when absent), or ``version`` when
+    given (an earlier one the stage noted as read), and a ``deltalake`` table at that version when its log can be trusted without Spark: a local or ``s3a://`` lake and a table
     needing no reader feature (protocol reader version 1); else None. A table with deletion vectors, say,
     lists whole files whose rows are partly deleted (this ``deltalake`` shows neither the vectors in its
     add actions nor can it read them)."""
     from gridlake.storage import is_local, is_s3a, open_delta
 
-    version = table_version(spark, settings, layer, name)
+    if version is None:
+        version = table_version(spark, settings, layer, name)
     if version < 0 or not (is_local(settings) or is_s3a(settings)):
         return version, None
     try:
@@ -379,15 +380,17 @@ def row_count(spark: SparkSession, settings: Settings, layer: str, name: str) ->
     return read_table(spark, settings, layer, name, version=version if version >= 0 else None).count()
 
 
-def read_columns(spark: SparkSession, settings: Settings, layer: str, name: str, columns: Sequence[str]):
-    """``columns`` of a small table's current version as a ``pyarrow.Table`` in this process (a log the
-    driver looks keys up in), or None when the table does not exist.
+def read_columns(spark: SparkSession, settings: Settings, layer: str, name: str, columns: Sequence[str],
+                 version: int | None = None):
+    """``columns`` of a small table's current version (or of ``version``, one the stage read before) as a
+    ``pyarrow.Table`` in this process (a log the driver looks keys up in), or None when the table does not
+    exist.
 
     Read with ``deltalake`` at the version noted as read, without a Spark job, where :func:`row_count`
     trusts the log (a bronze request per source paid 0.4-0.9 s for a Spark read of its ingestion log);
     otherwise with Spark at that version.
     """
-    version, table = _log_reader(spark, settings, layer, name)
+    version, table = _log_reader(spark, settings, layer, name, version)
     if version < 0:
         return None
     if table is not None:

@@ -206,12 +206,14 @@ def _enforcement_frame(table, source: str, id_col: str) -> pd.DataFrame:
 
 
 def lake_mention_frame(spark: SparkSession, settings: Settings, tables: dict[str, DataFrame],
-                       failed: DataFrame | None) -> pd.DataFrame | None:
+                       failed: DataFrame | None, house_codes: pd.DataFrame | None = None) -> pd.DataFrame | None:
     """:func:`mentions` of the lake as a pandas frame (:data:`MENTION_COLUMNS`), the same rows: the silver
     ``tables``' columns it reads and ``gold.house_resolution``'s houses are read by ``gridlake.io.read_columns``
     (``deltalake`` into this process, no Spark job, where the log is trusted; else Spark), joined here; the
     declarations that failed only their checksum come from Spark (``failed``: a few thousand rows). None when
-    no table names persons.
+    no table names persons. ``house_codes`` (``source, record_id, house_code``): the houses as
+    ``gold.house_resolution`` will hold them once the night's resolution is published
+    (:meth:`jobs.matching.house_publish.ResolvedNight.house_codes`), read instead of the table.
 
     On a district's 1,309,122 mentions, :func:`mentions` and ``toPandas`` took 24.2-33.0 s, this 7.9-10.1 s
     (the incremental night's lake, one process, alternately, three runs each), for the same frame row for row."""
@@ -237,10 +239,13 @@ def lake_mention_frame(spark: SparkSession, settings: Settings, tables: dict[str
             source, PERSON_SOURCES[source]))
     out = pd.concat(parts, ignore_index=True)
     out["mention_no"] = out["mention_no"].astype("int32")
-    hr = io.read_columns(spark, settings, "gold", "house_resolution", ["source", "record_id", "house_code"]) \
-        if io.table_exists(spark, settings, "gold", "house_resolution") else None
-    if hr is not None and hr.num_rows:
-        h = hr.to_pandas()
+    if house_codes is not None:
+        h = house_codes
+    else:
+        hr = io.read_columns(spark, settings, "gold", "house_resolution", ["source", "record_id", "house_code"]) \
+            if io.table_exists(spark, settings, "gold", "house_resolution") else None
+        h = hr.to_pandas() if hr is not None else None
+    if h is not None and len(h):
         h = pd.DataFrame({"source": _strings(h["source"]), "record_id": _strings(h["record_id"]),
                           "house_code": _strings(h["house_code"])}).drop_duplicates(["source", "record_id"])
         out = out.merge(h[h["source"].isin(out["source"].unique())], on=["source", "record_id"], how="left")
@@ -252,10 +257,15 @@ def lake_mention_frame(spark: SparkSession, settings: Settings, tables: dict[str
     return out[MENTION_COLUMNS]
 
 
-def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None) -> dict[str, Any]:
+def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None,
+        house_codes: pd.DataFrame | None = None, ready: Callable[[], None] | None = None) -> dict[str, Any]:
     """Compute gold.person_resolution from silver and gold.house_resolution (incremental when the last linkage's
     model and state are still the lake's: :mod:`jobs.matching.person_state`; an unchanged result commits
-    nothing); audited and privacy-gated like every gold table. Returns counts."""
+    nothing); audited and privacy-gated like every gold table. Returns counts.
+
+    ``house_codes``: the records' houses as the night's house resolution will publish them (else read from
+    the table); ``ready()`` is called before anything is published and raises when that publication failed
+    (:func:`jobs.matching.house_publish.beside`)."""
     from gridlake.privacy import load_key
     from jobs.matching import person_publish, person_state
     from matching.person_incremental import link_persons, state_hash_key
@@ -263,7 +273,7 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
 
     spark, settings = ctx.spark, ctx.settings
     t0 = time.monotonic()
-    pdf = lake_mention_frame(spark, settings, tables, failed)
+    pdf = lake_mention_frame(spark, settings, tables, failed, house_codes)
     if pdf is None:
         return {"mentions": 0}
     key = load_key(settings)
@@ -281,6 +291,9 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
 
     frame, stats = resolution_frame(pdf, key, link)
     t2 = time.monotonic()
+    if ready is not None:
+        ready()  # the houses published (their audit passed) before any person is
+    t3 = time.monotonic()
     # the night's changes audited (quality suite, privacy gate), the table rewritten; audited whole when most changed
     stats["version"], published = person_publish.publish(ctx, frame, table)
     seconds = published.pop("seconds")
@@ -290,8 +303,10 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None)
         person_state.save(ctx, spec, spec_print, done[0], stats["version"])
     # mentions read into the driver, linked there (pandas engine), checked (quality suite and privacy gate),
     # written, and the linkage's state saved for the next night
-    stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1), **seconds,
+    stats["seconds_by_part"] = {"mentions": round(t1 - t0, 1), "linkage": round(t2 - t1, 1),
+                                "waiting_for_houses": round(t3 - t2, 1), **seconds,
                                 "state": round(time.monotonic() - t4, 1)}
+    stats["seconds"] = round(time.monotonic() - t0, 1)
     log.info("persons: %d mentions -> %d persons (%s)", stats["mentions"], stats.get("persons", 0),
              stats.get("methods"))
     return stats

@@ -18,13 +18,17 @@ sharing its blocking keys, so the merged result equals a full re-link with the s
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
 
+from gridlake.concurrency import threads_for
+from gridlake.faults import ENV as FAULT_ENV
 from gridlake.frames import keep_batch
+from jobs.matching.house_publish import STATE_TABLE, ResolvedNight, beside
 from schemas.address import ADDRESS_COMPONENTS
 
 if TYPE_CHECKING:
@@ -46,7 +50,6 @@ RECORD_SOURCES: dict[str, str] = {
     "family_planning": "record_id",
 }
 KEYS = ["source", "record_id"]
-STATE_TABLE = "_house_resolution_state"
 # a night that changes more than this share of the houses is re-linked in full
 FULL_RELINK_SHARE = 0.2
 # up to this many records to re-link, the registry's blocking keys are filtered by a broadcast of theirs
@@ -78,14 +81,6 @@ HOUSE_RESOLUTION = StructType([
     StructField("community", StringType(), True),
     StructField("input_hash", LongType(), True),   # fingerprint of the record's address and delivered code
     StructField("candidates", ArrayType(CANDIDATE, True), True),  # unresolved only: best candidates, best first
-])
-
-STATE_SCHEMA = StructType([
-    StructField("spec", StringType(), False),
-    StructField("fingerprint", StringType(), False),        # spec + matching code
-    StructField("model", StringType(), False),              # FSModel.to_state()
-    StructField("housing_version", LongType(), False),      # silver.housing version linked against
-    StructField("resolution_version", LongType(), False),   # gold.house_resolution version it describes
 ])
 
 RECORDS_SCHEMA = StructType([
@@ -333,18 +328,27 @@ def run(ctx: RunContext) -> dict:
 
     records = keep_batch(aliases.mark(records, aliases.run(ctx, records, houses)), n_records)
     started = time.monotonic()
+    from jobs.matching import persons  # after house resolution: the house is a person feature
+
     try:
-        stats = _link_night(ctx, spec, records, houses, housing_version, n_records)
+        night = resolve_night(ctx, spec, records, houses, housing_version, n_records)
+        resolved = time.monotonic()
+        # person linkage (pandas, in this thread) runs while the houses are published from a second thread
+        # (jobs.matching.house_publish), given the houses the table will hold; it publishes its own table only
+        # once they are published. One thread (a fault plan, or spark.stage_threads: 1): one after the other
+        threads = threads_for(settings.spark.stage_threads, bool(os.environ.get(FAULT_ENV)))
+        codes = night.house_codes() if threads > 1 else None
+        stats, person_stats = beside(
+            night.publish, lambda ready: persons.run(ctx, tables, failed, house_codes=codes, ready=ready), threads)
+        stats["persons"] = person_stats
     finally:
         records.unpersist()
         houses.unpersist()
-    houses_s = time.monotonic() - started
-    from jobs.matching import persons  # after house resolution: the house is a person feature
-
-    stats["persons"] = persons.run(ctx, tables, failed)
-    # where the stage's time went (the manifest keeps it: a profile of a night needs no extra run)
-    stats["seconds_by_part"] = {"house_resolution": round(houses_s, 1),
-                                "person_resolution": round(time.monotonic() - started - houses_s, 1)}
+    # where the stage's time went (the manifest keeps it: a profile of a night needs no extra run); with two
+    # threads the houses' publication (publish_seconds) overlaps person resolution
+    stats["seconds_by_part"] = {"house_resolution": round(resolved - started + stats["publish_seconds"], 1),
+                                "person_resolution": round(stats["persons"].get("seconds", 0.0), 1)}
+    stats["houses_published_beside_persons"] = threads > 1
     return stats
 
 
@@ -366,10 +370,11 @@ def checksum_failed_declarations(ctx: RunContext, declarations: DataFrame | None
     return failed if failed.count() else None
 
 
-def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: DataFrame,
-                housing_version: int, n_records: int) -> dict[str, Any]:
+def resolve_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: DataFrame,
+                  housing_version: int, n_records: int) -> ResolvedNight:
+    """The night's resolution, not yet published (:class:`jobs.matching.house_publish.ResolvedNight`): the
+    records to re-link (incremental, with the saved model) or all of them (full, training a model first)."""
     from gridlake import io
-    from gridlake.faults import fault_window
 
     spark, settings = ctx.spark, ctx.settings
     fingerprint = matching_fingerprint(spec)
@@ -388,7 +393,6 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
     else:
         mode = "incremental"
     stats: dict[str, Any] = {}
-    target = settings.table_path("gold", "house_resolution")
     if mode == "incremental":
         before, changed, stats["houses_changed_from"] = houses_changed_since(
             ctx, int(state["housing_version"]), housing_version, houses)
@@ -409,44 +413,11 @@ def _link_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: 
         else:
             result = spark.createDataFrame([], HOUSE_RESOLUTION)
         result = keep_batch(result, n_todo)
-        try:
-            # the rows the MERGE may write audited (quality suite, then the privacy gate, as for every gold
-            # table), its volume band on the table's size afterwards: kept rows, less those gone, plus new ones
-            # (and the share of records resolved measured on the table as it will be). A night with nothing to
-            # re-link or delete (a rerun after its write) publishes nothing and audits nothing: its audit of
-            # none would replace the night's recorded audit, and a rerun commits nothing
-            gone = gone.localCheckpoint(eager=True)
-            n_gone = gone.count()
-            if n_todo or n_gone:
-                new = changes.where(F.col("change") == "new").select(*KEYS)
-                after = (io.row_count(spark, settings, "gold", "house_resolution") - n_gone
-                         + result.select(*KEYS).join(new, KEYS, "left_semi").count())
-                whole = (previous.join(result.select(*KEYS).unionByName(gone.select(*KEYS)), KEYS, "left_anti")
-                         .select(*result.columns).unionByName(result))
-                ctx.audit("gold", "house_resolution", result, table_rows=after, whole=whole)
-            # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
-            with fault_window("matching.write", target):
-                version = io.upsert_changed(result, settings, "gold", "house_resolution", KEYS, delete_keys=gone)
-        finally:
-            result.unpersist()
-        stats.update(relinked=n_todo)
-    else:
-        log.info("matching: full linkage (%s)", why)
-        result, model = resolve(records, houses, spec, model)
-        result = keep_batch(result, n_records)
-        try:
-            ctx.audit("gold", "house_resolution", result)  # quality suite, then the privacy gate (every gold table)
-            # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit
-            with fault_window("matching.write", target):
-                version = io.overwrite_if_changed(result, settings, "gold", "house_resolution")
-        finally:
-            result.unpersist()
-        stats.update(relinked=None, full_reason=why)
-    state_df = spark.createDataFrame([(spec.name, fingerprint, model.to_state(), housing_version, version)],
-                                     STATE_SCHEMA)
-    io.overwrite_if_changed(state_df, settings, "gold", STATE_TABLE)
-    counts = {r["method"]: int(r["count"]) for r in
-              io.read_table(spark, settings, "gold", "house_resolution").groupBy("method").count().collect()}
-    total = sum(counts.values())
-    return {"records": total, "methods": counts, "version": version, "mode": mode, **stats,
-            "resolved_share": round(1 - counts.get("unresolved", 0) / total, 4) if total else None}
+        gone = gone.localCheckpoint(eager=True)
+        return ResolvedNight(ctx, spec, fingerprint, model, housing_version, hr_version, mode, result, stats,
+                             gone=gone, changes=changes, previous=previous, n_todo=n_todo, n_gone=gone.count())
+    log.info("matching: full linkage (%s)", why)
+    result, model = resolve(records, houses, spec, model)
+    result = keep_batch(result, n_records)
+    stats.update(relinked=None, full_reason=why)
+    return ResolvedNight(ctx, spec, fingerprint, model, housing_version, hr_version, mode, result, stats)
