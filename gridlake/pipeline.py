@@ -21,6 +21,7 @@ from gridlake.config import Settings, load_settings
 from gridlake.context import RunContext
 from gridlake.errors import GridlakeError
 from gridlake.manifest import Manifest, night_lock
+from gridlake.privacy_scan import forget_known_pii
 from gridlake.runid import validate_run_id
 from gridlake.sanitise import install_log_filter
 
@@ -90,41 +91,44 @@ def run_night(
         options = {"defer_quality_writes": True, **(extras or {})}  # the run's options (stages add state to extras)
         ctx = RunContext(settings, spark, run_date, run_id, manifest, extras=dict(options))
         key_fp = key_fingerprint(key)
-        for name in names:
-            if progress:
-                progress(name, "start")
-            started = time.monotonic()
-            digest = stage_replay.inputs_digest(settings, name, run_date, options, key_fp)
-            record, why = stage_replay.replayable(settings, run_date, name, digest, spark,
-                                                  recompute=bool(options.get("recompute")))
-            if record is not None:
-                manifest.record_replayed(name, record, time.monotonic() - started)
-                log.info("%s: skipped, %s (run %s)", name, why, record.get("run_id"))
+        try:
+            for name in names:
                 if progress:
-                    progress(name, "unchanged")
-                continue
-            if name in stage_replay.REPLAYABLE:
-                log.info("%s: runs (%s)", name, why)
-                stage_replay.forget(settings, run_date, name)
-            before = stage_replay.manifest_sections(manifest.doc)
-            label_jobs(spark, name)
-            try:
-                with recording() as acc:
-                    stats = _stage_func(name)(ctx) or {}
-            except Exception as exc:
+                    progress(name, "start")
+                started = time.monotonic()
+                digest = stage_replay.inputs_digest(settings, name, run_date, options, key_fp)
+                record, why = stage_replay.replayable(settings, run_date, name, digest, spark,
+                                                      recompute=bool(options.get("recompute")))
+                if record is not None:
+                    manifest.record_replayed(name, record, time.monotonic() - started)
+                    log.info("%s: skipped, %s (run %s)", name, why, record.get("run_id"))
+                    if progress:
+                        progress(name, "unchanged")
+                    continue
+                if name in stage_replay.REPLAYABLE:
+                    log.info("%s: runs (%s)", name, why)
+                    stage_replay.forget(settings, run_date, name)
+                before = stage_replay.manifest_sections(manifest.doc)
+                label_jobs(spark, name)
+                try:
+                    with recording() as acc:
+                        stats = _stage_func(name)(ctx) or {}
+                except Exception as exc:
+                    _flush_quality(ctx)
+                    label_jobs(spark, None)
+                    manifest.record_failure(name, exc)
+                    manifest.write(spark)
+                    raise
                 _flush_quality(ctx)
                 label_jobs(spark, None)
-                manifest.record_failure(name, exc)
-                manifest.write(spark)
-                raise
-            _flush_quality(ctx)
-            label_jobs(spark, None)
-            manifest.record_stage(name, stats, time.monotonic() - started)
-            if name in stage_replay.REPLAYABLE:
-                stage_replay.save(settings, run_date, name, digest, acc, manifest.doc["stages"][name],
-                                  stage_replay.added(before, manifest.doc), run_id, spark)
-            if progress:
-                progress(name, "done")
+                manifest.record_stage(name, stats, time.monotonic() - started)
+                if name in stage_replay.REPLAYABLE:
+                    stage_replay.save(settings, run_date, name, digest, acc, manifest.doc["stages"][name],
+                                      stage_replay.added(before, manifest.doc), run_id, spark)
+                if progress:
+                    progress(name, "done")
+        finally:
+            forget_known_pii()  # silver's names and phones, kept between the night's scans (gridlake.privacy_scan)
         manifest.finish(spark, publish=names[-1] == list(STAGES)[-1])
         return manifest
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import re
+import threading
 import xml.etree.ElementTree as ET  # noqa: N817 (the usual name)
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -77,7 +78,8 @@ def valid_id18(s: str) -> bool:
 
 @dataclass
 class KnownPII:
-    """Raw values to look for (from silver); only held in memory during the scan."""
+    """Raw values to look for (from silver); only held in memory during a night's run (the one read from silver
+    is kept between the night's stages and forgotten when it ends: :func:`forget_known_pii`)."""
 
     phones: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
@@ -262,18 +264,55 @@ def place_names(names: set[str], addresses: Iterable[str | None]) -> set[str]:
     return found
 
 
+#: silver's tables and the columns whose raw values the scans look for
+SILVER_PII_COLUMNS = (("declarations", ("phone", "name")), ("rentals", ("landlord_phone", "landlord_name")),
+                      ("mediation_cases", ("parties", "persons")), ("police_incidents", ("persons",)),
+                      ("family_planning", ("persons",)), ("housing", ("house_code", "address_raw", "address_norm")))
+# the last set read per silver folder, with the versions it was read at (see known_pii_from_silver)
+_KNOWN: dict[str, tuple[tuple[tuple[str, str, int], ...], KnownPII]] = {}
+_KNOWN_LOCK = threading.Lock()
+
+
 def known_pii_from_silver(settings: Settings) -> KnownPII:
     """Phones and names held in silver's current versions, read with ``deltalake`` (no JVM).
 
     Only committed files are read: a data file left by a killed write (possibly empty or cut off)
     belongs to no version and holds nothing the lake publishes. A lake on ``s3a://`` is read with
-    the configured storage options; another remote scheme raises (the gate fails closed)."""
+    the configured storage options; another remote scheme raises (the gate fails closed).
+
+    The set is read again only when one of the tables moved to another version (or was created again): the stages of a night run
+    in one process (``gridlake run``) read the same versions, and a district's set took 4-5 s to read each
+    time. The versions are those of the tables opened here, so the set is always the one these versions hold.
+    It is kept only until the night's stages end (:func:`forget_known_pii`)."""
+    opened = [(table, cols, open_delta(settings, settings.table_path("silver", table)))
+              for table, cols in SILVER_PII_COLUMNS]
+    # a table's id (Delta's, new for a table created again at the same place) and version
+    versions = tuple((table, "", -1) if dt_ is None else (table, str(dt_.metadata().id), int(dt_.version()))
+                     for table, _, dt_ in opened)
+    where = settings.table_path("silver", "")
+    with _KNOWN_LOCK:
+        held = _KNOWN.get(where)
+    if held is not None and held[0] == versions:
+        log.info("privacy scan: known names and phones of silver's same versions, read before")
+        return held[1]
+    known = _read_known(opened)
+    with _KNOWN_LOCK:
+        _KNOWN.clear()   # one lake's set held at a time
+        _KNOWN[where] = (versions, known)
+    return known
+
+
+def forget_known_pii() -> None:
+    """Drop the set :func:`known_pii_from_silver` keeps (:func:`gridlake.pipeline.run_night` calls this when a
+    night's stages end, however they end)."""
+    with _KNOWN_LOCK:
+        _KNOWN.clear()
+
+
+def _read_known(opened: list) -> KnownPII:
     known = KnownPII()
     addresses: set[str] = set()
-    for table, cols in (("declarations", ("phone", "name")), ("rentals", ("landlord_phone", "landlord_name")),
-                        ("mediation_cases", ("parties", "persons")), ("police_incidents", ("persons",)),
-                        ("family_planning", ("persons",)), ("housing", ("house_code", "address_raw", "address_norm"))):
-        dt_ = open_delta(settings, settings.table_path("silver", table))
+    for _table, cols, dt_ in opened:
         if dt_ is None:
             continue
         present = [c for c in cols if c in dt_.schema().to_arrow().names]
