@@ -114,7 +114,12 @@ def run_night(
                     with recording() as acc:
                         stats = _stage_func(name)(ctx) or {}
                 except Exception as exc:
-                    _flush_quality(ctx)
+                    try:
+                        _flush_quality(ctx)
+                    except Exception as flush_exc:  # noqa: BLE001 - the stage's own failure is recorded and raised
+                        # (a stopped Spark context fails both: the night's record must still say which stage failed)
+                        log.error("%s: its quality results could not be written after it failed (%s)", name,
+                                  type(flush_exc).__name__)
                     label_jobs(spark, None)
                     manifest.record_failure(name, exc)
                     manifest.write(spark)

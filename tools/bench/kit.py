@@ -25,6 +25,7 @@ class Measured:
     peak_python_rss_mb: float
     peak_jvm_rss_mb: float
     returncode: int
+    stderr_log: str | None = None   # a failed command's whole stderr (the log shows only its end)
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None, interval: float = 0.5) -> Measured:
@@ -63,10 +64,24 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, interval: float =
     _, err = proc.communicate()
     stop.set()
     t.join()
+    kept = None
     if proc.returncode != 0:
+        kept = keep_stderr(err or "")
         log.error("command failed (%s): %s", proc.returncode, (err or "")[-2000:])
+        log.error("its whole stderr: %s", kept)
     return Measured(round(time.monotonic() - started, 2), round(peaks["py"], 1), round(peaks["jvm"], 1),
-                    proc.returncode)
+                    proc.returncode, kept)
+
+
+def keep_stderr(text: str) -> str:
+    """Write a failed command's whole stderr to a new file readable by this user only; return its path. The cause
+    of a failure is often far from the end (a Spark context stopped minutes before the error that ends the run)."""
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="gridlake-bench-", suffix=".stderr.log")   # mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
 
 
 def gridlake_cmd(*args: str) -> list[str]:

@@ -53,8 +53,8 @@ def bench_pipeline(scales: list[str], root: Path, days: int = 2, seed: int = SEE
             if i and entry["first_night"]["failed"]:
                 entry[label]["after_failed_night"] = True
             if m.returncode != 0:
-                log.error("%s: %s FAILED (exit %d) after %.0f s; see its manifest", scale, label, m.returncode,
-                          m.seconds)
+                log.error("%s: %s FAILED (exit %d) after %.0f s; see its manifest and its whole stderr, %s", scale,
+                          label, m.returncode, m.seconds, m.stderr_log)
             manifest = data / "lake" / "_runs" / f"manual__{night.isoformat()}.json"
             if manifest.exists():
                 doc = json.loads(manifest.read_text(encoding="utf-8"))
