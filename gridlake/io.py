@@ -342,7 +342,8 @@ def recorded_commit(spark: SparkSession, settings: Settings, layer: str, name: s
 
 def _log_reader(spark: SparkSession, settings: Settings, layer: str, name: str, version: int | None = None):
     """``(version, table)``: the table's current version, noted as read (-1 when absent), or ``version`` when
-    given (an earlier one the stage noted as read), and a ``deltalake`` table at that version when its log can be trusted without Spark: a local or ``s3a://`` lake and a table
+    given (an earlier one the stage noted as read), and a ``deltalake`` table at that version when its log
+    can be trusted without Spark: a local or ``s3a://`` lake and a table
     needing no reader feature (protocol reader version 1); else None. A table with deletion vectors, say,
     lists whole files whose rows are partly deleted (this ``deltalake`` shows neither the vectors in its
     add actions nor can it read them)."""

@@ -280,9 +280,10 @@ def known_pii_from_silver(settings: Settings) -> KnownPII:
     belongs to no version and holds nothing the lake publishes. A lake on ``s3a://`` is read with
     the configured storage options; another remote scheme raises (the gate fails closed).
 
-    The set is read again only when one of the tables moved to another version (or was created again): the stages of a night run
-    in one process (``gridlake run``) read the same versions, and a district's set took 4-5 s to read each
-    time. The versions are those of the tables opened here, so the set is always the one these versions hold.
+    The set is read again only when one of the tables moved to another version (or was created again): the
+    stages of a night run in one process (``gridlake run``) read the same versions, and a district's set took
+    4-5 s to read each time. The versions are those of the tables opened here, so the set is always the one
+    these versions hold.
     It is kept only until the night's stages end (:func:`forget_known_pii`)."""
     opened = [(table, cols, open_delta(settings, settings.table_path("silver", table)))
               for table, cols in SILVER_PII_COLUMNS]

@@ -88,12 +88,9 @@ class ResolvedNight:
         before = io.read_columns(spark, settings, "gold", TABLE, HOUSE_CODE_COLUMNS,
                                  version=self.resolution_version).to_pandas()
         fresh = self.result.select(*HOUSE_CODE_COLUMNS).toArrow().to_pandas()
-        out = before
-        for drop in (self.gone.toPandas() if self.n_gone else None, fresh):
-            if drop is not None and len(drop):
-                hit = pd.MultiIndex.from_frame(out[KEYS]).isin(pd.MultiIndex.from_frame(drop[KEYS]))
-                out = out[~hit]
-        return pd.concat([out, fresh], ignore_index=True)
+        replaced = pd.concat([self.gone.toPandas(), fresh[KEYS]]) if self.n_gone else fresh[KEYS]
+        kept = before[~pd.MultiIndex.from_frame(before[KEYS]).isin(pd.MultiIndex.from_frame(replaced))]
+        return pd.concat([kept, fresh], ignore_index=True)
 
     def publish(self) -> dict[str, Any]:
         """Audit, write, save the model's state; returns the night's statistics (records, methods, version).

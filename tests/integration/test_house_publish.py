@@ -61,8 +61,9 @@ def test_the_houses_given_to_person_linkage_are_the_published_tables(spark, sett
     relinked = [("declarations", "D2", "H9"), ("rentals", "R1", "H4"), ("declarations", "D3", "H5")]
     version = io.table_version(spark, settings, "gold", "house_resolution")
     previous = io.read_table(spark, settings, "gold", "house_resolution")
-    changes = spark.createDataFrame([("declarations", "D3", "new"), ("declarations", "D2", "changed"),
-                                     ("police_incidents", "P1", "gone")], "source string, record_id string, change string")
+    changes = spark.createDataFrame(
+        [("declarations", "D3", "new"), ("declarations", "D2", "changed"), ("police_incidents", "P1", "gone")],
+        "source string, record_id string, change string")
     gone = changes.where(F.col("change") == "gone").select("source", "record_id")
     night = _night(spark, settings, "incremental", _rows(spark, relinked), version=version, gone=gone,
                    changes=changes, previous=previous, n_todo=3, n_gone=1)
