@@ -182,6 +182,39 @@ def test_the_same_records_partitioned_otherwise_train_the_same_model(spark, dist
     assert len(d1) == len(queries) and d1 == d7   # (house, method, explanation, score) per query
 
 
+def test_delivered_codes_leave_the_trained_model_as_it_is(spark, district):
+    """Training counts no delivered code, so a query that carries one is counted in its partitions like any
+    other (``matching.spark.training_side``): the model trained with codes for most queries (right, wrong,
+    or unknown to the registry) is the one trained without, and so are the decisions' scores."""
+    from pyspark.sql import functions as F
+
+    from matching.spark import link_spark, training_side
+    from matching.spec import load_spec
+
+    registry, queries = district
+    spec = load_spec("address_to_house")
+    spec = spec.model_copy(update=dict(em=spec.em.model_copy(update=dict(min_pairs=50))))
+    left, right = _spark_side(spark, queries, "id"), _spark_side(spark, registry, "house_code")
+    codes = [(r.id, r.true_code if i % 3 else "C0101") for i, r in enumerate(queries.dropna(subset=["true_code"])
+                                                                              .itertuples()) if i % 4]
+    forced = spark.createDataFrame(codes, "_id_l string, _id_r string")
+    plain_decisions, plain = link_spark(left, right, spec, buckets=2)
+    coded_decisions, coded = link_spark(left, right, spec, forced=forced, buckets=2)
+    assert plain.iterations > 0 and len(codes) > 150
+    assert (coded.m, coded.u, coded.lam) == (plain.m, plain.u, plain.lam)
+    unforced = {r["_id_l"]: r["score"] for r in plain_decisions.collect()}
+    verified = 0
+    for r in coded_decisions.collect():
+        if r["method"] == "scanned_code_verified":
+            verified += 1
+        elif r["_id_l"] not in dict(codes):
+            assert r["score"] == unforced[r["_id_l"]], r["_id_l"]
+    assert verified > 0
+    flags = training_side(spark.createDataFrame([(0, 0), (1, 1), (2, 0), (1, 2)], "_fan0 int, _fan1 int")
+                          .withColumn("_local", F.lit(False)))
+    assert [r["_local"] for r in flags.collect()] == [True, True, False, False]
+
+
 def test_forced_pairs_and_a_few_queries(spark, district):
     """A delivered code is one more candidate, accepted when it agrees; the incremental path (a few queries,
     ``small_left``) gives the same answers as the full run."""
