@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from gridlake import io
 from gridlake.parse.config import limits
 from gridlake.sources import Source, get_source
-from jobs.silver.columns import blank_to_null, id_reason, is_legacy15, normalize_id, normalize_phone
+from jobs.silver.columns import blank_to_null, id_value, normalize_phone
 from jobs.silver.common import build, raw, typed_check, with_address
 from jobs.silver.values import count_value, date_value, vocab_value, with_stages
 from schemas.silver import CHECKSUM_FAILED, CHECKSUM_FAILED_TABLE, DECLARATIONS
@@ -28,7 +28,8 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
     """
     source = source or get_source("declarations")
     df = with_address(bronze_df)
-    reason = id_reason(raw("id_number"))
+    ident, legacy15 = id_value(raw("id_number"), "id_number")
+    reason = ident.reason
     declared = date_value(raw("declared_at"), "declared_at", "timestamp", not_future=True)
     move_in = date_value(raw("move_in_date"), "move_in_date", "date")
     household = count_value(raw("household_size"), "household_size", limits().numbers.household_max)
@@ -36,8 +37,8 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
     channel = vocab_value(raw("channel"), "channel", "channel")
     typed = {
         "declaration_id": blank_to_null(raw("declaration_id")),
-        "id_number": normalize_id(raw("id_number")),
-        "id_legacy15": is_legacy15(raw("id_number")),
+        "id_number": ident.value,
+        "id_legacy15": legacy15,
         "name": blank_to_null(raw("name")),
         "phone": normalize_phone(raw("phone")),
         "house_code": F.upper(blank_to_null(raw("house_code"))),
@@ -60,7 +61,7 @@ def transform(bronze_df: DataFrame, source: Source | None = None) -> DataFrame:
         typed_check("household_size", household),
     ]
     profile = [t.profile for t in (declared, move_in, household, relation, channel)]
-    df = with_stages(df, declared, move_in)  # the dates' helper columns (jobs.silver.values.date_value)
+    df = with_stages(df, declared, move_in, ident)  # the dates' and the ID's helper columns
     return build(bronze_df, source, DECLARATIONS, typed, checks, prepared=df, profile=profile)
 
 

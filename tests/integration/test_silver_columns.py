@@ -12,6 +12,8 @@ from gridlake.ids import normalize_id as py_id
 from gridlake.ids import normalize_phone as py_phone
 from jobs.silver.columns import (
     id_reason,
+    id_value,
+    is_legacy15,
     map_vocab,
     normalize_id,
     normalize_id_list,
@@ -42,6 +44,25 @@ def test_id_and_phone_match_the_python_rules(spark):
     got = {r.v: r.p for r in df.select("v", normalize_phone(F.col("v")).alias("p")).collect()}
     for raw in PHONES:
         assert got[raw] == py_phone(raw), raw
+
+
+def test_an_id_typed_once_through_helper_columns_equals_the_inline_rules(spark):
+    """``id_value`` (the ID cleaned and checked once, in helper columns) gives what ``normalize_id``,
+    ``id_reason`` and ``is_legacy15`` give inline, and what gridlake.ids gives."""
+    from jobs.silver.values import with_stages
+
+    ident, legacy = id_value(F.col("v"), "v")
+    df = with_stages(spark.createDataFrame([(i,) for i in IDS], "v string"), ident)
+    assert len(ident.stages) == 2 and all(c in df.columns for st in ident.stages for c in st)
+    rows = df.select("v", ident.value.alias("id"), ident.reason.alias("reason"), legacy.alias("legacy"),
+                     normalize_id(F.col("v")).alias("id0"), id_reason(F.col("v")).alias("reason0"),
+                     is_legacy15(F.col("v")).alias("legacy0")).collect()
+    assert len(rows) == len(IDS)
+    for r in rows:
+        assert (r.id, r.reason) == (r.id0, r.reason0) == py_id(r.v), r.v
+        assert r.legacy == r.legacy0, r.v
+    assert {r.reason for r in rows} >= {None, "ID_MISSING", "ID_FORMAT", "ID_CHECKSUM"}
+    assert any(r.legacy for r in rows) and any(r.id and r.legacy for r in rows)
 
 
 def test_id_lists_match_the_python_rules(spark):
