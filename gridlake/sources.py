@@ -54,6 +54,9 @@ class IngestConfig(BaseModel):
     xlsx_max_rows: int = Field(1_048_576, ge=1, description="rows with a value in the data sheet")
     xlsx_max_columns: int = Field(256, ge=1, description="columns with a value in the data sheet")
     xlsx_max_merged_cells: int = Field(100_000, ge=0, description="cells covered by merged ranges in the data sheet")
+    read_processes: int = Field(2, ge=1, le=64, description="processes reading a large night's files side by side")
+    parallel_min_bytes: int = Field(64 * 1024 * 1024, ge=0,
+                                    description="a night's files read side by side only from this many bytes")
 
 FORMATS = {"csv", "xlsx"}
 ENCODINGS = {"gb18030", "utf-8", "utf-8-sig"}

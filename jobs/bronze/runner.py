@@ -45,8 +45,8 @@ from gridlake.faults import fault_point, fault_window
 from gridlake.sources import IngestConfig, Source, SourceFile, load_ingest_config, load_sources
 from jobs.bronze.delivery import Delivery, safe_error
 from jobs.bronze.landing import discover, marker_present
-from jobs.bronze.readers import open_delivery
-from jobs.bronze.staging import NotReady, now_utc, private_copy, write_staging
+from jobs.bronze.reading import Read, ReadJob, read_all, side_by_side
+from jobs.bronze.staging import NotReady, now_utc, private_copy
 from schemas.silver import BRONZE_METADATA, INGESTION_LOG
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _no_content_key(f: SourceFile, status: str, error: str | None) -> str:
     return NO_CONTENT + hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-def _form(d: Delivery | None, f: SourceFile) -> dict[str, Any]:
+def _form(d: Delivery | Read | None, f: SourceFile) -> dict[str, Any]:
     notes = ([f.note] if f.note else []) + (d.form_notes if d else [])
     return {"detected_format": d.detected_format if d else None, "header_row": d.header_row if d else None,
             "header_map": d.header_map_json if d else None, "note": "; ".join(notes)[:1000] if notes else None}
@@ -99,14 +99,6 @@ def _log_row(ctx: RunContext, f: SourceFile, sha: str, status: str, rows: int, e
     return (sha, f.source, f.shown, dt.date.fromisoformat(f.delivery_date), status, error, int(rows),
             ",".join(extra) if extra else None, ctx.run_id, now_utc(),
             form.get("detected_format"), form.get("header_row"), form.get("header_map"), form.get("note"))
-
-
-def _counted(rows, counter: Counter):
-    """Pass rows through, counting malformed ones by reason."""
-    for r in rows:
-        if r.malformed_reason:
-            counter[r.malformed_reason.split(":")[0]] += 1
-        yield r
 
 
 def _not_ready(f: SourceFile, src: Source, config: IngestConfig, night: Path) -> str | None:
@@ -148,22 +140,24 @@ class _Night:
             self.known_no_content.add(sha)
             self.log_rows.append(_log_row(self.ctx, f, sha, status, 0, error, extra or [], form))
 
-    def _drift(self, f: SourceFile, rec: dict[str, Any], delivery: Delivery) -> None:
+    def _drift(self, f: SourceFile, rec: dict[str, Any], delivery: Delivery | Read) -> None:
         if delivery.extra_columns:
             self.drift.setdefault(f.source, {})[f.shown] = list(delivery.extra_columns)
             rec["extra_columns"] = list(delivery.extra_columns)
             log.warning("bronze %s: %s has %d extra column(s) (kept in _extra)", f.source, Path(f.shown).name,
                         len(delivery.extra_columns))
 
-    def land(self, f: SourceFile) -> None:
-        """Everything for one file; any exception is the caller's (the file is then rejected)."""
+    def land(self, f: SourceFile) -> tuple[ReadJob, dict[str, Any]] | None:
+        """Everything for one file before its content is read: skipped, waiting, vanished, unreadable or a
+        re-delivery is recorded here (None); else the file's private copy to read and its manifest record.
+        Any exception is the caller's (the file is then rejected)."""
         ctx, src = self.ctx, self.sources[f.source]
         rec: dict[str, Any] = {"source": f.source, "path": f.shown, "sha256": None, "delivery_date": f.delivery_date,
                                "status": None, "bronze_rows": 0, "error": None}
         if f.skip:
             self.record(f, rec, "ignored", f.skip, _form(None, f))
             log.info("bronze %s: %s ignored (%s)", f.source, Path(f.shown).name, f.skip.split(":")[0])
-            return
+            return None
         night = self.ctx.settings.landing / f.source / f.delivery_date
         try:
             why = _not_ready(f, src, self.config, night)
@@ -176,17 +170,17 @@ class _Night:
         except FileNotFoundError:
             self.record(f, rec, "rejected", "VANISHED: the file disappeared before it could be read", _form(None, f))
             log.warning("bronze %s: %s vanished before it was read", f.source, Path(f.shown).name)
-            return
+            return None
         except OSError as exc:
             code = "SYMLINK" if getattr(exc, "errno", None) == 40 else "UNREADABLE"
             self.record(f, rec, "rejected", f"{code}: the file could not be opened ({safe_error(exc, 120)})",
                         _form(None, f))
             log.warning("bronze %s: %s could not be read (%s)", f.source, Path(f.shown).name, code)
-            return
+            return None
         if why is not None:
             self.record(f, rec, "waiting", why, _form(None, f))
             log.info("bronze %s: %s not ready, waiting", f.source, Path(f.shown).name)
-            return
+            return None
         rec["sha256"] = sha
         if sha in self.known or sha in self.seen:
             rec["status"] = "duplicate"
@@ -196,32 +190,53 @@ class _Night:
             self.records.append(rec)
             copy.unlink(missing_ok=True)
             log.info("bronze %s: %s is a re-delivery, skipped", f.source, Path(f.shown).name)
-            return
+            return None
         self.seen[sha] = f.shown
-        try:
-            delivery = open_delivery(copy, src, self.config, name=f.path.name)
-        except Exception as exc:  # an unreadable file is recorded as rejected, the others go on
-            self.record(f, rec, "rejected", f"READ_ERROR: {safe_error(exc)}", _form(None, f), sha)
+        meta = {"_source_file": f.shown, "_file_sha256": sha, "_run_id": ctx.run_id,
+                "_delivery_date": dt.date.fromisoformat(f.delivery_date)}
+        return ReadJob(copy, src, self.config, f.path.name, self.staging_root / f.source / f"{sha}.parquet", meta,
+                       copy.stat().st_size), rec
+
+    def finish(self, f: SourceFile, job: ReadJob, rec: dict[str, Any], read: Read) -> None:
+        """Record a file read by :func:`jobs.bronze.reading.read_one` (staged when it loads)."""
+        sha = job.meta["_file_sha256"]
+        if read.failed is not None:
+            self.record(f, rec, "rejected", read.failed, _form(None, f), sha)
             return
-        form = _form(delivery, f)
-        if delivery.status != "ok":
-            self._drift(f, rec, delivery)
-            if delivery.status == "rejected":
-                log.error("bronze %s: %s rejected: %s", f.source, Path(f.shown).name, (delivery.error or "").split(":")[0])
-            self.record(f, rec, delivery.status, delivery.error, form, sha, delivery.extra_columns)
+        if read.unexpected is not None:
+            raise StagingError(read.unexpected, read.unexpected_type)
+        form = _form(read, f)
+        self._drift(f, rec, read)
+        if read.status != "ok":
+            if read.status == "rejected":
+                log.error("bronze %s: %s rejected: %s", f.source, Path(f.shown).name, (read.error or "").split(":")[0])
+            self.record(f, rec, read.status, read.error, form, sha, read.extra_columns)
             return
-        meta = {"_source_file": f.shown, "_file_sha256": sha, "_ingested_at": now_utc(), "_run_id": ctx.run_id,
-                "_encoding": delivery.encoding, "_delivery_date": dt.date.fromisoformat(f.delivery_date)}
-        target = self.staging_root / f.source / f"{sha}.parquet"
-        malformed: Counter = Counter()
-        n = write_staging(_counted(delivery.rows(), malformed), target, src.canonical_columns, meta)
-        form = _form(delivery, f)  # notes found while streaming (repeated headers) included
-        self._drift(f, rec, delivery)
         self.staged.setdefault(f.source, []).append(
-            _Staged(f, sha, target, n, delivery.extra_columns, sum(malformed.values()), delivery.note, form))
-        rec.update(status="loaded", bronze_rows=n, malformed_rows=dict(malformed), error=delivery.note,
+            _Staged(f, sha, job.target, read.rows, read.extra_columns, sum(read.malformed.values()), read.note, form))
+        rec.update(status="loaded", bronze_rows=read.rows, malformed_rows=dict(read.malformed), error=read.note,
                    **{k: v for k, v in form.items() if v is not None})
         self.records.append(rec)
+
+
+class StagingError(Exception):
+    """Staging a file's rows failed (in whichever process read it): the file is rejected, the others go on."""
+
+    def __init__(self, text: str, kind: str | None) -> None:
+        super().__init__(text)
+        self.kind = kind or "Exception"
+
+
+def _rejected(night: _Night, f: SourceFile, exc: Exception) -> None:
+    """Record ``f`` as rejected after an unexpected error, undoing whatever was recorded of it."""
+    kind = exc.kind if isinstance(exc, StagingError) else type(exc).__name__
+    log.error("bronze %s: %s rejected after an unexpected error (%s)", f.source, Path(f.shown).name, kind)
+    rec = {"source": f.source, "path": f.shown, "sha256": None, "delivery_date": f.delivery_date,
+           "status": None, "bronze_rows": 0, "error": None}
+    night.staged.get(f.source, [])[:] = [i for i in night.staged.get(f.source, []) if i.file is not f]
+    night.records[:] = [r for r in night.records if r.get("path") != f.shown or r.get("source") != f.source]
+    text = str(exc) if isinstance(exc, StagingError) else safe_error(exc)
+    night.record(f, rec, "rejected", f"READ_ERROR: {text}", _form(None, f))
 
 
 def _append_log(ctx: RunContext, rows: list[tuple]) -> None:
@@ -257,17 +272,23 @@ def run(ctx: RunContext) -> dict[str, Any]:
         log.warning("landing: %s %s (not loaded)", a.kind, Path(a.path).name)
     staging_root = settings.data / "_staging" / ctx.run_id.replace("/", "_").replace(":", "_")
     night = _Night(ctx, sources, config, staging_root)
+    to_read: list[tuple[SourceFile, ReadJob, dict[str, Any]]] = []
     for f in files:
         try:
-            night.land(f)
+            job = night.land(f)
         except Exception as exc:  # whatever one file does, the others go on
-            log.error("bronze %s: %s rejected after an unexpected error (%s)", f.source, Path(f.shown).name,
-                      type(exc).__name__)
-            rec = {"source": f.source, "path": f.shown, "sha256": None, "delivery_date": f.delivery_date,
-                   "status": None, "bronze_rows": 0, "error": None}
-            night.staged.get(f.source, [])[:] = [i for i in night.staged.get(f.source, []) if i.file is not f]
-            night.records[:] = [r for r in night.records if r.get("path") != f.shown or r.get("source") != f.source]
-            night.record(f, rec, "rejected", f"READ_ERROR: {safe_error(exc)}", _form(None, f))
+            _rejected(night, f, exc)
+            continue
+        if job is not None:
+            to_read.append((f, *job))
+    # the files' content, read side by side on a large night (jobs.bronze.reading), recorded in their order
+    jobs = [j for _, j, _ in to_read]
+    processes = side_by_side(jobs, config) if jobs else 0
+    for (f, job, rec), read in zip(to_read, read_all(jobs, config), strict=True):
+        try:
+            night.finish(f, job, rec, read)
+        except Exception as exc:
+            _rejected(night, f, exc)
 
     loaded_rows = 0
     for name, items in night.staged.items():
@@ -312,4 +333,5 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "anomalies": len(anomalies),
         "rejected": [{"path": r["path"], "error": r["error"]} for r in records if r["status"] == "rejected"],
         "rows_per_second": round(loaded_rows / seconds, 1) if seconds > 0 else None,
+        "read_processes": processes,
     }

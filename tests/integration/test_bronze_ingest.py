@@ -19,7 +19,12 @@ def _versions(spark, settings, tables):
     return {t: io.table_version(spark, settings, "bronze", t) for t in tables}
 
 
-def test_bronze_night_keeps_every_row_and_records_every_file(spark, settings):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_bronze_night_keeps_every_row_and_records_every_file(spark, settings, monkeypatch, processes):
+    """Read in this process (a small night) or, with the size threshold at 0, by two processes side by side
+    (jobs.bronze.reading): the same rows, records and log either way."""
+    if processes > 1:
+        monkeypatch.setenv("GRIDLAKE_INGEST__PARALLEL_MIN_BYTES", "0")
     write_csv(settings, "police_incidents", DAY, [
         {"incident_id": "P1", "reported_at": "2026-11-01 08:00", "address": "上沙村东村二坊12号", "incident_type": "盗窃"},
         {"incident_id": "P2", "reported_at": "2026/11/01", "address": "福华路18号"},
@@ -44,6 +49,7 @@ def test_bronze_night_keeps_every_row_and_records_every_file(spark, settings):
     (settings.landing / "police_incidents" / DAY / "notes.txt").write_text("x", encoding="utf-8")
 
     manifest = run(spark, settings, DAY, ["bronze"])
+    assert manifest.doc["stages"]["bronze"]["read_processes"] == processes
 
     police = io.read_table(spark, settings, "bronze", "police_incidents").orderBy("_row_number").collect()
     assert [r.incident_id for r in police] == ["P1", "P2", None]
