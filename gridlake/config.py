@@ -44,7 +44,7 @@ class SparkConfig(_Section):
     """How the Spark session is built."""
 
     master: str = Field("local[2]", min_length=1)
-    driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgtKMGT]$")
+    driver_memory: str = Field("6g", pattern=r"^[0-9]+[kmgtKMGT]$")
     executor_memory: str = Field("2g", pattern=r"^[0-9]+[kmgtKMGT]$")
     executor_cores: int = 1
     shuffle_partitions: int = Field(4, ge=1)
