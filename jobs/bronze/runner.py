@@ -164,7 +164,7 @@ class _Night:
             if why is None:
                 self.copies += 1
                 copy = self.staging_root / "_copies" / f"{self.copies:05d}.bin"
-                sha, _size = private_copy(f.path, copy)
+                sha, size = private_copy(f.path, copy)
         except NotReady as exc:
             why = f"NOT_READY: {exc}; read on a later run"
         except FileNotFoundError:
@@ -195,7 +195,7 @@ class _Night:
         meta = {"_source_file": f.shown, "_file_sha256": sha, "_run_id": ctx.run_id,
                 "_delivery_date": dt.date.fromisoformat(f.delivery_date)}
         return ReadJob(copy, src, self.config, f.path.name, self.staging_root / f.source / f"{sha}.parquet", meta,
-                       copy.stat().st_size), rec
+                       size), rec
 
     def finish(self, f: SourceFile, job: ReadJob, rec: dict[str, Any], read: Read) -> None:
         """Record a file read by :func:`jobs.bronze.reading.read_one` (staged when it loads)."""
