@@ -12,6 +12,8 @@ UDFs; both share :mod:`matching.compare` and :mod:`matching.scoring`.
 from __future__ import annotations
 
 import logging
+import sys
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -51,25 +53,43 @@ DECISION_COLUMNS = ["left_id", "right_id", "weight", "score", "method", "explana
 _FUZZY_CACHE_MAX = 2_000_000      # distinct fuzzy value pairs remembered across chunks (per comparison)
 
 
+#: distinct texts (and distinct normalised texts) whose parse one process remembers across calls. A Spark
+#: Python worker is reused for many batches and for every table of a night, and the same address arrives
+#: many times: written by the registry, then by each resident who declares it and by each department that
+#: records it (on a district's first night, 992,590 distinct texts among 2,048,621). Bounded by
+#: least-recent use; about 0.6 KB an entry, the parts shared (``sys.intern``).
+ADDRESS_MEMO_SIZE = 500_000
+
+
+@lru_cache(maxsize=ADDRESS_MEMO_SIZE)
+def _components(norm: str | None) -> tuple[str | None, ...]:
+    parsed = parse_normalized(norm)
+    # the same few thousand road, complex and room names come back in many addresses: shared, not copied
+    return tuple(None if parsed[c] is None else sys.intern(parsed[c]) for c in ADDRESS_COMPONENTS)
+
+
+@lru_cache(maxsize=ADDRESS_MEMO_SIZE)
+def _address_row(text: str) -> tuple[str | None, ...]:
+    """``(address_norm, *components)`` of one text: normalised once, and parsed once per normalised text."""
+    norm = normalize(text)
+    return (norm, *_components(norm))
+
+
+_NO_ADDRESS = (None,) * (1 + len(ADDRESS_COMPONENTS))
+
+
 def parsed_addresses(texts: pd.Series | np.ndarray) -> pd.DataFrame:
     """``address_norm`` and the address components of each text (non-text -> all None), normalised once
-    per distinct text and parsed once per distinct normalised text."""
+    per distinct text and parsed once per distinct normalised text, in this call and across the calls of
+    one process (:data:`ADDRESS_MEMO_SIZE`)."""
     codes, uniq = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=True)
-    norms = [normalize(t) if isinstance(t, str) else None for t in uniq]
-    by_norm: dict[str | None, dict] = {}
-    rows = []
-    for n in norms:
-        parsed = by_norm.get(n)
-        if parsed is None:
-            parsed = by_norm[n] = parse_normalized(n)
-        rows.append(parsed)
-    rows.append(dict.fromkeys(ADDRESS_COMPONENTS))
-    table = pd.DataFrame(rows, columns=list(ADDRESS_COMPONENTS), dtype=object)
+    rows = [_address_row(t) if isinstance(t, str) else _NO_ADDRESS for t in uniq]
+    rows.append(_NO_ADDRESS)
+    table = np.empty((len(rows), len(_NO_ADDRESS)), dtype=object)
+    table[:] = rows
     take = np.where(codes < 0, len(uniq), codes)
-    out = {"address_norm": np.array([*norms, None], dtype=object)[take]}
-    for c in ADDRESS_COMPONENTS:
-        out[c] = table[c].to_numpy(dtype=object)[take]
-    return pd.DataFrame(out)
+    out = table[take]
+    return pd.DataFrame({name: out[:, i] for i, name in enumerate(("address_norm", *ADDRESS_COMPONENTS))})
 
 
 def prepare(df: pd.DataFrame, spec: LinkageSpec, side: str) -> pd.DataFrame:

@@ -179,3 +179,28 @@ def test_a_partition_decides_a_query_with_its_delivered_code_among_its_candidate
     assert list(q1["_kind"]) == ["d"] and int(q1["_pass"].iloc[0]) == FORCED
     assert q1["right_id"].iloc[0] == "H101" and q1["method"].iloc[0] == "scanned_code_verified"
     assert set(q2["_kind"]) == {"p", "v"} and "d" not in set(q2["_kind"])
+
+
+def test_parsed_addresses_remembered_across_calls_equal_a_fresh_parse():
+    """matching.engine.parsed_addresses remembers texts across calls (a Spark worker parses many batches): a
+    text met again, in another call and written in the same or another way, gives what normalising and
+    parsing it afresh gives, and the second call parses nothing it parsed in the first."""
+    from matching import engine
+    from matching.address import normalize, parse_normalized
+    from schemas.address import ADDRESS_COMPONENTS
+
+    texts = ["深圳市福田区梅林街道上梅林社区梅华路5号3栋501", "梅华路5号3栋501", "梅华路五号3栋501室", None, "  ",
+             "福华路10号福华花园1栋101", "（上沙社区）沙头街道上沙村东一坊12号602"]
+    first = engine.parsed_addresses(pd.Series(texts))
+    before = engine._address_row.cache_info()
+    again = engine.parsed_addresses(pd.Series(list(reversed(texts)) + texts[:2]))
+    after = engine._address_row.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits
+    columns = ["address_norm", *ADDRESS_COMPONENTS]
+    assert list(first.columns) == columns
+    for frame, order in ((first, texts), (again, list(reversed(texts)) + texts[:2])):
+        for i, text in enumerate(order):
+            norm = normalize(text) if isinstance(text, str) else None
+            fresh = {"address_norm": norm, **(parse_normalized(norm) if norm else dict.fromkeys(ADDRESS_COMPONENTS))}
+            assert frame.iloc[i].to_dict() == fresh, text
+    assert first.iloc[1]["road"] == "梅华路" and first.iloc[1]["room"] == "501"
