@@ -45,19 +45,20 @@ def cut_if_small(frame: DataFrame, rows: int, max_rows: int = LINEAGE_CUT_MAX_RO
     return small
 
 
-def keep_batch(df: DataFrame, rows: int, max_rows: int = LINEAGE_CUT_MAX_ROWS) -> DataFrame:
+def keep_batch(df: DataFrame, rows: int, max_rows: int = LINEAGE_CUT_MAX_ROWS, disk_only: bool = False) -> DataFrame:
     """A frame of about ``rows`` rows that later queries of the stage reuse.
 
     Up to ``max_rows`` rows it is computed now as a local checkpoint, so the queries after it plan over a
     scan of its blocks, not over the plan that made it (silver's typing plan of a source is hundreds of
     expressions; persisted, every query over the batch re-analysed it and matched it against the cache).
-    Above, it is persisted (memory and disk) and computed by its first query; ``unpersist()`` releases either.
+    Above, it is persisted (memory and disk; on disk only with ``disk_only``) and computed by its first query;
+    ``unpersist()`` releases either.
     """
     if rows <= max_rows:
         return df.localCheckpoint(eager=True)
     from pyspark import StorageLevel
 
-    return df.persist(StorageLevel.MEMORY_AND_DISK)
+    return df.persist(StorageLevel.DISK_ONLY if disk_only else StorageLevel.MEMORY_AND_DISK)
 
 
 class Keeper:

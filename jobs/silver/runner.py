@@ -160,7 +160,7 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
     module = importlib.import_module(f"jobs.silver.{name}")
     extra = module.context(ctx) if hasattr(module, "context") else {}  # e.g. verifications: known discrepancies
     n_batch = sum(bronze_counts.values())
-    flagged = keep_batch(module.transform(bronze, src, **extra), n_batch)
+    flagged = keep_batch(module.transform(bronze, src, **extra), n_batch, disk_only=True)
     if unchanged is not None:
         # a key delivered again in another row of the batch must meet it in deduplication: type it too
         clash = unchanged.join(flagged.where(F.col("_reason_code").isNull()).select(*src.key), list(src.key),
@@ -182,7 +182,7 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
         stale = stale_against(deduped.where(F.col(DUP_COLUMN).isNull()).drop(DUP_COLUMN), current, src.key,
                               src.order_by)
         deduped = deduped.where(F.col(DUP_COLUMN).isNotNull()).unionByName(stale)
-    deduped = keep_batch(deduped, n_batch)
+    deduped = keep_batch(deduped, n_batch, disk_only=True)
     try:
         disposition = flagged.where(F.col("_reason_code").isNotNull()).select(
             "_file_sha256", F.lit("quarantine").alias("d"), F.col("_reason_code").alias("r")

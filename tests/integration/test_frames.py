@@ -89,3 +89,18 @@ def test_keep_batch_cuts_a_small_batch_and_persists_a_large_one(spark):
     finally:
         large.unpersist()
     assert not large.is_cached
+
+
+def test_a_large_batch_kept_on_disk_only_holds_no_storage_memory(spark):
+    """keep_batch above max_rows: persisted, in memory and on disk by default, on disk only with ``disk_only``
+    (silver's typed batches: a district's declarations read back into the heap ran a 4 GB driver out of it)."""
+    src = _source(spark)
+    default = keep_batch(src, rows=10, max_rows=5)
+    disk = keep_batch(_source(spark).where("n > 0"), rows=10, max_rows=5, disk_only=True)
+    try:
+        assert default.storageLevel.useMemory and default.storageLevel.useDisk
+        assert disk.storageLevel.useDisk and not disk.storageLevel.useMemory
+        assert sorted(map(tuple, disk.collect())) == sorted(map(tuple, src.collect()))
+    finally:
+        default.unpersist()
+        disk.unpersist()
