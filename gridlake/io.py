@@ -59,13 +59,14 @@ def write_table(
     partition_by: Sequence[str] = (),
     replace_where: str | None = None,
     properties: Mapping[str, str] | None = None,
+    max_rows_per_file: int | None = None,
 ) -> int:
     """Append to or overwrite a Delta table in one commit; return the new version.
 
     A partition column must not be a timestamp: its partition values would be written as text in the
     session's time zone, and the session turns off Delta's check of them (gridlake.spark, allFilesInCrc).
     ``properties`` (``delta.*`` table properties, e.g. :data:`CHANGE_FEED`) are set by the commit that
-    creates the table.
+    creates the table. ``max_rows_per_file`` caps the rows of each data file this write adds.
     """
     timestamps = [f.name for f in df.schema.fields if f.name in partition_by
                   and f.dataType.typeName() in ("timestamp", "timestamp_ntz")]
@@ -79,6 +80,8 @@ def write_table(
         writer = writer.option("replaceWhere", replace_where)
     for key, value in (properties or {}).items():
         writer = writer.option(key, value)
+    if max_rows_per_file:
+        writer = writer.option("maxRecordsPerFile", str(int(max_rows_per_file)))
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true") if not replace_where else writer
     with recorded_commit(df.sparkSession, settings, layer, name):
@@ -228,19 +231,20 @@ def create_if_missing(spark: SparkSession, settings: Settings, layer: str, name:
 
 
 def create_with_rows(df: DataFrame, settings: Settings, layer: str, name: str, schema,
-                     properties: Mapping[str, str] | None = None) -> int:
+                     properties: Mapping[str, str] | None = None, max_rows_per_file: int | None = None) -> int:
     """Create a table that does not exist yet with its first rows, in one commit; return its version.
 
     The same table as :func:`create_if_missing` followed by an append (Delta stores every column as
     nullable either way), one commit fewer. ``df``'s columns must be ``schema``'s, by name, order and
-    type, else nothing is written.
+    type, else nothing is written. ``max_rows_per_file``: as :func:`write_table`.
     """
     have = [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
     want = [(f.name, f.dataType.simpleString()) for f in schema.fields]
     if have != want:
         raise ValueError(f"{layer}.{name}: the first rows' columns differ from the table schema: "
                          f"{sorted(set(have) ^ set(want))}")
-    return write_table(df, settings, layer, name, "append", properties=properties)
+    return write_table(df, settings, layer, name, "append", properties=properties,
+                       max_rows_per_file=max_rows_per_file)
 
 
 def merge_table(

@@ -59,6 +59,9 @@ DUPLICATES_TABLE = "_duplicates"
 CONSERVATION_TABLE = "_conservation"
 PROFILE_TABLE = "_value_profile"
 _ROW_ID = ["_file_sha256", "_row_number"]
+#: up to this many rows of a snapshot differ from silver's current versions, the batch's rows are filtered by a
+#: broadcast of their ids (a scan), not joined with every unchanged row (a shuffle of the whole snapshot's rows)
+RETYPE_BROADCAST_MAX_ROWS = 200_000
 
 
 def audit(ctx: RunContext, table: str, df: DataFrame, table_rows: int | None = None,
@@ -155,7 +158,12 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
         unchanged = unchanged_snapshot_rows(bronze, current, bronze_all, list(src.key)).localCheckpoint(eager=True)
     batch = bronze
     if unchanged is not None:
-        bronze = bronze.join(unchanged.select(*_ROW_ID), _ROW_ID, "left_anti")
+        # the rows to type (new, changed, malformed or repeated ones): their ids first, from the ids alone
+        retype = batch.select(*_ROW_ID).join(unchanged.select(*_ROW_ID), _ROW_ID, "left_anti").localCheckpoint(
+            eager=True)
+        if retype.count() <= RETYPE_BROADCAST_MAX_ROWS:
+            retype = F.broadcast(retype)
+        bronze = batch.join(retype, _ROW_ID, "left_semi")
 
     module = importlib.import_module(f"jobs.silver.{name}")
     extra = module.context(ctx) if hasattr(module, "context") else {}  # e.g. verifications: known discrepancies

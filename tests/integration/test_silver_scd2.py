@@ -128,3 +128,63 @@ def test_unchanged_snapshot_rows_are_not_retyped_and_silver_is_the_same(spark, t
     assert counts(settings) == counts(lakes["retype"][0])
     current = {r.house_code for r in io.read_table(spark, settings, "silver", "housing").where("is_current").collect()}
     assert {"H1", "H3", "H5"} <= current and "H4" not in current
+
+
+def test_every_key_delivered_counts_agree_with_the_join(spark):
+    """The counts prove a complete snapshot only when the join would find no key missing."""
+    from jobs.silver.scd2 import every_key_delivered, scd2_changes
+
+    def keys(*codes):
+        return spark.createDataFrame([(c,) for c in codes], "house_code string")
+
+    current = spark.createDataFrame([(c, f"h{c}") for c in "ABCD"], "house_code string, row_hash string")
+
+    def snap(*rows):
+        return spark.createDataFrame(list(rows), "house_code string, row_hash string")
+
+    day = dt.date(2026, 11, 2)
+    cases = [  # (snapshot: new and changed rows, delivered unchanged, every key delivered)
+        (snap(("C", "new"), ("E", "hE")), keys("A", "B"), False),           # D missing
+        (snap(("C", "new"), ("D", "hD"), ("E", "hE")), keys("A", "B"), True),  # D delivered as it was, retyped
+        (snap(("C", "new")), keys("A", "B", "D"), True),
+        (snap(("A", "new"), ("B", "new")), keys("A"), False),  # A in both: C and D missing, the counts would agree
+    ]
+    for snapshot, also, complete in cases:
+        assert every_key_delivered(snapshot, current, ["house_code"], also) is complete
+        if complete:   # the join finds nothing to close that the counts skipped
+            full = scd2_changes(snapshot, current, ["house_code"], day, True, also)
+            fast = scd2_changes(snapshot, current, ["house_code"], day, True, also, every_key_delivered=True)
+            assert sorted(map(tuple, full.collect())) == sorted(map(tuple, fast.collect()))
+
+
+def test_snapshot_files_stay_small_through_the_merge(spark, settings, monkeypatch):
+    """A snapshot table's files hold at most FILE_ROWS rows, also those its MERGE rewrites, so closing a house
+    rewrites only its file's rows; Spark's setting is restored afterwards."""
+    from jobs.silver import scd2
+
+    monkeypatch.setattr(scd2, "FILE_ROWS", 2)
+    houses = [_house(f"H{i}") for i in range(1, 7)]
+    write_csv(settings, "housing", "2026-11-01", houses)
+    run(spark, settings, "2026-11-01")
+    setting = spark.conf.get("spark.sql.files.maxRecordsPerFile")
+    write_csv(settings, "housing", "2026-11-02", [*houses[:2], _house("H3", area="80"), *houses[3:5],
+                                                  _house("H6", area="90")])
+    run(spark, settings, "2026-11-02")
+    assert spark.conf.get("spark.sql.files.maxRecordsPerFile") == setting
+
+    log = settings.table_path("silver", "housing") + "/_delta_log"
+
+    def commit(version):
+        actions = [json.loads(line) for line in open(f"{log}/{version:020d}.json", encoding="utf-8")]
+        adds = [json.loads(a["add"]["stats"])["numRecords"] for a in actions if "add" in a]
+        info = next(a["commitInfo"] for a in actions if "commitInfo" in a)
+        return adds, sum("remove" in a for a in actions), info.get("operationMetrics", {})
+
+    first, _, _ = commit(0)
+    assert sum(first) == 6 and max(first) <= 2
+    added, removed, metrics = commit(io.table_version(spark, settings, "silver", "housing"))
+    assert removed <= 2 and max(added) <= 2                  # H3's and H6's files only, rewritten as small
+    assert int(metrics["numTargetRowsCopied"]) <= 2          # their other rows, not the registry
+    for code in ("H3", "H6"):
+        rows = io.read_table(spark, settings, "silver", "housing").where(f"house_code = '{code}'").collect()
+        assert sorted(r.is_current for r in rows) == [False, True]
