@@ -97,3 +97,15 @@ def test_without_the_persons_other_declarations_a_house_is_decided_wrongly(spark
     none = spark.createDataFrame([], "source string, record_id string")
     records = scope_records(houses, hr, delivered_codes(silver, None), silver, None, None, none)
     assert {(r.source, r.record_id) for r in records.collect()} >= {("declarations", "D2"), ("police_incidents", "P1")}
+
+
+def test_the_report_names_the_generated_districts_seed(tmp_path):
+    from tools.bench.gold_scope import generated
+
+    assert generated(tmp_path) is None
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "truth" / "manifest.json").write_text(
+        '{"generator": "tools.generate", "seed": 20141, "noise_model": "default", "scale": "district", "files": []}',
+        encoding="utf-8")
+    assert generated(tmp_path) == {"generator": "tools.generate", "seed": 20141, "noise_model": "default",
+                                   "scale": "district"}

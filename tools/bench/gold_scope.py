@@ -231,6 +231,15 @@ def _versions(settings: Any, night: dt.date) -> dict[str, int]:
     raise SystemExit(f"no run record with table versions for night {night} under {runs_dir(settings)}")
 
 
+def generated(data: Path) -> dict[str, Any] | None:
+    """The generator's seed, noise model and scale of a generated data root (``truth/manifest.json``), or None."""
+    path = data / "truth" / "manifest.json"
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {k: doc.get(k) for k in ("generator", "seed", "noise_model", "scale")}
+
+
 def measure(data: Path, night: dt.date, previous: dt.date, rounds: int) -> dict[str, Any]:
     """Find the scope of ``night`` against ``previous``, evaluate both ways and compare (see the module doc)."""
     from types import SimpleNamespace
@@ -321,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.bench.kit import run_info
 
     report = {"kind": "gold_scope", **run_info(), "data": str(args.data), "night": args.night.isoformat(),
-              "previous": args.previous.isoformat(), "rounds": args.rounds,
+              "previous": args.previous.isoformat(), "generated": generated(args.data), "rounds": args.rounds,
               **measure(args.data, args.night, args.previous, args.rounds),
               "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
