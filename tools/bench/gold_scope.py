@@ -58,8 +58,7 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 def _changed(after: DataFrame, before: DataFrame, keys: list[str], values: list[str]) -> DataFrame:
     """``keys`` of the rows that differ between two versions of a table (added, removed or changed)."""
     h = F.xxhash64(*[F.to_json(F.col(c)) if c == "candidates" else F.col(c) for c in values])
-    both = (after.select(*keys, h.alias("__h")).withColumn("__v", F.lit(1))
-            .unionByName(before.select(*keys, h.alias("__h")).withColumn("__v", F.lit(0))))
+    both = after.select(*keys, h.alias("__h")).unionByName(before.select(*keys, h.alias("__h")))
     return (both.groupBy(*keys).agg(F.countDistinct("__h").alias("__n"), F.count(F.lit(1)).alias("__rows"))
             .where("__n > 1 OR __rows = 1").select(*keys))
 
@@ -70,7 +69,11 @@ def touched_records(silver: dict[str, DataFrame], failed: DataFrame | None, hr: 
     """``source, record_id`` of the records whose part in the rules may differ between ``previous`` and ``night``:
     delivered after ``previous``; resolved differently; linked to another person; or a date flip in between
     (a lease starting, ending or leaving R2's grace period, a declaration's date, an enforcement record
-    entering or leaving a rule's window)."""
+    entering or leaving a rule's window).
+
+    Delivered is read from ``_delivery_date``: a delivery dated on or before ``previous`` but loaded after it
+    would be missed. A scoped night would instead read what silver and matching record they changed
+    (``docs/speed.md``)."""
     from jobs.gold.rules import ENFORCEMENT_DATES
 
     after, d = F.date_add(F.lit(previous), 1), F.lit(night)
@@ -93,7 +96,8 @@ def touched_records(silver: dict[str, DataFrame], failed: DataFrame | None, hr: 
                 flips = flips | F.date_add(ev, w).between(after, d)
         parts.append(_records(df.where(flips), source))
     if failed is not None:
-        parts.append(_records(failed.where(F.col("_delivery_date") > F.lit(previous)), "declarations"))
+        parts.append(_records(failed.where((F.col("_delivery_date") > F.lit(previous))
+                                           | F.to_date("declared_at").between(after, d)), "declarations"))
     parts.append(_changed(hr.select(*RESOLUTION), hr_before.select(*RESOLUTION), ["source", "record_id"],
                           RESOLUTION[2:]))
     if persons is not None and persons_before is not None:
@@ -170,8 +174,8 @@ def scope_records(houses: DataFrame, hr: DataFrame, delivered: DataFrame, silver
                   failed: DataFrame | None, persons: DataFrame | None, touched: DataFrame) -> DataFrame:
     """``source, record_id`` of the records the rules read to decide ``houses`` exactly: every record resolved
     to one, delivered with one or having one among its candidates; every unresolved record (R6's cases are
-    decided whole); the touched records; and every declaration of the persons these records are or name (a
-    person's current declaration is their latest anywhere)."""
+    decided whole); the touched records; and every declaration and enforcement record of the persons these
+    records are or name (a person's current declaration is their latest anywhere)."""
     h = F.broadcast(houses) if houses.count() <= BROADCAST_MAX_ROWS else houses
     res = hr.select(*RESOLUTION)
     base = _union([
