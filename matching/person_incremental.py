@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from gridlake.forked import Forked
 from matching.blocking import key_values
 from matching.person_link import Links, apply_links, finish_persons, prepare_mentions, scored_pairs
 from matching.scoring import FSModel
@@ -135,33 +136,44 @@ def _state(prepared: pd.DataFrame, spec: LinkageSpec, inputs: np.ndarray, blocks
                          **blocks, "component": components, "cluster": clusters}, columns=state_columns(spec))
 
 
+def _state_hashes(prepared: pd.DataFrame, spec: LinkageSpec, hash_key: str, inputs: np.ndarray | None
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    return (input_hashes(prepared, hash_key) if inputs is None else inputs), block_hashes(prepared, spec, hash_key)
+
+
 def _full(prepared: pd.DataFrame, key: bytes, spec: LinkageSpec, model: FSModel | None, hash_key: str,
-          inputs: np.ndarray, why: str) -> Linkage:
+          inputs: np.ndarray | None, why: str, beside: bool = False) -> Linkage:
+    # the state's hashes (11 s of a district's 1.3 M mentions) need only the prepared mentions: with ``beside``,
+    # computed in a forked child while this process links (gridlake.forked; the same values either way)
+    hashes = Forked(lambda: _state_hashes(prepared, spec, hash_key, inputs), "person-state-hashes", enabled=beside)
     levels, model = scored_pairs(prepared, spec, model)
     linked = apply_links(prepared, levels, spec)
+    persons = finish_persons(prepared, linked, spec, key)
     keys = prepared["record_key"].to_numpy(dtype=object)
-    state = _state(prepared, spec, inputs, block_hashes(prepared, spec, hash_key), keys[linked.components],
-                   keys[linked.roots])
+    inputs, blocks = hashes.result()
+    state = _state(prepared, spec, inputs, blocks, keys[linked.components], keys[linked.roots])
     stats = {"mode": "full", "reason": why, "mentions": len(prepared), "relinked": len(prepared),
-             "candidate_pairs": len(levels)}
-    return Linkage(finish_persons(prepared, linked, spec, key), model, state, stats)
+             "candidate_pairs": len(levels), "state_hashed_beside": hashes.forked}
+    return Linkage(persons, model, state, stats)
 
 
 def link_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec, model: FSModel | None,
-                 previous: Previous | None, hash_key: str, full_share: float = FULL_SHARE) -> Linkage:
+                 previous: Previous | None, hash_key: str, full_share: float = FULL_SHARE,
+                 beside: bool = False) -> Linkage:
     """Mentions as delivered (``record_key``, ``name``, ``phone``, ``id_number``, ``house_code``) -> the
     persons, the model (EM-trained when ``model`` is None) and tonight's state. Incremental when ``previous``
-    and ``model`` are given and the night changed at most ``full_share`` of the mentions; else in full."""
+    and ``model`` are given and the night changed at most ``full_share`` of the mentions; else in full.
+    ``beside``: a full linkage hashes its state in a forked child meanwhile (:class:`gridlake.forked.Forked`)."""
     ordered = mentions.assign(record_key=mentions["record_key"].astype(str)).sort_values("record_key", kind="stable")
     prepared = prepare_mentions(ordered).drop_duplicates("record_key").reset_index(drop=True)
-    inputs = input_hashes(prepared, hash_key)
     why = ("no saved model" if model is None else "no previous linkage" if previous is None
            else "the spec has fallback blocking rules" if spec.blocking_fallback else None)
     if why:
-        return _full(prepared, key, spec, model, hash_key, inputs, why)
+        return _full(prepared, key, spec, model, hash_key, None, why, beside)
+    inputs = input_hashes(prepared, hash_key)
     state = previous.state
     if list(state.columns) != state_columns(spec):
-        return _full(prepared, key, spec, model, hash_key, inputs, "the saved state has other columns")
+        return _full(prepared, key, spec, model, hash_key, inputs, "the saved state has other columns", beside)
     keys = prepared["record_key"].to_numpy(dtype=object)
     n = len(keys)
     at = pd.Index(state["record_key"].to_numpy(dtype=object)).get_indexer(keys)      # -1: new tonight
@@ -174,7 +186,7 @@ def link_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec, model: F
     touched_rows[at[changed & known]] = True            # the state rows of changed and gone mentions
     n_changed = int(changed.sum()) + int(gone.sum())
     if n_changed > full_share * max(n, 1):
-        return _full(prepared, key, spec, model, hash_key, inputs, f"{n_changed} of {n} mentions changed")
+        return _full(prepared, key, spec, model, hash_key, inputs, f"{n_changed} of {n} mentions changed", beside)
     # tonight's blocking keys: the saved ones for unchanged mentions (the same prepared values), hashed for the rest
     fresh = block_hashes(prepared.loc[changed], spec, hash_key)
     blocks = {}
@@ -215,7 +227,8 @@ def link_persons(mentions: pd.DataFrame, key: bytes, spec: LinkageSpec, model: F
     roots, comp_roots = index.get_indexer(clus), index.get_indexer(comp)
     kept = ~relink
     if (roots < 0).any() or (comp_roots < 0).any() or pd.isna(method[kept]).any():
-        return _full(prepared, key, spec, model, hash_key, inputs, "the saved links do not cover the kept mentions")
+        return _full(prepared, key, spec, model, hash_key, inputs, "the saved links do not cover the kept mentions",
+                     beside)
     known = None
     if {"person_key", "size"} <= set(before.columns):    # last night's person keys, for unchanged mentions
         known = (np.where(same, before["person_key"].to_numpy(dtype=object), None),

@@ -92,6 +92,23 @@ class ResolvedNight:
         kept = before[~pd.MultiIndex.from_frame(before[KEYS]).isin(pd.MultiIndex.from_frame(replaced))]
         return pd.concat([kept, fresh], ignore_index=True)
 
+    def publish_after_codes(self) -> tuple[Callable[[], dict[str, Any]], Callable[[], pd.DataFrame]]:
+        """``(publish, codes)``: ``publish()`` collects :meth:`house_codes` first, then publishes; ``codes()`` waits
+        for them and returns them (or raises their error). For :func:`beside`: the houses are collected in the
+        publication's thread while person linkage reads its mentions in its own (8 s of a district's first
+        night, which person linkage waited for before)."""
+        collected: Future = Future()
+
+        def publish() -> dict[str, Any]:
+            try:
+                collected.set_result(self.house_codes())
+            except BaseException as exc:
+                collected.set_exception(exc)
+                raise
+            return self.publish()
+
+        return publish, collected.result
+
     def publish(self) -> dict[str, Any]:
         """Audit, write, save the model's state; returns the night's statistics (records, methods, version).
 

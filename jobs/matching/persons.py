@@ -206,14 +206,16 @@ def _enforcement_frame(table, source: str, id_col: str) -> pd.DataFrame:
 
 
 def lake_mention_frame(spark: SparkSession, settings: Settings, tables: dict[str, DataFrame],
-                       failed: DataFrame | None, house_codes: pd.DataFrame | None = None) -> pd.DataFrame | None:
+                       failed: DataFrame | None,
+                       house_codes: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> pd.DataFrame | None:
     """:func:`mentions` of the lake as a pandas frame (:data:`MENTION_COLUMNS`), the same rows: the silver
     ``tables``' columns it reads and ``gold.house_resolution``'s houses are read by ``gridlake.io.read_columns``
     (``deltalake`` into this process, no Spark job, where the log is trusted; else Spark), joined here; the
     declarations that failed only their checksum come from Spark (``failed``: a few thousand rows). None when
     no table names persons. ``house_codes`` (``source, record_id, house_code``): the houses as
     ``gold.house_resolution`` will hold them once the night's resolution is published
-    (:meth:`jobs.matching.house_publish.ResolvedNight.house_codes`), read instead of the table.
+    (:meth:`jobs.matching.house_publish.ResolvedNight.house_codes`), read instead of the table; or a function
+    giving them, called once the silver tables' mentions are read (it may wait for another thread).
 
     On a district's 1,309,122 mentions, :func:`mentions` and ``toPandas`` took 24.2-33.0 s, this 7.9-10.1 s
     (the incremental night's lake, one process, alternately, three runs each), for the same frame row for row."""
@@ -240,7 +242,7 @@ def lake_mention_frame(spark: SparkSession, settings: Settings, tables: dict[str
     out = pd.concat(parts, ignore_index=True)
     out["mention_no"] = out["mention_no"].astype("int32")
     if house_codes is not None:
-        h = house_codes
+        h = house_codes() if callable(house_codes) else house_codes
     else:
         hr = io.read_columns(spark, settings, "gold", "house_resolution", ["source", "record_id", "house_code"]) \
             if io.table_exists(spark, settings, "gold", "house_resolution") else None
@@ -258,14 +260,17 @@ def lake_mention_frame(spark: SparkSession, settings: Settings, tables: dict[str
 
 
 def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None,
-        house_codes: pd.DataFrame | None = None, ready: Callable[[], None] | None = None) -> dict[str, Any]:
+        house_codes: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+        ready: Callable[[], None] | None = None, beside: bool = False) -> dict[str, Any]:
     """Compute gold.person_resolution from silver and gold.house_resolution (incremental when the last linkage's
     model and state are still the lake's: :mod:`jobs.matching.person_state`; an unchanged result commits
     nothing); audited and privacy-gated like every gold table. Returns counts.
 
-    ``house_codes``: the records' houses as the night's house resolution will publish them (else read from
-    the table); ``ready()`` is called before anything is published and raises when that publication failed
-    (:func:`jobs.matching.house_publish.beside`)."""
+    ``house_codes``: the records' houses as the night's house resolution will publish them, or a function
+    giving them once the mentions are read (else read from the table); ``ready()`` is called before anything
+    is published and raises when that publication failed (:func:`jobs.matching.house_publish.beside`).
+    ``beside``: a full linkage hashes its state in a forked child while this process links
+    (:func:`matching.person_incremental.link_persons`)."""
     from gridlake.privacy import load_key
     from jobs.matching import person_publish, person_state
     from matching.person_incremental import link_persons, state_hash_key
@@ -284,7 +289,7 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None,
     done: list[Linkage] = []
 
     def link(raw: pd.DataFrame) -> Linkage:
-        done.append(link_persons(raw, key, spec, model, previous, state_hash_key(key)))
+        done.append(link_persons(raw, key, spec, model, previous, state_hash_key(key), beside=beside))
         if why and done[0].stats.get("mode") == "full":
             done[0].stats["reason"] = why
         return done[0]

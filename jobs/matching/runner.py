@@ -334,12 +334,14 @@ def run(ctx: RunContext) -> dict:
         night = resolve_night(ctx, spec, records, houses, housing_version, n_records)
         resolved = time.monotonic()
         # person linkage (pandas, in this thread) runs while the houses are published from a second thread
-        # (jobs.matching.house_publish), given the houses the table will hold; it publishes its own table only
-        # once they are published. One thread (a fault plan, or spark.stage_threads: 1): one after the other
+        # (jobs.matching.house_publish), given the houses the table will hold (collected by that thread while
+        # this one reads the mentions); it publishes its own table only once they are published. One thread
+        # (a fault plan, or spark.stage_threads: 1): one after the other
         threads = threads_for(settings.spark.stage_threads, bool(os.environ.get(FAULT_ENV)))
-        codes = night.house_codes() if threads > 1 else None
+        publish, codes = night.publish_after_codes() if threads > 1 else (night.publish, None)
         stats, person_stats = beside(
-            night.publish, lambda ready: persons.run(ctx, tables, failed, house_codes=codes, ready=ready), threads)
+            publish, lambda ready: persons.run(ctx, tables, failed, house_codes=codes, ready=ready,
+                                                   beside=threads > 1), threads)
         stats["persons"] = person_stats
     finally:
         records.unpersist()

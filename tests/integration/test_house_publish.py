@@ -72,3 +72,16 @@ def test_the_houses_given_to_person_linkage_are_the_published_tables(spark, sett
     expected = sorted([("declarations", "D1", "H1"), *relinked])
     assert _codes(codes) == _table(spark, settings) == expected
     assert published["version"] == version + 1 and published["records"] == 4
+
+
+def test_the_houses_collected_in_the_publications_thread_are_the_ones_it_publishes(spark, settings):
+    """``publish_after_codes``: the publication's thread collects the houses first, person linkage waits for
+    them in its own (``beside``), and they are what the table then holds."""
+    from jobs.matching.house_publish import beside
+
+    rows = [("declarations", "D1", "H1"), ("rentals", "R1", None), ("police_incidents", "P1", "H3")]
+    night = _night(spark, settings, "full", _rows(spark, rows))
+    publish, codes = night.publish_after_codes()
+    published, seen = beside(publish, lambda ready: (_codes(codes()), ready())[0], threads=2)
+    assert seen == _table(spark, settings) == sorted(rows)
+    assert published["records"] == 3

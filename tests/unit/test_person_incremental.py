@@ -117,6 +117,25 @@ def test_the_state_holds_no_name_phone_or_id(mentions):
     assert not (other.state["input_hash"] == linked.state["input_hash"]).any()
 
 
+def test_a_full_linkage_hashing_its_state_in_a_child_gives_the_same_linkage(mentions):
+    """``beside``: the state's hashes come from a forked child (gridlake.forked) while this process links; the
+    persons, the state and the model are those of a linkage that hashed them itself, first night or not."""
+    spec = load_spec("person")
+    here = link_persons(mentions, KEY, spec, None, None, HASH_KEY)
+    there = link_persons(mentions, KEY, spec, None, None, HASH_KEY, beside=True)
+    assert there.stats.pop("state_hashed_beside") is True and here.stats.pop("state_hashed_beside") is False
+    pd.testing.assert_frame_equal(here.persons, there.persons)
+    pd.testing.assert_frame_equal(here.state, there.state)
+    assert here.model.to_state() == there.model.to_state() and here.stats == there.stats
+    # a full linkage of a later night (too much changed) hashes its inputs before it knows: the child takes them
+    night = mentions.sample(frac=0.5, random_state=11)
+    previous = Previous(here.state, links_before_bearer(here.persons))
+    again = [link_persons(night, KEY, spec, here.model, previous, HASH_KEY, beside=b) for b in (False, True)]
+    assert [a.stats["mode"] for a in again] == ["full", "full"] and again[1].stats["state_hashed_beside"]
+    pd.testing.assert_frame_equal(again[0].persons, again[1].persons)
+    pd.testing.assert_frame_equal(again[0].state, again[1].state)
+
+
 def test_a_mentions_hashes_see_values_not_how_a_missing_one_is_written():
     """The state's hashes are of values: a missing value is the same whether None, NaN or NA (the frames a night
     builds may hold either), and any changed value changes the input hash."""

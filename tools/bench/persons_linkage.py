@@ -38,10 +38,10 @@ def dump(data: Path, out: Path) -> int:
     ctx = types.SimpleNamespace(spark=spark, settings=settings, extras={})
     tables = {s: io.read_table(spark, settings, "silver", s) for s in RECORD_SOURCES
               if io.table_exists(spark, settings, "silver", s)}
-    found = persons.lake_mentions(spark, settings, tables, checksum_failed_declarations(ctx, tables.get("declarations")))
-    if found is None:
+    pdf = persons.lake_mention_frame(spark, settings, tables,
+                                     checksum_failed_declarations(ctx, tables.get("declarations")))
+    if pdf is None:
         raise SystemExit(f"{data}: no silver table names persons")
-    pdf = found.toPandas()
     out.parent.mkdir(parents=True, exist_ok=True)
     pdf.to_parquet(out, index=False)
     log.info("%d mentions written", len(pdf))
