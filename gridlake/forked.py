@@ -62,7 +62,7 @@ class Forked(Generic[T]):
             receive, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_child, args=(fn, send), name=f"gridlake-{what}", daemon=True)
             proc.start()
-        except OSError as exc:
+        except Exception as exc:   # noqa: BLE001 (no child, whatever the cause: computed here)
             log.warning("%s: no child process (%s); computed in this process", what, type(exc).__name__)
             return
         send.close()

@@ -288,13 +288,15 @@ def test_the_stage_links_incrementally_and_equals_a_full_linkage(world, spark, s
         io.write_table(silver[name], settings, "silver", name, "overwrite")
     io.write_table(hr, settings, "gold", "house_resolution", "overwrite")
 
-    def night(run_id: str) -> dict:
+    def night(run_id: str, beside: bool = False) -> dict:
         ctx = RunContext(settings, spark, dt.date(2026, 11, 2), run_id, Manifest.open(settings, run_id, dt.date(2026, 11, 2)))
         tables = {n: io.read_table(spark, settings, "silver", n) for n in names}
-        return persons.run(ctx, tables, failed)
+        return persons.run(ctx, tables, failed, beside=beside)
 
     tables_of = [("gold", "person_resolution"), ("gold", person_state.STATE_TABLE), ("gold", person_state.MODEL_TABLE)]
-    first = night("test__persons_1")
+    # the first night's state hashed in a forked child: the next nights, hashing here, find exactly what changed
+    first = night("test__persons_1", beside=True)
+    assert first["linkage"]["state_hashed_beside"] is True
     assert first["linkage"]["mode"] == "full" and first["linkage"]["reason"] == "no saved model"
     assert first["published"]["published"] == "whole"                    # no table yet: audited whole, written
     written_by_spark = io.read_table(spark, settings, "gold", "person_resolution").schema
