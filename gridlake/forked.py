@@ -68,6 +68,15 @@ class Forked(Generic[T]):
         send.close()
         self._proc, self._conn, self.forked = proc, receive, True
 
+    def cancel(self) -> None:
+        """Stop the child, if any, without waiting for its value (the caller failed and will not ask for it:
+        a long-lived process, such as the stage server, must not keep a child blocked on its pipe)."""
+        if self._proc is not None:
+            self._conn.close()
+            self._proc.kill()
+            self._proc.join()
+            self._proc = None
+
     def result(self) -> T:
         """The child's value; else (no child, or it failed, died or timed out) ``fn()`` computed here."""
         if self._proc is None:

@@ -146,9 +146,13 @@ def _full(prepared: pd.DataFrame, key: bytes, spec: LinkageSpec, model: FSModel 
     # the state's hashes (11 s of a district's 1.3 M mentions) need only the prepared mentions: with ``beside``,
     # computed in a forked child while this process links (gridlake.forked; the same values either way)
     hashes = Forked(lambda: _state_hashes(prepared, spec, hash_key, inputs), "person-state-hashes", enabled=beside)
-    levels, model = scored_pairs(prepared, spec, model)
-    linked = apply_links(prepared, levels, spec)
-    persons = finish_persons(prepared, linked, spec, key)
+    try:
+        levels, model = scored_pairs(prepared, spec, model)
+        linked = apply_links(prepared, levels, spec)
+        persons = finish_persons(prepared, linked, spec, key)
+    except BaseException:
+        hashes.cancel()
+        raise
     keys = prepared["record_key"].to_numpy(dtype=object)
     inputs, blocks = hashes.result()
     state = _state(prepared, spec, inputs, blocks, keys[linked.components], keys[linked.roots])

@@ -71,3 +71,18 @@ def test_a_child_that_does_not_answer_in_time_is_killed_and_replaced():
     assert job.result() == "here"
     assert time.monotonic() - started < 30
     assert not proc.is_alive()
+
+
+def test_a_cancelled_child_is_stopped_and_nothing_computed_here():
+    ran_here = []
+
+    def fn():
+        ran_here.append(os.getpid())
+        return np.zeros(5_000_000)                # 40 MB: more than the pipe holds, so the child waits to send
+
+    job = Forked(fn, "test")
+    proc = job._proc
+    time.sleep(0.5)
+    job.cancel()
+    assert not proc.is_alive() and ran_here == []  # the child's append happened in the child only
+    job.cancel()                                   # twice is harmless

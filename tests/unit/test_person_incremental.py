@@ -136,6 +136,21 @@ def test_a_full_linkage_hashing_its_state_in_a_child_gives_the_same_linkage(ment
     pd.testing.assert_frame_equal(again[0].state, again[1].state)
 
 
+def test_a_linkage_that_fails_leaves_no_hashing_child(mentions, monkeypatch):
+    """A long-lived process (the stage server) keeps no child blocked on its pipe after a failed linkage."""
+    import multiprocessing
+
+    import matching.person_incremental as pi
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("linkage failed")
+
+    monkeypatch.setattr(pi, "scored_pairs", broken)
+    with pytest.raises(RuntimeError, match="linkage failed"):
+        link_persons(mentions, KEY, load_spec("person"), None, None, HASH_KEY, beside=True)
+    assert multiprocessing.active_children() == []
+
+
 def test_a_mentions_hashes_see_values_not_how_a_missing_one_is_written():
     """The state's hashes are of values: a missing value is the same whether None, NaN or NA (the frames a night
     builds may hold either), and any changed value changes the input hash."""
