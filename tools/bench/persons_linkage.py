@@ -2,7 +2,8 @@
 process, with a digest of its answer (so two commits' runs can be shown to give the same frame).
 
 ``python -m tools.bench.persons_linkage dump --data DIR --out mentions.parquet`` builds the mentions as the
-matching stage does (Spark: silver, the checksum-failed declarations, gold.house_resolution) and writes them
+matching stage does (``jobs.matching.persons.lake_mention_frame``: silver, the checksum-failed declarations,
+gold.house_resolution) and writes them
 (restricted values: keep the file where the lake is); ``python -m tools.bench.persons_linkage run --mentions
 mentions.parquet --out report.json`` times :func:`jobs.matching.persons.resolution_frame` on them and writes
 the report: commit, machine, mention and person counts, seconds, peak RSS and the frame's digest (sha256 of
