@@ -51,7 +51,7 @@ class Forked(Generic[T]):
         self._fn, self._what, self._timeout = fn, what, timeout_s
         self._proc: Any = None
         self._conn: Any = None
-        self.forked = False
+        self.forked = self.delivered = False   # a child started; its value used
         if not (enabled and can_fork()):
             return
         for stream in (sys.stdout, sys.stderr):   # else the child writes what they buffered again when it ends
@@ -86,6 +86,7 @@ class Forked(Generic[T]):
             if self._conn.poll(self._timeout):
                 ok, value = self._conn.recv()
                 if ok:
+                    self.delivered = True
                     return value
                 why = f"failed ({value})"
         except (EOFError, OSError) as exc:

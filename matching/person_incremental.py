@@ -157,7 +157,7 @@ def _full(prepared: pd.DataFrame, key: bytes, spec: LinkageSpec, model: FSModel 
     inputs, blocks = hashes.result()
     state = _state(prepared, spec, inputs, blocks, keys[linked.components], keys[linked.roots])
     stats = {"mode": "full", "reason": why, "mentions": len(prepared), "relinked": len(prepared),
-             "candidate_pairs": len(levels), "state_hashed_beside": hashes.forked}
+             "candidate_pairs": len(levels), "state_hashed_beside": hashes.delivered}
     return Linkage(persons, model, state, stats)
 
 

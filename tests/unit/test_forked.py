@@ -86,3 +86,10 @@ def test_a_cancelled_child_is_stopped_and_nothing_computed_here():
     job.cancel()
     assert not proc.is_alive() and ran_here == []  # the child's append happened in the child only
     job.cancel()                                   # twice is harmless
+
+
+def test_delivered_says_whether_the_childs_value_was_used():
+    ok = Forked(lambda: 1, "test")
+    assert ok.result() == 1 and ok.forked and ok.delivered
+    failed = Forked(_fails_in_a_child(os.getpid()), "test")
+    assert failed.result() == "computed here" and failed.forked and not failed.delivered
