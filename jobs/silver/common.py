@@ -25,6 +25,8 @@ from schemas.silver import QUARANTINE
 LINEAGE_COLUMNS = ("_source_file", "_file_sha256", "_row_number", "_run_id", "_delivery_date")
 SCD2_COLUMNS = ("valid_from", "valid_to", "is_current", "row_hash")
 FLAG_COLUMNS = ("_reason_code", "_reason_detail", "_raw_line", "_business_key", "_profile")
+#: a bronze row's id: its file and its row number in that file
+ROW_ID = ("_file_sha256", "_row_number")
 
 # (reason code - a constant or a Column giving it per row -, condition that FAILS the row, detail text).
 # The detail names the column, never the value.
@@ -87,8 +89,22 @@ def typed_check(raw_col: str, typed: Typed) -> Check:
     return (typed.reason, typed.reason.isNotNull(), raw_col)
 
 
-def _values_json(source: Source) -> Column:
-    return F.to_json(F.struct(*[raw(c) for c in source.canonical_columns]))
+def raw_line(source: Source) -> Column:
+    """A bronze row as delivered: the line bronze kept (a malformed row's), else its canonical columns as JSON."""
+    return F.coalesce(F.col("_raw_line"), F.to_json(F.struct(*[raw(c) for c in source.canonical_columns])))
+
+
+def with_raw_lines(rows: DataFrame, bronze: DataFrame, source: Source, small: bool) -> DataFrame:
+    """``rows`` (a flagged frame's) with each one's :func:`raw_line` read from its bronze row in ``bronze``, by
+    ``_file_sha256`` and ``_row_number``: :func:`build` writes the raw line of the rows it quarantines only, so
+    the rows deduplication sets aside get theirs here. ``small``: few enough rows to broadcast their ids, so
+    ``bronze`` is scanned, not shuffled. A row keeps the line it had when its bronze row is not found."""
+    ids = rows.select(*ROW_ID)
+    lines = (bronze.join(F.broadcast(ids) if small else ids, list(ROW_ID), "left_semi")
+             .select(*ROW_ID, raw_line(source).alias("__line")).dropDuplicates(list(ROW_ID)))
+    return (rows.join(lines, list(ROW_ID), "left")
+            .withColumn("_raw_line", F.coalesce(F.col("__line"), F.col("_raw_line"))).drop("__line")
+            .select(*rows.columns))
 
 
 def build(
@@ -102,6 +118,11 @@ def build(
 ) -> DataFrame:
     """The flagged silver frame: ``schema`` columns plus ``_reason_code``, ``_reason_detail``, ``_raw_line``,
     ``_business_key`` and ``_profile`` (date forms, unknown vocabulary values... for the delivery report).
+
+    ``_raw_line`` (:func:`raw_line`) is written for the rows a check fails only, the ones quarantined here: a
+    JSON of every delivered column on each of a night's rows, carried through deduplication's shuffle and
+    the kept batches, was silver's work for the few rows set aside (``docs/speed.md``). The rows
+    deduplication sets aside get theirs from bronze (:func:`with_raw_lines`).
 
     ``typed`` maps silver columns to expressions over the bronze row (lineage and
     SCD2 columns are filled here when absent); ``checks`` fail a row with a reason.
@@ -135,7 +156,7 @@ def build(
         F.get(F.col("__flags"), 0)["code"].alias("_reason_code"),
         F.when(F.size("__flags") > 0, F.array_join(F.transform("__flags", lambda x: x["detail"]), "; "))
         .alias("_reason_detail"),
-        F.coalesce(F.col("_raw_line"), _values_json(source)).alias("_raw_line"),
+        F.when(F.size("__flags") > 0, raw_line(source)).alias("_raw_line"),
         F.when(F.coalesce(*[blank_to_null(raw(k)) for k in source.key]).isNotNull(),
                F.concat_ws("|", *[raw(k) for k in source.key])).alias("_business_key"),
         profile_array(list(profile)).alias("_profile"),

@@ -38,7 +38,7 @@ from gridlake.faults import ENV as FAULT_ENV
 from gridlake.faults import fault_point, fault_window
 from gridlake.frames import keep_batch
 from gridlake.sources import Source, load_sources
-from jobs.silver.common import business_columns, to_quarantine
+from jobs.silver.common import ROW_ID, business_columns, to_quarantine, with_raw_lines
 from jobs.silver.declarations import checksum_failed
 from jobs.silver.dedup import CONFLICT, DUP_COLUMN, dedup, stale_against
 from jobs.silver.order import lookup_dependencies
@@ -58,7 +58,7 @@ QUARANTINE_TABLE = "_quarantine"
 DUPLICATES_TABLE = "_duplicates"
 CONSERVATION_TABLE = "_conservation"
 PROFILE_TABLE = "_value_profile"
-_ROW_ID = ["_file_sha256", "_row_number"]
+_ROW_ID = list(ROW_ID)
 #: up to this many rows of a snapshot differ from silver's current versions, the batch's rows are filtered by a
 #: broadcast of their ids (a scan), not joined with every unchanged row (a shuffle of the whole snapshot's rows)
 RETYPE_BROADCAST_MAX_ROWS = 200_000
@@ -180,7 +180,8 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
             flagged.unpersist()
             flagged = typed
             unchanged = unchanged.join(clash, _ROW_ID, "left_anti").localCheckpoint(eager=True)
-    valid = flagged.where(F.col("_reason_code").isNull())
+    # the profile (read from ``flagged``: value_profile) is not carried through deduplication's shuffle
+    valid = flagged.where(F.col("_reason_code").isNull()).drop("_profile")
     content = business_columns(schema)
     if src.delivery == "snapshot":
         content = [c for c in content if c != "row_hash"]
@@ -268,10 +269,17 @@ def process(ctx: RunContext, src: Source, files: list[dict[str, Any]],
             stats["version"] = io.table_version(spark, settings, "silver", name)
         fault_point("silver.merged")  # this source merged, its conservation record not yet written
 
+        # the rows deduplication set aside (duplicates, conflicts), with their raw lines from bronze (build
+        # writes only those of the rows it quarantines); counted above, so computed once and only when there are
+        aside = deduped.where(F.col(DUP_COLUMN).isNotNull())
+        n_aside = stats["duplicates"] + reasons.get(CONFLICT, 0)
+        if n_aside:
+            aside = with_raw_lines(aside, batch, src, small=n_aside <= RETYPE_BROADCAST_MAX_ROWS).localCheckpoint(
+                eager=True)
         quarantined = to_quarantine(flagged.where(F.col("_reason_code").isNotNull()), name).unionByName(
-            to_quarantine(deduped.where(F.col(DUP_COLUMN) == CONFLICT), name, F.lit(CONFLICT), _detail(CONFLICT)))
-        duplicates = to_quarantine(deduped.where(F.col(DUP_COLUMN).isNotNull() & (F.col(DUP_COLUMN) != CONFLICT)),
-                                   name, F.col(DUP_COLUMN), _detail("duplicate"))
+            to_quarantine(aside.where(F.col(DUP_COLUMN) == CONFLICT), name, F.lit(CONFLICT), _detail(CONFLICT)))
+        duplicates = to_quarantine(aside.where(F.col(DUP_COLUMN) != CONFLICT), name, F.col(DUP_COLUMN),
+                                   _detail("duplicate"))
         # Materialised now (small: only failing rows), so the persisted batch can be released.
         side = {QUARANTINE_TABLE: (quarantined, stats["quarantine"]), DUPLICATES_TABLE: (duplicates, stats["duplicates"])}
         stats["_side"] = {t: (f.localCheckpoint(eager=True) if n else None) for t, (f, n) in side.items()}

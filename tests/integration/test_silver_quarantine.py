@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pyspark.sql import functions as F
 
@@ -67,6 +69,18 @@ def test_every_reason_code_and_conservation(spark, settings):
     assert malformed._raw_line == "D11,too,few" and malformed._row_number == 14
     dups = sorted((r.business_key, r.reason_code) for r in io.read_table(spark, settings, "silver", "_duplicates").collect())
     assert dups == [("D8", "DUPLICATE_EXACT"), ("D9", "DUPLICATE_SUPERSEDED")]
+    # every row set aside carries its own delivered values: typing writes those of the rows it quarantines,
+    # the rows deduplication sets aside get theirs from their bronze rows
+    quarantined = {r.business_key: json.loads(r._raw_line) for r in
+                   io.read_table(spark, settings, "silver", "_quarantine").where("reason_code != 'MALFORMED_ROW'").collect()}
+    assert quarantined["D2"]["id_number"] == BAD_SUM and quarantined["D7"].get("address") in ("", None)
+    assert quarantined["D10"]["name"] == "甲"                   # the conflict is the earlier row, not the kept one
+    aside = {r.business_key: (r._row_number, json.loads(r._raw_line)) for r in
+             io.read_table(spark, settings, "silver", "_duplicates").collect()}
+    assert aside["D9"][0] == 10 and aside["D9"][1]["name"] == "旧"
+    assert aside["D9"][1]["declared_at"] == "2026-11-01 07:00:00"
+    assert aside["D8"][0] == 8
+    assert all(aside["D8"][1][k] == v for k, v in _decl("D8", id_number=OLD15, declared_at="2026年11月1日").items())
 
     police = local_ts(io.read_table(spark, settings, "silver", "police_incidents"), "reported_at").first()
     assert police.person_ids == VALID_ID and police.invalid_person_ids == 2
