@@ -41,9 +41,9 @@ import unicodedata
 
 from matching.address_lexicon import (
     NOTE_HINT,
-    TRADITIONAL,
     Gate,
     is_note_segment,
+    simplified,
     strip_noise,
     strip_tail_notes,
     strip_unit_types,
@@ -327,7 +327,7 @@ def normalize(text: str | None) -> str | None:
     """Canonical form of a free-text address (steps in the module docstring); None for None or blank."""
     if text is None:
         return None
-    s = unicodedata.normalize("NFKC", str(text)).upper().translate(TRADITIONAL)
+    s = simplified(unicodedata.normalize("NFKC", str(text)).upper())
     s = _strip_brackets(s)
     if "年" in s or "月" in s or (("-" in s or "/" in s or "." in s) and _DATE.search(s)):
         s = _DATE.sub(" ", s)                # dates are notes (2023-05-01, 2023年5月)
@@ -455,15 +455,16 @@ def _place(s: str, out: dict[str, str | None]) -> str:
         if n and n.group(1):
             out["lane_no"], rest = _strip_zeros(n.group(1)), rest[n.end():]
         return rest
-    m = _NAMED_LANE.match(s)
+    # each of the next three patterns holds its own characters (巷/坊, 村, 路/街/道): searched only when present
+    m = _NAMED_LANE.match(s) if "巷" in s or "坊" in s else None
     if m:
         out["village"], out["lane"], out["lane_no"] = m.group(1), m.group(2), _strip_zeros(m.group(3))
         return s[m.end():]
-    m = _VILLAGE_NO.match(s)
+    m = _VILLAGE_NO.match(s) if "村" in s else None
     if m:
         out["village"], out["lane_no"] = m.group(1), _strip_zeros(m.group(2))
         return s[m.end():]
-    m = _ROAD.match(s)
+    m = _ROAD.match(s) if "路" in s or "街" in s or "道" in s else None
     if m:
         rest = s[m.end():]
         if m.group(2) is None and _BUILDING_NEXT.match(rest):
@@ -490,8 +491,9 @@ def parse_normalized(s: str | None) -> dict[str, str | None]:
         s = _AREA.sub("", s)
     s = _place(s, out)
     # building / unit / floor / room: marked numbers, anywhere (room before building is still a room)
-    for key, rx in (("building", _BUILDING), ("unit", _UNIT), ("floor", _FLOOR), ("room", _ROOM)):
-        m = rx.search(s)
+    for key, rx, marker in (("building", _BUILDING, "栋"), ("unit", _UNIT, "单元"), ("floor", _FLOOR, "层"),
+                            ("room", _ROOM, "室")):
+        m = rx.search(s) if marker in s else None      # each pattern ends with its marker
         if m:
             out[key] = _strip_zeros(m.group(1).replace("负", "-"))
             s = s[: m.start()] + ("#" if key == "room" else "|") + s[m.end():]

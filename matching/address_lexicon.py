@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["Gate", "TRADITIONAL", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS",
+__all__ = ["Gate", "TRADITIONAL", "simplified", "strip_noise", "strip_tail_notes", "strip_unit_types", "ADDRESS_CHARS",
            "is_note_segment", "NOTE_HINT"]
 
 CJK = "\u4e00-\u9fff"
@@ -119,6 +119,18 @@ class Gate:
         return self._rx.search(s) is None
 
 
+_TRADITIONAL_GATE = Gate("".join(map(chr, TRADITIONAL)))
+
+
+def simplified(s: str) -> str:
+    """``s`` with the traditional address characters simplified (:data:`TRADITIONAL`). Few texts hold one,
+    and a search for them is a tenth of the table's pass over every character, so the table runs only then."""
+    return s if _TRADITIONAL_GATE.isdisjoint(s) else s.translate(TRADITIONAL)
+
+
+# every phone number holds seven digits in a row (a mobile eleven, a landline's number seven or eight)
+_SEVEN_DIGITS = re.compile(r"\d{7}")
+
 _GATES = {name: Gate(chars) for name, chars in {
     "contact": "联电手座TPM微Q", "person": "生姐士傅姨板东主租", "transport": "铁轨交巴车站",
     "unit_type": "厅房间复跃寓", "letting": "租售让介佣源住押装家梯房朝透采整", "company": "股司",
@@ -136,7 +148,8 @@ def strip_noise(s: str) -> str:
     if not g["contact"].isdisjoint(s):
         s = _CONTACT_PHONE.sub("", s)
         s = _CONTACT.sub("", s)
-    s = _PHONE.sub("", s)
+    if _SEVEN_DIGITS.search(s):
+        s = _PHONE.sub("", s)
     if not g["person"].isdisjoint(s):
         s = _PERSON.sub("", s)
     if not g["transport"].isdisjoint(s):

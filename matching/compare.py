@@ -21,7 +21,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import ratio
 from rapidfuzz.process import cpdist
 
-from matching.address_lexicon import TRADITIONAL
+from matching.address_lexicon import simplified
 from matching.codes import joint_codes, map_unique
 from matching.numerals import NUMERAL_CHARS, cn_to_int
 from matching.spec import Comparison, Level, LinkageSpec
@@ -70,7 +70,7 @@ def name_key(v: str | None) -> str | None:
     ``3元里`` too: a name is compared, never read as a number)."""
     if v is None:
         return None
-    s = unicodedata.normalize("NFKC", v).strip().upper().translate(TRADITIONAL)
+    s = simplified(unicodedata.normalize("NFKC", v).strip().upper())
 
     def num(m: re.Match[str]) -> str:
         n = cn_to_int(m.group(0))
