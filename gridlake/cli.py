@@ -168,9 +168,28 @@ def _console():
     return Console(stderr=True)
 
 
+#: what stops Python writing the bytecode of the modules it compiles (``python -B`` sets the same flag)
+NO_BYTECODE_ENV = "PYTHONDONTWRITEBYTECODE"
+
+
+def write_bytecode() -> bool:
+    """Let this process, and every process it starts, write the bytecode of the modules it compiles.
+
+    As ``make`` does (Makefile: ``unexport PYTHONDONTWRITEBYTECODE``), for a command run without it: a shell or
+    image that sets the variable (many container images do) made every process of a night compile PySpark,
+    Great Expectations, pandas and ours from source each time it started: the night's own process, Spark's
+    Python workers, the exports' worker processes and Airflow's. Reading bytecode never depended on it, so
+    this only matters until the modules have been compiled once; where the files cannot be written (a
+    read-only image), Python goes on without them, as before. Returns whether it was off."""
+    was_off = bool(os.environ.pop(NO_BYTECODE_ENV, None)) or sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    return was_off
+
+
 def main(argv: list[str] | None = None) -> int:
     from gridlake.permissions import apply_umask
 
+    write_bytecode()  # before any import below and before Spark's JVM (and its Python workers) inherit the env
     apply_umask()  # everything written from here on is for the service user only (gridlake.permissions)
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
