@@ -52,8 +52,10 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gridlake.cli import write_bytecode
     from gridlake.permissions import apply_umask
 
+    write_bytecode()  # as the command line does (an Airflow worker's environment may forbid it)
     apply_umask()  # before Spark starts: the driver JVM and every file it writes inherit it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout, force=True)

@@ -35,8 +35,12 @@ def test_children_write_bytecode_once_the_command_line_allows_it(tmp_path):
 def test_main_allows_it_before_anything_else(monkeypatch):
     monkeypatch.setenv(cli.NO_BYTECODE_ENV, "1")
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    with pytest.raises(SystemExit):
-        cli.main(["--help"])
+    previous = os.umask(0o022)  # main sets the service's umask: restored for the tests after this one
+    try:
+        with pytest.raises(SystemExit):
+            cli.main(["--help"])
+    finally:
+        os.umask(previous)
     assert cli.NO_BYTECODE_ENV not in os.environ
     assert sys.dont_write_bytecode is False
 
@@ -47,3 +51,22 @@ def test_nothing_to_allow_when_it_was_never_off(monkeypatch):
     assert cli.write_bytecode() is False
     monkeypatch.setenv(cli.NO_BYTECODE_ENV, "1")
     assert cli.write_bytecode() is True
+
+
+def test_a_stage_submitted_alone_allows_it_too(monkeypatch):
+    import logging
+
+    import gridlake.submit as submit
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # it reconfigures logging (force=True)
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setenv(cli.NO_BYTECODE_ENV, "1")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    previous = os.umask(0o022)
+    try:
+        with pytest.raises(SystemExit):
+            submit.main(["--help"])
+    finally:
+        os.umask(previous)
+    assert cli.NO_BYTECODE_ENV not in os.environ and sys.dont_write_bytecode is False
