@@ -99,20 +99,26 @@ def transform(discrepancies: DataFrame, escalations: DataFrame, officers: DataFr
         flags[f"verified_{r.lower()}"] = _flag(F.col("__verified") & (F.col("rule") == r))
         flags[f"confirmed_{r.lower()}"] = _flag(F.col("__verified") & (F.col("rule") == r)
                                                 & (F.col("verification_outcome") == "confirmed"))
-    rows = base.select(*KEYS, *[v.alias(k) for k, v in flags.items()])
+    rows = base.select(*KEYS, *[v.alias(k) for k, v in flags.items()], F.lit(True).alias("__real"))
     counts = count_columns(buckets)
-    parts = []
-    for level, keys in LEVELS.items():
-        src = rows.where(F.col("officer_id").isNotNull()) if level == "officer" else rows
-        g = src.groupBy(*keys).agg(*[F.sum(c).alias(c) for c in counts]) if keys else \
-            src.agg(*[F.sum(c).alias(c) for c in counts])
-        for k in KEYS:
-            if k not in keys:
-                g = g.withColumn(k, F.lit(None).cast("string"))
-        parts.append(g.withColumn("level", F.lit(level)))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
+    # Every level in one aggregation over the rows (GROUPING SETS): a key outside a level's set is null there,
+    # and grouping_id() tells the levels apart (bit i set when column i of KEYS + __real is not grouped, the
+    # first highest). A night without cases still has its district row of zeros, as a global aggregate gives:
+    # one row of zeros (__real false) joins the rows; every level but the district's groups it apart, dropped.
+    cols = [*KEYS, "__real"]
+    sets = [[*keys, "__real"] if keys else [] for keys in LEVELS.values()]
+    gid = {level: sum(1 << (len(cols) - 1 - i) for i, k in enumerate(cols) if k not in grouped)
+           for level, grouped in zip(LEVELS, sets, strict=True)}
+    zero = rows.sparkSession.range(1).select(*[F.lit(None).cast("string").alias(k) for k in KEYS],
+                                             *[F.lit(0).alias(c) for c in counts], F.lit(False).alias("__real"))
+    out = (rows.unionByName(zero).groupingSets(sets, *cols)
+           .agg(*[F.sum(c).alias(c) for c in counts], F.grouping_id().alias("__gid")))
+    level = F.lit(None).cast("string")
+    for name, g in gid.items():
+        level = F.when(F.col("__gid") == g, F.lit(name)).otherwise(level)
+    out = (out.withColumn("level", level)
+           .where(F.col("level").isNotNull() & ((F.col("level") == "district") | F.col("__real"))
+                  & ((F.col("level") != "officer") | F.col("officer_id").isNotNull())))
     out = (out.withColumn("run_date", d).withColumn("on_time_rate", _ratio("verified_on_time", "verified"))
            .withColumn("reopen_rate", _ratio("reopened", "raised")))
     for r in RULES:

@@ -92,3 +92,42 @@ def test_supervision_metrics_rates(spark):
     assert (g.verified_r1, g.confirmed_r1, g.precision_r1) == (2, 1, 0.5)
     assert g.precision_r2 is None
     assert by_level["officer"].officer_id == "WGY1" and by_level["officer"].raised == 5
+
+
+def test_supervision_metrics_levels_in_one_aggregation(spark):
+    """Every level from one grouping-sets aggregation: each level's keys set and the others null, a grid with no
+    officer counted at every level but the officers', each level's counts summing to the district's."""
+    from jobs.gold import supervision_metrics
+
+    rows = [_disc("A", "high", D - dt.timedelta(days=2)),
+            {**_disc("B", "critical", D - dt.timedelta(days=3)), "grid_id": "G2"},
+            {**_disc("C", "low", D - dt.timedelta(days=40), community="香梅社区", street="香蜜湖街道"), "grid_id": "G3"},
+            {**_disc("N", "low", D - dt.timedelta(days=4)), "grid_id": None}]   # no grid: not counted
+    df = spark.createDataFrame([tuple(r.get(f.name) for f in DISCREPANCIES.fields) for r in rows], DISCREPANCIES)
+    loop = load_loop()
+    officers = spark.createDataFrame([("G1", "WGY1"), ("G3", "WGY3")], "grid_id string, officer_id string")
+    out = supervision_metrics.transform(df, escalations.transform(df, loop, D), officers, loop, D).collect()
+    keys = {level: sorted((r.street, r.community, r.grid_id, r.officer_id) for r in out if r.level == level)
+            for level in supervision_metrics.LEVELS}
+    assert keys["grid"] == [("沙头街道", "上沙社区", "G1", None), ("沙头街道", "上沙社区", "G2", None),
+                            ("香蜜湖街道", "香梅社区", "G3", None)]
+    assert keys["officer"] == [(None, None, None, "WGY1"), (None, None, None, "WGY3")]   # G2 has no officer
+    assert keys["community"] == [("沙头街道", "上沙社区", None, None), ("香蜜湖街道", "香梅社区", None, None)]
+    assert keys["street"] == [("沙头街道", None, None, None), ("香蜜湖街道", None, None, None)]
+    assert keys["district"] == [(None, None, None, None)]
+    raised = {level: sum(r.raised for r in out if r.level == level) for level in supervision_metrics.LEVELS}
+    assert raised == {"grid": 3, "officer": 2, "community": 3, "street": 3, "district": 3}
+    assert {r.grid_id: r.backlog_gt_30 for r in out if r.level == "grid"} == {"G1": 0, "G2": 0, "G3": 1}
+    assert all(r.run_date == D for r in out)
+
+
+def test_supervision_metrics_night_without_cases(spark):
+    """No discrepancy: the district's row of zeros, as every night has one, and no other level."""
+    from jobs.gold import supervision_metrics
+
+    df = spark.createDataFrame([], DISCREPANCIES)
+    loop = load_loop()
+    officers = spark.createDataFrame([("G1", "WGY1")], "grid_id string, officer_id string")
+    out = supervision_metrics.transform(df, escalations.transform(df, loop, D), officers, loop, D).collect()
+    assert [(r.level, r.street, r.officer_id, r.raised, r.active, r.on_time_rate) for r in out] == [
+        ("district", None, None, 0, 0, None)]
