@@ -35,6 +35,8 @@ class Upsert:
     table: pa.Table | None   # the table afterwards; None when nothing changed (commit nothing)
     changed: int             # source rows written: new keys and changed rows
     deleted: int             # previous rows dropped for a deleted key
+    written: pa.Table | None = None   # those source rows (for gridlake.changes.record)
+    removed: pa.Table | None = None   # the keys of the rows dropped for a deleted key
 
 
 def same_values(a: pa.Array, b: pa.Array) -> np.ndarray:
@@ -150,6 +152,7 @@ def upserted(previous: pa.Table, source: pa.Table, keys: Sequence[str], columns:
     drop = np.zeros(previous.num_rows, dtype=bool)
     drop[prev_rows[differs]] = True
     deleted = 0
+    removed = None
     if delete_keys is not None and delete_keys.num_rows:
         gone = delete_keys.select(keys).cast(previous.select(keys).schema)
         _check_keys(gone, keys, "the keys to delete")
@@ -159,9 +162,10 @@ def upserted(previous: pa.Table, source: pa.Table, keys: Sequence[str], columns:
             raise NotApplicable("a key is both upserted and deleted")
         drop[gone_rows] = True
         deleted = len(gone_rows)
+        removed = previous.select(keys).take(pa.array(gone_rows))
     changed = int(write.sum())
     if not changed and not deleted:
         return Upsert(None, 0, 0)
     kept = previous.filter(pa.array(~drop))
     added = source.filter(pa.array(write))
-    return Upsert(pa.concat_tables([kept, added]), changed, deleted)
+    return Upsert(pa.concat_tables([kept, added]), changed, deleted, added, removed)

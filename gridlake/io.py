@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from gridlake import changes
 from gridlake.access import commit_stamp, note_commit, note_read
 from gridlake.config import Settings
 from gridlake.faults import before_commit
@@ -572,6 +573,8 @@ def _upsert_in_process(source: DataFrame, settings: Settings, layer: str, name: 
                         partition_by=list(table.metadata().partition_columns) or None,
                         writer_properties=WriterProperties(max_row_group_size=IN_PROCESS_ROW_GROUP))
     after = table_version(spark, settings, layer, name)
+    # the keys this commit wrote or deleted, for the nights after it (gridlake.changes)
+    changes.record(settings, layer, name, version, after, keys, result.written, result.removed)
     log.info("upserted into %s.%s in this process: %d row(s) written, %d deleted -> version %s", layer, name,
              result.changed, result.deleted, after)
     return after

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # noqa: F401  (resolves the pandas UDF's type hints)
 
+from gridlake import changes
 from gridlake.config import Settings, load_settings
 from gridlake.errors import GridlakeError
 from gridlake.ids import normalize_id
@@ -197,12 +198,14 @@ def purge_history(spark: SparkSession, settings: Settings, layer: str, name: str
     delta_ops.vacuum_now(spark, settings, layer, name)
     version = delta_ops.checkpoint(spark, settings, layer, name)
     purged = delta_ops.purge_log_before(settings, layer, name, version)
+    # the keys its past commits wrote (gridlake.changes) describe versions that are gone: removed with them
+    forgotten = changes.forget(settings, layer, name)
     delta_ops.clear_delta_cache(spark)
     hours = settings.retention.vacuum_hours_for(layer)
     delta_ops.set_properties(spark, settings, layer, name,
                              {"delta.deletedFileRetentionDuration": f"interval {hours} hours"})
     return {"files_deleted": files_before - sum(1 for _ in lake.data_files(path)), "log_files_deleted": purged,
-            "version": version}
+            "change_records_deleted": forgotten, "version": version}
 
 
 def landing_files_mentioning(settings: Settings, forms: set[str]) -> int:

@@ -111,18 +111,24 @@ def changes(tonight, previous) -> tuple[np.ndarray, pd.DataFrame]:
     return positions, gone.to_pandas()
 
 
-def publish(ctx: RunContext, frame: pd.DataFrame, previous: Any = None) -> tuple[int, dict[str, Any]]:
+def publish(ctx: RunContext, frame: pd.DataFrame, previous: Any = None,
+            previous_version: int | None = None) -> tuple[int, dict[str, Any]]:
     """Audit and publish ``frame`` (the whole night's table) as gold.person_resolution; ``previous`` is the
-    table as the night read it (a ``pyarrow`` table; None: read here when the table exists). Returns the
-    table's version and
+    table as the night read it (a ``pyarrow`` table; None: read here when the table exists) at
+    ``previous_version`` (when known, the keys of a publication of changes are recorded for the nights after:
+    :mod:`gridlake.changes`). Returns the table's version and
     ``{"published": "changes" | "whole" | "unchanged", "changed_rows", "deleted_rows", "seconds": {"audit", "write"}}``."""
+    import pyarrow as pa
+
+    from gridlake import changes as change_log
     from gridlake import io
 
     spark, settings = ctx.spark, ctx.settings
     t0 = time.monotonic()
     if previous is None and io.table_exists(spark, settings, "gold", TABLE) and set(COLUMNS) <= set(
             io.read_table(spark, settings, "gold", TABLE).columns):
-        previous = io.read_columns(spark, settings, "gold", TABLE, COLUMNS)
+        previous_version = io.table_version(spark, settings, "gold", TABLE)
+        previous = io.read_columns(spark, settings, "gold", TABLE, COLUMNS, version=previous_version)
     partitions = settings.spark.default_parallelism
     if previous is not None and set(COLUMNS) <= set(previous.column_names):
         tonight = arrow_table(frame)
@@ -140,6 +146,10 @@ def publish(ctx: RunContext, frame: pd.DataFrame, previous: Any = None) -> tuple
             ctx.audit("gold", TABLE, df, table_rows=len(frame))
             t1 = time.monotonic()
             version = io.overwrite_arrow(spark, settings, "gold", TABLE, tonight, PERSON_RESOLUTION)
+            if previous_version is not None:
+                change_log.record(settings, "gold", TABLE, previous_version, version, KEYS,
+                               tonight.select(list(KEYS)).take(pa.array(positions, pa.int64())),
+                               pa.Table.from_pandas(gone[list(KEYS)], preserve_index=False))
             log.info("persons: %d of %d rows changed, %d gone", len(changed), len(frame), len(gone))
             return version, {"published": "changes", "changed_rows": len(changed), "deleted_rows": len(gone),
                              "seconds": {"audit": round(t1 - t0, 1), "write": round(time.monotonic() - t1, 1)}}

@@ -45,34 +45,37 @@ def fingerprint(spec: LinkageSpec) -> str:
 
 
 def load(ctx: RunContext, spec: LinkageSpec, spec_print: str
-         ) -> tuple[FSModel | None, Previous | None, str, pa.Table | None]:
-    """The saved model (None: train one), the previous linkage (None: link in full), why not incremental, and
+         ) -> tuple[FSModel | None, Previous | None, str, pa.Table | None, int | None]:
+    """The saved model (None: train one), the previous linkage (None: link in full), why not incremental,
     gold.person_resolution as read for the previous linkage (a ``pyarrow`` table of every column; None when not
-    read: the night's changes are then told from the table read afresh, :func:`jobs.matching.person_publish.publish`)."""
+    read: the night's changes are then told from the table read afresh, :func:`jobs.matching.person_publish.publish`)
+    and the version it was read at."""
     from gridlake import io
     from matching.person_incremental import Previous
     from matching.scoring import FSModel
 
     spark, settings = ctx.spark, ctx.settings
     if ctx.extras.get("retrain_matching"):
-        return None, None, "retraining on request (--retrain-matching)", None
+        return None, None, "retraining on request (--retrain-matching)", None, None
     rows = io.read_columns(spark, settings, "gold", MODEL_TABLE, [f.name for f in PERSON_LINK_MODEL.fields])
     row = next((r for r in (rows.to_pylist() if rows is not None else []) if r["spec"] == spec.name), None)
     if row is None:
-        return None, None, "no saved model", None
+        return None, None, "no saved model", None, None
     if row["fingerprint"] != spec_print:
-        return None, None, "the spec or the linkage code changed since the saved model", None
+        return None, None, "the spec or the linkage code changed since the saved model", None, None
     try:
         model = FSModel.from_state(row["model"], spec)
     except (ValueError, KeyError) as exc:
         log.warning("persons: saved model unusable (%s); retraining", type(exc).__name__)
-        return None, None, "saved model unusable", None
+        return None, None, "saved model unusable", None, None
     if (io.table_version(spark, settings, "gold", "person_resolution") != row["resolution_version"]
             or io.table_version(spark, settings, "gold", STATE_TABLE) != row["state_version"]):
-        return model, None, "gold.person_resolution or the state changed since the last linkage", None
+        return model, None, "gold.person_resolution or the state changed since the last linkage", None, None
     schema = person_link_state(len(spec.blocking))
     state = io.read_columns(spark, settings, "gold", STATE_TABLE, [f.name for f in schema.fields]).to_pandas()
-    table = io.read_columns(spark, settings, "gold", "person_resolution", [f.name for f in PERSON_RESOLUTION.fields])
+    version = int(row["resolution_version"])
+    table = io.read_columns(spark, settings, "gold", "person_resolution", [f.name for f in PERSON_RESOLUTION.fields],
+                            version=version)
     done = table.to_pandas()
     key = done["source"] + ":" + done["record_id"] + "#" + done["mention_no"].astype(str)
     method = done["method"].map(LINKED)
@@ -83,7 +86,7 @@ def load(ctx: RunContext, spec: LinkageSpec, spec_print: str
                           "explanation": np.where(linked, done["explanation"].to_numpy(dtype=object), "single"),
                           "person_key": done["person_key"].to_numpy(dtype=object),
                           "size": done["cluster_size"].to_numpy(dtype=np.int64)})
-    return model, Previous(state, links), "", table
+    return model, Previous(state, links), "", table, version
 
 
 def save(ctx: RunContext, spec: LinkageSpec, spec_print: str, linkage: Linkage, resolution_version: int) -> None:

@@ -284,7 +284,7 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None,
     key = load_key(settings)
     spec = load_spec("person")
     spec_print = person_state.fingerprint(spec)
-    model, previous, why, table = person_state.load(ctx, spec, spec_print)
+    model, previous, why, table, read_version = person_state.load(ctx, spec, spec_print)
     t1 = time.monotonic()
     done: list[Linkage] = []
 
@@ -300,7 +300,7 @@ def run(ctx: RunContext, tables: dict[str, DataFrame], failed: DataFrame | None,
         ready()  # the houses published (their audit passed) before any person is
     t3 = time.monotonic()
     # the night's changes audited (quality suite, privacy gate), the table rewritten; audited whole when most changed
-    stats["version"], published = person_publish.publish(ctx, frame, table)
+    stats["version"], published = person_publish.publish(ctx, frame, table, read_version)
     seconds = published.pop("seconds")
     stats["published"] = published
     t4 = time.monotonic()

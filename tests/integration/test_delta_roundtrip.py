@@ -318,6 +318,14 @@ def test_upsert_in_process_leaves_the_rows_the_merge_leaves_and_refuses_a_concur
                          io.read_table(spark, settings, "gold", "by_merge"))
     assert sorted(r.k for r in io.read_table(spark, settings, "gold", "in_driver").collect()) == ["a", "b", "d"]
     assert io.upsert_changed(night, settings, "gold", "in_driver", ["k"], delete_keys=gone) == v   # rerun: no commit
+    # the keys the in-process commit wrote or deleted are recorded for it (b changed, d new, c deleted; a kept);
+    # Spark's MERGE records nothing, so a reader of its range compares whole
+    from gridlake import changes
+
+    recorded = changes.keys_changed(settings, "gold", "in_driver", v - 1, v, ["k"])
+    assert sorted(recorded.column("k").to_pylist()) == ["b", "c", "d"]
+    merged = io.table_version(spark, settings, "gold", "by_merge")
+    assert changes.keys_changed(settings, "gold", "by_merge", merged - 1, merged, ["k"]) is None
 
     # a commit between the upsert's read and its write that deleted rows it read: deltalake refuses the write
     real = io._log_reader

@@ -130,6 +130,13 @@ def test_erasure_leaves_no_trace_in_any_file_of_the_lake(spark, settings):
                    "files_scanned": sum(1 for f in lake_root.rglob("*") if f.is_file())}
     assert hits_before["id_files"] >= 8  # bronze and silver data files, Delta commit statistics, quarantine
     assert lake_hits(lake_root / "gold", pks) >= 1
+    # the keys a commit of silver.declarations wrote (gridlake.changes) name the erased person's records
+    import pyarrow as pa
+
+    from gridlake import changes
+
+    assert changes.record(settings, "silver", "declarations", 0, 1, ["declaration_id"],
+                          pa.table({"declaration_id": ["DC4"]}))
 
     record = erase(spark, settings, [ERASED, ERASED_X], reason="PIPL art. 47 request T-1", requested_by="dpo-test")
 
@@ -138,6 +145,7 @@ def test_erasure_leaves_no_trace_in_any_file_of_the_lake(spark, settings):
     _figures("erasure", {"before": hits_before, "after": hits_after, "record": record})
     assert hits_after["id_files"] == 0
     assert hits_after["pseudonym_files"] == 0
+    assert changes.changes_dir(settings, "silver", "declarations").exists() is False   # gone with the history
     assert lake_hits(lake_root, id_forms(KEPT)) >= 2  # the others' rows are untouched
     assert record["rows_deleted"] == {"bronze.declarations": 5, "silver.declarations": 3, "silver._quarantine": 1,
                                       "gold.discrepancies": 1, "gold.followups": 1, "gold.house_resolution": 1,

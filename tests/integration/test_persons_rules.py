@@ -324,6 +324,18 @@ def test_the_stage_links_incrementally_and_equals_a_full_linkage(world, spark, s
     assert io.row_count(spark, settings, "gold", "person_resolution") == third["mentions"]
     # rewritten from the driver: the same schema as Spark wrote, for analysts and for the next whole night
     assert io.read_table(spark, settings, "gold", "person_resolution").schema == written_by_spark
+    # the commit's keys recorded (gridlake.changes): exactly the mentions whose row differs between the two
+    # versions compared whole, the deleted ones included
+    from gridlake import changes
+
+    v = io.table_version(spark, settings, "gold", "person_resolution")
+    mention = ["source", "record_id", "mention_no"]
+    after, before = (io.read_table(spark, settings, "gold", "person_resolution", version=x)
+                     .withColumn("mention_no", F.col("mention_no").cast("string")) for x in (v, v - 1))
+    differ = {tuple(r) for r in after.exceptAll(before).unionByName(before.exceptAll(after)).select(*mention)
+              .distinct().collect()}
+    recorded = changes.keys_changed(settings, "gold", "person_resolution", v - 1, v, mention)
+    assert {tuple(r.values()) for r in recorded.to_pylist()} == differ and len(differ) >= published["changed_rows"]
 
     key, spec = load_key(settings), load_spec("person")
     model = FSModel.from_state(io.read_columns(spark, settings, "gold", person_state.MODEL_TABLE, ["model"])

@@ -72,6 +72,10 @@ def test_changed_new_and_deleted_rows_give_what_the_merge_leaves():
     assert (result.changed, result.deleted) == (3, 1)
     assert as_set(result.table) == merged_by_hand(PREVIOUS, source, {("declarations", "d4")})
     assert result.table.schema == SCHEMA
+    # what was written and deleted, for the record of the commit's keys (gridlake.changes)
+    assert sorted(tuple(r.values()) for r in result.written.select(KEYS).to_pylist()) == [
+        ("declarations", "r1"), ("police_incidents", "p9"), ("rentals", "r2")]
+    assert result.removed.to_pylist() == [{"source": "declarations", "record_id": "d4"}]
 
 
 def test_a_deleted_key_among_unchanged_source_rows_is_deleted():

@@ -65,24 +65,30 @@ def _changed(after: DataFrame, before: DataFrame, keys: list[str], values: list[
 
 def touched_records(silver: dict[str, DataFrame], failed: DataFrame | None, hr: DataFrame, hr_before: DataFrame,
                     persons: DataFrame | None, persons_before: DataFrame | None, rules: Any, night: dt.date,
-                    previous: dt.date) -> DataFrame:
+                    previous: dt.date, recorded: dict[str, DataFrame | None] | None = None) -> DataFrame:
     """``source, record_id`` of the records whose part in the rules may differ between ``previous`` and ``night``:
     delivered after ``previous``; resolved differently; linked to another person; or a date flip in between
     (a lease starting, ending or leaving R2's grace period, a declaration's date, an enforcement record
     entering or leaving a rule's window).
 
-    Delivered is read from ``_delivery_date``: a delivery dated on or before ``previous`` but loaded after it
-    would be missed. A scoped night would instead read what silver and matching record they changed
-    (``docs/speed.md``)."""
+    ``recorded`` (:func:`recorded_keys`): the keys the writers recorded they changed between the two nights
+    (:mod:`gridlake.changes`), per part (``silver``: every record source's; ``house_resolution``;
+    ``person_resolution``), read instead of comparing the part's versions; a part that is None (not recorded
+    for every commit in between) is found as without them. Without a record, delivered is read from
+    ``_delivery_date``: a delivery dated on or before ``previous`` but loaded after it would be missed."""
     from jobs.gold.rules import ENFORCEMENT_DATES
 
+    recorded = recorded or {}
     after, d = F.date_add(F.lit(previous), 1), F.lit(night)
     windows = sorted({rules["R1"].window_days, rules["R5"].window_days, rules["R6"].window_days,
                       rules.max_window_days, rules.defaults.window_days})
     parts = []
+    delivered = recorded.get("silver")
+    if delivered is not None:
+        parts.append(delivered)
     for source in SOURCES:
         df = silver[source]
-        flips = F.col("_delivery_date") > F.lit(previous)
+        flips = F.lit(False) if delivered is not None else F.col("_delivery_date") > F.lit(previous)
         if source == "rentals":
             grace = rules["R2"].grace_days
             flips = (flips | F.col("lease_start").between(after, d) | F.date_add("lease_end", 1).between(after, d)
@@ -98,14 +104,55 @@ def touched_records(silver: dict[str, DataFrame], failed: DataFrame | None, hr: 
     if failed is not None:
         parts.append(_records(failed.where((F.col("_delivery_date") > F.lit(previous))
                                            | F.to_date("declared_at").between(after, d)), "declarations"))
-    parts.append(_changed(hr.select(*RESOLUTION), hr_before.select(*RESOLUTION), ["source", "record_id"],
-                          RESOLUTION[2:]))
-    if persons is not None and persons_before is not None:
+    if recorded.get("house_resolution") is not None:
+        parts.append(recorded["house_resolution"])
+    else:
+        parts.append(_changed(hr.select(*RESOLUTION), hr_before.select(*RESOLUTION), ["source", "record_id"],
+                              RESOLUTION[2:]))
+    if recorded.get("person_resolution") is not None:
+        parts.append(recorded["person_resolution"])
+    elif persons is not None and persons_before is not None:
         keys = ["source", "record_id", "mention_no"]
         parts.append(_changed(persons.select(*keys, "person_key", "identified"),
                               persons_before.select(*keys, "person_key", "identified"), keys,
                               ["person_key", "identified"]).select("source", "record_id"))
     return _union(parts).distinct()
+
+
+def recorded_keys(spark: Any, settings: Any, before: dict[str, int], now: dict[str, int]
+                  ) -> dict[str, DataFrame | None]:
+    """``source, record_id`` of the records each part's writers recorded they changed from the versions ``before``
+    to ``now`` (``{"layer.name": version}``; :func:`gridlake.changes.keys_changed`): ``silver`` (every record
+    source, None unless each is recorded), ``house_resolution`` and ``person_resolution`` (None when not recorded)."""
+    from gridlake import changes
+
+    def part(layer: str, name: str, keys: list[str]) -> Any:
+        key = f"{layer}.{name}"
+        if key not in before or key not in now:
+            return None
+        return changes.keys_changed(settings, layer, name, before[key], now[key], keys)
+
+    def frame(table: Any, source: str | None = None) -> DataFrame:
+        rows = [(source or r["source"], r["record_id"]) for r in table.to_pylist()]
+        return spark.createDataFrame(rows, "source string, record_id string")
+
+    out: dict[str, DataFrame | None] = {"silver": None, "house_resolution": None, "person_resolution": None}
+    silver = []
+    for source in SOURCES:
+        keys = part("silver", source, [RECORD_KEYS[source]])
+        if keys is None:
+            silver = None
+            break
+        silver.append(frame(keys.rename_columns(["record_id"]), source))
+    if silver is not None:
+        out["silver"] = _union(silver)
+    hr = part("gold", "house_resolution", ["source", "record_id"])
+    if hr is not None:
+        out["house_resolution"] = frame(hr)
+    persons = part("gold", "person_resolution", ["source", "record_id", "mention_no"])
+    if persons is not None:
+        out["person_resolution"] = frame(persons.select(["source", "record_id"]))
+    return out
 
 
 def delivered_codes(silver: dict[str, DataFrame], failed: DataFrame | None) -> DataFrame:
@@ -275,12 +322,26 @@ def measure(data: Path, night: dt.date, previous: dt.date, rounds: int) -> dict[
     if registry is None:
         raise SystemExit("silver.housing has no change feed between the two nights")
 
+    now = _versions(settings, night)
+
     def scope() -> tuple[DataFrame, DataFrame, int, dict[str, float]]:
         took, t = {}, time.monotonic()
         delivered = delivered_codes(silver, failed).localCheckpoint()
-        touched = touched_records(silver, failed, hr, hr_before, persons, persons_before, rules, night,
-                                  previous).localCheckpoint()
+        compared = touched_records(silver, failed, hr, hr_before, persons, persons_before, rules, night,
+                                   previous).localCheckpoint()
         took["touched_records"], t = round(time.monotonic() - t, 1), time.monotonic()
+        recorded = recorded_keys(spark, settings, before, now)
+        touched = compared
+        if any(v is not None for v in recorded.values()):
+            touched = touched_records(silver, failed, hr, hr_before, persons, persons_before, rules, night,
+                                      previous, recorded).localCheckpoint()
+            took["touched_records_from_recorded_keys"] = round(time.monotonic() - t, 1)
+            sizes["recorded_parts"] = sorted(k for k, v in recorded.items() if v is not None)
+            sizes["touched_records_compared"] = compared.count()
+            # what the versions' comparison finds is among what the records give (they may give more: a key
+            # written again with the same values the rules read)
+            sizes["compared_not_in_recorded"] = compared.exceptAll(touched.select(*compared.columns)).count()
+            t = time.monotonic()
         houses = dirty_houses(touched, registry, hr, hr_before, delivered, silver, failed, persons).localCheckpoint()
         took["dirty_houses"], t = round(time.monotonic() - t, 1), time.monotonic()
         records = scope_records(houses, hr, delivered, silver, failed, persons, touched).localCheckpoint()
