@@ -109,3 +109,28 @@ def test_the_report_names_the_generated_districts_seed(tmp_path):
         encoding="utf-8")
     assert generated(tmp_path) == {"generator": "tools.generate", "seed": 20141, "noise_model": "default",
                                    "scale": "district"}
+
+
+def test_the_records_the_writers_recorded_replace_the_comparison_only_when_every_commit_has_one(spark, settings):
+    """tools.bench.gold_scope.recorded_keys: the keys the in-process upserts recorded (gridlake.changes) between
+    two nights' versions, per part; silver's only when every record source has them for every commit."""
+    from gridlake import io
+    from tools.bench.gold_scope import SOURCES, recorded_keys
+
+    silver = _silver(spark)
+    before, now = {}, {}
+    for name in SOURCES:
+        io.write_table(silver[name], settings, "silver", name, "overwrite")        # the first night: no record
+        before[f"silver.{name}"] = io.table_version(spark, settings, "silver", name)
+    night = silver_df(spark, "rentals", [rental("L2", "H4"), rental("L3", "H5")])   # L3 new, L2 as it was
+    io.upsert_changed(night, settings, "silver", "rentals", ["rental_id"])
+    for name in SOURCES:
+        now[f"silver.{name}"] = io.table_version(spark, settings, "silver", name)
+    got = recorded_keys(spark, settings, before, now)
+    assert {(r.source, r.record_id) for r in got["silver"].collect()} == {("rentals", "L3")}
+    assert got["house_resolution"] is None and got["person_resolution"] is None      # not in the versions given
+
+    # a commit without a record (here a whole overwrite) in one source: silver's part is compared instead
+    io.write_table(silver["police_incidents"], settings, "silver", "police_incidents", "overwrite")
+    now["silver.police_incidents"] = io.table_version(spark, settings, "silver", "police_incidents")
+    assert recorded_keys(spark, settings, before, now)["silver"] is None

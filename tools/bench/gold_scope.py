@@ -11,6 +11,11 @@ two on the units a scoped night would replace (:func:`replaced_units`): R1-R5 at
 address case (every unresolved record is read), R7 of the records read. It writes a JSON report (commit,
 machine, lake, nights, sizes, seconds, equal or not).
 
+The touched records are found two ways each round, in alternating order: by comparing the resolutions'
+versions and reading silver's delivery dates, and from the keys the writers recorded they changed between the
+two nights (:func:`recorded_keys`, :mod:`gridlake.changes`) where every commit in between has a record. The
+scope is then built from the second, and the report says whether the first found anything it did not.
+
 ``python -m tools.bench.gold_scope --data DIR --night YYYY-MM-DD --previous YYYY-MM-DD --output F.json``
 
 A measuring aid for a local data root (read only); the night itself still evaluates the whole district.
@@ -324,24 +329,45 @@ def measure(data: Path, night: dt.date, previous: dt.date, rounds: int) -> dict[
 
     now = _versions(settings, night)
 
-    def scope() -> tuple[DataFrame, DataFrame, int, dict[str, float]]:
+    def scope(recorded_first: bool) -> tuple[DataFrame, DataFrame, int, dict[str, float]]:
+        """The night's scope; the touched records found both ways (comparing the versions, and from the keys the
+        writers recorded, when they did), in the order given (rounds alternate it), the second way's scope kept."""
         took, t = {}, time.monotonic()
         delivered = delivered_codes(silver, failed).localCheckpoint()
-        compared = touched_records(silver, failed, hr, hr_before, persons, persons_before, rules, night,
-                                   previous).localCheckpoint()
-        took["touched_records"], t = round(time.monotonic() - t, 1), time.monotonic()
-        recorded = recorded_keys(spark, settings, before, now)
-        touched = compared
-        if any(v is not None for v in recorded.values()):
-            touched = touched_records(silver, failed, hr, hr_before, persons, persons_before, rules, night,
-                                      previous, recorded).localCheckpoint()
+        took["delivered_codes"] = round(time.monotonic() - t, 1)
+
+        def compare() -> DataFrame:
+            t = time.monotonic()
+            out = touched_records(silver, failed, hr, hr_before, persons, persons_before, rules, night,
+                                  previous).localCheckpoint()
+            took["touched_records"] = round(time.monotonic() - t, 1)
+            return out
+
+        def from_records() -> DataFrame | None:
+            t = time.monotonic()
+            recorded = recorded_keys(spark, settings, before, now)
+            if all(v is None for v in recorded.values()):
+                return None
+            out = touched_records(silver, failed, hr, hr_before, persons, persons_before, rules, night,
+                                  previous, recorded).localCheckpoint()
             took["touched_records_from_recorded_keys"] = round(time.monotonic() - t, 1)
             sizes["recorded_parts"] = sorted(k for k, v in recorded.items() if v is not None)
+            return out
+
+        if recorded_first:
+            touched = from_records()
+            compared = compare()
+        else:
+            compared = compare()
+            touched = from_records()
+        if touched is None:
+            touched = compared
+        else:
             sizes["touched_records_compared"] = compared.count()
             # what the versions' comparison finds is among what the records give (they may give more: a key
             # written again with the same values the rules read)
             sizes["compared_not_in_recorded"] = compared.exceptAll(touched.select(*compared.columns)).count()
-            t = time.monotonic()
+        t = time.monotonic()
         houses = dirty_houses(touched, registry, hr, hr_before, delivered, silver, failed, persons).localCheckpoint()
         took["dirty_houses"], t = round(time.monotonic() - t, 1), time.monotonic()
         records = scope_records(houses, hr, delivered, silver, failed, persons, touched).localCheckpoint()
@@ -362,7 +388,7 @@ def measure(data: Path, night: dt.date, previous: dt.date, rounds: int) -> dict[
     sizes: dict[str, Any] = {"registry_houses": hr.select("house_code").distinct().count(), "all_records": hr.count()}
     report: dict[str, Any] = {"seconds": {"scope": [], "whole_prepare_detect": [], "scoped_prepare_detect": []}}
     for i in range(rounds):
-        houses, records, n, took = scope()
+        houses, records, n, took = scope(recorded_first=i % 2 == 1)
         report["seconds"]["scope"].append(took)
         whole, s_whole, kw = evaluate(silver, hr, persons, failed)
         scoped, s_scoped, ks = evaluate(*restrict(silver, hr, persons, failed, records, n))
