@@ -56,7 +56,9 @@ def changes_dir(settings: Settings, layer: str, name: str) -> Path | None:
 
 
 def _commit_file(settings: Settings, layer: str, name: str, version: int) -> Path:
-    return Path(settings.table_path(layer, name)) / "_delta_log" / f"{version:020d}.json"
+    from gridlake.storage import LOG_DIR
+
+    return Path(settings.table_path(layer, name)) / LOG_DIR / f"{version:020d}.json"
 
 
 def _commit_sha(settings: Settings, layer: str, name: str, version: int) -> str | None:
