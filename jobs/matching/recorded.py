@@ -17,7 +17,7 @@ and it was resolved then, so the resolutions outside the candidates are exactly 
 checked, not assumed: the records and the resolutions outside the candidates must be as many (a quarantined
 declaration purged, a resolution no record explains, would make them differ). Where a source's commits are not
 all recorded (a first night, Spark's MERGE, an erasure, OPTIMIZE, a table made again), where the state saved no
-versions, or where the counts differ, :func:`narrowed` returns None and the caller compares every record, as
+versions, or where the counts differ, :func:`candidates` returns None and the caller compares every record, as
 before. So the records can make the comparison cheaper, never different
 (``tests/integration/test_incremental_matching.py`` compares both ways).
 """
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["decode_versions", "encode_versions", "narrowed", "recorded_keys"]
+__all__ = ["candidates", "decode_versions", "encode_versions", "narrowed", "recorded_keys"]
 
 KEYS = ["source", "record_id"]
 KEYS_SCHEMA = StructType([StructField("source", StringType(), False), StructField("record_id", StringType(), True)])
@@ -87,18 +87,13 @@ def recorded_keys(ctx: RunContext, id_columns: dict[str, str], since: dict[str, 
     return ctx.spark.createDataFrame(table, KEYS_SCHEMA)
 
 
-def narrowed(records: DataFrame, previous: DataFrame, previous_rows: int, recorded: DataFrame | None,
-             failed: DataFrame | None, alias_method: str) -> tuple[DataFrame, DataFrame, int] | None:
-    """``(records, resolutions, candidates)``: the records and the last night's resolutions (``previous``, of
-    ``previous_rows`` rows) of only the candidates (see the module's text), kept, and how many candidates. Compared
-    (:func:`jobs.matching.runner.record_changes`), they give the same changes as every record compared with every
-    resolution, since every record outside them is unchanged. None when the commits' records cannot say
-    (``recorded`` None) or the records and resolutions outside the candidates are not as many.
-
-    ``records`` is read once (it is kept) and ``previous`` once: its rows of a recorded key or made by an alias."""
+def candidates(ctx: RunContext, records: DataFrame, previous: DataFrame, previous_rows: int,
+               recorded: DataFrame | None, failed: DataFrame | None, alias_method: str) -> DataFrame | None:
+    """The keys whose change must be computed (see the module's text), kept; None when the records cannot
+    say (``recorded`` None) or the records and resolutions outside them are not as many."""
     if recorded is None:
         return None
-    parts = [recorded]
+    parts = [recorded, previous.where(F.col("method") == alias_method).select(*KEYS)]
     if "alias_code" in records.columns:
         parts.append(records.where(F.col("alias_code").isNotNull()).select(*KEYS))
     if failed is not None:
@@ -107,22 +102,23 @@ def narrowed(records: DataFrame, previous: DataFrame, previous_rows: int, record
     keys = parts[0]
     for part in parts[1:]:
         keys = keys.unionByName(part)
-    keys = keys.distinct().withColumn("_hit", F.lit(True)).localCheckpoint(eager=True)
-    probe = F.broadcast(keys) if keys.count() <= BROADCAST_KEYS else keys
-    then = (previous.select(*KEYS, "input_hash", "method").join(probe, KEYS, "left")
-            .where(F.col("_hit").isNotNull() | (F.col("method") == alias_method))
-            .select(*KEYS, "input_hash", "method").localCheckpoint(eager=True))
-    everything = keys.select(*KEYS).unionByName(then.select(*KEYS)).distinct().localCheckpoint(eager=True)
-    keys.unpersist()
-    n = everything.count()
-    probe = F.broadcast(everything) if n <= BROADCAST_KEYS else everything
-    now = records.select(*KEYS, "input_hash").join(probe, KEYS, "left_semi").localCheckpoint(eager=True)
-    everything.unpersist()
-    outside_records, outside_previous = records.count() - now.count(), previous_rows - then.count()
+    keys = keys.distinct().localCheckpoint(eager=True)
+    n_keys = keys.count()
+    probe = F.broadcast(keys) if n_keys <= BROADCAST_KEYS else keys
+    in_records = records.join(probe, KEYS, "left_semi").count()
+    in_previous = previous.join(probe, KEYS, "left_semi").count()
+    outside_records, outside_previous = records.count() - in_records, previous_rows - in_previous
     if outside_records != outside_previous:
         log.warning("matching: %d records and %d resolutions outside the night's recorded keys; every record "
                     "compared", outside_records, outside_previous)
-        now.unpersist()
-        then.unpersist()
+        keys.unpersist()
         return None
-    return now, then, n
+    return keys
+
+
+def narrowed(records: DataFrame, previous: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """The records and resolutions of only the ``keys`` (:func:`candidates`): compared, they give the same
+    changes as every record and resolution compared (:func:`jobs.matching.runner.record_changes`), since every
+    record outside them is unchanged."""
+    probe = F.broadcast(keys) if keys.count() <= BROADCAST_KEYS else keys
+    return records.join(probe, KEYS, "left_semi"), previous.join(probe, KEYS, "left_semi")

@@ -450,19 +450,18 @@ def night_changes(ctx: RunContext, records: DataFrame, previous: DataFrame,
     from jobs.matching import recorded
 
     started = time.monotonic()
-    pair = None
+    keys = None
     if versions is not None:
         since = recorded.decode_versions(state.get("record_versions"))
-        pair = recorded.narrowed(records, previous, io.row_count(ctx.spark, ctx.settings, "gold", TABLE),
-                                 recorded.recorded_keys(ctx, RECORD_SOURCES, since, versions), failed, METHOD)
-    if pair is None:
+        keys = recorded.candidates(ctx, records, previous, io.row_count(ctx.spark, ctx.settings, "gold", TABLE),
+                                   recorded.recorded_keys(ctx, RECORD_SOURCES, since, versions), failed, METHOD)
+    if keys is None:
         stats["record_changes_from"] = "every record compared"
         changes = record_changes(records, previous).localCheckpoint(eager=True)
     else:
-        now, then, stats["record_change_candidates"] = pair
         stats["record_changes_from"] = "recorded keys"
-        changes = record_changes(now, then).localCheckpoint(eager=True)
-        now.unpersist()
-        then.unpersist()
+        stats["record_change_candidates"] = keys.count()
+        changes = record_changes(*recorded.narrowed(records, previous, keys)).localCheckpoint(eager=True)
+        keys.unpersist()
     stats["record_changes_seconds"] = round(time.monotonic() - started, 1)
     return changes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from pyspark.sql import functions as F
@@ -82,29 +83,24 @@ def test_changes_from_the_recorded_keys_resolve_as_every_record_compared(spark, 
 def test_candidates_fail_closed_when_the_records_and_resolutions_outside_them_differ(spark):
     from jobs.matching import recorded
 
+    ctx = SimpleNamespace(spark=spark, settings=None)
     keys = "source string, record_id string"
-    records = (spark.createDataFrame([("rentals", "R1"), ("rentals", "R2"), ("rentals", "R3")], keys)
-               .withColumn("input_hash", F.lit(7).cast("long")))
+    records = spark.createDataFrame([("rentals", "R1"), ("rentals", "R2"), ("rentals", "R3")], keys)
     previous = (spark.createDataFrame([("rentals", "R1"), ("rentals", "R2"), ("rentals", "R3"), ("rentals", "R9")],
-                                      keys).withColumn("input_hash", F.lit(7).cast("long"))
-                .withColumn("method", F.lit("exact_address")))
+                                      keys).withColumn("method", F.lit("exact_address")))
     none = spark.createDataFrame([], keys)
-
-    def ids(frame):
-        return sorted(r.record_id for r in frame.collect())
-
     # R9 resolved the last night, named by no recorded commit and no longer a record: the counts say so
-    assert recorded.narrowed(records, previous, 4, none, None, "alias") is None
+    assert recorded.candidates(ctx, records, previous, 4, none, None, "alias") is None
     # recorded as deleted, it is a candidate, and the rest balance
     r9 = spark.createDataFrame([("rentals", "R9")], keys)
-    now, then, n = recorded.narrowed(records, previous, 4, r9, None, "alias")
-    assert (ids(now), ids(then), n) == ([], ["R9"], 1)
-    # a resolution made by an alias is always a candidate, and so is its record
+    got = recorded.candidates(ctx, records, previous, 4, r9, None, "alias")
+    assert [tuple(r) for r in got.collect()] == [("rentals", "R9")]
+    # a resolution made by an alias is always a candidate
     aliased = previous.withColumn("method", F.when(F.col("record_id") == "R1", "alias").otherwise(F.col("method")))
-    now, then, n = recorded.narrowed(records, aliased, 4, r9, None, "alias")
-    assert (ids(now), ids(then), n) == (["R1"], ["R1", "R9"], 2)
+    got = recorded.candidates(ctx, records, aliased, 4, r9, None, "alias")
+    assert sorted(tuple(r) for r in got.collect()) == [("rentals", "R1"), ("rentals", "R9")]
     # no records of the commits: nothing to narrow by
-    assert recorded.narrowed(records, previous, 4, None, None, "alias") is None
+    assert recorded.candidates(ctx, records, previous, 4, None, None, "alias") is None
 
 
 def test_versions_round_trip_and_an_unreadable_state_reads_as_none():
