@@ -47,8 +47,6 @@ STATE_SCHEMA = StructType([
     StructField("model", StringType(), False),              # FSModel.to_state()
     StructField("housing_version", LongType(), False),      # silver.housing version linked against
     StructField("resolution_version", LongType(), False),   # gold.house_resolution version it describes
-    # the record sources' silver versions it was linked against (jobs.matching.recorded.encode_versions)
-    StructField("record_versions", StringType(), True),
 ])
 
 
@@ -74,7 +72,6 @@ class ResolvedNight:
     previous: DataFrame | None = None
     n_todo: int = 0
     n_gone: int = 0
-    record_versions: str | None = None
 
     def house_codes(self) -> pd.DataFrame:
         """``source, record_id, house_code`` of every record as the table will hold them once published: the
@@ -150,7 +147,7 @@ class ResolvedNight:
         finally:
             result.unpersist()
         state_df = spark.createDataFrame([(self.spec.name, self.fingerprint, self.model.to_state(),
-                                           self.housing_version, version, self.record_versions)], STATE_SCHEMA)
+                                           self.housing_version, version)], STATE_SCHEMA)
         io.overwrite_if_changed(state_df, settings, "gold", STATE_TABLE)
         counts = {r["method"]: int(r["count"]) for r in
                   io.read_table(spark, settings, "gold", TABLE).groupBy("method").count().collect()}

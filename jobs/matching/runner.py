@@ -10,10 +10,7 @@ Later nights reuse that model and re-link only the records it could change
 (:func:`records_to_relink`): new records, records whose address or delivered code changed, and
 records that share a blocking key with a house added, removed or altered since (or that point
 at one). The houses altered since are found from the registry's change data feed where it covers
-the commits in between (:func:`houses_changed_since`), else by comparing both versions whole. The new and
-changed records are found among the keys silver's commits recorded since the state's versions
-(:mod:`jobs.matching.recorded`) where every commit has a record, else by comparing every record with its
-resolution (:func:`record_changes`). With the model fixed, a record's decision depends only on its own text and the houses
+the commits in between (:func:`houses_changed_since`), else by comparing both versions whole. With the model fixed, a record's decision depends only on its own text and the houses
 sharing its blocking keys, so the merged result equals a full re-link with the same model
 (``tests/integration/test_incremental_matching.py`` proves it). A rerun commits nothing.
 """
@@ -31,7 +28,7 @@ from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, Struc
 from gridlake.concurrency import threads_for
 from gridlake.faults import ENV as FAULT_ENV
 from gridlake.frames import keep_batch
-from jobs.matching.house_publish import STATE_TABLE, TABLE, ResolvedNight, beside
+from jobs.matching.house_publish import STATE_TABLE, ResolvedNight, beside
 from schemas.address import ADDRESS_COMPONENTS
 
 if TYPE_CHECKING:
@@ -310,9 +307,8 @@ def run(ctx: RunContext) -> dict:
     from matching.spec import load_spec
 
     spark, settings = ctx.spark, ctx.settings
-    # each source read at the version noted here, which the state saves (jobs.matching.recorded)
-    versions = {s: v for s in RECORD_SOURCES if (v := io.table_version(spark, settings, "silver", s)) >= 0}
-    tables = {s: io.read_table(spark, settings, "silver", s, version=v) for s, v in versions.items()}
+    tables = {s: io.read_table(spark, settings, "silver", s) for s in RECORD_SOURCES
+              if io.table_exists(spark, settings, "silver", s)}
     if not tables or not io.table_exists(spark, settings, "silver", "housing"):
         log.warning("matching: silver tables missing, nothing to resolve")
         return {"records": 0}
@@ -335,8 +331,7 @@ def run(ctx: RunContext) -> dict:
     from jobs.matching import persons  # after house resolution: the house is a person feature
 
     try:
-        night = resolve_night(ctx, spec, records, houses, housing_version, n_records, failed=failed,
-                              versions=versions)
+        night = resolve_night(ctx, spec, records, houses, housing_version, n_records)
         resolved = time.monotonic()
         # person linkage (pandas, in this thread) runs while the houses are published from a second thread
         # (jobs.matching.house_publish), given the houses the table will hold (collected by that thread while
@@ -378,16 +373,10 @@ def checksum_failed_declarations(ctx: RunContext, declarations: DataFrame | None
 
 
 def resolve_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses: DataFrame,
-                  housing_version: int, n_records: int, failed: DataFrame | None = None,
-                  versions: dict[str, int] | None = None) -> ResolvedNight:
+                  housing_version: int, n_records: int) -> ResolvedNight:
     """The night's resolution, not yet published (:class:`jobs.matching.house_publish.ResolvedNight`): the
-    records to re-link (incremental, with the saved model) or all of them (full, training a model first).
-
-    ``failed``: the checksum-failed declarations among ``records``; ``versions``: the record sources' silver
-    versions ``records`` were read at (saved with the state; with them the next night compares only the records
-    silver's commits recorded, :mod:`jobs.matching.recorded`)."""
+    records to re-link (incremental, with the saved model) or all of them (full, training a model first)."""
     from gridlake import io
-    from jobs.matching import recorded
 
     spark, settings = ctx.spark, ctx.settings
     fingerprint = matching_fingerprint(spec)
@@ -413,9 +402,8 @@ def resolve_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses
         stats["houses_changed"] = n_changed
         if n_changed > FULL_RELINK_SHARE * max(n_houses, 1):
             mode, why = "full", f"{n_changed} of {n_houses} houses changed"
-    saved = recorded.encode_versions(versions) if versions is not None else None
     if mode == "incremental":
-        changes = night_changes(ctx, records, previous, failed, state, versions, stats)
+        changes = record_changes(records, previous).localCheckpoint(eager=True)
         gone = changes.where(F.col("change") == "gone").select(*KEYS)
         todo = records.join(records_to_relink(records, previous, before, houses, changed, spec,
                                               fresh=changes.where(F.col("change").isin(*FRESH))), KEYS, "left_semi")
@@ -429,39 +417,9 @@ def resolve_night(ctx: RunContext, spec: LinkageSpec, records: DataFrame, houses
         result = keep_batch(result, n_todo)
         gone = gone.localCheckpoint(eager=True)
         return ResolvedNight(ctx, spec, fingerprint, model, housing_version, hr_version, mode, result, stats,
-                             gone=gone, changes=changes, previous=previous, n_todo=n_todo, n_gone=gone.count(),
-                             record_versions=saved)
+                             gone=gone, changes=changes, previous=previous, n_todo=n_todo, n_gone=gone.count())
     log.info("matching: full linkage (%s)", why)
     result, model = resolve(records, houses, spec, model)
     result = keep_batch(result, n_records)
     stats.update(relinked=None, full_reason=why)
-    return ResolvedNight(ctx, spec, fingerprint, model, housing_version, hr_version, mode, result, stats,
-                         record_versions=saved)
-
-
-def night_changes(ctx: RunContext, records: DataFrame, previous: DataFrame,
-                  failed: DataFrame | None, state: dict[str, Any], versions: dict[str, int] | None,
-                  stats: dict[str, Any]) -> DataFrame:
-    """:func:`record_changes` of the night, kept: over the candidates of :mod:`jobs.matching.recorded` where
-    silver's commits since the state's versions are all recorded, else over every record. Notes in ``stats``
-    which it was, and its seconds."""
-    from gridlake import io
-    from jobs.gold.aliases import METHOD
-    from jobs.matching import recorded
-
-    started = time.monotonic()
-    keys = None
-    if versions is not None:
-        since = recorded.decode_versions(state.get("record_versions"))
-        keys = recorded.candidates(ctx, records, previous, io.row_count(ctx.spark, ctx.settings, "gold", TABLE),
-                                   recorded.recorded_keys(ctx, RECORD_SOURCES, since, versions), failed, METHOD)
-    if keys is None:
-        stats["record_changes_from"] = "every record compared"
-        changes = record_changes(records, previous).localCheckpoint(eager=True)
-    else:
-        stats["record_changes_from"] = "recorded keys"
-        stats["record_change_candidates"] = keys.count()
-        changes = record_changes(*recorded.narrowed(records, previous, keys)).localCheckpoint(eager=True)
-        keys.unpersist()
-    stats["record_changes_seconds"] = round(time.monotonic() - started, 1)
-    return changes
+    return ResolvedNight(ctx, spec, fingerprint, model, housing_version, hr_version, mode, result, stats)
