@@ -100,11 +100,13 @@ class ResolvedNight:
         collected: Future = Future()
 
         def publish() -> dict[str, Any]:
+            started = time.monotonic()
             try:
                 collected.set_result(self.house_codes())
             except BaseException as exc:
                 collected.set_exception(exc)
                 raise
+            self.stats["house_codes_seconds"] = round(time.monotonic() - started, 1)
             return self.publish()
 
         return publish, collected.result
@@ -120,6 +122,15 @@ class ResolvedNight:
         target = settings.table_path("gold", TABLE)
         started = time.monotonic()
         stats = dict(self.stats)
+        parts: dict[str, float] = {}
+        mark = started
+
+        def lap(part: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            parts[part] = round(now - mark, 1)
+            mark = now
+
         result = self.result
         try:
             if self.mode == "incremental":
@@ -135,24 +146,32 @@ class ResolvedNight:
                     whole = (self.previous.join(result.select(*KEYS).unionByName(self.gone.select(*KEYS)), KEYS,
                                                 "left_anti").select(*result.columns).unionByName(result))
                     ctx.audit("gold", TABLE, result, table_rows=after, whole=whole)
+                lap("audit")
                 # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the MERGE, before its commit
                 with fault_window("matching.write", target):
                     version = io.upsert_changed(result, settings, "gold", TABLE, KEYS, delete_keys=self.gone)
                 stats.update(relinked=self.n_todo)
             else:
                 ctx.audit("gold", TABLE, result)  # quality suite, then the privacy gate (every gold table)
+                lap("audit")
                 # GRIDLAKE_FAULT=matching.write~file: killed while Spark writes the overwrite, before its commit
                 with fault_window("matching.write", target):
                     version = io.overwrite_if_changed(result, settings, "gold", TABLE)
+            lap("write")
         finally:
             result.unpersist()
         state_df = spark.createDataFrame([(self.spec.name, self.fingerprint, self.model.to_state(),
                                            self.housing_version, version)], STATE_SCHEMA)
         io.overwrite_if_changed(state_df, settings, "gold", STATE_TABLE)
+        lap("state")
         counts = {r["method"]: int(r["count"]) for r in
                   io.read_table(spark, settings, "gold", TABLE).groupBy("method").count().collect()}
+        lap("counts")
         total = sum(counts.values())
         stats["publish_seconds"] = round(time.monotonic() - started, 1)
+        # where the publication's time went (before it, in the same thread, the houses collected for person
+        # linkage: house_codes_seconds)
+        stats["publish_seconds_by_part"] = parts
         return {"records": total, "methods": counts, "version": version, "mode": self.mode, **stats,
                 "resolved_share": round(1 - counts.get("unresolved", 0) / total, 4) if total else None}
 

@@ -54,6 +54,11 @@ def test_every_night_succeeds_with_a_manifest(district):
         assert matching["houses_published_beside_persons"] is True
         assert max(parts.values()) <= matching["seconds"] + 0.1
         assert matching["publish_seconds"] <= parts["house_resolution"]
+        # and the publication's own parts (jobs.matching.house_publish)
+        publish_parts = matching["publish_seconds_by_part"]
+        assert set(publish_parts) == {"audit", "write", "state", "counts"}
+        assert sum(publish_parts.values()) <= matching["publish_seconds"] + 0.3
+        assert matching["house_codes_seconds"] >= 0
         # both resolution tables audited each night: whole on the first, a later night's changes against the
         # table's size (jobs.matching.person_publish, gridlake.quality.gate.audit_dataframe)
         published = matching["persons"]["published"]
