@@ -310,33 +310,51 @@ def forget_known_pii() -> None:
         _KNOWN.clear()
 
 
-def _read_known(opened: list) -> KnownPII:
+def _distinct(column) -> list:
+    """The distinct values of a ``pyarrow`` column that are neither null nor empty (computed in Arrow: a district's
+    1.25 M declarations repeat their names, and a value's Python object is made once, not once per row)."""
+    import pyarrow.compute as pc
+
+    return [v for v in pc.unique(column).to_pylist() if v]
+
+
+def known_from_tables(tables: Iterable) -> tuple[KnownPII, set[str]]:
+    """The known names, phones and house codes in silver's PII columns (``pyarrow`` tables of
+    :data:`SILVER_PII_COLUMNS`' columns), and the registry's address texts: ``persons`` lists give their
+    members' names and phones; a ``house_code`` column the codes; ``address_*`` the addresses; a column named
+    for a phone the phones; any other column names, several to a value separated by ``;`` or ``；``."""
+    import pyarrow.compute as pc
+
     known = KnownPII()
     addresses: set[str] = set()
+    for t in tables:
+        for col in t.column_names:
+            column = t.column(col)
+            if col == "persons":   # enforcement records' persons: names and phones by position
+                members = pc.list_flatten(column)
+                known.phones.update(str(v) for v in _distinct(pc.struct_field(members, "phone")))
+                known.names.update(str(v).strip() for v in _distinct(pc.struct_field(members, "name")))
+            elif col == "house_code":
+                known.house_codes.update(str(v) for v in _distinct(column))
+            elif col.startswith("address_"):
+                addresses.update(str(v) for v in _distinct(column))
+            elif "phone" in col:
+                known.phones.update(str(v) for v in _distinct(column))
+            else:
+                for v in _distinct(column):
+                    known.names.update(p.strip() for p in str(v).replace("；", ";").split(";") if p.strip())
+    return known, addresses
+
+
+def _read_known(opened: list) -> KnownPII:
+    tables = []
     for _table, cols, dt_ in opened:
         if dt_ is None:
             continue
         present = [c for c in cols if c in dt_.schema().to_arrow().names]
-        tables = [dt_.to_pyarrow_table(columns=present)] if present else []
-        for t in tables:
-            for col in t.column_names:
-                for v in t.column(col).to_pylist():
-                    if not v:
-                        continue
-                    if col == "persons":   # enforcement records' persons: names and phones by position
-                        for e in v:
-                            if e.get("phone"):
-                                known.phones.add(str(e["phone"]))
-                            if e.get("name"):
-                                known.names.add(str(e["name"]).strip())
-                    elif col == "house_code":
-                        known.house_codes.add(str(v))
-                    elif col.startswith("address_"):
-                        addresses.add(str(v))
-                    elif "phone" in col:
-                        known.phones.add(str(v))
-                    else:
-                        known.names.update(p.strip() for p in str(v).replace("；", ";").split(";") if p.strip())
+        if present:
+            tables.append(dt_.to_pyarrow_table(columns=present))
+    known, addresses = known_from_tables(tables)
     places = place_names(known.names, addresses)
     known.names -= places
     log.info("privacy scan: %d known names, %d more left out as pieces of registered addresses",
